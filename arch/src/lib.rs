@@ -1,0 +1,170 @@
+//! Per-architecture code for jitlink: edge kinds, fixup application and code templates.
+//!
+//! Each architecture is a zero-sized type implementing [`Arch`]. Everything about an architecture
+//! that the generic linker needs is an associated item, so dispatch is static and the driver holds
+//! the one runtime `match` on the architecture. Adding an architecture means adding one file here.
+//!
+//! This crate knows nothing about object-file formats: raw relocation types are translated into
+//! edge kinds by the format builders of the main crate.
+
+#![deny(missing_docs)]
+#![no_std]
+
+pub mod x86_64;
+
+use core::fmt;
+
+/// Why a fixup could not be applied. Context-free: the linker adds file, section and symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixupError {
+    /// The computed value does not fit the field.
+    OutOfRange {
+        /// The value that was computed.
+        value: i128,
+        /// Smallest value the field can hold.
+        min: i128,
+        /// Largest value the field can hold.
+        max: i128,
+    },
+    /// The place lies (partly) outside its block.
+    PlaceOutOfBounds,
+    /// A relaxation or rewrite found an instruction it does not expect.
+    UnexpectedInstruction(&'static str),
+}
+
+impl fmt::Display for FixupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FixupError::OutOfRange { value, min, max } => {
+                write!(f, "value {value:#x} out of range [{min:#x}, {max:#x}]")
+            }
+            FixupError::PlaceOutOfBounds => write!(f, "fixup place lies outside its block"),
+            FixupError::UnexpectedInstruction(what) => write!(f, "unexpected instruction: {what}"),
+        }
+    }
+}
+
+/// The values a fixup is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixupValues {
+    /// Address of the place being fixed up (the first byte of the field).
+    pub p: u64,
+    /// Address of the target symbol, or its size for size kinds (see [`Arch::uses_target_size`]).
+    pub s: u64,
+    /// The addend.
+    pub a: i64,
+    /// Address of the graph's global offset table (`_GLOBAL_OFFSET_TABLE_`), 0 if it has none.
+    pub got: u64,
+}
+
+/// How far a reference can reach, which decides whether the GOT/stub pass must route it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Any 64-bit address.
+    Any,
+    /// A signed 32-bit displacement from the place.
+    PcRel32,
+    /// A 32-bit (or smaller) absolute address: the graph must live in the low 2 GiB.
+    Abs32,
+}
+
+/// What the GOT/stub pass does with an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeRole<K> {
+    /// A plain reference; `reach` says how far it reaches.
+    Data(Reach),
+    /// A branch to the target: if the target is out of reach, it goes through a stub.
+    Branch,
+    /// A request for a GOT entry. Becomes `to_entry` pointing at the entry, unless the target is in
+    /// reach and [`Arch::relax_got_load`] finds a direct form.
+    GotRequest {
+        /// The kind that references the GOT entry.
+        to_entry: K,
+    },
+}
+
+/// A code template with one patched reference, such as a jump stub.
+#[derive(Debug, Clone, Copy)]
+pub struct StubTemplate<K: 'static> {
+    /// The bytes, with the patched field zeroed.
+    pub bytes: &'static [u8],
+    /// Offset of the field that references the stub's pointer slot.
+    pub slot_offset: usize,
+    /// Edge kind of that field.
+    pub slot_kind: K,
+    /// Addend of that field.
+    pub slot_addend: i64,
+    /// Required alignment of the template.
+    pub align: u64,
+}
+
+/// One target architecture.
+pub trait Arch: 'static + Sized {
+    /// This architecture's edge kinds.
+    type EdgeKind: Copy + Eq + fmt::Debug + 'static;
+    /// Name used in messages and graph dumps.
+    const NAME: &'static str;
+    /// Pointer size in bytes.
+    const POINTER_SIZE: u64;
+    /// Edge kind of a pointer-sized absolute pointer (a GOT entry's content).
+    const POINTER_KIND: Self::EdgeKind;
+    /// Jump stub that transfers control through a pointer slot.
+    const JUMP_STUB: StubTemplate<Self::EdgeKind>;
+
+    /// Applies `kind` at `offset` of `block` (the block's final bytes in writable memory).
+    fn apply_fixup(
+        kind: Self::EdgeKind,
+        block: &mut [u8],
+        offset: usize,
+        v: FixupValues,
+    ) -> Result<(), FixupError>;
+
+    /// What the GOT/stub pass does with edges of this kind.
+    fn role(kind: Self::EdgeKind) -> EdgeRole<Self::EdgeKind>;
+
+    /// For a GOT request whose target is in reach: the direct kind if the instruction at
+    /// `offset` of `content` can be rewritten to address the target directly.
+    fn relax_got_load(
+        kind: Self::EdgeKind,
+        content: &[u8],
+        offset: usize,
+    ) -> Option<Self::EdgeKind>;
+
+    /// The kind to use for a branch that now targets a stub or a reachable target directly.
+    fn direct_branch(kind: Self::EdgeKind) -> Self::EdgeKind;
+
+    /// True for kinds whose `S` is the target's size rather than its address.
+    fn uses_target_size(kind: Self::EdgeKind) -> bool;
+
+    /// Flushes the instruction cache for freshly written code (a no-op where caches are coherent).
+    fn flush_icache(_start: *const u8, _len: usize) {}
+}
+
+/// Checks that `value` lies in `[min, max]`.
+#[inline]
+pub fn check_range(value: i128, min: i128, max: i128) -> Result<(), FixupError> {
+    if value < min || value > max {
+        Err(FixupError::OutOfRange { value, min, max })
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes `bytes` at `offset` of `block`, failing if the field does not fit inside the block.
+#[inline]
+pub fn write_field(block: &mut [u8], offset: usize, bytes: &[u8]) -> Result<(), FixupError> {
+    let end = offset
+        .checked_add(bytes.len())
+        .ok_or(FixupError::PlaceOutOfBounds)?;
+    let place = block
+        .get_mut(offset..end)
+        .ok_or(FixupError::PlaceOutOfBounds)?;
+    place.copy_from_slice(bytes);
+    Ok(())
+}
+
+/// Reads the byte at `offset` of `block`.
+#[inline]
+pub fn byte_at(block: &[u8], offset: usize) -> Result<u8, FixupError> {
+    block.get(offset).copied().ok_or(FixupError::PlaceOutOfBounds)
+}

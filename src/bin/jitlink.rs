@@ -1,0 +1,126 @@
+//! `jitlink`: link relocatable objects and archives into this process and run them.
+
+use std::ffi::{c_char, c_int, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use jitlink::{Error, Options, Session};
+
+/// Links ELF relocatable objects and static archives in memory and calls their entry point.
+#[derive(Parser, Debug)]
+#[command(name = "jitlink", version, about)]
+struct Cli {
+    /// Object files (.o) and static archives (.a) to link.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Arguments passed to the entry point after argv[0] (the first input's path).
+    #[arg(last = true)]
+    args: Vec<String>,
+    /// Entry symbol, called as `int main(int argc, char **argv, char **envp)`.
+    #[arg(long, default_value = "main")]
+    entry: String,
+    /// Link everything, run nothing.
+    #[arg(long)]
+    noexec: bool,
+    /// Print the linked graph (sections, blocks, symbols, edges) to stderr.
+    #[arg(long)]
+    show_graph: bool,
+    /// Print the time of each link stage to stderr.
+    #[arg(long)]
+    timings: bool,
+    /// Define an absolute symbol, NAME=ADDR (ADDR in decimal or 0x-hex).
+    #[arg(long = "abs", value_name = "NAME=ADDR")]
+    absolutes: Vec<String>,
+    /// Link with library NAME (a shared library is loaded, a static archive linked).
+    #[arg(short = 'l', value_name = "NAME")]
+    libs: Vec<String>,
+    /// Add DIR to the library search path.
+    #[arg(short = 'L', value_name = "DIR")]
+    lib_dirs: Vec<PathBuf>,
+    /// Do not open libc, libm, libgcc_s and libstdc++ by default.
+    #[arg(long)]
+    no_default_libs: bool,
+}
+
+fn parse_abs(s: &str) -> Result<(String, u64), Error> {
+    let bad = || Error::InvalidArgument(format!("--abs {s}: expected NAME=ADDR"));
+    let (name, addr) = s.split_once('=').ok_or_else(bad)?;
+    let addr = match addr.strip_prefix("0x").or_else(|| addr.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => addr.parse(),
+    }
+    .map_err(|_| bad())?;
+    if name.is_empty() {
+        return Err(bad());
+    }
+    Ok((name.to_string(), addr))
+}
+
+fn run(cli: Cli) -> Result<c_int, Error> {
+    let start = Instant::now();
+    let absolutes = cli.absolutes.iter().map(|s| parse_abs(s)).collect::<Result<Vec<_>, _>>()?;
+    let mut session = Session::new(Options {
+        absolutes,
+        library_dirs: cli.lib_dirs.clone(),
+        no_default_libs: cli.no_default_libs,
+        show_graph: cli.show_graph,
+    });
+    for input in &cli.inputs {
+        session.add_file(input)?;
+    }
+    for lib in &cli.libs {
+        session.add_library(lib)?;
+    }
+    let entry = if cli.noexec {
+        session.link_pending()?;
+        None
+    } else {
+        Some(session.lookup(&cli.entry)?)
+    };
+    if cli.timings {
+        for (stage, t) in &session.timings().stages {
+            eprintln!("jitlink: {stage:>10}: {:8.3} ms", t.as_secs_f64() * 1e3);
+        }
+        eprintln!("jitlink: {:>10}: {:8.3} ms", "total", start.elapsed().as_secs_f64() * 1e3);
+    }
+    let Some(entry) = entry else { return Ok(0) };
+
+    let mut argv_store = Vec::with_capacity(cli.args.len() + 1);
+    let first = cli.inputs.first().map(|p| p.as_os_str().as_bytes().to_vec()).unwrap_or_default();
+    for a in std::iter::once(first).chain(cli.args.iter().map(|a| a.as_bytes().to_vec())) {
+        argv_store.push(CString::new(a).map_err(|_| Error::InvalidArgument("argument contains NUL".into()))?);
+    }
+    let mut argv: Vec<*const c_char> = argv_store.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    extern "C" {
+        static environ: *const *const c_char;
+    }
+    type Main = extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
+    // SAFETY: the entry symbol is a function the user asked to call with main's signature;
+    // `entry` is its address in finalized executable memory.
+    let main: Main = unsafe { std::mem::transmute::<usize, Main>(entry as usize) };
+    // SAFETY: reading the C library's `environ` pointer.
+    let envp = unsafe { environ };
+    let ret = main(argv.len() as c_int - 1, argv.as_ptr(), envp);
+    // The session stays alive: atexit handlers registered by linked code run in `exit`.
+    std::mem::forget(session);
+    Ok(ret)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(status) => {
+            // SAFETY: `exit` runs atexit handlers and flushes stdio, as the natively linked
+            // program would when main returns.
+            unsafe { libc::exit(status) }
+        }
+        Err(e) => {
+            eprintln!("jitlink: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

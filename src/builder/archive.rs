@@ -1,0 +1,95 @@
+//! Static archives: an index from symbol name to member, so members are loaded on demand as a
+//! static linker loads them.
+
+use object::read::archive::ArchiveFile;
+use object::read::elf::{FileHeader, Sym};
+use object::{elf, LittleEndian as LE};
+use rustc_hash::FxHashMap;
+
+use crate::error::{malformed, Error, Result};
+
+/// One member of an archive.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// `archive(member)`, for messages.
+    pub name: String,
+    /// Byte range of the member's data in the archive.
+    pub range: (usize, usize),
+}
+
+/// The symbol index of an archive.
+#[derive(Debug, Default)]
+pub struct ArchiveIndex {
+    /// Members, by index.
+    pub members: Vec<Member>,
+    /// Defined global symbol → member index.
+    pub symbols: FxHashMap<Box<[u8]>, usize>,
+}
+
+impl ArchiveIndex {
+    /// Reads the archive's members and symbol table. Archives without a symbol table are indexed
+    /// by reading each member's ELF symbol table.
+    pub fn parse(file: &str, data: &[u8]) -> Result<ArchiveIndex> {
+        let bad = |e: object::read::Error| malformed(file, e);
+        let ar = ArchiveFile::parse(data).map_err(bad)?;
+        if ar.is_thin() {
+            return Err(Error::Unsupported { file: file.to_string(), what: "thin archives".to_string() });
+        }
+        let mut index = ArchiveIndex::default();
+        let mut by_start = FxHashMap::default();
+        let mut by_offset: FxHashMap<u64, usize> = FxHashMap::default();
+        for member in ar.members() {
+            let member = member.map_err(bad)?;
+            let (start, size) = member.file_range();
+            let (start, size) = (start as usize, size as usize);
+            let end = start.checked_add(size).filter(|&e| e <= data.len()).ok_or_else(|| {
+                malformed(file, "archive member extends past the end of the file")
+            })?;
+            let name = String::from_utf8_lossy(member.name()).into_owned();
+            by_start.insert(start, index.members.len());
+            index.members.push(Member { name: format!("{file}({name})"), range: (start, end) });
+        }
+        match ar.symbols().map_err(bad)? {
+            Some(symbols) => {
+                for sym in symbols {
+                    let sym = sym.map_err(bad)?;
+                    let offset = sym.offset();
+                    let m = match by_offset.get(&offset.0) {
+                        Some(&m) => m,
+                        None => {
+                            let start = ar.member(offset).map_err(bad)?.file_range().0 as usize;
+                            let Some(&m) = by_start.get(&start) else {
+                                return Err(malformed(file, "archive symbol table points at no member"));
+                            };
+                            by_offset.insert(offset.0, m);
+                            m
+                        }
+                    };
+                    index.symbols.entry(sym.name().into()).or_insert(m);
+                }
+            }
+            None => {
+                for (m, member) in index.members.iter().enumerate() {
+                    let bytes = &data[member.range.0..member.range.1];
+                    for name in elf_defined_globals(bytes) {
+                        index.symbols.entry(name.into()).or_insert(m);
+                    }
+                }
+            }
+        }
+        Ok(index)
+    }
+}
+
+/// Names of the defined global symbols of an ELF object (empty for anything else).
+fn elf_defined_globals(data: &[u8]) -> Vec<&[u8]> {
+    let Ok(header) = elf::FileHeader64::<LE>::parse(data) else { return Vec::new() };
+    let Ok(endian) = header.endian() else { return Vec::new() };
+    let Ok(sections) = header.sections(endian, data) else { return Vec::new() };
+    let Ok(symtab) = sections.symbols(endian, data, elf::SHT_SYMTAB) else { return Vec::new() };
+    symtab
+        .iter()
+        .filter(|s| s.st_bind() != elf::STB_LOCAL && s.st_shndx(endian) != elf::SHN_UNDEF)
+        .filter_map(|s| symtab.symbol_name(endian, s).ok())
+        .collect()
+}

@@ -1,0 +1,491 @@
+//! ELF relocatable objects → LinkGraph. Holds ELF's quirks: COMDAT groups, section symbols,
+//! common symbols, `SHN_XINDEX`, and the one translation of raw relocation types per architecture.
+
+use jitlink_arch::{x86_64, Arch};
+use object::elf;
+use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
+use object::{LittleEndian as LE, SectionIndex, SymbolIndex};
+use rustc_hash::FxHashSet;
+
+use crate::error::{malformed, Error, Result};
+use crate::graph::{
+    BlockId, Content, Def, InputId, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId,
+};
+
+/// What a raw ELF relocation becomes.
+#[derive(Debug, Clone, Copy)]
+pub enum ElfReloc<K> {
+    /// An edge of this kind to the relocation's symbol.
+    Edge(K),
+    /// An edge of this kind to the graph's GOT base (`_GLOBAL_OFFSET_TABLE_`), whatever symbol
+    /// the relocation names.
+    EdgeToGot(K),
+    /// Nothing to do.
+    Skip,
+}
+
+/// An architecture that ELF objects can target.
+pub trait ElfArch: Arch {
+    /// `e_machine` value.
+    const E_MACHINE: u16;
+    /// The one exhaustive translation of raw relocation types. `Err` says why a type is rejected.
+    fn translate(r_type: u32) -> std::result::Result<ElfReloc<Self::EdgeKind>, &'static str>;
+    /// The relocation type's name for messages.
+    fn reloc_name(r_type: u32) -> String;
+}
+
+impl ElfArch for x86_64::X86_64 {
+    const E_MACHINE: u16 = elf::EM_X86_64;
+
+    fn translate(r_type: u32) -> std::result::Result<ElfReloc<x86_64::EdgeKind>, &'static str> {
+        use x86_64::EdgeKind::*;
+        use ElfReloc::{Edge, EdgeToGot};
+        // RELA addends are used as they are: every Delta kind computes S + A - P, the ELF formula,
+        // so PLT32's and PC32's -4 stays in the addend and needs no normalization.
+        Ok(match r_type {
+            elf::R_X86_64_NONE => ElfReloc::Skip,
+            elf::R_X86_64_64 => Edge(Pointer64),
+            elf::R_X86_64_32 => Edge(Pointer32),
+            elf::R_X86_64_32S => Edge(Pointer32Signed),
+            elf::R_X86_64_16 => Edge(Pointer16),
+            elf::R_X86_64_8 => Edge(Pointer8),
+            elf::R_X86_64_PC64 => Edge(Delta64),
+            elf::R_X86_64_PC32 => Edge(Delta32),
+            elf::R_X86_64_PC16 => Edge(Delta16),
+            elf::R_X86_64_PC8 => Edge(Delta8),
+            elf::R_X86_64_PLT32 => Edge(BranchPCRel32),
+            elf::R_X86_64_GOTPCREL => Edge(RequestGOTAndTransformToDelta32),
+            elf::R_X86_64_GOTPCRELX => Edge(RequestGOTAndTransformToPCRel32GOTLoadRelaxable),
+            elf::R_X86_64_REX_GOTPCRELX => Edge(RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable),
+            elf::R_X86_64_GOTPCREL64 => Edge(RequestGOTAndTransformToDelta64),
+            elf::R_X86_64_GOT64 => Edge(RequestGOTAndTransformToDelta64FromGOT),
+            elf::R_X86_64_GOTOFF64 => Edge(Delta64FromGOT),
+            elf::R_X86_64_GOTPC32 => EdgeToGot(Delta32),
+            elf::R_X86_64_GOTPC64 => EdgeToGot(Delta64),
+            elf::R_X86_64_SIZE32 => Edge(Size32),
+            elf::R_X86_64_SIZE64 => Edge(Size64),
+            elf::R_X86_64_DTPMOD64
+            | elf::R_X86_64_DTPOFF64
+            | elf::R_X86_64_TPOFF64
+            | elf::R_X86_64_TLSGD
+            | elf::R_X86_64_TLSLD
+            | elf::R_X86_64_DTPOFF32
+            | elf::R_X86_64_GOTTPOFF
+            | elf::R_X86_64_TPOFF32
+            | elf::R_X86_64_GOTPC32_TLSDESC
+            | elf::R_X86_64_TLSDESC_CALL
+            | elf::R_X86_64_TLSDESC => return Err("thread-local storage is not supported yet"),
+            elf::R_X86_64_COPY
+            | elf::R_X86_64_GLOB_DAT
+            | elf::R_X86_64_JUMP_SLOT
+            | elf::R_X86_64_RELATIVE
+            | elf::R_X86_64_IRELATIVE => return Err("dynamic relocation in a relocatable object"),
+            elf::R_X86_64_GOT32 | elf::R_X86_64_PLTOFF64 | elf::R_X86_64_GOTPLT64 => {
+                return Err("not emitted by gcc or clang for x86-64 user code")
+            }
+            _ => return Err("unknown relocation type"),
+        })
+    }
+
+    fn reloc_name(r_type: u32) -> String {
+        let name = match r_type {
+            elf::R_X86_64_NONE => "R_X86_64_NONE",
+            elf::R_X86_64_64 => "R_X86_64_64",
+            elf::R_X86_64_PC32 => "R_X86_64_PC32",
+            elf::R_X86_64_GOT32 => "R_X86_64_GOT32",
+            elf::R_X86_64_PLT32 => "R_X86_64_PLT32",
+            elf::R_X86_64_COPY => "R_X86_64_COPY",
+            elf::R_X86_64_GLOB_DAT => "R_X86_64_GLOB_DAT",
+            elf::R_X86_64_JUMP_SLOT => "R_X86_64_JUMP_SLOT",
+            elf::R_X86_64_RELATIVE => "R_X86_64_RELATIVE",
+            elf::R_X86_64_GOTPCREL => "R_X86_64_GOTPCREL",
+            elf::R_X86_64_32 => "R_X86_64_32",
+            elf::R_X86_64_32S => "R_X86_64_32S",
+            elf::R_X86_64_16 => "R_X86_64_16",
+            elf::R_X86_64_PC16 => "R_X86_64_PC16",
+            elf::R_X86_64_8 => "R_X86_64_8",
+            elf::R_X86_64_PC8 => "R_X86_64_PC8",
+            elf::R_X86_64_DTPMOD64 => "R_X86_64_DTPMOD64",
+            elf::R_X86_64_DTPOFF64 => "R_X86_64_DTPOFF64",
+            elf::R_X86_64_TPOFF64 => "R_X86_64_TPOFF64",
+            elf::R_X86_64_TLSGD => "R_X86_64_TLSGD",
+            elf::R_X86_64_TLSLD => "R_X86_64_TLSLD",
+            elf::R_X86_64_DTPOFF32 => "R_X86_64_DTPOFF32",
+            elf::R_X86_64_GOTTPOFF => "R_X86_64_GOTTPOFF",
+            elf::R_X86_64_TPOFF32 => "R_X86_64_TPOFF32",
+            elf::R_X86_64_PC64 => "R_X86_64_PC64",
+            elf::R_X86_64_GOTOFF64 => "R_X86_64_GOTOFF64",
+            elf::R_X86_64_GOTPC32 => "R_X86_64_GOTPC32",
+            elf::R_X86_64_GOT64 => "R_X86_64_GOT64",
+            elf::R_X86_64_GOTPCREL64 => "R_X86_64_GOTPCREL64",
+            elf::R_X86_64_GOTPC64 => "R_X86_64_GOTPC64",
+            elf::R_X86_64_GOTPLT64 => "R_X86_64_GOTPLT64",
+            elf::R_X86_64_PLTOFF64 => "R_X86_64_PLTOFF64",
+            elf::R_X86_64_SIZE32 => "R_X86_64_SIZE32",
+            elf::R_X86_64_SIZE64 => "R_X86_64_SIZE64",
+            elf::R_X86_64_GOTPC32_TLSDESC => "R_X86_64_GOTPC32_TLSDESC",
+            elf::R_X86_64_TLSDESC_CALL => "R_X86_64_TLSDESC_CALL",
+            elf::R_X86_64_TLSDESC => "R_X86_64_TLSDESC",
+            elf::R_X86_64_IRELATIVE => "R_X86_64_IRELATIVE",
+            elf::R_X86_64_GOTPCRELX => "R_X86_64_GOTPCRELX",
+            elf::R_X86_64_REX_GOTPCRELX => "R_X86_64_REX_GOTPCRELX",
+            _ => return format!("type {r_type}"),
+        };
+        name.to_string()
+    }
+}
+
+/// Per-graph state the ELF builder keeps across objects.
+#[derive(Default)]
+pub struct ElfState<'a> {
+    comdats: FxHashSet<&'a [u8]>,
+    discarded: Option<SymbolId>,
+    null: Option<SymbolId>,
+    got_base: Option<SymbolId>,
+}
+
+/// Name of the GOT base symbol, defined by the GOT pass when referenced.
+pub const GOT_SYMBOL: &[u8] = b"_GLOBAL_OFFSET_TABLE_";
+
+type Header = elf::FileHeader64<LE>;
+
+/// True if `data` starts like an ELF file.
+pub fn is_elf(data: &[u8]) -> bool {
+    data.starts_with(&elf::ELFMAG)
+}
+
+fn section_perm_role(name: &str, sh_type: u32, flags: u64) -> (Perm, SectionRole) {
+    let perm = if flags & u64::from(elf::SHF_EXECINSTR) != 0 {
+        Perm::ReadExec
+    } else if flags & u64::from(elf::SHF_WRITE) != 0 {
+        Perm::ReadWrite
+    } else {
+        Perm::Read
+    };
+    let role = match sh_type {
+        elf::SHT_INIT_ARRAY => SectionRole::InitArray,
+        elf::SHT_FINI_ARRAY => SectionRole::FiniArray,
+        elf::SHT_PREINIT_ARRAY => SectionRole::PreinitArray,
+        _ if name == ".ctors" || name.starts_with(".ctors.") => SectionRole::Ctors,
+        _ if name == ".dtors" || name.starts_with(".dtors.") => SectionRole::Dtors,
+        _ if name == ".eh_frame" => SectionRole::EhFrame,
+        _ => SectionRole::Plain,
+    };
+    (perm, role)
+}
+
+/// Sections whose references into discarded COMDAT groups are dropped rather than rejected
+/// (as static linkers drop them): unwind and exception tables describe the discarded code.
+fn tolerates_discarded(name: &str) -> bool {
+    name == ".eh_frame" || name.starts_with(".gcc_except_table")
+}
+
+/// Adds one ELF relocatable object to `graph`.
+pub fn add_object<'a, A: ElfArch>(
+    graph: &mut LinkGraph<'a, A>,
+    state: &mut ElfState<'a>,
+    file: &str,
+    data: &'a [u8],
+) -> Result<()> {
+    let bad = |e: object::read::Error| malformed(file, e);
+    let header = Header::parse(data).map_err(bad)?;
+    let endian = header.endian().map_err(bad)?;
+    if header.e_type(endian) != elf::ET_REL {
+        return Err(Error::Unsupported {
+            file: file.to_string(),
+            what: "not a relocatable object (ET_REL); executables and shared libraries are not inputs"
+                .to_string(),
+        });
+    }
+    if header.e_machine(endian) != A::E_MACHINE {
+        return Err(Error::Unsupported {
+            file: file.to_string(),
+            what: format!("ELF machine {} is not {}", header.e_machine(endian), A::NAME),
+        });
+    }
+    let sections = header.sections(endian, data).map_err(bad)?;
+    let symtab = sections.symbols(endian, data, elf::SHT_SYMTAB).map_err(bad)?;
+    let input: InputId = graph.add_input(file);
+    let nsec = sections.len();
+
+    // COMDAT groups: the first group with a signature wins; later ones are discarded whole.
+    let mut discarded = vec![false; nsec];
+    for (_, sh) in sections.enumerate() {
+        if sh.sh_type(endian) != elf::SHT_GROUP {
+            continue;
+        }
+        let Some((flag, members)) = sh.group(endian, data).map_err(bad)? else { continue };
+        if flag & elf::GRP_COMDAT == 0 {
+            continue;
+        }
+        let sig_sym = symtab.symbol(SymbolIndex(sh.sh_info(endian) as usize)).map_err(bad)?;
+        let sig = symtab.symbol_name(endian, sig_sym).map_err(bad)?;
+        let sig = if sig.is_empty() && sig_sym.st_type() == elf::STT_SECTION {
+            // A group signed by a section symbol: use the section's name.
+            let idx = symtab.symbol_section(endian, sig_sym, SymbolIndex(sh.sh_info(endian) as usize));
+            match idx.map_err(bad)? {
+                Some(i) => sections.section_name(endian, sections.section(i).map_err(bad)?).map_err(bad)?,
+                None => sig,
+            }
+        } else {
+            sig
+        };
+        if !state.comdats.insert(sig) {
+            for m in members {
+                let i = m.get(endian) as usize;
+                if i >= nsec {
+                    return Err(malformed(file, format!("group member {i} out of range")));
+                }
+                discarded[i] = true;
+            }
+        }
+    }
+
+    // One block per allocatable section.
+    let mut blocks: Vec<Option<BlockId>> = vec![None; nsec];
+    for (index, sh) in sections.enumerate() {
+        let flags = sh.sh_flags(endian);
+        let sh_type = sh.sh_type(endian);
+        if discarded[index.0]
+            || flags & u64::from(elf::SHF_ALLOC) == 0
+            || matches!(sh_type, elf::SHT_NOTE | elf::SHT_GROUP | elf::SHT_NULL)
+        {
+            continue;
+        }
+        let name_bytes = sections.section_name(endian, sh).map_err(bad)?;
+        let name = std::str::from_utf8(name_bytes)
+            .map_err(|_| malformed(file, format!("section {index} name is not UTF-8")))?;
+        let align = sh.sh_addralign(endian).max(1);
+        if !align.is_power_of_two() {
+            return Err(malformed(file, format!("section {name}: alignment {align} is not a power of two")));
+        }
+        let content = if sh_type == elf::SHT_NOBITS {
+            Content::Zero(sh.sh_size(endian))
+        } else {
+            Content::Borrowed(sh.data(endian, data).map_err(bad)?)
+        };
+        if content.size() > u32::MAX as u64 {
+            return Err(malformed(file, format!("section {name} is larger than 4 GiB")));
+        }
+        let (perm, role) = section_perm_role(name, sh_type, flags);
+        let sec = graph.section(name, perm, role);
+        blocks[index.0] = Some(graph.add_block(sec, content, align, input));
+    }
+
+    // Symbols: map every symbol-table index to a graph symbol.
+    let mut map: Vec<SymbolId> = Vec::with_capacity(symtab.len());
+    let mut section_syms: Vec<Option<SymbolId>> = vec![None; nsec];
+    for (index, sym) in symtab.enumerate() {
+        let id = if index.0 == 0 {
+            null_symbol(graph, state)
+        } else {
+            elf_symbol(graph, state, file, input, &symtab, &blocks, &discarded, &mut section_syms, endian, index, sym)?
+        };
+        map.push(id);
+    }
+
+    // Relocations of allocatable sections.
+    for (_, sh) in sections.enumerate() {
+        match sh.sh_type(endian) {
+            elf::SHT_RELA => {}
+            elf::SHT_REL => {
+                let target = sh.info_link(endian);
+                if target.0 < nsec && blocks[target.0].is_some() {
+                    return Err(Error::Unsupported {
+                        file: file.to_string(),
+                        what: "REL relocations (without addends) on this architecture".to_string(),
+                    });
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        let target = sh.info_link(endian);
+        let Some(block) = blocks.get(target.0).copied().flatten() else { continue };
+        let section_name = graph.sections[graph.blocks[block.index()].section.index()].name;
+        let size = graph.blocks[block.index()].content.size();
+        let relas = sh.data_as_array::<elf::Rela64<LE>, _>(endian, data).map_err(bad)?;
+        let mut edges = Vec::with_capacity(relas.len());
+        for rela in relas {
+            let r_type = rela.r_type(endian, false);
+            let offset = rela.r_offset(endian);
+            let addend = rela.r_addend(endian);
+            let reloc = A::translate(r_type).map_err(|why| Error::UnsupportedRelocation {
+                file: file.to_string(),
+                section: section_name.to_string(),
+                offset,
+                kind: A::reloc_name(r_type),
+                why,
+            })?;
+            let (kind, to_got) = match reloc {
+                ElfReloc::Skip => continue,
+                ElfReloc::Edge(k) => (k, false),
+                ElfReloc::EdgeToGot(k) => (k, true),
+            };
+            if offset >= size {
+                return Err(malformed(
+                    file,
+                    format!("relocation at offset {offset:#x} lies outside section {section_name}"),
+                ));
+            }
+            let sym_index = rela.r_sym(endian, false) as usize;
+            let mut target = *map.get(sym_index).ok_or_else(|| {
+                malformed(file, format!("relocation in {section_name} names symbol {sym_index}, past the symbol table"))
+            })?;
+            if to_got {
+                target = got_base(graph, state);
+            }
+            if graph.symbols[target.index()].def == Def::Discarded {
+                if tolerates_discarded(section_name) {
+                    continue;
+                }
+                return Err(Error::DiscardedReference {
+                    file: file.to_string(),
+                    section: section_name.to_string(),
+                    offset,
+                });
+            }
+            if matches!(A::role(kind), jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32)) {
+                graph.needs_low = true;
+            }
+            edges.push(crate::graph::Edge { kind, offset: offset as u32, target, addend });
+        }
+        graph.blocks[block.index()].edges.extend(edges);
+    }
+    Ok(())
+}
+
+fn null_symbol<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
+    *state.null.get_or_insert_with(|| graph.add_symbol(anonymous(Def::Absolute(0))))
+}
+
+fn discarded_symbol<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
+    *state.discarded.get_or_insert_with(|| graph.add_symbol(anonymous(Def::Discarded)))
+}
+
+fn got_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
+    *state.got_base.get_or_insert_with(|| graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC))
+}
+
+fn anonymous<'a>(def: Def) -> Symbol<'a> {
+    Symbol {
+        name: b"",
+        def,
+        size: 0,
+        scope: Scope::Local,
+        linkage: Linkage::Strong,
+        callable: false,
+        weak_ref: false,
+        input: crate::graph::SYNTHETIC,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn elf_symbol<'a, A: Arch>(
+    graph: &mut LinkGraph<'a, A>,
+    state: &mut ElfState<'a>,
+    file: &str,
+    input: InputId,
+    symtab: &object::read::elf::SymbolTable<'a, Header>,
+    blocks: &[Option<BlockId>],
+    discarded: &[bool],
+    section_syms: &mut [Option<SymbolId>],
+    endian: LE,
+    index: SymbolIndex,
+    sym: &'a elf::Sym64<LE>,
+) -> Result<SymbolId> {
+    let bad = |e: object::read::Error| malformed(file, e);
+    let name = symtab.symbol_name(endian, sym).map_err(bad)?;
+    let bind = sym.st_bind();
+    let global = bind != elf::STB_LOCAL;
+    let weak = bind == elf::STB_WEAK;
+    let st_type = sym.st_type();
+    let shndx = sym.st_shndx(endian);
+    if st_type == elf::STT_FILE {
+        return Ok(null_symbol(graph, state));
+    }
+    if shndx == elf::SHN_UNDEF {
+        if !global {
+            return Ok(null_symbol(graph, state));
+        }
+        return Ok(graph.reference(name, weak, input));
+    }
+    let scope = if !global {
+        Scope::Local
+    } else if matches!(sym.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL) {
+        Scope::Hidden
+    } else {
+        Scope::Default
+    };
+    let linkage = if weak { Linkage::Weak } else { Linkage::Strong };
+    let callable = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
+    if st_type == elf::STT_GNU_IFUNC {
+        return Err(Error::Unsupported {
+            file: file.to_string(),
+            what: format!("IFUNC symbol {}", String::from_utf8_lossy(name)),
+        });
+    }
+    let size = sym.st_size(endian);
+    let value = sym.st_value(endian);
+    let mut new = Symbol { name, def: Def::Absolute(value), size, scope, linkage, callable, weak_ref: false, input };
+
+    if shndx == elf::SHN_COMMON {
+        // A tentative definition: st_value is the alignment.
+        let align = value.max(1);
+        if !align.is_power_of_two() {
+            return Err(malformed(file, format!("common symbol {} has alignment {align}", String::from_utf8_lossy(name))));
+        }
+        if let Some(&existing) = graph.globals.get(name) {
+            let old = &graph.symbols[existing.index()];
+            let keep = match (old.def, old.linkage) {
+                (Def::External, _) => false,
+                (_, Linkage::Common) => old.size >= size,
+                (_, Linkage::Weak) => false,
+                _ => true,
+            };
+            if keep {
+                return Ok(existing);
+            }
+        }
+        let sec = graph.section("COMMON", Perm::ReadWrite, SectionRole::Plain);
+        let block = graph.add_block(sec, Content::Zero(size), align, input);
+        new.def = Def::Block { block, offset: 0 };
+        new.linkage = Linkage::Common;
+        return graph.define(new);
+    }
+    if shndx == elf::SHN_ABS {
+        return if global { graph.define(new) } else { Ok(graph.add_symbol(new)) };
+    }
+    let Some(sec_index) = symtab.symbol_section(endian, sym, index).map_err(bad)? else {
+        return Err(malformed(file, format!("symbol {} has a reserved section index {shndx}", String::from_utf8_lossy(name))));
+    };
+    let sec_index: SectionIndex = sec_index;
+    if sec_index.0 >= blocks.len() {
+        return Err(malformed(file, format!("symbol {} names section {}, past the section table", String::from_utf8_lossy(name), sec_index.0)));
+    }
+    let Some(block) = blocks[sec_index.0] else {
+        // Discarded COMDAT member or a section that is not loaded.
+        if global && discarded[sec_index.0] {
+            return Ok(graph.reference(name, weak, input));
+        }
+        return Ok(discarded_symbol(graph, state));
+    };
+    if st_type == elf::STT_SECTION {
+        if let Some(id) = section_syms[sec_index.0] {
+            return Ok(id);
+        }
+        let id = graph.add_anonymous(block, 0, 0, false);
+        section_syms[sec_index.0] = Some(id);
+        return Ok(id);
+    }
+    let block_size = graph.blocks[block.index()].content.size();
+    if value > block_size {
+        return Err(malformed(file, format!("symbol {} lies outside its section", String::from_utf8_lossy(name))));
+    }
+    new.def = Def::Block { block, offset: value };
+    if global {
+        graph.define(new)
+    } else {
+        Ok(graph.add_symbol(new))
+    }
+}

@@ -1,0 +1,168 @@
+//! The one error type of jitlink. Every variant carries the context a user needs to find the
+//! input at fault: file, section, symbol, relocation.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One undefined symbol and the inputs that reference it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undefined {
+    /// The symbol's name.
+    pub name: String,
+    /// Inputs that reference it.
+    pub referenced_by: Vec<String>,
+}
+
+/// A fixup that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixupFailure {
+    /// Input file of the block holding the fixup.
+    pub file: String,
+    /// Section of that block.
+    pub section: String,
+    /// Offset of the fixup in its section.
+    pub offset: u64,
+    /// Edge kind, as its debug name.
+    pub kind: String,
+    /// Target symbol name (or a description of an anonymous target).
+    pub target: String,
+    /// What went wrong.
+    pub reason: jitlink_arch::FixupError,
+}
+
+/// Everything that can go wrong while loading, linking, running or removing code.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An input is not a supported object file or archive.
+    UnknownFormat {
+        /// The input.
+        file: String,
+    },
+    /// An input is malformed.
+    Malformed {
+        /// The input.
+        file: String,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// An input targets an architecture or format combination jitlink does not handle.
+    Unsupported {
+        /// The input.
+        file: String,
+        /// What is unsupported.
+        what: String,
+    },
+    /// A relocation type that jitlink does not handle.
+    UnsupportedRelocation {
+        /// The input.
+        file: String,
+        /// The section the relocation applies to.
+        section: String,
+        /// Offset in that section.
+        offset: u64,
+        /// The relocation type's name (or number).
+        kind: String,
+        /// Why it is unsupported.
+        why: &'static str,
+    },
+    /// Symbols that no input, archive or host library defines.
+    UndefinedSymbols(Vec<Undefined>),
+    /// Two strong definitions of one symbol.
+    DuplicateDefinition {
+        /// The symbol.
+        symbol: String,
+        /// The input with the first definition.
+        first: String,
+        /// The input with the second definition.
+        second: String,
+    },
+    /// A relocation refers to a section that was discarded (a duplicate COMDAT group).
+    DiscardedReference {
+        /// The input.
+        file: String,
+        /// The referring section.
+        section: String,
+        /// Offset in that section.
+        offset: u64,
+    },
+    /// Fixups that overflowed or did not match their instruction.
+    Fixup(Box<FixupFailure>),
+    /// A memory operation failed.
+    Memory {
+        /// What was being done.
+        what: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A looked-up symbol is not defined anywhere.
+    SymbolNotFound(String),
+    /// A linked set that does not exist (already removed).
+    NoSuchLinkedSet(u32),
+    /// A bad command-line or API argument.
+    InvalidArgument(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::UnknownFormat { file } => {
+                write!(f, "{file}: not a relocatable object file or archive")
+            }
+            Error::Malformed { file, what } => write!(f, "{file}: malformed input: {what}"),
+            Error::Unsupported { file, what } => write!(f, "{file}: unsupported: {what}"),
+            Error::UnsupportedRelocation { file, section, offset, kind, why } => write!(
+                f,
+                "{file}: section {section} offset {offset:#x}: unsupported relocation {kind}: {why}"
+            ),
+            Error::UndefinedSymbols(list) => {
+                write!(f, "undefined symbols:")?;
+                for u in list {
+                    write!(f, "\n  {} (referenced by {})", u.name, u.referenced_by.join(", "))?;
+                }
+                Ok(())
+            }
+            Error::DuplicateDefinition { symbol, first, second } => {
+                write!(f, "duplicate definition of symbol {symbol}: in {first} and in {second}")
+            }
+            Error::DiscardedReference { file, section, offset } => write!(
+                f,
+                "{file}: section {section} offset {offset:#x}: relocation refers to a discarded COMDAT section"
+            ),
+            Error::Fixup(x) => write!(
+                f,
+                "{}: section {} offset {:#x}: fixup {} against {} failed: {}",
+                x.file, x.section, x.offset, x.kind, x.target, x.reason
+            ),
+            Error::Memory { what, source } => write!(f, "memory: {what}: {source}"),
+            Error::SymbolNotFound(name) => write!(f, "symbol not found: {name}"),
+            Error::NoSuchLinkedSet(id) => write!(f, "no linked set with id {id}"),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } | Error::Memory { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for a [`Error::Malformed`].
+pub(crate) fn malformed(file: &str, what: impl fmt::Display) -> Error {
+    Error::Malformed { file: file.to_string(), what: what.to_string() }
+}

@@ -1,0 +1,46 @@
+//! jitlink links relocatable object files and static archives into the running process.
+//!
+//! **Graph.** Every linked set is one [`graph::LinkGraph`]: sections of blocks (bytes with an
+//! alignment), symbols naming places, and edges (fixups) whose kinds belong to the architecture
+//! (the `jitlink-arch` crate).
+//!
+//! **Builders.** [`builder`] turns ELF objects into graph content, resolving COMDAT groups,
+//! common and weak symbols, and translating each raw relocation type to an edge kind once.
+//! Archives are indexed and their members loaded on demand.
+//!
+//! **Passes and layout.** [`passes`] synthesizes GOT entries and stubs only for references that
+//! cannot reach their target, and relaxes the rest; [`layout`] groups blocks by protection.
+//!
+//! **Memory and fixups.** [`memory`] reserves address space once per session and hands out
+//! write-xor-execute allocations; [`fixup`] copies content and applies every edge, reporting
+//! overflows with file, section and symbol.
+//!
+//! **Driver.** [`Session`] ties the stages together and resolves symbols across inputs,
+//! earlier linked sets, absolute definitions and the host process.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), jitlink::Error> {
+//! let mut session = jitlink::Session::new(jitlink::Options::default());
+//! session.add_file("add.o")?;              // int add(int a, int b) { return a + b; }
+//! let addr = session.lookup("add")?;        // links what is pending, returns the address
+//! // SAFETY: `add` was compiled from C with this signature.
+//! let add: extern "C" fn(i32, i32) -> i32 = unsafe { std::mem::transmute(addr as usize) };
+//! assert_eq!(add(2, 3), 5);
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod builder;
+pub mod error;
+pub mod fixup;
+pub mod graph;
+pub mod layout;
+pub mod link;
+pub mod memory;
+pub mod passes;
+pub mod runtime;
+
+pub use error::{Error, Result};
+pub use jitlink_arch as arch;
+pub use link::{LinkedSetId, Options, Session, Timings};

@@ -1,0 +1,427 @@
+//! The driver: a [`Session`] holds inputs, the reserved memory and the symbols of everything
+//! linked so far. Linking runs the pipeline stages in order:
+//! build → resolve (archives, earlier sets, host) → GOT/stubs → layout → allocate → fixups →
+//! finalize. The one runtime `match` on the architecture is in [`Session::link_pending`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jitlink_arch::{x86_64::X86_64, Arch};
+use rustc_hash::FxHashMap;
+
+use crate::builder::archive::ArchiveIndex;
+use crate::builder::elf::{self, ElfArch, ElfState, GOT_SYMBOL};
+use crate::builder::{detect, Bytes, InputKind};
+use crate::error::{Error, Result, Undefined};
+use crate::graph::{Def, LinkGraph, Linkage, Scope, SymbolId};
+use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
+use crate::passes::got_stubs::{self, HostInfo, Reachability};
+use crate::runtime::host::{HostSymbols, Library};
+use crate::{fixup, layout};
+
+/// Options of a session.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Absolute symbols: name → address.
+    pub absolutes: Vec<(String, u64)>,
+    /// Directories searched by [`Session::add_library`].
+    pub library_dirs: Vec<PathBuf>,
+    /// Do not open the compiler driver's default libraries (libc, libm, libgcc_s, libstdc++);
+    /// symbols already loaded in the process still resolve.
+    pub no_default_libs: bool,
+    /// Print each linked graph to stderr.
+    pub show_graph: bool,
+}
+
+/// Identifies a linked set (everything linked by one [`Session::link_pending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkedSetId(pub u32);
+
+#[derive(Debug, Clone)]
+struct Defined {
+    addr: u64,
+    size: u64,
+    callable: bool,
+    weak: bool,
+    set: u32,
+    file: Arc<str>,
+}
+
+struct ArchiveInput {
+    bytes: Bytes,
+    index: ArchiveIndex,
+}
+
+struct LinkedSet {
+    memory: Finalized,
+    names: Vec<Box<[u8]>>,
+}
+
+/// Time spent in each pipeline stage, summed over links.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    /// `(stage, time)`, in pipeline order.
+    pub stages: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn add(&mut self, stage: &'static str, t: Duration) {
+        match self.stages.iter_mut().find(|(s, _)| *s == stage) {
+            Some((_, d)) => *d += t,
+            None => self.stages.push((stage, t)),
+        }
+    }
+}
+
+/// A linking session: inputs, reserved memory, and the symbols of every linked set.
+pub struct Session {
+    opts: Options,
+    mem: MemoryManager,
+    host: HostSymbols,
+    pending: Vec<(String, Bytes)>,
+    archives: Vec<(String, ArchiveInput)>,
+    loaded: Vec<Vec<bool>>,
+    symbols: FxHashMap<Box<[u8]>, Defined>,
+    sets: Vec<Option<LinkedSet>>,
+    timings: Timings,
+}
+
+impl Session {
+    /// A new session.
+    pub fn new(opts: Options) -> Self {
+        Session {
+            host: HostSymbols::new(!opts.no_default_libs),
+            opts,
+            mem: MemoryManager::new(),
+            pending: Vec::new(),
+            archives: Vec::new(),
+            loaded: Vec::new(),
+            symbols: FxHashMap::default(),
+            sets: Vec::new(),
+            timings: Timings::default(),
+        }
+    }
+
+    /// Adds an object file or archive from disk, recognized by its content.
+    pub fn add_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = Bytes::map_file(path)?;
+        self.add_bytes(path.to_string_lossy().into_owned(), bytes)
+    }
+
+    /// Adds an object file or archive held in memory; `name` is used in messages.
+    pub fn add_bytes(&mut self, name: String, bytes: Bytes) -> Result<()> {
+        match detect(&name, &bytes)? {
+            InputKind::Elf => self.pending.push((name, bytes)),
+            InputKind::Archive => {
+                let index = ArchiveIndex::parse(&name, &bytes)?;
+                self.loaded.push(vec![false; index.members.len()]);
+                self.archives.push((name, ArchiveInput { bytes, index }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an object file held in memory.
+    pub fn add_object_bytes(&mut self, name: impl Into<String>, bytes: Vec<u8>) -> Result<()> {
+        self.add_bytes(name.into(), Bytes::Owned(bytes))
+    }
+
+    /// Resolves `-l name`: a shared library is loaded into the process, a static archive added.
+    pub fn add_library(&mut self, name: &str) -> Result<()> {
+        match self.host.add_library(name, &self.opts.library_dirs)? {
+            Library::Shared => Ok(()),
+            Library::Archive(path) => self.add_file(path),
+        }
+    }
+
+    /// Time spent per stage so far.
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    /// Links every pending object (with the archive members they need) as one linked set.
+    /// Returns `None` if nothing was pending.
+    pub fn link_pending(&mut self) -> Result<Option<LinkedSetId>> {
+        self.link(None)
+    }
+
+    fn link(&mut self, wanted: Option<&[u8]>) -> Result<Option<LinkedSetId>> {
+        let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() && wanted.is_none() {
+            return Ok(None);
+        }
+        let machine = pending.first().map(|(name, b)| elf_machine(name, b)).transpose()?;
+        // The one runtime match on the architecture; everything below is generic.
+        match machine {
+            None | Some(object::elf::EM_X86_64) if cfg!(target_arch = "x86_64") => {
+                self.link_as::<X86_64>(&pending, wanted)
+            }
+            Some(m) => Err(Error::Unsupported {
+                file: pending.first().map(|p| p.0.clone()).unwrap_or_default(),
+                what: format!("ELF machine {m} cannot run on this host"),
+            }),
+            None => Err(Error::Unsupported { file: String::new(), what: "host architecture".into() }),
+        }
+    }
+
+    fn link_as<A: ElfArch>(
+        &mut self,
+        pending: &[(String, Bytes)],
+        wanted: Option<&[u8]>,
+    ) -> Result<Option<LinkedSetId>> {
+        let set_id = self.sets.len() as u32;
+        let Session { opts, mem, host, archives, loaded, symbols, timings, .. } = self;
+
+        // Build.
+        let t = Instant::now();
+        let mut g = LinkGraph::<A>::new(format!("set{set_id}"));
+        let mut st = ElfState::default();
+        for (name, bytes) in pending {
+            elf::add_object(&mut g, &mut st, name, bytes)?;
+        }
+        timings.add("build", t.elapsed());
+
+        // Archive members, loaded on demand until nothing more is needed.
+        let t = Instant::now();
+        let mut extra: Vec<&[u8]> = wanted.into_iter().collect();
+        loop {
+            let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
+            need.extend(g.globals.iter().filter_map(|(&name, &id)| {
+                let s = &g.symbols[id.index()];
+                (s.def == Def::External && !s.weak_ref && name != GOT_SYMBOL && !symbols.contains_key(name))
+                    .then_some(name)
+            }));
+            let mut added = false;
+            for name in need {
+                for (ai, (_, ar)) in archives.iter().enumerate() {
+                    let Some(&m) = ar.index.symbols.get(name) else { continue };
+                    if !loaded[ai][m] {
+                        loaded[ai][m] = true;
+                        let member = &ar.index.members[m];
+                        let data = &ar.bytes[member.range.0..member.range.1];
+                        elf::add_object(&mut g, &mut st, &member.name, data)?;
+                        added = true;
+                    }
+                    break;
+                }
+            }
+            if !added {
+                break;
+            }
+        }
+        if g.blocks.is_empty() && g.inputs.is_empty() {
+            timings.add("resolve", t.elapsed());
+            return Ok(None);
+        }
+
+        // Resolve what the graph does not define.
+        let mut undefined = Vec::new();
+        for i in 0..g.symbols.len() {
+            let s = &g.symbols[i];
+            if s.def != Def::External || s.name == GOT_SYMBOL {
+                continue;
+            }
+            let name = s.name;
+            let resolved = if let Some(d) = symbols.get(name) {
+                Some((d.addr, d.size, d.callable))
+            } else if let Some((_, a)) = opts.absolutes.iter().find(|(n, _)| n.as_bytes() == name) {
+                Some((*a, 0, false))
+            } else if let Some(a) = host.lookup(name) {
+                Some((a, 0, false))
+            } else if s.weak_ref {
+                Some((0, 0, false))
+            } else {
+                None
+            };
+            match resolved {
+                Some((addr, size, callable)) => {
+                    let s = &mut g.symbols[i];
+                    s.def = Def::Absolute(addr);
+                    s.size = size;
+                    s.callable |= callable;
+                }
+                None => undefined.push(SymbolId(i as u32)),
+            }
+        }
+        if !undefined.is_empty() {
+            return Err(undefined_error(&g, &undefined));
+        }
+        check_duplicates(&g, symbols)?;
+        timings.add("resolve", t.elapsed());
+
+        // GOT and stubs, against the chunk the graph will live in.
+        let t = Instant::now();
+        let placement = if g.needs_low { Placement::Low } else { Placement::Near };
+        let estimate = estimate_size(&g, mem.page_size());
+        let chunk = mem.chunk_for(placement, estimate, mem.page_size())?;
+        got_stubs::run(&mut g, &ChunkReach { mem, chunk }, &DlHost)?;
+        timings.add("passes", t.elapsed());
+
+        // Layout and memory.
+        let t = Instant::now();
+        let lay = layout::layout(&mut g, mem.page_size())?;
+        let mut inflight = mem.allocate(chunk, lay.len, lay.align, lay.segments.clone())?;
+        layout::rebase(&mut g, inflight.base());
+        timings.add("layout", t.elapsed());
+
+        // Fixups.
+        let t = Instant::now();
+        if let Err(e) = fixup::apply(&g, &mut inflight) {
+            mem.abandon(inflight);
+            return Err(e);
+        }
+        timings.add("fixup", t.elapsed());
+
+        if opts.show_graph {
+            eprint!("{g}");
+        }
+
+        let t = Instant::now();
+        let memory = inflight.finalize::<A>(mem)?;
+        timings.add("finalize", t.elapsed());
+
+        // Publish the set's symbols.
+        let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
+        let mut names = Vec::new();
+        for (i, s) in g.symbols.iter().enumerate() {
+            if s.scope == Scope::Local || s.name.is_empty() || !matches!(s.def, Def::Block { .. }) {
+                continue;
+            }
+            if symbols.get(s.name).is_some_and(|d| !d.weak) {
+                continue;
+            }
+            let file = files.get(s.input as usize).cloned().unwrap_or_else(|| Arc::from("<linker>"));
+            let d = Defined {
+                addr: g.address(SymbolId(i as u32)),
+                size: s.size,
+                callable: s.callable,
+                weak: s.linkage == Linkage::Weak,
+                set: set_id,
+                file,
+            };
+            names.push(Box::<[u8]>::from(s.name));
+            symbols.insert(s.name.into(), d);
+        }
+        self.sets.push(Some(LinkedSet { memory, names }));
+        Ok(Some(LinkedSetId(set_id)))
+    }
+
+    /// The address of `name`: linked pending inputs first (and archive members that define it),
+    /// then falls back to the host process.
+    pub fn lookup(&mut self, name: &str) -> Result<u64> {
+        let key = name.as_bytes();
+        if self.symbols.get(key).is_none() {
+            let in_archive = self.archives.iter().any(|(_, a)| a.index.symbols.contains_key(key));
+            if !self.pending.is_empty() || in_archive {
+                self.link(Some(key))?;
+            }
+        }
+        if let Some(d) = self.symbols.get(key) {
+            return Ok(d.addr);
+        }
+        if let Some((_, a)) = self.opts.absolutes.iter().find(|(n, _)| n == name) {
+            return Ok(*a);
+        }
+        self.host.lookup(key).ok_or_else(|| Error::SymbolNotFound(name.to_string()))
+    }
+
+    /// Removes a linked set: its symbols are forgotten and its memory is unmapped. The caller
+    /// guarantees that no code of the set is running or will be called.
+    pub fn remove(&mut self, id: LinkedSetId) -> Result<()> {
+        let set = self
+            .sets
+            .get_mut(id.0 as usize)
+            .and_then(Option::take)
+            .ok_or(Error::NoSuchLinkedSet(id.0))?;
+        for name in &set.names {
+            if self.symbols.get(name).is_some_and(|d| d.set == id.0) {
+                self.symbols.remove(name);
+            }
+        }
+        self.mem.release(set.memory);
+        Ok(())
+    }
+
+    /// The address range of a linked set's memory.
+    pub fn linked_range(&self, id: LinkedSetId) -> Option<(u64, u64)> {
+        self.sets.get(id.0 as usize)?.as_ref().map(|s| s.memory.range())
+    }
+}
+
+fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
+    use object::read::elf::FileHeader;
+    let h = object::elf::FileHeader64::<object::LittleEndian>::parse(data)
+        .map_err(|e| crate::error::malformed(name, e))?;
+    let endian = h.endian().map_err(|e| crate::error::malformed(name, e))?;
+    Ok(h.e_machine(endian))
+}
+
+fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
+    let content: u64 = g.blocks.iter().map(|b| b.content.size() + b.align).sum();
+    let edges: usize = g.blocks.iter().map(|b| b.edges.len()).sum();
+    (content as usize).saturating_add(edges.saturating_mul(24)).saturating_add(4 * page)
+}
+
+fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
+    let mut refs: FxHashMap<SymbolId, Vec<String>> = undefined.iter().map(|&u| (u, Vec::new())).collect();
+    for b in &g.blocks {
+        for e in &b.edges {
+            if let Some(list) = refs.get_mut(&e.target) {
+                let who = g.input_name(b.input);
+                if !list.iter().any(|x| x == who) {
+                    list.push(who.to_string());
+                }
+            }
+        }
+    }
+    let mut list: Vec<Undefined> = undefined
+        .iter()
+        .map(|&u| Undefined {
+            name: g.symbol_name(u),
+            referenced_by: refs.remove(&u).filter(|v| !v.is_empty()).unwrap_or_else(|| {
+                vec![g.input_name(g.symbols[u.index()].input).to_string()]
+            }),
+        })
+        .collect();
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Error::UndefinedSymbols(list)
+}
+
+fn check_duplicates<A: Arch>(g: &LinkGraph<'_, A>, symbols: &FxHashMap<Box<[u8]>, Defined>) -> Result<()> {
+    for s in &g.symbols {
+        if s.scope == Scope::Local || s.linkage != Linkage::Strong || !matches!(s.def, Def::Block { .. }) {
+            continue;
+        }
+        if let Some(d) = symbols.get(s.name) {
+            if !d.weak {
+                return Err(Error::DuplicateDefinition {
+                    symbol: String::from_utf8_lossy(s.name).into_owned(),
+                    first: d.file.to_string(),
+                    second: g.input_name(s.input).to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+struct ChunkReach<'m> {
+    mem: &'m MemoryManager,
+    chunk: ChunkId,
+}
+
+impl Reachability for ChunkReach<'_> {
+    fn pc_rel(&self, addr: u64) -> bool {
+        self.mem.reaches(self.chunk, addr)
+    }
+}
+
+struct DlHost;
+
+impl HostInfo for DlHost {
+    fn describe(&self, addr: u64) -> Option<(u64, bool)> {
+        HostSymbols::describe(addr)
+    }
+}

@@ -1,0 +1,344 @@
+//! Memory: address space reserved per session in large chunks, carved into per-link allocations,
+//! and a write-xor-execute type-state.
+//!
+//! A chunk is reserved once (`PROT_NONE`, no backing) and never leaves the process until the
+//! session ends, so the process does not accumulate mappings and everything linked in one chunk
+//! reaches everything else with 32-bit displacements. Chunks come in two placements:
+//! *near* (within ±2 GiB of the host C library, so PC-relative references to host data reach) and
+//! *low* (below 2 GiB, for code with 32-bit absolute relocations, from `-fno-pic`).
+//!
+//! An allocation starts writable ([`InFlight`]); [`InFlight::finalize`] switches each segment
+//! to its final protection and returns a [`Finalized`] handle. No page is ever writable and
+//! executable at once.
+
+use crate::error::{Error, Result};
+use crate::graph::Perm;
+
+/// Bytes of address space reserved per chunk (more when one link needs more).
+const CHUNK_SIZE: usize = 512 << 20;
+/// Bytes reserved for a low chunk: the kernel's `MAP_32BIT` window is only 1 GiB wide.
+const LOW_CHUNK_SIZE: usize = 256 << 20;
+/// PC-relative references reach ±2 GiB; keep this much margin for addends.
+const REACH: u64 = (1 << 31) - (16 << 20);
+
+/// Placement of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Near the host's C library.
+    Near,
+    /// Below 2 GiB.
+    Low,
+}
+
+struct Chunk {
+    base: usize,
+    size: usize,
+    placement: Placement,
+    /// Free ranges `(start, len)`, sorted by start, coalesced.
+    free: Vec<(usize, usize)>,
+}
+
+/// Owner of the session's reserved address space.
+pub struct MemoryManager {
+    chunks: Vec<Chunk>,
+    page: usize,
+}
+
+/// Index of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkId(usize);
+
+/// A writable allocation whose content is being written.
+#[derive(Debug)]
+pub struct InFlight {
+    chunk: ChunkId,
+    base: usize,
+    len: usize,
+    segments: Vec<(usize, usize, Perm)>,
+}
+
+/// An allocation whose segments have their final protections.
+#[derive(Debug)]
+pub struct Finalized {
+    chunk: ChunkId,
+    base: usize,
+    len: usize,
+}
+
+impl Finalized {
+    /// The allocated address range.
+    pub fn range(&self) -> (u64, u64) {
+        (self.base as u64, (self.base + self.len) as u64)
+    }
+}
+
+fn os_err(what: impl Into<String>) -> Error {
+    Error::Memory { what: what.into(), source: std::io::Error::last_os_error() }
+}
+
+fn prot(perm: Perm) -> libc::c_int {
+    match perm {
+        Perm::ReadExec => libc::PROT_READ | libc::PROT_EXEC,
+        Perm::Read => libc::PROT_READ,
+        Perm::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+    }
+}
+
+/// Address of the host C library, the anchor of near placement.
+fn libc_anchor() -> usize {
+    let mut info: libc::Dl_info = unsafe_zeroed_dl_info();
+    let f = libc::printf as *const libc::c_void;
+    // SAFETY: dladdr only reads the loader's tables; `info` is a valid out-pointer.
+    let ok = unsafe { libc::dladdr(f, &mut info) };
+    if ok != 0 && !info.dli_fbase.is_null() {
+        info.dli_fbase as usize
+    } else {
+        f as usize
+    }
+}
+
+fn unsafe_zeroed_dl_info() -> libc::Dl_info {
+    libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    }
+}
+
+fn reserve_at(hint: usize, size: usize, extra: libc::c_int) -> Option<usize> {
+    // SAFETY: an anonymous PROT_NONE mapping without MAP_FIXED never replaces existing mappings;
+    // the kernel picks the address (using `hint` only as a hint).
+    let p = unsafe {
+        libc::mmap(
+            hint as *mut libc::c_void,
+            size,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | extra,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p as usize)
+}
+
+fn unreserve(base: usize, size: usize) {
+    // SAFETY: (base, size) is a whole reservation this manager made and no longer uses.
+    unsafe { libc::munmap(base as *mut libc::c_void, size) };
+}
+
+impl MemoryManager {
+    /// A manager with nothing reserved yet.
+    pub fn new() -> Self {
+        MemoryManager { chunks: Vec::new(), page: region::page::size() }
+    }
+
+    /// The page size.
+    pub fn page_size(&self) -> usize {
+        self.page
+    }
+
+    fn reserve(&mut self, placement: Placement, min: usize) -> Result<ChunkId> {
+        let base_size = match placement {
+            Placement::Near => CHUNK_SIZE,
+            Placement::Low => LOW_CHUNK_SIZE,
+        };
+        let size = min.max(base_size).next_multiple_of(self.page);
+        let base = match placement {
+            Placement::Low => {
+                let base = reserve_at(0, size, libc::MAP_32BIT)
+                    .ok_or_else(|| os_err(format!("reserving {size:#x} bytes below 2 GiB")))?;
+                if base + size > 1 << 31 {
+                    unreserve(base, size);
+                    return Err(Error::Memory {
+                        what: "reserving memory below 2 GiB".into(),
+                        source: std::io::Error::other("MAP_32BIT returned a high address"),
+                    });
+                }
+                base
+            }
+            Placement::Near => {
+                let anchor = libc_anchor();
+                let near = |b: usize| {
+                    let far = (b as u64).abs_diff(anchor as u64).max(((b + size) as u64).abs_diff(anchor as u64));
+                    far < REACH
+                };
+                let mut found = None;
+                for step in 1..8usize {
+                    let hint = anchor.saturating_sub(size + step * (64 << 20)) & !(self.page - 1);
+                    if let Some(b) = reserve_at(hint, size, 0) {
+                        if near(b) {
+                            found = Some(b);
+                            break;
+                        }
+                        unreserve(b, size);
+                    }
+                }
+                match found {
+                    Some(b) => b,
+                    // Anywhere will do: references that cannot reach go through stubs and GOT.
+                    None => reserve_at(0, size, 0).ok_or_else(|| os_err(format!("reserving {size:#x} bytes")))?,
+                }
+            }
+        };
+        self.chunks.push(Chunk { base, size, placement, free: vec![(base, size)] });
+        Ok(ChunkId(self.chunks.len() - 1))
+    }
+
+    /// A chunk with the given placement and at least `len` free bytes at alignment `align`.
+    pub fn chunk_for(&mut self, placement: Placement, len: usize, align: usize) -> Result<ChunkId> {
+        for (i, c) in self.chunks.iter().enumerate() {
+            if c.placement == placement && find_fit(&c.free, len, align).is_some() {
+                return Ok(ChunkId(i));
+            }
+        }
+        self.reserve(placement, len.saturating_add(align))
+    }
+
+    /// The address range of a chunk.
+    pub fn bounds(&self, id: ChunkId) -> (u64, u64) {
+        let c = &self.chunks[id.0];
+        (c.base as u64, (c.base + c.size) as u64)
+    }
+
+    /// True if a 32-bit PC-relative reference from anywhere in `id` reaches `addr`.
+    pub fn reaches(&self, id: ChunkId, addr: u64) -> bool {
+        let (lo, hi) = self.bounds(id);
+        addr.abs_diff(lo) < REACH && addr.abs_diff(hi) < REACH
+    }
+
+    /// Allocates `segments` (offset from base, length, protection; page-aligned) in `chunk` and
+    /// makes the whole range writable.
+    pub fn allocate(
+        &mut self,
+        chunk: ChunkId,
+        len: usize,
+        align: usize,
+        segments: Vec<(usize, usize, Perm)>,
+    ) -> Result<InFlight> {
+        let page = self.page;
+        let align = align.max(page);
+        let len = len.max(1).next_multiple_of(page);
+        let c = &mut self.chunks[chunk.0];
+        let (slot, base) = find_fit(&c.free, len, align).ok_or_else(|| Error::Memory {
+            what: format!("allocating {len:#x} bytes"),
+            source: std::io::Error::other("reserved chunk is full"),
+        })?;
+        let (start, flen) = c.free[slot];
+        c.free.remove(slot);
+        if base > start {
+            c.free.insert(slot, (start, base - start));
+        }
+        let end = base + len;
+        if end < start + flen {
+            let at = c.free.partition_point(|r| r.0 < end);
+            c.free.insert(at, (end, start + flen - end));
+        }
+        // SAFETY: [base, base+len) lies inside a chunk this manager reserved and just took off
+        // the free list, so no other allocation uses it.
+        if unsafe { libc::mprotect(base as *mut libc::c_void, len, prot(Perm::ReadWrite)) } != 0 {
+            let e = os_err("making new memory writable");
+            self.free_range(chunk, base, len);
+            return Err(e);
+        }
+        let segments = segments.into_iter().map(|(o, l, p)| (base + o, l, p)).collect();
+        Ok(InFlight { chunk, base, len, segments })
+    }
+
+    /// Returns a range to its chunk: its pages are dropped and it becomes inaccessible.
+    fn free_range(&mut self, chunk: ChunkId, base: usize, len: usize) {
+        // SAFETY: the range lies inside our own reservation; MAP_FIXED replaces only our pages,
+        // dropping their contents and leaving them reserved but inaccessible.
+        unsafe {
+            libc::mmap(
+                base as *mut libc::c_void,
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        let c = &mut self.chunks[chunk.0];
+        let at = c.free.partition_point(|r| r.0 < base);
+        c.free.insert(at, (base, len));
+        // Coalesce with neighbours.
+        if at + 1 < c.free.len() && c.free[at].0 + c.free[at].1 == c.free[at + 1].0 {
+            c.free[at].1 += c.free[at + 1].1;
+            c.free.remove(at + 1);
+        }
+        if at > 0 && c.free[at - 1].0 + c.free[at - 1].1 == c.free[at].0 {
+            c.free[at - 1].1 += c.free[at].1;
+            c.free.remove(at);
+        }
+    }
+
+    /// Gives up an allocation that failed before finalization.
+    pub fn abandon(&mut self, a: InFlight) {
+        self.free_range(a.chunk, a.base, a.len);
+    }
+
+    /// Releases a finalized allocation. The caller guarantees that no code runs from it.
+    pub fn release(&mut self, a: Finalized) {
+        self.free_range(a.chunk, a.base, a.len);
+    }
+}
+
+impl Default for MemoryManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for MemoryManager {
+    fn drop(&mut self) {
+        for c in &self.chunks {
+            unreserve(c.base, c.size);
+        }
+    }
+}
+
+fn find_fit(free: &[(usize, usize)], len: usize, align: usize) -> Option<(usize, usize)> {
+    free.iter().enumerate().find_map(|(i, &(start, flen))| {
+        let base = start.checked_next_multiple_of(align)?;
+        (base.checked_add(len)? <= start + flen).then_some((i, base))
+    })
+}
+
+impl InFlight {
+    /// The base address.
+    pub fn base(&self) -> u64 {
+        self.base as u64
+    }
+
+    /// The writable bytes at `[addr, addr + len)`, which must lie inside this allocation.
+    pub fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let start = (addr as usize).checked_sub(self.base)?;
+        if start.checked_add(len)? > self.len {
+            return None;
+        }
+        // SAFETY: the range lies inside this allocation, which is mapped read-write while in
+        // flight and is owned exclusively by `self` (borrowed mutably here).
+        Some(unsafe { std::slice::from_raw_parts_mut(addr as *mut u8, len) })
+    }
+
+    /// Applies the final protection of every segment, flushing the instruction cache of code.
+    pub fn finalize<A: jitlink_arch::Arch>(self, mem: &mut MemoryManager) -> Result<Finalized> {
+        for &(start, len, perm) in &self.segments {
+            if len == 0 || perm == Perm::ReadWrite {
+                continue;
+            }
+            if perm == Perm::ReadExec {
+                A::flush_icache(start as *const u8, len);
+            }
+            // SAFETY: the segment lies inside this allocation; switching it from read-write to
+            // read-only or read-execute never makes a page writable and executable.
+            if unsafe { libc::mprotect(start as *mut libc::c_void, len, prot(perm)) } != 0 {
+                let e = os_err(format!("protecting segment at {start:#x} as {}", perm.as_str()));
+                mem.abandon(self);
+                return Err(e);
+            }
+        }
+        Ok(Finalized { chunk: self.chunk, base: self.base, len: self.len })
+    }
+}

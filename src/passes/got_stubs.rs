@@ -1,0 +1,218 @@
+//! The GOT and stub pass.
+//!
+//! Runs after symbol resolution, when the chunk the graph will be placed in is known: every
+//! target is either inside the graph (always in reach, since a graph lives in one chunk) or at a
+//! known absolute address. So the pass decides once, before layout:
+//!
+//! - a GOT request whose target is in reach is relaxed to a direct form when the instruction
+//!   allows (`mov` → `lea`, `call *` → `call`, `jmp *` → `jmp`); otherwise it gets a GOT entry;
+//! - a branch whose target is out of reach goes through a jump stub (which jumps through a GOT
+//!   entry); in reach, it stays direct;
+//! - a 32-bit data reference that cannot reach a host function goes to the function's stub (the
+//!   stub is its address inside this graph); one that cannot reach host data gets a copy of the
+//!   data, as a static linker's copy relocation would (see the README for the limits).
+//!
+//! GOT entries and stubs are ordinary graph content: they go through layout and fixups like the
+//! rest.
+
+use jitlink_arch::{Arch, EdgeRole, Reach};
+use rustc_hash::FxHashMap;
+
+use crate::builder::elf::GOT_SYMBOL;
+use crate::error::Result;
+use crate::graph::{BlockId, Content, Def, Edge, LinkGraph, Perm, SectionRole, SymbolId, SYNTHETIC};
+
+/// Facts about host symbols the pass needs for out-of-reach data references.
+pub trait HostInfo {
+    /// Size and whether it is a function, for a host address.
+    fn describe(&self, addr: u64) -> Option<(u64, bool)>;
+}
+
+/// Whether a reference of reach class `reach` reaches absolute address `addr`.
+pub trait Reachability {
+    /// True if a 32-bit PC-relative reference from the graph's chunk reaches `addr`.
+    fn pc_rel(&self, addr: u64) -> bool;
+}
+
+struct Tables {
+    got: Option<BlockId>,
+    stubs: Option<BlockId>,
+    got_entries: FxHashMap<SymbolId, SymbolId>,
+    stub_entries: FxHashMap<SymbolId, SymbolId>,
+    copies: FxHashMap<SymbolId, SymbolId>,
+}
+
+/// Counts of what the pass made, for timings and tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    /// GOT entries made.
+    pub got_entries: usize,
+    /// Stubs made.
+    pub stubs: usize,
+    /// GOT loads relaxed to direct forms.
+    pub relaxed: usize,
+    /// Host data copied.
+    pub copies: usize,
+}
+
+/// Runs the pass.
+pub fn run<A: Arch>(
+    g: &mut LinkGraph<'_, A>,
+    reach: &dyn Reachability,
+    host: &dyn HostInfo,
+) -> Result<Stats> {
+    let mut t = Tables {
+        got: None,
+        stubs: None,
+        got_entries: FxHashMap::default(),
+        stub_entries: FxHashMap::default(),
+        copies: FxHashMap::default(),
+    };
+    let mut stats = Stats::default();
+    if let Some(&sym) = g.globals.get(GOT_SYMBOL) {
+        if g.symbols[sym.index()].def == Def::External {
+            let got = got_block(g, &mut t);
+            g.symbols[sym.index()].def = Def::Block { block: got, offset: 0 };
+        }
+    }
+    let nblocks = g.blocks.len();
+    for b in 0..nblocks {
+        for i in 0..g.blocks[b].edges.len() {
+            let e = g.blocks[b].edges[i];
+            let target = &g.symbols[e.target.index()];
+            let abs = match target.def {
+                Def::Absolute(a) => Some(a),
+                _ => None,
+            };
+            let pc_reach = abs.is_none_or(|a| reach.pc_rel(a));
+            let new = match A::role(e.kind) {
+                EdgeRole::Data(Reach::Any) => continue,
+                EdgeRole::Data(class) => {
+                    let Some(addr) = abs else { continue };
+                    let ok = match class {
+                        Reach::Abs32 => addr < (1 << 31),
+                        _ => pc_reach,
+                    };
+                    if ok || addr == 0 {
+                        continue;
+                    }
+                    let callable = target.callable;
+                    match host.describe(addr) {
+                        Some((_, true)) => Edge { target: stub(g, &mut t, &mut stats, e.target), ..e },
+                        Some((size, false)) if size > 0 => {
+                            Edge { target: copy(g, &mut t, &mut stats, e.target, addr, size), ..e }
+                        }
+                        _ if callable => Edge { target: stub(g, &mut t, &mut stats, e.target), ..e },
+                        // Left as it is: the fixup reports the overflow with full context.
+                        _ => continue,
+                    }
+                }
+                EdgeRole::Branch => {
+                    if pc_reach {
+                        continue;
+                    }
+                    Edge { kind: A::direct_branch(e.kind), target: stub(g, &mut t, &mut stats, e.target), ..e }
+                }
+                EdgeRole::GotRequest { to_entry } => {
+                    let relaxed = if pc_reach && !matches!(g.symbols[e.target.index()].def, Def::External) {
+                        let content = g.blocks[b].content.bytes().unwrap_or(&[]);
+                        A::relax_got_load(e.kind, content, e.offset as usize)
+                    } else {
+                        None
+                    };
+                    match relaxed {
+                        Some(kind) => {
+                            stats.relaxed += 1;
+                            Edge { kind, ..e }
+                        }
+                        None => Edge {
+                            kind: to_entry,
+                            target: got_entry(g, &mut t, &mut stats, e.target),
+                            ..e
+                        },
+                    }
+                }
+            };
+            g.blocks[b].edges[i] = new;
+        }
+    }
+    Ok(stats)
+}
+
+fn got_block<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables) -> BlockId {
+    *t.got.get_or_insert_with(|| {
+        let sec = g.section("$__GOT", Perm::Read, SectionRole::Plain);
+        g.add_block(sec, Content::Owned(Vec::new()), A::POINTER_SIZE, SYNTHETIC)
+    })
+}
+
+fn append<A: Arch>(g: &mut LinkGraph<'_, A>, block: BlockId, bytes: &[u8]) -> u64 {
+    let blk = &mut g.blocks[block.index()];
+    match &mut blk.content {
+        Content::Owned(v) => {
+            let at = v.len() as u64;
+            v.extend_from_slice(bytes);
+            at
+        }
+        // Synthetic blocks are always owned; nothing else is appended to.
+        _ => 0,
+    }
+}
+
+fn got_entry<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables, stats: &mut Stats, target: SymbolId) -> SymbolId {
+    if let Some(&e) = t.got_entries.get(&target) {
+        return e;
+    }
+    let block = got_block(g, t);
+    let offset = append(g, block, &[0u8; 8][..A::POINTER_SIZE as usize]);
+    g.blocks[block.index()].edges.push(Edge { kind: A::POINTER_KIND, offset: offset as u32, target, addend: 0 });
+    let entry = g.add_anonymous(block, offset, A::POINTER_SIZE, false);
+    t.got_entries.insert(target, entry);
+    stats.got_entries += 1;
+    entry
+}
+
+fn stub<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables, stats: &mut Stats, target: SymbolId) -> SymbolId {
+    if let Some(&s) = t.stub_entries.get(&target) {
+        return s;
+    }
+    let slot = got_entry(g, t, stats, target);
+    let block = *t.stubs.get_or_insert_with(|| {
+        let sec = g.section("$__STUBS", Perm::ReadExec, SectionRole::Plain);
+        g.add_block(sec, Content::Owned(Vec::new()), A::JUMP_STUB.align, SYNTHETIC)
+    });
+    let tpl = A::JUMP_STUB;
+    let offset = append(g, block, tpl.bytes);
+    g.blocks[block.index()].edges.push(Edge {
+        kind: tpl.slot_kind,
+        offset: (offset + tpl.slot_offset as u64) as u32,
+        target: slot,
+        addend: tpl.slot_addend,
+    });
+    let s = g.add_anonymous(block, offset, tpl.bytes.len() as u64, true);
+    t.stub_entries.insert(target, s);
+    stats.stubs += 1;
+    s
+}
+
+fn copy<A: Arch>(
+    g: &mut LinkGraph<'_, A>,
+    t: &mut Tables,
+    stats: &mut Stats,
+    target: SymbolId,
+    addr: u64,
+    size: u64,
+) -> SymbolId {
+    if let Some(&c) = t.copies.get(&target) {
+        return c;
+    }
+    // SAFETY: `addr` and `size` describe a data object in the dynamic symbol table of a library
+    // loaded in this process (dladdr1 reported them), so the bytes are mapped and readable.
+    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, size as usize) }.to_vec();
+    let sec = g.section("$__COPIES", Perm::ReadWrite, SectionRole::Plain);
+    let block = g.add_block(sec, Content::Owned(bytes), 16, SYNTHETIC);
+    let c = g.add_anonymous(block, 0, size, false);
+    t.copies.insert(target, c);
+    stats.copies += 1;
+    c
+}

@@ -1,0 +1,4 @@
+//! What linked code needs from the running process: host symbols (and, as they land,
+//! initializers, unwind registration and thread-local storage).
+
+pub mod host;
