@@ -3,6 +3,7 @@
 //! build → resolve (archives, earlier sets, host) → GOT/stubs → layout → allocate → fixups →
 //! finalize. The one runtime `match` on the architecture is in [`Session::link_pending`].
 
+use std::ffi::{c_char, CString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,10 +15,11 @@ use crate::builder::archive::ArchiveIndex;
 use crate::builder::elf::{self, ElfArch, ElfState, GOT_SYMBOL};
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result, Undefined};
-use crate::graph::{Def, LinkGraph, Linkage, Scope, SymbolId};
+use crate::graph::{Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, SymbolId, SYNTHETIC};
 use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
 use crate::passes::got_stubs::{self, HostInfo, Reachability};
 use crate::runtime::host::{HostSymbols, Library};
+use crate::runtime::init;
 use crate::{fixup, layout};
 
 /// Options of a session.
@@ -32,6 +34,8 @@ pub struct Options {
     pub no_default_libs: bool,
     /// Print each linked graph to stderr.
     pub show_graph: bool,
+    /// `argv` passed to static initializers (the program's arguments, argv[0] first).
+    pub program_args: Vec<String>,
 }
 
 /// Identifies a linked set (everything linked by one [`Session::link_pending`]).
@@ -55,6 +59,7 @@ struct ArchiveInput {
 
 struct LinkedSet {
     memory: Finalized,
+    dso: u64,
     names: Vec<Box<[u8]>>,
 }
 
@@ -85,6 +90,7 @@ pub struct Session {
     symbols: FxHashMap<Box<[u8]>, Defined>,
     sets: Vec<Option<LinkedSet>>,
     timings: Timings,
+    argv: Vec<CString>,
 }
 
 impl Session {
@@ -92,7 +98,7 @@ impl Session {
     pub fn new(opts: Options) -> Self {
         Session {
             host: HostSymbols::new(!opts.no_default_libs),
-            opts,
+            opts: opts.clone(),
             mem: MemoryManager::new(),
             pending: Vec::new(),
             archives: Vec::new(),
@@ -100,6 +106,11 @@ impl Session {
             symbols: FxHashMap::default(),
             sets: Vec::new(),
             timings: Timings::default(),
+            argv: opts
+                .program_args
+                .iter()
+                .map(|a| CString::new(a.as_bytes()).unwrap_or_default())
+                .collect(),
         }
     }
 
@@ -216,7 +227,20 @@ impl Session {
             return Ok(None);
         }
 
-        // Resolve what the graph does not define.
+        // Resolve what the graph does not define. The set's `__dso_handle` identifies it to
+        // `__cxa_atexit`; it is defined here whether or not an input references it.
+        let dso_block = {
+            let sec = g.section("$__DSO", Perm::ReadWrite, SectionRole::Plain);
+            let block = g.add_block(sec, Content::Zero(8), 8, SYNTHETIC);
+            if let Some(&h) = g.globals.get(&b"__dso_handle"[..]) {
+                if g.symbols[h.index()].def == Def::External {
+                    let s = &mut g.symbols[h.index()];
+                    s.def = Def::Block { block, offset: 0 };
+                    s.scope = Scope::Hidden;
+                }
+            }
+            block
+        };
         let mut undefined = Vec::new();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
@@ -228,6 +252,8 @@ impl Session {
                 Some((d.addr, d.size, d.callable))
             } else if let Some((_, a)) = opts.absolutes.iter().find(|(n, _)| n.as_bytes() == name) {
                 Some((*a, 0, false))
+            } else if let Some(a) = init::runtime_symbol(name) {
+                Some((a, 0, true))
             } else if let Some(a) = host.lookup(name) {
                 Some((a, 0, false))
             } else if s.weak_ref {
@@ -280,6 +306,8 @@ impl Session {
 
         let t = Instant::now();
         let memory = inflight.finalize::<A>(mem)?;
+        let dso = g.blocks[dso_block.index()].addr;
+        let init_fini = init::collect(&g);
         timings.add("finalize", t.elapsed());
 
         // Publish the set's symbols.
@@ -304,7 +332,11 @@ impl Session {
             names.push(Box::<[u8]>::from(s.name));
             symbols.insert(s.name.into(), d);
         }
-        self.sets.push(Some(LinkedSet { memory, names }));
+        self.sets.push(Some(LinkedSet { memory, dso, names }));
+        // Initializers run last: they may call anything in the set, which is now complete.
+        let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        init::start(init_fini, dso, &argv);
         Ok(Some(LinkedSetId(set_id)))
     }
 
@@ -340,6 +372,7 @@ impl Session {
                 self.symbols.remove(name);
             }
         }
+        init::finish(set.dso);
         self.mem.release(set.memory);
         Ok(())
     }

@@ -67,6 +67,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         library_dirs: cli.lib_dirs.clone(),
         no_default_libs: cli.no_default_libs,
         show_graph: cli.show_graph,
+        program_args: std::iter::once(cli.inputs.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default())
+            .chain(cli.args.iter().cloned())
+            .collect(),
     });
     for input in &cli.inputs {
         session.add_file(input)?;

@@ -2,3 +2,4 @@
 //! initializers, unwind registration and thread-local storage).
 
 pub mod host;
+pub mod init;
