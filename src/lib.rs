@@ -40,7 +40,8 @@ pub mod link;
 pub mod memory;
 pub mod passes;
 pub mod runtime;
+pub mod stubs;
 
 pub use error::{Error, Result};
 pub use jitlink_arch as arch;
-pub use link::{LinkedSetId, Options, Session, Timings};
+pub use link::{LinkedSetId, Options, Redirectable, Session, Timings};

@@ -5,7 +5,7 @@
 
 use std::ffi::{c_char, CString};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use jitlink_arch::{x86_64::X86_64, Arch};
@@ -20,6 +20,7 @@ use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
 use crate::passes::got_stubs::{self, HostInfo, Reachability};
 use crate::runtime::host::{HostSymbols, Library};
 use crate::runtime::init;
+use crate::stubs::{Owner, RedirectableSymbolManager, StubHandle, StubPool};
 use crate::{fixup, layout};
 
 /// Options of a session.
@@ -36,6 +37,37 @@ pub struct Options {
     pub show_graph: bool,
     /// `argv` passed to static initializers (the program's arguments, argv[0] first).
     pub program_args: Vec<String>,
+    /// Which functions defined by linked objects are made redirectable.
+    pub redirectable: Redirectable,
+}
+
+/// Which linked functions get a stub as their stable address (see [`crate::stubs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Redirectable {
+    /// None.
+    #[default]
+    None,
+    /// These functions. References from other objects and lookups go through the stub.
+    Functions(Vec<String>),
+    /// These functions, and references from inside their own object too.
+    FunctionsEverywhere(Vec<String>),
+    /// Every global function; references from inside their own object too.
+    AllFunctions,
+}
+
+impl Redirectable {
+    fn wants(&self, name: &[u8]) -> bool {
+        match self {
+            Redirectable::None => false,
+            Redirectable::AllFunctions => true,
+            Redirectable::Functions(v) | Redirectable::FunctionsEverywhere(v) => {
+                v.iter().any(|n| n.as_bytes() == name)
+            }
+        }
+    }
+    fn internal(&self) -> bool {
+        matches!(self, Redirectable::FunctionsEverywhere(_) | Redirectable::AllFunctions)
+    }
 }
 
 /// Identifies a linked set (everything linked by one [`Session::link_pending`]).
@@ -82,7 +114,8 @@ impl Timings {
 /// A linking session: inputs, reserved memory, and the symbols of every linked set.
 pub struct Session {
     opts: Options,
-    mem: MemoryManager,
+    mem: Arc<Mutex<MemoryManager>>,
+    stubs: Arc<StubPool<HostArch>>,
     host: HostSymbols,
     pending: Vec<(String, Bytes)>,
     archives: Vec<(String, ArchiveInput)>,
@@ -96,10 +129,12 @@ pub struct Session {
 impl Session {
     /// A new session.
     pub fn new(opts: Options) -> Self {
+        let mem = Arc::new(Mutex::new(MemoryManager::new()));
         Session {
             host: HostSymbols::new(!opts.no_default_libs),
             opts: opts.clone(),
-            mem: MemoryManager::new(),
+            mem: mem.clone(),
+            stubs: Arc::new(StubPool::new(mem)),
             pending: Vec::new(),
             archives: Vec::new(),
             loaded: Vec::new(),
@@ -183,7 +218,7 @@ impl Session {
         wanted: Option<&[u8]>,
     ) -> Result<Option<LinkedSetId>> {
         let set_id = self.sets.len() as u32;
-        let Session { opts, mem, host, archives, loaded, symbols, timings, .. } = self;
+        let Session { opts, mem, host, archives, loaded, symbols, timings, stubs, .. } = self;
 
         // Build.
         let t = Instant::now();
@@ -275,14 +310,16 @@ impl Session {
             return Err(undefined_error(&g, &undefined));
         }
         check_duplicates(&g, symbols)?;
+        let redirected = make_redirectable(&mut g, &opts.redirectable, &**stubs, Owner(u64::from(set_id)))?;
         timings.add("resolve", t.elapsed());
+        let mut mem = lock(mem);
 
         // GOT and stubs, against the chunk the graph will live in.
         let t = Instant::now();
         let placement = if g.needs_low { Placement::Low } else { Placement::Near };
-        let estimate = estimate_size(&g, mem.page_size());
-        let chunk = mem.chunk_for(placement, estimate, mem.page_size())?;
-        got_stubs::run(&mut g, &ChunkReach { mem, chunk }, &DlHost)?;
+        let page = mem.page_size();
+        let chunk = mem.chunk_for(placement, estimate_size(&g, page), page)?;
+        got_stubs::run(&mut g, &ChunkReach { mem: &mem, chunk }, &DlHost)?;
         timings.add("passes", t.elapsed());
 
         // Layout and memory.
@@ -305,7 +342,11 @@ impl Session {
         }
 
         let t = Instant::now();
-        let memory = inflight.finalize::<A>(mem)?;
+        let memory = inflight.finalize::<A>(&mut mem)?;
+        drop(mem);
+        for (body, handle) in &redirected {
+            handle.redirect(g.address(*body));
+        }
         let dso = g.blocks[dso_block.index()].addr;
         let init_fini = init::collect(&g);
         timings.add("finalize", t.elapsed());
@@ -321,8 +362,9 @@ impl Session {
                 continue;
             }
             let file = files.get(s.input as usize).cloned().unwrap_or_else(|| Arc::from("<linker>"));
+            let stub = redirected.iter().find(|(b, _)| b.index() == i).map(|(_, h)| h.stub);
             let d = Defined {
-                addr: g.address(SymbolId(i as u32)),
+                addr: stub.unwrap_or_else(|| g.address(SymbolId(i as u32))),
                 size: s.size,
                 callable: s.callable,
                 weak: s.linkage == Linkage::Weak,
@@ -373,7 +415,8 @@ impl Session {
             }
         }
         init::finish(set.dso);
-        self.mem.release(set.memory);
+        self.stubs.release(Owner(u64::from(id.0)));
+        lock(&self.mem).release(set.memory);
         Ok(())
     }
 
@@ -381,6 +424,77 @@ impl Session {
     pub fn linked_range(&self, id: LinkedSetId) -> Option<(u64, u64)> {
         self.sets.get(id.0 as usize)?.as_ref().map(|s| s.memory.range())
     }
+}
+
+impl Session {
+    /// The redirection manager of this session: stubs for the functions chosen by
+    /// [`Options::redirectable`], and any the caller creates.
+    pub fn redirection_manager(&self) -> Arc<StubPool<HostArch>> {
+        self.stubs.clone()
+    }
+}
+
+/// The architecture of this process.
+#[cfg(target_arch = "x86_64")]
+pub type HostArch = X86_64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Memory-manager updates are single assignments; a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Gives the chosen functions stubs: references from other objects (and, if asked, from their
+/// own object) are bound to the stub; the stub's slot is set to the body after fixups.
+fn make_redirectable<A: Arch>(
+    g: &mut LinkGraph<'_, A>,
+    which: &Redirectable,
+    stubs: &dyn RedirectableSymbolManager,
+    owner: Owner,
+) -> Result<Vec<(SymbolId, StubHandle)>> {
+    if *which == Redirectable::None {
+        return Ok(Vec::new());
+    }
+    let chosen: Vec<(SymbolId, &str)> = g
+        .symbols
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.callable && s.scope != Scope::Local && matches!(s.def, Def::Block { .. }) && which.wants(s.name)
+        })
+        .filter_map(|(i, s)| Some((SymbolId(i as u32), std::str::from_utf8(s.name).ok()?)))
+        .collect();
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = chosen.iter().map(|c| c.1).collect();
+    let handles = stubs.emit_redirectable_symbols(owner, &names)?;
+    let mut to_stub: FxHashMap<SymbolId, SymbolId> = FxHashMap::default();
+    for (&(body, _), h) in chosen.iter().zip(&handles) {
+        let b = &g.symbols[body.index()];
+        let stub = g.add_symbol(crate::graph::Symbol {
+            name: b"",
+            def: Def::Absolute(h.stub),
+            size: 0,
+            scope: Scope::Local,
+            linkage: Linkage::Strong,
+            callable: true,
+            weak_ref: false,
+            input: b.input,
+        });
+        to_stub.insert(body, stub);
+    }
+    let internal = which.internal();
+    let LinkGraph { blocks, symbols, .. } = g;
+    for blk in blocks.iter_mut() {
+        for e in &mut blk.edges {
+            if let Some(&stub) = to_stub.get(&e.target) {
+                if internal || symbols[e.target.index()].input != blk.input {
+                    e.target = stub;
+                }
+            }
+        }
+    }
+    Ok(chosen.into_iter().map(|c| c.0).zip(handles).collect())
 }
 
 fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {

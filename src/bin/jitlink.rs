@@ -70,6 +70,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         program_args: std::iter::once(cli.inputs.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default())
             .chain(cli.args.iter().cloned())
             .collect(),
+        ..Options::default()
     });
     for input in &cli.inputs {
         session.add_file(input)?;
