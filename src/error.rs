@@ -164,5 +164,8 @@ impl std::error::Error for Error {
 
 /// Shorthand for a [`Error::Malformed`].
 pub(crate) fn malformed(file: &str, what: impl fmt::Display) -> Error {
-    Error::Malformed { file: file.to_string(), what: what.to_string() }
+    Error::Malformed {
+        file: file.to_string(),
+        what: what.to_string(),
+    }
 }

@@ -20,17 +20,36 @@ pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight) -> Result<()> {
             Content::Borrowed(b) => *b,
             Content::Owned(v) => v.as_slice(),
         };
-        let out = mem.bytes_mut(blk.addr, bytes.len()).ok_or_else(|| Error::InvalidArgument(format!(
-            "block at {:#x} lies outside its allocation",
-            blk.addr
-        )))?;
+        let out = mem.bytes_mut(blk.addr, bytes.len()).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "block at {:#x} lies outside its allocation",
+                blk.addr
+            ))
+        })?;
         out.copy_from_slice(bytes);
         for e in &blk.edges {
             let sym = &g.symbols[e.target.index()];
-            let s = if A::uses_target_size(e.kind) { sym.size } else { g.address(e.target) };
-            let v = FixupValues { p: blk.addr.wrapping_add(u64::from(e.offset)), s, a: e.addend, got };
+            let s = if A::uses_target_size(e.kind) {
+                sym.size
+            } else {
+                g.address(e.target)
+            };
+            let v = FixupValues {
+                p: blk.addr.wrapping_add(u64::from(e.offset)),
+                s,
+                a: e.addend,
+                got,
+            };
             if let Err(reason) = A::apply_fixup(e.kind, out, e.offset as usize, v) {
-                return Err(failure(g, blk.section.index(), blk.input, e.offset, e.kind, e.target, reason));
+                return Err(failure(
+                    g,
+                    blk.section.index(),
+                    blk.input,
+                    e.offset,
+                    e.kind,
+                    e.target,
+                    reason,
+                ));
             }
         }
     }

@@ -40,7 +40,9 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
                     cursor = cursor
                         .checked_next_multiple_of(blk.align)
                         .and_then(|c| c.checked_add(blk.content.size()))
-                        .ok_or_else(|| Error::InvalidArgument("link set too large to lay out".into()))?;
+                        .ok_or_else(|| {
+                            Error::InvalidArgument("link set too large to lay out".into())
+                        })?;
                     blk.addr = cursor - blk.content.size();
                 }
             }
@@ -51,9 +53,15 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
         cursor = cursor.next_multiple_of(page);
     }
     if cursor > (1u64 << 31) {
-        return Err(Error::InvalidArgument(format!("link set of {cursor:#x} bytes is larger than 2 GiB")));
+        return Err(Error::InvalidArgument(format!(
+            "link set of {cursor:#x} bytes is larger than 2 GiB"
+        )));
     }
-    Ok(Layout { segments, len: cursor as usize, align: align as usize })
+    Ok(Layout {
+        segments,
+        len: cursor as usize,
+        align: align as usize,
+    })
 }
 
 /// Adds `base` to every block address.

@@ -15,7 +15,9 @@ use crate::builder::archive::ArchiveIndex;
 use crate::builder::elf::{self, ElfArch, ElfState, GOT_SYMBOL};
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result, Undefined};
-use crate::graph::{Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, SymbolId, SYNTHETIC};
+use crate::graph::{
+    Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, SymbolId, SYNTHETIC,
+};
 use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
 use crate::passes::got_stubs::{self, HostInfo, Reachability};
 use crate::runtime::host::{HostSymbols, Library};
@@ -66,7 +68,10 @@ impl Redirectable {
         }
     }
     fn internal(&self) -> bool {
-        matches!(self, Redirectable::FunctionsEverywhere(_) | Redirectable::AllFunctions)
+        matches!(
+            self,
+            Redirectable::FunctionsEverywhere(_) | Redirectable::AllFunctions
+        )
     }
 }
 
@@ -198,7 +203,10 @@ impl Session {
         if pending.is_empty() && wanted.is_none() {
             return Ok(None);
         }
-        let machine = pending.first().map(|(name, b)| elf_machine(name, b)).transpose()?;
+        let machine = pending
+            .first()
+            .map(|(name, b)| elf_machine(name, b))
+            .transpose()?;
         // The one runtime match on the architecture; everything below is generic.
         match machine {
             None | Some(object::elf::EM_X86_64) if cfg!(target_arch = "x86_64") => {
@@ -208,7 +216,10 @@ impl Session {
                 file: pending.first().map(|p| p.0.clone()).unwrap_or_default(),
                 what: format!("ELF machine {m} cannot run on this host"),
             }),
-            None => Err(Error::Unsupported { file: String::new(), what: "host architecture".into() }),
+            None => Err(Error::Unsupported {
+                file: String::new(),
+                what: "host architecture".into(),
+            }),
         }
     }
 
@@ -218,7 +229,17 @@ impl Session {
         wanted: Option<&[u8]>,
     ) -> Result<Option<LinkedSetId>> {
         let set_id = self.sets.len() as u32;
-        let Session { opts, mem, host, archives, loaded, symbols, timings, stubs, .. } = self;
+        let Session {
+            opts,
+            mem,
+            host,
+            archives,
+            loaded,
+            symbols,
+            timings,
+            stubs,
+            ..
+        } = self;
 
         // Build.
         let t = Instant::now();
@@ -236,13 +257,18 @@ impl Session {
             let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
             need.extend(g.globals.iter().filter_map(|(&name, &id)| {
                 let s = &g.symbols[id.index()];
-                (s.def == Def::External && !s.weak_ref && name != GOT_SYMBOL && !symbols.contains_key(name))
-                    .then_some(name)
+                (s.def == Def::External
+                    && !s.weak_ref
+                    && name != GOT_SYMBOL
+                    && !symbols.contains_key(name))
+                .then_some(name)
             }));
             let mut added = false;
             for name in need {
                 for (ai, (_, ar)) in archives.iter().enumerate() {
-                    let Some(&m) = ar.index.symbols.get(name) else { continue };
+                    let Some(&m) = ar.index.symbols.get(name) else {
+                        continue;
+                    };
                     if !loaded[ai][m] {
                         loaded[ai][m] = true;
                         let member = &ar.index.members[m];
@@ -310,13 +336,22 @@ impl Session {
             return Err(undefined_error(&g, &undefined));
         }
         check_duplicates(&g, symbols)?;
-        let redirected = make_redirectable(&mut g, &opts.redirectable, &**stubs, Owner(u64::from(set_id)))?;
+        let redirected = make_redirectable(
+            &mut g,
+            &opts.redirectable,
+            &**stubs,
+            Owner(u64::from(set_id)),
+        )?;
         timings.add("resolve", t.elapsed());
         let mut mem = lock(mem);
 
         // GOT and stubs, against the chunk the graph will live in.
         let t = Instant::now();
-        let placement = if g.needs_low { Placement::Low } else { Placement::Near };
+        let placement = if g.needs_low {
+            Placement::Low
+        } else {
+            Placement::Near
+        };
         let page = mem.page_size();
         let chunk = mem.chunk_for(placement, estimate_size(&g, page), page)?;
         got_stubs::run(&mut g, &ChunkReach { mem: &mem, chunk }, &DlHost)?;
@@ -361,8 +396,14 @@ impl Session {
             if symbols.get(s.name).is_some_and(|d| !d.weak) {
                 continue;
             }
-            let file = files.get(s.input as usize).cloned().unwrap_or_else(|| Arc::from("<linker>"));
-            let stub = redirected.iter().find(|(b, _)| b.index() == i).map(|(_, h)| h.stub);
+            let file = files
+                .get(s.input as usize)
+                .cloned()
+                .unwrap_or_else(|| Arc::from("<linker>"));
+            let stub = redirected
+                .iter()
+                .find(|(b, _)| b.index() == i)
+                .map(|(_, h)| h.stub);
             let d = Defined {
                 addr: stub.unwrap_or_else(|| g.address(SymbolId(i as u32))),
                 size: s.size,
@@ -387,7 +428,10 @@ impl Session {
     pub fn lookup(&mut self, name: &str) -> Result<u64> {
         let key = name.as_bytes();
         if self.symbols.get(key).is_none() {
-            let in_archive = self.archives.iter().any(|(_, a)| a.index.symbols.contains_key(key));
+            let in_archive = self
+                .archives
+                .iter()
+                .any(|(_, a)| a.index.symbols.contains_key(key));
             if !self.pending.is_empty() || in_archive {
                 self.link(Some(key))?;
             }
@@ -398,7 +442,9 @@ impl Session {
         if let Some((_, a)) = self.opts.absolutes.iter().find(|(n, _)| n == name) {
             return Ok(*a);
         }
-        self.host.lookup(key).ok_or_else(|| Error::SymbolNotFound(name.to_string()))
+        self.host
+            .lookup(key)
+            .ok_or_else(|| Error::SymbolNotFound(name.to_string()))
     }
 
     /// Removes a linked set: its symbols are forgotten and its memory is unmapped. The caller
@@ -422,7 +468,10 @@ impl Session {
 
     /// The address range of a linked set's memory.
     pub fn linked_range(&self, id: LinkedSetId) -> Option<(u64, u64)> {
-        self.sets.get(id.0 as usize)?.as_ref().map(|s| s.memory.range())
+        self.sets
+            .get(id.0 as usize)?
+            .as_ref()
+            .map(|s| s.memory.range())
     }
 }
 
@@ -459,7 +508,10 @@ fn make_redirectable<A: Arch>(
         .iter()
         .enumerate()
         .filter(|(_, s)| {
-            s.callable && s.scope != Scope::Local && matches!(s.def, Def::Block { .. }) && which.wants(s.name)
+            s.callable
+                && s.scope != Scope::Local
+                && matches!(s.def, Def::Block { .. })
+                && which.wants(s.name)
         })
         .filter_map(|(i, s)| Some((SymbolId(i as u32), std::str::from_utf8(s.name).ok()?)))
         .collect();
@@ -484,7 +536,9 @@ fn make_redirectable<A: Arch>(
         to_stub.insert(body, stub);
     }
     let internal = which.internal();
-    let LinkGraph { blocks, symbols, .. } = g;
+    let LinkGraph {
+        blocks, symbols, ..
+    } = g;
     for blk in blocks.iter_mut() {
         for e in &mut blk.edges {
             if let Some(&stub) = to_stub.get(&e.target) {
@@ -508,11 +562,14 @@ fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
 fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
     let content: u64 = g.blocks.iter().map(|b| b.content.size() + b.align).sum();
     let edges: usize = g.blocks.iter().map(|b| b.edges.len()).sum();
-    (content as usize).saturating_add(edges.saturating_mul(24)).saturating_add(4 * page)
+    (content as usize)
+        .saturating_add(edges.saturating_mul(24))
+        .saturating_add(4 * page)
 }
 
 fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
-    let mut refs: FxHashMap<SymbolId, Vec<String>> = undefined.iter().map(|&u| (u, Vec::new())).collect();
+    let mut refs: FxHashMap<SymbolId, Vec<String>> =
+        undefined.iter().map(|&u| (u, Vec::new())).collect();
     for b in &g.blocks {
         for e in &b.edges {
             if let Some(list) = refs.get_mut(&e.target) {
@@ -527,18 +584,25 @@ fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Err
         .iter()
         .map(|&u| Undefined {
             name: g.symbol_name(u),
-            referenced_by: refs.remove(&u).filter(|v| !v.is_empty()).unwrap_or_else(|| {
-                vec![g.input_name(g.symbols[u.index()].input).to_string()]
-            }),
+            referenced_by: refs
+                .remove(&u)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| vec![g.input_name(g.symbols[u.index()].input).to_string()]),
         })
         .collect();
     list.sort_by(|a, b| a.name.cmp(&b.name));
     Error::UndefinedSymbols(list)
 }
 
-fn check_duplicates<A: Arch>(g: &LinkGraph<'_, A>, symbols: &FxHashMap<Box<[u8]>, Defined>) -> Result<()> {
+fn check_duplicates<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    symbols: &FxHashMap<Box<[u8]>, Defined>,
+) -> Result<()> {
     for s in &g.symbols {
-        if s.scope == Scope::Local || s.linkage != Linkage::Strong || !matches!(s.def, Def::Block { .. }) {
+        if s.scope == Scope::Local
+            || s.linkage != Linkage::Strong
+            || !matches!(s.def, Def::Block { .. })
+        {
             continue;
         }
         if let Some(d) = symbols.get(s.name) {

@@ -17,7 +17,14 @@ fn compile(dir: &Path, name: &str, src: &str, flags: &[&str]) -> Vec<u8> {
     let c = dir.join(format!("{name}.c"));
     let o = dir.join(format!("{name}.o"));
     std::fs::write(&c, src).expect("write source");
-    let st = Command::new("gcc").args(flags).arg("-c").arg(&c).arg("-o").arg(&o).status().expect("gcc must be installed");
+    let st = Command::new("gcc")
+        .args(flags)
+        .arg("-c")
+        .arg(&c)
+        .arg("-o")
+        .arg(&o)
+        .status()
+        .expect("gcc must be installed");
     assert!(st.success(), "gcc failed on {name}.c");
     std::fs::read(&o).expect("read object")
 }
@@ -36,7 +43,10 @@ fn protection_of(addr: u64) -> Option<String> {
     maps.lines().find_map(|l| {
         let mut parts = l.split_whitespace();
         let (lo, hi) = parts.next()?.split_once('-')?;
-        let (lo, hi) = (u64::from_str_radix(lo, 16).ok()?, u64::from_str_radix(hi, 16).ok()?);
+        let (lo, hi) = (
+            u64::from_str_radix(lo, 16).ok()?,
+            u64::from_str_radix(hi, 16).ok()?,
+        );
         (lo <= addr && addr < hi).then(|| parts.next().unwrap_or("").to_string())
     })
 }
@@ -44,14 +54,21 @@ fn protection_of(addr: u64) -> Option<String> {
 #[test]
 fn add_lookup_call_remove() {
     let dir = out_dir("api");
-    for flags in [&["-O2"][..], &["-O0", "-fno-pic"][..], &["-O2", "-fPIC"][..]] {
+    for flags in [
+        &["-O2"][..],
+        &["-O0", "-fno-pic"][..],
+        &["-O2", "-fPIC"][..],
+    ] {
         let obj = compile(&dir, "lib", LIB, flags);
         let mut s = Session::new(Options::default());
         s.add_object_bytes("lib.o", obj).expect("add object");
         let add = s.lookup("add").expect("lookup add");
         let set = jitlink::LinkedSetId(0);
         let (lo, hi) = s.linked_range(set).expect("linked set exists");
-        assert!(lo <= add && add < hi, "add at {add:#x} outside the linked set {lo:#x}..{hi:#x}");
+        assert!(
+            lo <= add && add < hi,
+            "add at {add:#x} outside the linked set {lo:#x}..{hi:#x}"
+        );
         // SAFETY: `add` is the C function `int add(int, int)` compiled above.
         let f: extern "C" fn(i32, i32) -> i32 = unsafe { std::mem::transmute(add as usize) };
         assert_eq!(f(20, 22), 42, "flags {flags:?}");
@@ -64,19 +81,30 @@ fn add_lookup_call_remove() {
         assert_eq!(unsafe { *(counter as *const i32) }, 42);
         let g = s.lookup("greeting").expect("lookup greeting");
         // SAFETY: `const char *greeting(void)` returning a NUL-terminated literal.
-        let g: extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(g as usize) };
+        let g: extern "C" fn() -> *const std::ffi::c_char =
+            unsafe { std::mem::transmute(g as usize) };
         // SAFETY: the literal lives in the linked set's read-only data.
         let text = unsafe { std::ffi::CStr::from_ptr(g()) };
         assert_eq!(text.to_str(), Ok("hello from linked code"));
 
         // Code is r-x, never writable; data is rw-.
         assert_eq!(protection_of(add).as_deref().map(|p| &p[..3]), Some("r-x"));
-        assert_eq!(protection_of(counter).as_deref().map(|p| &p[..3]), Some("rw-"));
+        assert_eq!(
+            protection_of(counter).as_deref().map(|p| &p[..3]),
+            Some("rw-")
+        );
 
         s.remove(set).expect("remove");
         assert!(s.linked_range(set).is_none());
-        assert_eq!(protection_of(add).as_deref().map(|p| &p[..3]), Some("---"), "removed code must be unmapped");
-        assert!(s.lookup("add").is_err(), "a removed symbol must not resolve");
+        assert_eq!(
+            protection_of(add).as_deref().map(|p| &p[..3]),
+            Some("---"),
+            "removed code must be unmapped"
+        );
+        assert!(
+            s.lookup("add").is_err(),
+            "a removed symbol must not resolve"
+        );
         assert!(s.remove(set).is_err(), "removing twice is an error");
     }
 }
@@ -85,22 +113,43 @@ fn add_lookup_call_remove() {
 fn archive_members_load_on_demand() {
     let dir = out_dir("api-archive");
     let a = compile(&dir, "m_a", "int used(void) { return 7; }", &["-O2"]);
-    let b = compile(&dir, "m_b", "int unused(void) { return missing_symbol(); }", &["-O2", "-Wno-implicit-function-declaration"]);
+    let b = compile(
+        &dir,
+        "m_b",
+        "int unused(void) { return missing_symbol(); }",
+        &["-O2", "-Wno-implicit-function-declaration"],
+    );
     let _ = (a, b);
     let ar = dir.join("libm_ab.a");
     let _ = std::fs::remove_file(&ar);
-    let st = Command::new("ar").arg("rcs").arg(&ar).arg(dir.join("m_a.o")).arg(dir.join("m_b.o")).status().expect("ar");
+    let st = Command::new("ar")
+        .arg("rcs")
+        .arg(&ar)
+        .arg(dir.join("m_a.o"))
+        .arg(dir.join("m_b.o"))
+        .status()
+        .expect("ar");
     assert!(st.success());
-    let main = compile(&dir, "m_main", "int used(void); int entry(void) { return used() * 6; }", &["-O2"]);
+    let main = compile(
+        &dir,
+        "m_main",
+        "int used(void); int entry(void) { return used() * 6; }",
+        &["-O2"],
+    );
     let mut s = Session::new(Options::default());
     s.add_object_bytes("m_main.o", main).expect("add main");
     s.add_file(&ar).expect("add archive");
     // m_b.o would fail to link (missing_symbol): it must not be loaded.
-    let entry = s.lookup("entry").expect("link main with the archive member it needs");
+    let entry = s
+        .lookup("entry")
+        .expect("link main with the archive member it needs");
     // SAFETY: `int entry(void)`.
     let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(entry as usize) };
     assert_eq!(f(), 42);
-    assert!(s.lookup("unused").is_err(), "loading m_b.o on request must fail: it references an undefined symbol");
+    assert!(
+        s.lookup("unused").is_err(),
+        "loading m_b.o on request must fail: it references an undefined symbol"
+    );
 }
 
 /// A small deterministic generator (xorshift) for mutations.
@@ -140,12 +189,17 @@ fn corrupted_objects_never_panic() {
         }
         let result = std::panic::catch_unwind(move || {
             let mut s = Session::new(Options::default());
-            s.add_object_bytes("victim.o", bytes).and_then(|_| s.link_pending()).is_ok()
+            s.add_object_bytes("victim.o", bytes)
+                .and_then(|_| s.link_pending())
+                .is_ok()
         });
         match result {
             Ok(ok) => outcomes[usize::from(ok)] += 1,
             Err(_) => panic!("mutation {i} made the linker panic"),
         }
     }
-    assert!(outcomes[0] > 0, "some mutations must be rejected: {outcomes:?}");
+    assert!(
+        outcomes[0] > 0,
+        "some mutations must be rejected: {outcomes:?}"
+    );
 }

@@ -35,32 +35,55 @@ fn create_call_redirect() {
     let s = Session::new(Options::default());
     let m = s.redirection_manager();
     let stubs = m
-        .create_redirectable_symbols(Owner(1), &[("f", addr(one)), ("g", addr(two)), ("h", echo as *const () as usize as u64)])
+        .create_redirectable_symbols(
+            Owner(1),
+            &[
+                ("f", addr(one)),
+                ("g", addr(two)),
+                ("h", echo as *const () as usize as u64),
+            ],
+        )
         .expect("create");
     assert_eq!(call(stubs[0]), 1);
     assert_eq!(call(stubs[1]), 2);
     // SAFETY: stub 2 points at `echo`.
     let h: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(stubs[2] as usize) };
     assert_eq!(h(14), 42);
-    m.redirect(&[("f", addr(two)), ("g", addr(one))]).expect("batch redirect");
+    m.redirect(&[("f", addr(two)), ("g", addr(one))])
+        .expect("batch redirect");
     assert_eq!((call(stubs[0]), call(stubs[1])), (2, 1));
     m.redirect_one("f", addr(one)).expect("redirect one");
     assert_eq!(call(stubs[0]), 1);
-    assert_eq!(m.lookup("f"), Some(stubs[0]), "a stub's address never changes");
+    assert_eq!(
+        m.lookup("f"),
+        Some(stubs[0]),
+        "a stub's address never changes"
+    );
     // Stubs are 8-byte aligned jump templates with their slots 8 bytes each: 16 bytes a stub.
-    assert_eq!(jitlink::stubs::StubPool::<jitlink::link::HostArch>::BYTES_PER_STUB, 16);
+    assert_eq!(
+        jitlink::stubs::StubPool::<jitlink::link::HostArch>::BYTES_PER_STUB,
+        16
+    );
 }
 
 #[test]
 fn unknown_names_are_errors_and_redirect_nothing() {
     let s = Session::new(Options::default());
     let m = s.redirection_manager();
-    let stubs = m.create_redirectable_symbols(Owner(1), &[("known", addr(one))]).expect("create");
-    let err = m.redirect(&[("known", addr(two)), ("nosuch", addr(two))]).expect_err("unknown name");
+    let stubs = m
+        .create_redirectable_symbols(Owner(1), &[("known", addr(one))])
+        .expect("create");
+    let err = m
+        .redirect(&[("known", addr(two)), ("nosuch", addr(two))])
+        .expect_err("unknown name");
     assert!(err.to_string().contains("nosuch"), "{err}");
     assert_eq!(call(stubs[0]), 1, "a failed batch redirects nothing");
     assert!(m.redirect_one("nosuch", 0).is_err());
-    assert!(m.create_redirectable_symbols(Owner(2), &[("known", addr(two))]).is_err(), "duplicate name");
+    assert!(
+        m.create_redirectable_symbols(Owner(2), &[("known", addr(two))])
+            .is_err(),
+        "duplicate name"
+    );
 }
 
 #[test]
@@ -70,12 +93,22 @@ fn hundred_thousand_stubs_in_batches_release_and_reuse() {
     let names: Vec<String> = (0..100_000).map(|i| format!("fn{i}")).collect();
     let mut all = Vec::new();
     for (b, batch) in names.chunks(10_000).enumerate() {
-        let init: Vec<(&str, u64)> =
-            batch.iter().enumerate().map(|(i, n)| (n.as_str(), if i % 2 == 0 { addr(one) } else { addr(two) })).collect();
-        all.extend(m.create_redirectable_symbols(Owner(b as u64), &init).expect("create batch"));
+        let init: Vec<(&str, u64)> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), if i % 2 == 0 { addr(one) } else { addr(two) }))
+            .collect();
+        all.extend(
+            m.create_redirectable_symbols(Owner(b as u64), &init)
+                .expect("create batch"),
+        );
     }
     for (i, &st) in all.iter().enumerate() {
-        assert_eq!(call(st), if (i % 10_000) % 2 == 0 { 1 } else { 2 }, "stub {i}");
+        assert_eq!(
+            call(st),
+            if (i % 10_000) % 2 == 0 { 1 } else { 2 },
+            "stub {i}"
+        );
     }
     let mut sorted = all.clone();
     sorted.sort_unstable();
@@ -84,15 +117,23 @@ fn hundred_thousand_stubs_in_batches_release_and_reuse() {
     let (used, _) = m.counts();
     assert_eq!(used, 100_000);
     // Release three owners and create again: the freed stubs are reused, the pool does not grow.
-    let total_before = { let (u, f) = m.counts(); u + f };
+    let total_before = {
+        let (u, f) = m.counts();
+        u + f
+    };
     for o in [3, 4, 5] {
         m.release(Owner(o));
     }
     assert_eq!(m.lookup("fn30000"), None, "released names stop resolving");
     let again: Vec<String> = (0..30_000).map(|i| format!("again{i}")).collect();
     let init: Vec<(&str, u64)> = again.iter().map(|n| (n.as_str(), addr(two))).collect();
-    let reused = m.create_redirectable_symbols(Owner(99), &init).expect("recreate");
-    let total_after = { let (u, f) = m.counts(); u + f };
+    let reused = m
+        .create_redirectable_symbols(Owner(99), &init)
+        .expect("recreate");
+    let total_after = {
+        let (u, f) = m.counts();
+        u + f
+    };
     assert_eq!(total_before, total_after, "released stubs are reused");
     let freed: std::collections::HashSet<u64> = all[30_000..60_000].iter().copied().collect();
     assert!(reused.iter().all(|s| freed.contains(s)));
@@ -107,7 +148,10 @@ fn redirect_under_running_threads() {
     let m = s.redirection_manager();
     let names: Vec<String> = (0..STUBS).map(|i| format!("s{i}")).collect();
     let init: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), addr(one))).collect();
-    let stubs = Arc::new(m.create_redirectable_symbols(Owner(1), &init).expect("create"));
+    let stubs = Arc::new(
+        m.create_redirectable_symbols(Owner(1), &init)
+            .expect("create"),
+    );
     let handles: Vec<_> = names.iter().map(|n| m.handle(n).expect("handle")).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let callers: Vec<_> = (0..8)
@@ -128,14 +172,25 @@ fn redirect_under_running_threads() {
         .collect();
     for r in 0..REDIRECTS {
         let h = &handles[r % STUBS];
-        h.redirect(if (r / STUBS) % 2 == 0 { addr(two) } else { addr(one) });
+        h.redirect(if (r / STUBS) % 2 == 0 {
+            addr(two)
+        } else {
+            addr(one)
+        });
     }
     // Half the redirects go through the named, locked path too.
     for r in 0..REDIRECTS / 100 {
-        m.redirect_one(&names[r % STUBS], if r % 2 == 0 { addr(one) } else { addr(two) }).expect("redirect");
+        m.redirect_one(
+            &names[r % STUBS],
+            if r % 2 == 0 { addr(one) } else { addr(two) },
+        )
+        .expect("redirect");
     }
     stop.store(true, Ordering::Relaxed);
-    let calls: u64 = callers.into_iter().map(|c| c.join().expect("caller thread")).sum();
+    let calls: u64 = callers
+        .into_iter()
+        .map(|c| c.join().expect("caller thread"))
+        .sum();
     assert!(calls > 0);
 }
 
@@ -143,7 +198,13 @@ fn gcc(dir: &Path, name: &str, src: &str) -> std::path::PathBuf {
     let c = dir.join(format!("{name}.c"));
     let o = dir.join(format!("{name}.o"));
     std::fs::write(&c, src).expect("write");
-    let st = Command::new("gcc").args(["-O2", "-c"]).arg(&c).arg("-o").arg(&o).status().expect("gcc");
+    let st = Command::new("gcc")
+        .args(["-O2", "-c"])
+        .arg(&c)
+        .arg("-o")
+        .arg(&o)
+        .status()
+        .expect("gcc");
     assert!(st.success());
     o
 }
@@ -160,7 +221,10 @@ fn linked_functions_keep_their_address_across_redirection() {
         } else {
             Redirectable::Functions(vec!["value".into()])
         };
-        let mut s = Session::new(Options { redirectable: which, ..Options::default() });
+        let mut s = Session::new(Options {
+            redirectable: which,
+            ..Options::default()
+        });
         s.add_file(&a).expect("add");
         s.add_file(&b).expect("add");
         let value = s.lookup("value").expect("lookup");
@@ -172,17 +236,37 @@ fn linked_functions_keep_their_address_across_redirection() {
             let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(f as usize) };
             f()
         };
-        assert_eq!(fnptr("user_ptr", &mut s), value, "another object sees the stub");
+        assert_eq!(
+            fnptr("user_ptr", &mut s),
+            value,
+            "another object sees the stub"
+        );
         if everywhere {
-            assert_eq!(fnptr("value_ptr", &mut s), value, "its own object sees the stub");
+            assert_eq!(
+                fnptr("value_ptr", &mut s),
+                value,
+                "its own object sees the stub"
+            );
         }
         assert_eq!(call(value), 10);
         assert_eq!(fnptr("call_value", &mut s), 11);
         m.redirect_one("value", addr(two)).expect("redirect");
         assert_eq!(call(value), 2);
-        assert_eq!(fnptr("call_value", &mut s), 3, "calls from other objects follow the redirection");
-        assert_eq!(fnptr("user_ptr", &mut s), value, "identity holds after redirection");
+        assert_eq!(
+            fnptr("call_value", &mut s),
+            3,
+            "calls from other objects follow the redirection"
+        );
+        assert_eq!(
+            fnptr("user_ptr", &mut s),
+            value,
+            "identity holds after redirection"
+        );
         s.remove(jitlink::LinkedSetId(0)).expect("remove");
-        assert_eq!(m.lookup("value"), None, "removing the set releases its stubs");
+        assert_eq!(
+            m.lookup("value"),
+            None,
+            "removing the set releases its stubs"
+        );
     }
 }

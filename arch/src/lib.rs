@@ -166,5 +166,8 @@ pub fn write_field(block: &mut [u8], offset: usize, bytes: &[u8]) -> Result<(), 
 /// Reads the byte at `offset` of `block`.
 #[inline]
 pub fn byte_at(block: &[u8], offset: usize) -> Result<u8, FixupError> {
-    block.get(offset).copied().ok_or(FixupError::PlaceOutOfBounds)
+    block
+        .get(offset)
+        .copied()
+        .ok_or(FixupError::PlaceOutOfBounds)
 }

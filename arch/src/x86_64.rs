@@ -65,7 +65,8 @@ pub enum EdgeKind {
 
 /// `jmp *slot(%rip)` padded to 8 bytes.
 const JUMP_STUB_BYTES: [u8; 8] = [
-    0xff, 0x25, 0x00, 0x00, 0x00, 0x00, // jmp *slot(%rip)      ; slot displacement at offset 2
+    0xff, 0x25, 0x00, 0x00, 0x00,
+    0x00, // jmp *slot(%rip)      ; slot displacement at offset 2
     0xcc, 0xcc, //                         int3; int3          ; padding, never executed
 ];
 /// Offset of the slot displacement in [`JUMP_STUB_BYTES`].
@@ -187,9 +188,9 @@ impl Arch for X86_64 {
             | RequestGOTAndTransformToDelta64
             | RequestGOTAndTransformToDelta64FromGOT
             | RequestGOTAndTransformToPCRel32GOTLoadRelaxable
-            | RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable => {
-                Err(FixupError::UnexpectedInstruction("GOT request left unresolved by the GOT pass"))
-            }
+            | RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable => Err(
+                FixupError::UnexpectedInstruction("GOT request left unresolved by the GOT pass"),
+            ),
         }
     }
 
@@ -209,9 +210,9 @@ impl Arch for X86_64 {
                 EdgeRole::GotRequest { to_entry: Delta32 }
             }
             RequestGOTAndTransformToDelta64 => EdgeRole::GotRequest { to_entry: Delta64 },
-            RequestGOTAndTransformToDelta64FromGOT => {
-                EdgeRole::GotRequest { to_entry: Delta64FromGOT }
-            }
+            RequestGOTAndTransformToDelta64FromGOT => EdgeRole::GotRequest {
+                to_entry: Delta64FromGOT,
+            },
         }
     }
 
@@ -256,10 +257,27 @@ mod tests {
     use super::*;
     use EdgeKind::*;
 
-    fn run(kind: EdgeKind, before: &[u8], offset: usize, p: u64, s: u64, a: i64) -> Result<[u8; 12], FixupError> {
+    fn run(
+        kind: EdgeKind,
+        before: &[u8],
+        offset: usize,
+        p: u64,
+        s: u64,
+        a: i64,
+    ) -> Result<[u8; 12], FixupError> {
         let mut b = [0u8; 12];
         b[..before.len()].copy_from_slice(before);
-        X86_64::apply_fixup(kind, &mut b, offset, FixupValues { p, s, a, got: 0x5000 })?;
+        X86_64::apply_fixup(
+            kind,
+            &mut b,
+            offset,
+            FixupValues {
+                p,
+                s,
+                a,
+                got: 0x5000,
+            },
+        )?;
         Ok(b)
     }
 
@@ -267,45 +285,154 @@ mod tests {
     fn table() {
         // (kind, bytes before, offset, P, S, A, expected bytes or None for range error)
         let cases: &[(EdgeKind, &[u8], usize, u64, u64, i64, Option<&[u8]>)] = &[
-            (Pointer64, &[], 0, 0, 0x1122334455667788, 0, Some(&[0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])),
+            (
+                Pointer64,
+                &[],
+                0,
+                0,
+                0x1122334455667788,
+                0,
+                Some(&[0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]),
+            ),
             (Pointer64, &[], 0, 0, 0x10, -0x11, Some(&[0xff; 8])),
-            (Pointer32, &[], 0, 0, 0xffff_fffe, 1, Some(&[0xff, 0xff, 0xff, 0xff])),
+            (
+                Pointer32,
+                &[],
+                0,
+                0,
+                0xffff_fffe,
+                1,
+                Some(&[0xff, 0xff, 0xff, 0xff]),
+            ),
             (Pointer32, &[], 0, 0, 0xffff_ffff, 1, None),
             (Pointer32, &[], 0, 0, 0, -1, None),
-            (Pointer32Signed, &[], 0, 0, 0x7fff_ffff, 0, Some(&[0xff, 0xff, 0xff, 0x7f])),
+            (
+                Pointer32Signed,
+                &[],
+                0,
+                0,
+                0x7fff_ffff,
+                0,
+                Some(&[0xff, 0xff, 0xff, 0x7f]),
+            ),
             (Pointer32Signed, &[], 0, 0, 0x8000_0000, 0, None),
-            (Pointer32Signed, &[], 0, 0, 0, -0x8000_0000, Some(&[0, 0, 0, 0x80])),
+            (
+                Pointer32Signed,
+                &[],
+                0,
+                0,
+                0,
+                -0x8000_0000,
+                Some(&[0, 0, 0, 0x80]),
+            ),
             (Pointer32Signed, &[], 0, 0, 0, -0x8000_0001, None),
             (Pointer16, &[], 0, 0, 0xffff, 0, Some(&[0xff, 0xff])),
             (Pointer16, &[], 0, 0, 0x10000, 0, None),
             (Pointer8, &[], 0, 0, 0xff, 0, Some(&[0xff])),
             (Pointer8, &[], 0, 0, 0x100, 0, None),
-            (Delta64, &[], 0, 0x1000, 0x800, 0, Some(&(-0x800i64).to_le_bytes())),
-            (Delta32, &[], 0, 0x1000, 0x1000 + 0x7fff_ffff + 4, -4, Some(&[0xff, 0xff, 0xff, 0x7f])),
+            (
+                Delta64,
+                &[],
+                0,
+                0x1000,
+                0x800,
+                0,
+                Some(&(-0x800i64).to_le_bytes()),
+            ),
+            (
+                Delta32,
+                &[],
+                0,
+                0x1000,
+                0x1000 + 0x7fff_ffff + 4,
+                -4,
+                Some(&[0xff, 0xff, 0xff, 0x7f]),
+            ),
             (Delta32, &[], 0, 0x1000, 0x1000 + 0x8000_0000 + 4, -4, None),
-            (Delta32, &[], 0, 0x8000_1000, 0x1000 + 4, -4, Some(&[0, 0, 0, 0x80])),
+            (
+                Delta32,
+                &[],
+                0,
+                0x8000_1000,
+                0x1000 + 4,
+                -4,
+                Some(&[0, 0, 0, 0x80]),
+            ),
             (Delta32, &[], 0, 0x8000_1001, 0x1000 + 4, -4, None),
-            (BranchPCRel32, &[], 0, 0x2000, 0x1000, -4, Some(&(-0x1004i32).to_le_bytes())),
-            (Delta16, &[], 0, 0x100, 0x100 + 0x7fff, 0, Some(&[0xff, 0x7f])),
+            (
+                BranchPCRel32,
+                &[],
+                0,
+                0x2000,
+                0x1000,
+                -4,
+                Some(&(-0x1004i32).to_le_bytes()),
+            ),
+            (
+                Delta16,
+                &[],
+                0,
+                0x100,
+                0x100 + 0x7fff,
+                0,
+                Some(&[0xff, 0x7f]),
+            ),
             (Delta16, &[], 0, 0x100, 0x100 + 0x8000, 0, None),
             (Delta8, &[], 0, 0x100, 0x100 - 0x80, 0, Some(&[0x80])),
             (Delta8, &[], 0, 0x100, 0x100 - 0x81, 0, None),
-            (Delta64FromGOT, &[], 0, 0, 0x5010, 8, Some(&0x18u64.to_le_bytes())),
+            (
+                Delta64FromGOT,
+                &[],
+                0,
+                0,
+                0x5010,
+                8,
+                Some(&0x18u64.to_le_bytes()),
+            ),
             (Size64, &[], 0, 0, 40, 2, Some(&42u64.to_le_bytes())),
             (Size32, &[], 0, 0, 40, -41, None),
             // 48 8b 05 disp32: mov x@GOTPCREL(%rip), %rax -> 48 8d 05: lea x(%rip), %rax
-            (GOTLoadRelaxedToLea, &[0x48, 0x8b, 0x05], 3, 0x1003, 0x2000, -4, Some(&[0x48, 0x8d, 0x05, 0xf9, 0x0f, 0, 0])),
+            (
+                GOTLoadRelaxedToLea,
+                &[0x48, 0x8b, 0x05],
+                3,
+                0x1003,
+                0x2000,
+                -4,
+                Some(&[0x48, 0x8d, 0x05, 0xf9, 0x0f, 0, 0]),
+            ),
             // ff 15 disp32: call *x@GOTPCREL(%rip) -> 67 e8 rel32
-            (GOTCallRelaxedToDirect, &[0xff, 0x15], 2, 0x1002, 0x2000, -4, Some(&[0x67, 0xe8, 0xfa, 0x0f, 0, 0])),
+            (
+                GOTCallRelaxedToDirect,
+                &[0xff, 0x15],
+                2,
+                0x1002,
+                0x2000,
+                -4,
+                Some(&[0x67, 0xe8, 0xfa, 0x0f, 0, 0]),
+            ),
             // ff 25 disp32: jmp *x@GOTPCREL(%rip) -> e9 rel32 90 (rel32 relative to 0x1005)
-            (GOTJmpRelaxedToDirect, &[0xff, 0x25], 2, 0x1002, 0x2000, -4, Some(&[0xe9, 0xfb, 0x0f, 0, 0, 0x90])),
+            (
+                GOTJmpRelaxedToDirect,
+                &[0xff, 0x25],
+                2,
+                0x1002,
+                0x2000,
+                -4,
+                Some(&[0xe9, 0xfb, 0x0f, 0, 0, 0x90]),
+            ),
         ];
         for &(kind, before, offset, p, s, a, want) in cases {
             let got = run(kind, before, offset, p, s, a);
             match want {
                 Some(bytes) => {
-                    let got = got.unwrap_or_else(|e| panic!("{kind:?} P={p:#x} S={s:#x} A={a}: {e}"));
-                    assert_eq!(&got[..bytes.len()], bytes, "{kind:?} P={p:#x} S={s:#x} A={a}");
+                    let got =
+                        got.unwrap_or_else(|e| panic!("{kind:?} P={p:#x} S={s:#x} A={a}: {e}"));
+                    assert_eq!(
+                        &got[..bytes.len()],
+                        bytes,
+                        "{kind:?} P={p:#x} S={s:#x} A={a}"
+                    );
                 }
                 None => assert!(
                     matches!(got, Err(FixupError::OutOfRange { .. })),
@@ -318,23 +445,61 @@ mod tests {
     #[test]
     fn relaxation_requires_the_right_instruction() {
         let mut b = [0x48, 0x03, 0x05, 0, 0, 0, 0];
-        let v = FixupValues { p: 3, s: 0, a: -4, got: 0 };
+        let v = FixupValues {
+            p: 3,
+            s: 0,
+            a: -4,
+            got: 0,
+        };
         assert!(X86_64::apply_fixup(GOTLoadRelaxedToLea, &mut b, 3, v).is_err());
         let load = RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable;
-        assert_eq!(X86_64::relax_got_load(load, &[0x48, 0x8b, 0x05, 0, 0, 0, 0], 3), Some(GOTLoadRelaxedToLea));
-        assert_eq!(X86_64::relax_got_load(load, &[0x48, 0x03, 0x05, 0, 0, 0, 0], 3), None);
-        assert_eq!(X86_64::relax_got_load(RequestGOTAndTransformToDelta32, &[0x48, 0x8b, 0x05, 0, 0, 0, 0], 3), None);
+        assert_eq!(
+            X86_64::relax_got_load(load, &[0x48, 0x8b, 0x05, 0, 0, 0, 0], 3),
+            Some(GOTLoadRelaxedToLea)
+        );
+        assert_eq!(
+            X86_64::relax_got_load(load, &[0x48, 0x03, 0x05, 0, 0, 0, 0], 3),
+            None
+        );
+        assert_eq!(
+            X86_64::relax_got_load(
+                RequestGOTAndTransformToDelta32,
+                &[0x48, 0x8b, 0x05, 0, 0, 0, 0],
+                3
+            ),
+            None
+        );
         let plain = RequestGOTAndTransformToPCRel32GOTLoadRelaxable;
-        assert_eq!(X86_64::relax_got_load(plain, &[0xff, 0x15, 0, 0, 0, 0], 2), Some(GOTCallRelaxedToDirect));
-        assert_eq!(X86_64::relax_got_load(plain, &[0xff, 0x25, 0, 0, 0, 0], 2), Some(GOTJmpRelaxedToDirect));
-        assert_eq!(X86_64::relax_got_load(plain, &[0xff, 0x35, 0, 0, 0, 0], 2), None);
+        assert_eq!(
+            X86_64::relax_got_load(plain, &[0xff, 0x15, 0, 0, 0, 0], 2),
+            Some(GOTCallRelaxedToDirect)
+        );
+        assert_eq!(
+            X86_64::relax_got_load(plain, &[0xff, 0x25, 0, 0, 0, 0], 2),
+            Some(GOTJmpRelaxedToDirect)
+        );
+        assert_eq!(
+            X86_64::relax_got_load(plain, &[0xff, 0x35, 0, 0, 0, 0], 2),
+            None
+        );
     }
 
     #[test]
     fn place_outside_block_is_an_error() {
         let mut b = [0u8; 4];
-        let v = FixupValues { p: 0, s: 1, a: 0, got: 0 };
-        assert_eq!(X86_64::apply_fixup(Pointer64, &mut b, 0, v), Err(FixupError::PlaceOutOfBounds));
-        assert_eq!(X86_64::apply_fixup(Pointer32, &mut b, 1, v), Err(FixupError::PlaceOutOfBounds));
+        let v = FixupValues {
+            p: 0,
+            s: 1,
+            a: 0,
+            got: 0,
+        };
+        assert_eq!(
+            X86_64::apply_fixup(Pointer64, &mut b, 0, v),
+            Err(FixupError::PlaceOutOfBounds)
+        );
+        assert_eq!(
+            X86_64::apply_fixup(Pointer32, &mut b, 1, v),
+            Err(FixupError::PlaceOutOfBounds)
+        );
     }
 }

@@ -61,15 +61,24 @@ fn parse_abs(s: &str) -> Result<(String, u64), Error> {
 
 fn run(cli: Cli) -> Result<c_int, Error> {
     let start = Instant::now();
-    let absolutes = cli.absolutes.iter().map(|s| parse_abs(s)).collect::<Result<Vec<_>, _>>()?;
+    let absolutes = cli
+        .absolutes
+        .iter()
+        .map(|s| parse_abs(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut session = Session::new(Options {
         absolutes,
         library_dirs: cli.lib_dirs.clone(),
         no_default_libs: cli.no_default_libs,
         show_graph: cli.show_graph,
-        program_args: std::iter::once(cli.inputs.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default())
-            .chain(cli.args.iter().cloned())
-            .collect(),
+        program_args: std::iter::once(
+            cli.inputs
+                .first()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+        .chain(cli.args.iter().cloned())
+        .collect(),
         ..Options::default()
     });
     for input in &cli.inputs {
@@ -88,14 +97,24 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         for (stage, t) in &session.timings().stages {
             eprintln!("jitlink: {stage:>10}: {:8.3} ms", t.as_secs_f64() * 1e3);
         }
-        eprintln!("jitlink: {:>10}: {:8.3} ms", "total", start.elapsed().as_secs_f64() * 1e3);
+        eprintln!(
+            "jitlink: {:>10}: {:8.3} ms",
+            "total",
+            start.elapsed().as_secs_f64() * 1e3
+        );
     }
     let Some(entry) = entry else { return Ok(0) };
 
     let mut argv_store = Vec::with_capacity(cli.args.len() + 1);
-    let first = cli.inputs.first().map(|p| p.as_os_str().as_bytes().to_vec()).unwrap_or_default();
+    let first = cli
+        .inputs
+        .first()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_default();
     for a in std::iter::once(first).chain(cli.args.iter().map(|a| a.as_bytes().to_vec())) {
-        argv_store.push(CString::new(a).map_err(|_| Error::InvalidArgument("argument contains NUL".into()))?);
+        argv_store.push(
+            CString::new(a).map_err(|_| Error::InvalidArgument("argument contains NUL".into()))?,
+        );
     }
     let mut argv: Vec<*const c_char> = argv_store.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());

@@ -33,7 +33,10 @@ impl ArchiveIndex {
         let bad = |e: object::read::Error| malformed(file, e);
         let ar = ArchiveFile::parse(data).map_err(bad)?;
         if ar.is_thin() {
-            return Err(Error::Unsupported { file: file.to_string(), what: "thin archives".to_string() });
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: "thin archives".to_string(),
+            });
         }
         let mut index = ArchiveIndex::default();
         let mut by_start = FxHashMap::default();
@@ -42,12 +45,18 @@ impl ArchiveIndex {
             let member = member.map_err(bad)?;
             let (start, size) = member.file_range();
             let (start, size) = (start as usize, size as usize);
-            let end = start.checked_add(size).filter(|&e| e <= data.len()).ok_or_else(|| {
-                malformed(file, "archive member extends past the end of the file")
-            })?;
+            let end = start
+                .checked_add(size)
+                .filter(|&e| e <= data.len())
+                .ok_or_else(|| {
+                    malformed(file, "archive member extends past the end of the file")
+                })?;
             let name = String::from_utf8_lossy(member.name()).into_owned();
             by_start.insert(start, index.members.len());
-            index.members.push(Member { name: format!("{file}({name})"), range: (start, end) });
+            index.members.push(Member {
+                name: format!("{file}({name})"),
+                range: (start, end),
+            });
         }
         match ar.symbols().map_err(bad)? {
             Some(symbols) => {
@@ -59,7 +68,10 @@ impl ArchiveIndex {
                         None => {
                             let start = ar.member(offset).map_err(bad)?.file_range().0 as usize;
                             let Some(&m) = by_start.get(&start) else {
-                                return Err(malformed(file, "archive symbol table points at no member"));
+                                return Err(malformed(
+                                    file,
+                                    "archive symbol table points at no member",
+                                ));
                             };
                             by_offset.insert(offset.0, m);
                             m
@@ -83,10 +95,18 @@ impl ArchiveIndex {
 
 /// Names of the defined global symbols of an ELF object (empty for anything else).
 fn elf_defined_globals(data: &[u8]) -> Vec<&[u8]> {
-    let Ok(header) = elf::FileHeader64::<LE>::parse(data) else { return Vec::new() };
-    let Ok(endian) = header.endian() else { return Vec::new() };
-    let Ok(sections) = header.sections(endian, data) else { return Vec::new() };
-    let Ok(symtab) = sections.symbols(endian, data, elf::SHT_SYMTAB) else { return Vec::new() };
+    let Ok(header) = elf::FileHeader64::<LE>::parse(data) else {
+        return Vec::new();
+    };
+    let Ok(endian) = header.endian() else {
+        return Vec::new();
+    };
+    let Ok(sections) = header.sections(endian, data) else {
+        return Vec::new();
+    };
+    let Ok(symtab) = sections.symbols(endian, data, elf::SHT_SYMTAB) else {
+        return Vec::new();
+    };
     symtab
         .iter()
         .filter(|s| s.st_bind() != elf::STB_LOCAL && s.st_shndx(endian) != elf::SHN_UNDEF)

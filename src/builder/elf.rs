@@ -193,18 +193,25 @@ pub fn add_object<'a, A: ElfArch>(
     if header.e_type(endian) != elf::ET_REL {
         return Err(Error::Unsupported {
             file: file.to_string(),
-            what: "not a relocatable object (ET_REL); executables and shared libraries are not inputs"
-                .to_string(),
+            what:
+                "not a relocatable object (ET_REL); executables and shared libraries are not inputs"
+                    .to_string(),
         });
     }
     if header.e_machine(endian) != A::E_MACHINE {
         return Err(Error::Unsupported {
             file: file.to_string(),
-            what: format!("ELF machine {} is not {}", header.e_machine(endian), A::NAME),
+            what: format!(
+                "ELF machine {} is not {}",
+                header.e_machine(endian),
+                A::NAME
+            ),
         });
     }
     let sections = header.sections(endian, data).map_err(bad)?;
-    let symtab = sections.symbols(endian, data, elf::SHT_SYMTAB).map_err(bad)?;
+    let symtab = sections
+        .symbols(endian, data, elf::SHT_SYMTAB)
+        .map_err(bad)?;
     let input: InputId = graph.add_input(file);
     let nsec = sections.len();
 
@@ -214,17 +221,24 @@ pub fn add_object<'a, A: ElfArch>(
         if sh.sh_type(endian) != elf::SHT_GROUP {
             continue;
         }
-        let Some((flag, members)) = sh.group(endian, data).map_err(bad)? else { continue };
+        let Some((flag, members)) = sh.group(endian, data).map_err(bad)? else {
+            continue;
+        };
         if flag & elf::GRP_COMDAT == 0 {
             continue;
         }
-        let sig_sym = symtab.symbol(SymbolIndex(sh.sh_info(endian) as usize)).map_err(bad)?;
+        let sig_sym = symtab
+            .symbol(SymbolIndex(sh.sh_info(endian) as usize))
+            .map_err(bad)?;
         let sig = symtab.symbol_name(endian, sig_sym).map_err(bad)?;
         let sig = if sig.is_empty() && sig_sym.st_type() == elf::STT_SECTION {
             // A group signed by a section symbol: use the section's name.
-            let idx = symtab.symbol_section(endian, sig_sym, SymbolIndex(sh.sh_info(endian) as usize));
+            let idx =
+                symtab.symbol_section(endian, sig_sym, SymbolIndex(sh.sh_info(endian) as usize));
             match idx.map_err(bad)? {
-                Some(i) => sections.section_name(endian, sections.section(i).map_err(bad)?).map_err(bad)?,
+                Some(i) => sections
+                    .section_name(endian, sections.section(i).map_err(bad)?)
+                    .map_err(bad)?,
                 None => sig,
             }
         } else {
@@ -257,7 +271,10 @@ pub fn add_object<'a, A: ElfArch>(
             .map_err(|_| malformed(file, format!("section {index} name is not UTF-8")))?;
         let align = sh.sh_addralign(endian).max(1);
         if !align.is_power_of_two() {
-            return Err(malformed(file, format!("section {name}: alignment {align} is not a power of two")));
+            return Err(malformed(
+                file,
+                format!("section {name}: alignment {align} is not a power of two"),
+            ));
         }
         let content = if sh_type == elf::SHT_NOBITS {
             Content::Zero(sh.sh_size(endian))
@@ -265,7 +282,10 @@ pub fn add_object<'a, A: ElfArch>(
             Content::Borrowed(sh.data(endian, data).map_err(bad)?)
         };
         if content.size() > u32::MAX as u64 {
-            return Err(malformed(file, format!("section {name} is larger than 4 GiB")));
+            return Err(malformed(
+                file,
+                format!("section {name} is larger than 4 GiB"),
+            ));
         }
         let (perm, role) = section_perm_role(name, sh_type, flags);
         let sec = graph.section(name, perm, role);
@@ -279,7 +299,19 @@ pub fn add_object<'a, A: ElfArch>(
         let id = if index.0 == 0 {
             null_symbol(graph, state)
         } else {
-            elf_symbol(graph, state, file, input, &symtab, &blocks, &discarded, &mut section_syms, endian, index, sym)?
+            elf_symbol(
+                graph,
+                state,
+                file,
+                input,
+                &symtab,
+                &blocks,
+                &discarded,
+                &mut section_syms,
+                endian,
+                index,
+                sym,
+            )?
         };
         map.push(id);
     }
@@ -301,10 +333,14 @@ pub fn add_object<'a, A: ElfArch>(
             _ => continue,
         }
         let target = sh.info_link(endian);
-        let Some(block) = blocks.get(target.0).copied().flatten() else { continue };
+        let Some(block) = blocks.get(target.0).copied().flatten() else {
+            continue;
+        };
         let section_name = graph.sections[graph.blocks[block.index()].section.index()].name;
         let size = graph.blocks[block.index()].content.size();
-        let relas = sh.data_as_array::<elf::Rela64<LE>, _>(endian, data).map_err(bad)?;
+        let relas = sh
+            .data_as_array::<elf::Rela64<LE>, _>(endian, data)
+            .map_err(bad)?;
         let mut edges = Vec::with_capacity(relas.len());
         for rela in relas {
             let r_type = rela.r_type(endian, false);
@@ -345,10 +381,18 @@ pub fn add_object<'a, A: ElfArch>(
                     offset,
                 });
             }
-            if matches!(A::role(kind), jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32)) {
+            if matches!(
+                A::role(kind),
+                jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32)
+            ) {
                 graph.needs_low = true;
             }
-            edges.push(crate::graph::Edge { kind, offset: offset as u32, target, addend });
+            edges.push(crate::graph::Edge {
+                kind,
+                offset: offset as u32,
+                target,
+                addend,
+            });
         }
         graph.blocks[block.index()].edges.extend(edges);
     }
@@ -356,15 +400,24 @@ pub fn add_object<'a, A: ElfArch>(
 }
 
 fn null_symbol<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
-    *state.null.get_or_insert_with(|| graph.add_symbol(anonymous(Def::Absolute(0))))
+    *state
+        .null
+        .get_or_insert_with(|| graph.add_symbol(anonymous(Def::Absolute(0))))
 }
 
-fn discarded_symbol<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
-    *state.discarded.get_or_insert_with(|| graph.add_symbol(anonymous(Def::Discarded)))
+fn discarded_symbol<'a, A: Arch>(
+    graph: &mut LinkGraph<'a, A>,
+    state: &mut ElfState<'a>,
+) -> SymbolId {
+    *state
+        .discarded
+        .get_or_insert_with(|| graph.add_symbol(anonymous(Def::Discarded)))
 }
 
 fn got_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
-    *state.got_base.get_or_insert_with(|| graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC))
+    *state
+        .got_base
+        .get_or_insert_with(|| graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC))
 }
 
 fn anonymous<'a>(def: Def) -> Symbol<'a> {
@@ -427,13 +480,28 @@ fn elf_symbol<'a, A: Arch>(
     }
     let size = sym.st_size(endian);
     let value = sym.st_value(endian);
-    let mut new = Symbol { name, def: Def::Absolute(value), size, scope, linkage, callable, weak_ref: false, input };
+    let mut new = Symbol {
+        name,
+        def: Def::Absolute(value),
+        size,
+        scope,
+        linkage,
+        callable,
+        weak_ref: false,
+        input,
+    };
 
     if shndx == elf::SHN_COMMON {
         // A tentative definition: st_value is the alignment.
         let align = value.max(1);
         if !align.is_power_of_two() {
-            return Err(malformed(file, format!("common symbol {} has alignment {align}", String::from_utf8_lossy(name))));
+            return Err(malformed(
+                file,
+                format!(
+                    "common symbol {} has alignment {align}",
+                    String::from_utf8_lossy(name)
+                ),
+            ));
         }
         if let Some(&existing) = graph.globals.get(name) {
             let old = &graph.symbols[existing.index()];
@@ -454,14 +522,31 @@ fn elf_symbol<'a, A: Arch>(
         return graph.define(new);
     }
     if shndx == elf::SHN_ABS {
-        return if global { graph.define(new) } else { Ok(graph.add_symbol(new)) };
+        return if global {
+            graph.define(new)
+        } else {
+            Ok(graph.add_symbol(new))
+        };
     }
     let Some(sec_index) = symtab.symbol_section(endian, sym, index).map_err(bad)? else {
-        return Err(malformed(file, format!("symbol {} has a reserved section index {shndx}", String::from_utf8_lossy(name))));
+        return Err(malformed(
+            file,
+            format!(
+                "symbol {} has a reserved section index {shndx}",
+                String::from_utf8_lossy(name)
+            ),
+        ));
     };
     let sec_index: SectionIndex = sec_index;
     if sec_index.0 >= blocks.len() {
-        return Err(malformed(file, format!("symbol {} names section {}, past the section table", String::from_utf8_lossy(name), sec_index.0)));
+        return Err(malformed(
+            file,
+            format!(
+                "symbol {} names section {}, past the section table",
+                String::from_utf8_lossy(name),
+                sec_index.0
+            ),
+        ));
     }
     let Some(block) = blocks[sec_index.0] else {
         // Discarded COMDAT member or a section that is not loaded.
@@ -480,9 +565,18 @@ fn elf_symbol<'a, A: Arch>(
     }
     let block_size = graph.blocks[block.index()].content.size();
     if value > block_size {
-        return Err(malformed(file, format!("symbol {} lies outside its section", String::from_utf8_lossy(name))));
+        return Err(malformed(
+            file,
+            format!(
+                "symbol {} lies outside its section",
+                String::from_utf8_lossy(name)
+            ),
+        ));
     }
-    new.def = Def::Block { block, offset: value };
+    new.def = Def::Block {
+        block,
+        offset: value,
+    };
     if global {
         graph.define(new)
     } else {

@@ -30,7 +30,10 @@ impl Deref for Bytes {
 impl Bytes {
     /// Maps `path` read-only (empty files are read, since they cannot be mapped).
     pub fn map_file(path: &Path) -> Result<Bytes> {
-        let io = |source| Error::Io { path: path.to_path_buf(), source };
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if len == 0 {
@@ -60,6 +63,8 @@ pub fn detect(file: &str, data: &[u8]) -> Result<InputKind> {
     } else if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
         Ok(InputKind::Archive)
     } else {
-        Err(Error::UnknownFormat { file: file.to_string() })
+        Err(Error::UnknownFormat {
+            file: file.to_string(),
+        })
     }
 }

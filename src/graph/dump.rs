@@ -28,7 +28,13 @@ impl<A: Arch> fmt::Display for LinkGraph<'_, A> {
             }
         }
         for sec in &self.sections {
-            writeln!(f, "section {} {} ({} blocks)", sec.name, sec.perm.as_str(), sec.blocks.len())?;
+            writeln!(
+                f,
+                "section {} {} ({} blocks)",
+                sec.name,
+                sec.perm.as_str(),
+                sec.blocks.len()
+            )?;
             for &b in &sec.blocks {
                 let blk = &self.blocks[b.index()];
                 let kind = match blk.content {
@@ -73,10 +79,14 @@ impl<A: Arch> fmt::Display for LinkGraph<'_, A> {
         }
         for s in &self.symbols {
             match s.def {
-                Def::Absolute(a) if !s.name.is_empty() => {
-                    writeln!(f, "external {} = {a:#018x}", String::from_utf8_lossy(s.name))?
+                Def::Absolute(a) if !s.name.is_empty() => writeln!(
+                    f,
+                    "external {} = {a:#018x}",
+                    String::from_utf8_lossy(s.name)
+                )?,
+                Def::External => {
+                    writeln!(f, "external {} unresolved", String::from_utf8_lossy(s.name))?
                 }
-                Def::External => writeln!(f, "external {} unresolved", String::from_utf8_lossy(s.name))?,
                 _ => {}
             }
         }

@@ -264,7 +264,9 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
 
     /// The name of an input (or `<linker>` for synthesized content).
     pub fn input_name(&self, id: InputId) -> &str {
-        self.inputs.get(id as usize).map_or("<linker>", String::as_str)
+        self.inputs
+            .get(id as usize)
+            .map_or("<linker>", String::as_str)
     }
 
     /// The section named `name`, created with `perm` and `role` if missing.
@@ -273,7 +275,12 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             return id;
         }
         let id = SectionId(self.sections.len() as u32);
-        self.sections.push(Section { name, perm, role, blocks: Vec::new() });
+        self.sections.push(Section {
+            name,
+            perm,
+            role,
+            blocks: Vec::new(),
+        });
         self.section_ids.insert(name, id);
         id
     }
@@ -287,7 +294,14 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         input: InputId,
     ) -> BlockId {
         let id = BlockId(self.blocks.len() as u32);
-        self.blocks.push(Block { section, content, align: align.max(1), edges: Vec::new(), addr: 0, input });
+        self.blocks.push(Block {
+            section,
+            content,
+            align: align.max(1),
+            edges: Vec::new(),
+            addr: 0,
+            input,
+        });
         self.sections[section.index()].blocks.push(id);
         id
     }
@@ -300,7 +314,13 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
     }
 
     /// An anonymous local symbol at `offset` of `block`.
-    pub fn add_anonymous(&mut self, block: BlockId, offset: u64, size: u64, callable: bool) -> SymbolId {
+    pub fn add_anonymous(
+        &mut self,
+        block: BlockId,
+        offset: u64,
+        size: u64,
+        callable: bool,
+    ) -> SymbolId {
         let input = self.blocks[block.index()].input;
         self.add_symbol(Symbol {
             name: b"",

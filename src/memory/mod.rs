@@ -73,7 +73,10 @@ impl Finalized {
 }
 
 fn os_err(what: impl Into<String>) -> Error {
-    Error::Memory { what: what.into(), source: std::io::Error::last_os_error() }
+    Error::Memory {
+        what: what.into(),
+        source: std::io::Error::last_os_error(),
+    }
 }
 
 fn prot(perm: Perm) -> libc::c_int {
@@ -130,7 +133,10 @@ fn unreserve(base: usize, size: usize) {
 impl MemoryManager {
     /// A manager with nothing reserved yet.
     pub fn new() -> Self {
-        MemoryManager { chunks: Vec::new(), page: region::page::size() }
+        MemoryManager {
+            chunks: Vec::new(),
+            page: region::page::size(),
+        }
     }
 
     /// The page size.
@@ -160,7 +166,9 @@ impl MemoryManager {
             Placement::Near => {
                 let anchor = libc_anchor();
                 let near = |b: usize| {
-                    let far = (b as u64).abs_diff(anchor as u64).max(((b + size) as u64).abs_diff(anchor as u64));
+                    let far = (b as u64)
+                        .abs_diff(anchor as u64)
+                        .max(((b + size) as u64).abs_diff(anchor as u64));
                     far < REACH
                 };
                 let mut found = None;
@@ -177,11 +185,17 @@ impl MemoryManager {
                 match found {
                     Some(b) => b,
                     // Anywhere will do: references that cannot reach go through stubs and GOT.
-                    None => reserve_at(0, size, 0).ok_or_else(|| os_err(format!("reserving {size:#x} bytes")))?,
+                    None => reserve_at(0, size, 0)
+                        .ok_or_else(|| os_err(format!("reserving {size:#x} bytes")))?,
                 }
             }
         };
-        self.chunks.push(Chunk { base, size, placement, free: vec![(base, size)] });
+        self.chunks.push(Chunk {
+            base,
+            size,
+            placement,
+            free: vec![(base, size)],
+        });
         Ok(ChunkId(self.chunks.len() - 1))
     }
 
@@ -241,8 +255,16 @@ impl MemoryManager {
             self.free_range(chunk, base, len);
             return Err(e);
         }
-        let segments = segments.into_iter().map(|(o, l, p)| (base + o, l, p)).collect();
-        Ok(InFlight { chunk, base, len, segments })
+        let segments = segments
+            .into_iter()
+            .map(|(o, l, p)| (base + o, l, p))
+            .collect();
+        Ok(InFlight {
+            chunk,
+            base,
+            len,
+            segments,
+        })
     }
 
     /// Returns a range to its chunk: its pages are dropped and it becomes inaccessible.
@@ -334,11 +356,18 @@ impl InFlight {
             // SAFETY: the segment lies inside this allocation; switching it from read-write to
             // read-only or read-execute never makes a page writable and executable.
             if unsafe { libc::mprotect(start as *mut libc::c_void, len, prot(perm)) } != 0 {
-                let e = os_err(format!("protecting segment at {start:#x} as {}", perm.as_str()));
+                let e = os_err(format!(
+                    "protecting segment at {start:#x} as {}",
+                    perm.as_str()
+                ));
                 mem.abandon(self);
                 return Err(e);
             }
         }
-        Ok(Finalized { chunk: self.chunk, base: self.base, len: self.len })
+        Ok(Finalized {
+            chunk: self.chunk,
+            base: self.base,
+            len: self.len,
+        })
     }
 }

@@ -20,7 +20,9 @@ use rustc_hash::FxHashMap;
 
 use crate::builder::elf::GOT_SYMBOL;
 use crate::error::Result;
-use crate::graph::{BlockId, Content, Def, Edge, LinkGraph, Perm, SectionRole, SymbolId, SYNTHETIC};
+use crate::graph::{
+    BlockId, Content, Def, Edge, LinkGraph, Perm, SectionRole, SymbolId, SYNTHETIC,
+};
 
 /// Facts about host symbols the pass needs for out-of-reach data references.
 pub trait HostInfo {
@@ -72,7 +74,10 @@ pub fn run<A: Arch>(
     if let Some(&sym) = g.globals.get(GOT_SYMBOL) {
         if g.symbols[sym.index()].def == Def::External {
             let got = got_block(g, &mut t);
-            g.symbols[sym.index()].def = Def::Block { block: got, offset: 0 };
+            g.symbols[sym.index()].def = Def::Block {
+                block: got,
+                offset: 0,
+            };
         }
     }
     let nblocks = g.blocks.len();
@@ -98,11 +103,18 @@ pub fn run<A: Arch>(
                     }
                     let callable = target.callable;
                     match host.describe(addr) {
-                        Some((_, true)) => Edge { target: stub(g, &mut t, &mut stats, e.target), ..e },
-                        Some((size, false)) if size > 0 => {
-                            Edge { target: copy(g, &mut t, &mut stats, e.target, addr, size), ..e }
-                        }
-                        _ if callable => Edge { target: stub(g, &mut t, &mut stats, e.target), ..e },
+                        Some((_, true)) => Edge {
+                            target: stub(g, &mut t, &mut stats, e.target),
+                            ..e
+                        },
+                        Some((size, false)) if size > 0 => Edge {
+                            target: copy(g, &mut t, &mut stats, e.target, addr, size),
+                            ..e
+                        },
+                        _ if callable => Edge {
+                            target: stub(g, &mut t, &mut stats, e.target),
+                            ..e
+                        },
                         // Left as it is: the fixup reports the overflow with full context.
                         _ => continue,
                     }
@@ -111,15 +123,20 @@ pub fn run<A: Arch>(
                     if pc_reach {
                         continue;
                     }
-                    Edge { kind: A::direct_branch(e.kind), target: stub(g, &mut t, &mut stats, e.target), ..e }
+                    Edge {
+                        kind: A::direct_branch(e.kind),
+                        target: stub(g, &mut t, &mut stats, e.target),
+                        ..e
+                    }
                 }
                 EdgeRole::GotRequest { to_entry } => {
-                    let relaxed = if pc_reach && !matches!(g.symbols[e.target.index()].def, Def::External) {
-                        let content = g.blocks[b].content.bytes().unwrap_or(&[]);
-                        A::relax_got_load(e.kind, content, e.offset as usize)
-                    } else {
-                        None
-                    };
+                    let relaxed =
+                        if pc_reach && !matches!(g.symbols[e.target.index()].def, Def::External) {
+                            let content = g.blocks[b].content.bytes().unwrap_or(&[]);
+                            A::relax_got_load(e.kind, content, e.offset as usize)
+                        } else {
+                            None
+                        };
                     match relaxed {
                         Some(kind) => {
                             stats.relaxed += 1;
@@ -159,27 +176,47 @@ fn append<A: Arch>(g: &mut LinkGraph<'_, A>, block: BlockId, bytes: &[u8]) -> u6
     }
 }
 
-fn got_entry<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables, stats: &mut Stats, target: SymbolId) -> SymbolId {
+fn got_entry<A: Arch>(
+    g: &mut LinkGraph<'_, A>,
+    t: &mut Tables,
+    stats: &mut Stats,
+    target: SymbolId,
+) -> SymbolId {
     if let Some(&e) = t.got_entries.get(&target) {
         return e;
     }
     let block = got_block(g, t);
     let offset = append(g, block, &[0u8; 8][..A::POINTER_SIZE as usize]);
-    g.blocks[block.index()].edges.push(Edge { kind: A::POINTER_KIND, offset: offset as u32, target, addend: 0 });
+    g.blocks[block.index()].edges.push(Edge {
+        kind: A::POINTER_KIND,
+        offset: offset as u32,
+        target,
+        addend: 0,
+    });
     let entry = g.add_anonymous(block, offset, A::POINTER_SIZE, false);
     t.got_entries.insert(target, entry);
     stats.got_entries += 1;
     entry
 }
 
-fn stub<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables, stats: &mut Stats, target: SymbolId) -> SymbolId {
+fn stub<A: Arch>(
+    g: &mut LinkGraph<'_, A>,
+    t: &mut Tables,
+    stats: &mut Stats,
+    target: SymbolId,
+) -> SymbolId {
     if let Some(&s) = t.stub_entries.get(&target) {
         return s;
     }
     let slot = got_entry(g, t, stats, target);
     let block = *t.stubs.get_or_insert_with(|| {
         let sec = g.section("$__STUBS", Perm::ReadExec, SectionRole::Plain);
-        g.add_block(sec, Content::Owned(Vec::new()), A::JUMP_STUB.align, SYNTHETIC)
+        g.add_block(
+            sec,
+            Content::Owned(Vec::new()),
+            A::JUMP_STUB.align,
+            SYNTHETIC,
+        )
     });
     let tpl = A::JUMP_STUB;
     let offset = append(g, block, tpl.bytes);

@@ -10,7 +10,13 @@ use crate::error::{Error, Result};
 const DEFAULT_LIBS: &[&str] = &["libc.so.6", "libm.so.6", "libgcc_s.so.1", "libstdc++.so.6"];
 
 /// Directories searched for `-l` after the `-L` ones.
-const SYSTEM_DIRS: &[&str] = &["/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib", "/lib"];
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr/local/lib",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib",
+    "/lib",
+];
 
 /// What `-l NAME` found.
 #[derive(Debug)]
@@ -43,21 +49,30 @@ fn last_dlerror() -> String {
         return "unknown error".into();
     }
     // SAFETY: non-null, NUL-terminated, valid until the next dl* call on this thread.
-    unsafe { std::ffi::CStr::from_ptr(e) }.to_string_lossy().into_owned()
+    unsafe { std::ffi::CStr::from_ptr(e) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl HostSymbols {
     /// A resolver over the symbols already loaded; `default_libs` adds the compiler defaults.
     pub fn new(default_libs: bool) -> Self {
         let defaults: &'static [&'static str] = if default_libs { DEFAULT_LIBS } else { &[] };
-        HostSymbols { handles: Vec::new(), defaults_left: defaults.iter(), buf: Vec::new() }
+        HostSymbols {
+            handles: Vec::new(),
+            defaults_left: defaults.iter(),
+            buf: Vec::new(),
+        }
     }
 
     /// Resolves `-l name` against `dirs` then the system directories: a shared library is loaded
     /// now; a static archive is returned for the caller to add.
     pub fn add_library(&mut self, name: &str, dirs: &[PathBuf]) -> Result<Library> {
         let mut errors = Vec::new();
-        let all = dirs.iter().map(PathBuf::as_path).chain(SYSTEM_DIRS.iter().map(Path::new));
+        let all = dirs
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(SYSTEM_DIRS.iter().map(Path::new));
         for dir in all {
             let so = dir.join(format!("lib{name}.so"));
             if so.exists() {
@@ -75,7 +90,11 @@ impl HostSymbols {
                 return Ok(Library::Archive(a));
             }
         }
-        for soname in [format!("lib{name}.so"), format!("lib{name}.so.6"), format!("lib{name}.so.1")] {
+        for soname in [
+            format!("lib{name}.so"),
+            format!("lib{name}.so.6"),
+            format!("lib{name}.so.1"),
+        ] {
             if let Some(h) = dlopen(&soname) {
                 self.handles.push(h);
                 return Ok(Library::Shared);
@@ -83,7 +102,11 @@ impl HostSymbols {
         }
         Err(Error::InvalidArgument(format!(
             "library -l{name} not found{}",
-            if errors.is_empty() { String::new() } else { format!(" ({})", errors.join("; ")) }
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", errors.join("; "))
+            }
         )))
     }
 
@@ -132,7 +155,8 @@ impl HostSymbols {
         let mut sym: *mut c_void = std::ptr::null_mut();
         const RTLD_DL_SYMENT: libc::c_int = 1;
         // SAFETY: dladdr1 only reads loader tables; both out-pointers are valid.
-        let ok = unsafe { libc::dladdr1(addr as *const c_void, &mut info, &mut sym, RTLD_DL_SYMENT) };
+        let ok =
+            unsafe { libc::dladdr1(addr as *const c_void, &mut info, &mut sym, RTLD_DL_SYMENT) };
         if ok == 0 || sym.is_null() || info.dli_saddr as u64 != addr {
             return None;
         }

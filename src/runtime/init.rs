@@ -68,7 +68,9 @@ pub fn collect<A: Arch>(g: &LinkGraph<'_, A>) -> InitFini {
             }
             _ => continue,
         };
-        let Some((prio, reversed)) = prio else { continue };
+        let Some((prio, reversed)) = prio else {
+            continue;
+        };
         for &b in &sec.blocks {
             let blk = &g.blocks[b.index()];
             if matches!(blk.content, Content::Zero(_)) {
@@ -98,7 +100,10 @@ pub fn collect<A: Arch>(g: &LinkGraph<'_, A>) -> InitFini {
     all_init.extend(flatten(init));
     let mut all_fini = flatten(fini);
     all_fini.reverse();
-    InitFini { init: all_init, fini: all_fini }
+    InitFini {
+        init: all_init,
+        fini: all_fini,
+    }
 }
 
 extern "C" fn run_finalizers(arg: *mut c_void) {
@@ -143,7 +148,11 @@ pub extern "C" fn atexit(f: extern "C" fn()) -> c_int {
     // SAFETY: a handler taking no arguments may be called with one (SysV ABI), exactly as
     // glibc's own atexit registers it.
     unsafe {
-        __cxa_atexit(std::mem::transmute::<extern "C" fn(), extern "C" fn(*mut c_void)>(f), std::ptr::null_mut(), std::ptr::null_mut())
+        __cxa_atexit(
+            std::mem::transmute::<extern "C" fn(), extern "C" fn(*mut c_void)>(f),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
     }
 }
 

@@ -35,7 +35,11 @@ pub trait RedirectionManager {
 pub trait RedirectableSymbolManager: RedirectionManager {
     /// Creates named symbols whose addresses are stubs jumping to `initial` destinations;
     /// returns the stub addresses, in order.
-    fn create_redirectable_symbols(&self, owner: Owner, initial: &[(&str, u64)]) -> Result<Vec<u64>>;
+    fn create_redirectable_symbols(
+        &self,
+        owner: Owner,
+        initial: &[(&str, u64)],
+    ) -> Result<Vec<u64>>;
 
     /// The lower-level emission used while another graph is being linked: reserves named stubs
     /// whose destinations are not known yet (they trap until redirected) and returns their

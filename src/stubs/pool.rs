@@ -22,7 +22,6 @@ pub struct StubHandle {
     pub stub: u64,
     /// Address of its 8-byte pointer slot.
     pub slot: u64,
-    index: u32,
 }
 
 impl StubHandle {
@@ -41,18 +40,41 @@ impl StubHandle {
     }
 }
 
-struct Record {
-    handle: StubHandle,
-    owner: Option<Owner>,
-    name: Option<Box<str>>,
+struct Batch {
+    first: u32,
+    count: u32,
+    stubs: u64,
+    slots: u64,
+    _memory: Finalized,
 }
 
 struct Inner {
-    records: Vec<Record>,
+    batches: Vec<Batch>,
+    /// Stubs ever made; indices `fresh..total` have never been handed out.
+    total: u32,
+    fresh: u32,
+    /// Released stubs, reused before fresh ones.
     free: Vec<u32>,
-    names: FxHashMap<Box<str>, u32>,
-    by_owner: FxHashMap<Owner, Vec<u32>>,
-    batches: Vec<Finalized>,
+    names: FxHashMap<Arc<str>, u32>,
+    name_of: FxHashMap<u32, Arc<str>>,
+    /// Stubs of each owner, as runs `(first index, count)`.
+    by_owner: FxHashMap<Owner, Vec<(u32, u32)>>,
+}
+
+impl Inner {
+    fn handle(&self, index: u32, size: usize) -> StubHandle {
+        let b = &self.batches[self.batches.partition_point(|b| b.first <= index) - 1];
+        let i = u64::from(index - b.first);
+        StubHandle {
+            stub: b.stubs + i * size as u64,
+            slot: b.slots + 8 * i,
+        }
+    }
+
+    fn index_of(&self, h: &StubHandle, size: usize) -> u32 {
+        let b = &self.batches[self.batches.partition_point(|b| b.stubs <= h.stub) - 1];
+        b.first + ((h.stub - b.stubs) / size as u64) as u32
+    }
 }
 
 /// A pool of stubs for architecture `A`, allocated in batches from a session's memory.
@@ -81,11 +103,13 @@ impl<A: Arch> StubPool<A> {
         StubPool {
             mem,
             inner: Mutex::new(Inner {
-                records: Vec::new(),
+                batches: Vec::new(),
+                total: 0,
+                fresh: 0,
                 free: Vec::new(),
                 names: FxHashMap::default(),
+                name_of: FxHashMap::default(),
                 by_owner: FxHashMap::default(),
-                batches: Vec::new(),
             }),
             trap: unbound_stub_called as extern "C" fn() as usize as u64,
             _arch: PhantomData,
@@ -98,106 +122,173 @@ impl<A: Arch> StubPool<A> {
     /// Makes a batch of at least `n` stubs and puts them on the free list.
     fn grow(&self, inner: &mut Inner, n: usize) -> Result<()> {
         let tpl = A::JUMP_STUB;
+        let size = tpl.bytes.len();
         let mut mem = lock(&self.mem);
         let page = mem.page_size();
         let n = n.max(MIN_BATCH);
-        let code_len = (n * tpl.bytes.len()).next_multiple_of(page);
+        let code_len = (n * size).next_multiple_of(page);
         let slot_len = (n * 8).next_multiple_of(page);
         let len = code_len + slot_len;
         let chunk = mem.chunk_for(Placement::Near, len, page)?;
-        let segments = vec![(0, code_len, Perm::ReadExec), (code_len, slot_len, Perm::ReadWrite)];
+        let segments = vec![
+            (0, code_len, Perm::ReadExec),
+            (code_len, slot_len, Perm::ReadWrite),
+        ];
         let mut a = mem.allocate(chunk, len, page, segments)?;
         let base = a.base();
         let slots = base + code_len as u64;
-        let first = inner.records.len() as u32;
-        {
-            let Some(code) = a.bytes_mut(base, len) else {
-                mem.abandon(a);
-                return Err(Error::InvalidArgument("stub batch outside its allocation".into()));
-            };
-            let trap = self.trap.to_le_bytes();
-            for i in 0..n {
-                let at = i * tpl.bytes.len();
-                let stub = &mut code[at..at + tpl.bytes.len()];
+        let first = inner.total;
+        // Fault the batch in with one call instead of one fault per page (Linux 5.14+; a no-op
+        // where unsupported).
+        const MADV_POPULATE_WRITE: libc::c_int = 23;
+        // SAFETY: advice on our own freshly allocated, writable range; it changes no contents.
+        unsafe { libc::madvise(base as *mut libc::c_void, len, MADV_POPULATE_WRITE) };
+        let filled = a
+            .bytes_mut(base, len)
+            .ok_or_else(|| Error::InvalidArgument("stub batch outside its allocation".into()));
+        let written = filled.and_then(|code| {
+            let fix = |stub: &mut [u8], i: usize| {
                 stub.copy_from_slice(tpl.bytes);
                 let v = FixupValues {
-                    p: base + (at + tpl.slot_offset) as u64,
+                    p: base + (i * size + tpl.slot_offset) as u64,
                     s: slots + 8 * i as u64,
                     a: tpl.slot_addend,
                     got: 0,
                 };
-                if let Err(e) = A::apply_fixup(tpl.slot_kind, stub, tpl.slot_offset, v) {
-                    mem.abandon(a);
-                    return Err(Error::InvalidArgument(format!("stub batch fixup: {e}")));
-                }
-                code[code_len + 8 * i..code_len + 8 * i + 8].copy_from_slice(&trap);
-            }
-        }
-        let done = a.finalize::<A>(&mut mem)?;
-        inner.batches.push(done);
-        inner.records.reserve(n);
-        inner.free.reserve(n);
-        for i in 0..n {
-            let handle = StubHandle {
-                stub: base + (i * tpl.bytes.len()) as u64,
-                slot: slots + 8 * i as u64,
-                index: first + i as u32,
+                A::apply_fixup(tpl.slot_kind, stub, tpl.slot_offset, v)
+                    .map_err(|e| Error::InvalidArgument(format!("stub batch fixup: {e}")))
             };
-            inner.records.push(Record { handle, owner: None, name: None });
+            let (stubs, slot_bytes) = code.split_at_mut(code_len);
+            let mut chunks = stubs[..n * size].chunks_exact_mut(size);
+            let mut first_stub = [0u8; 64];
+            let pattern = &mut first_stub[..size];
+            fix(pattern, 0)?;
+            // Where stubs and slots have the same stride, every stub's displacement is the
+            // same and the batch is one repeated pattern; otherwise fix each stub up.
+            let uniform = size == 8 && {
+                let mut second = [0u8; 64];
+                fix(&mut second[..size], 1)?;
+                second[..size] == *pattern
+            };
+            for (i, stub) in chunks.by_ref().enumerate() {
+                if uniform {
+                    stub.copy_from_slice(pattern);
+                } else {
+                    fix(stub, i)?;
+                }
+            }
+            let trap = self.trap.to_le_bytes();
+            for slot in slot_bytes[..n * 8].chunks_exact_mut(8) {
+                slot.copy_from_slice(&trap);
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            mem.abandon(a);
+            return Err(e);
         }
-        // Hand out lower addresses first.
-        inner.free.extend((first..first + n as u32).rev());
+        let memory = a.finalize::<A>(&mut mem)?;
+        inner.batches.push(Batch {
+            first,
+            count: n as u32,
+            stubs: base,
+            slots,
+            _memory: memory,
+        });
+        inner.total += n as u32;
         Ok(())
     }
 
-    /// Takes `n` stubs for `owner` from the free list (growing the pool by one batch if
-    /// needed), each pointing at the matching `initial` destination (or trapping, if `None`).
-    pub fn create(&self, owner: Owner, n: usize, initial: impl Fn(usize) -> Option<u64>) -> Result<Vec<StubHandle>> {
-        let mut inner = lock(&self.inner);
-        if inner.free.len() < n {
-            let missing = n - inner.free.len();
-            self.grow(&mut inner, missing)?;
+    /// Takes `n` stubs for `owner` (released ones first, then fresh ones, growing the pool by
+    /// one batch if needed), each pointing at the matching `initial` destination (or trapping,
+    /// if `None`).
+    pub fn create(
+        &self,
+        owner: Owner,
+        n: usize,
+        initial: impl Fn(usize) -> Option<u64>,
+    ) -> Result<Vec<StubHandle>> {
+        let size = A::JUMP_STUB.bytes.len();
+        let mut guard = lock(&self.inner);
+        let available = guard.free.len() + (guard.total - guard.fresh) as usize;
+        if available < n {
+            self.grow(&mut guard, n - available)?;
         }
-        let inner = &mut *inner;
+        let inner = &mut *guard;
         let mut out = Vec::with_capacity(n);
-        let owned = inner.by_owner.entry(owner).or_default();
-        for i in 0..n {
-            let Some(idx) = inner.free.pop() else { break };
-            let r = &mut inner.records[idx as usize];
-            r.owner = Some(owner);
-            r.handle.redirect(initial(i).unwrap_or(self.trap));
-            owned.push(idx);
-            out.push(r.handle);
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        let mut take = |index: u32, h: StubHandle, out: &mut Vec<StubHandle>| {
+            h.redirect(initial(out.len()).unwrap_or(self.trap));
+            out.push(h);
+            match runs.last_mut() {
+                Some((first, count)) if *first + *count == index => *count += 1,
+                _ => runs.push((index, 1)),
+            }
+        };
+        while out.len() < n {
+            let Some(index) = inner.free.pop() else { break };
+            take(index, inner.handle(index, size), &mut out);
         }
+        // Fresh stubs: walk the batches once instead of looking each one up.
+        while out.len() < n && inner.fresh < inner.total {
+            let b = &inner.batches[inner.batches.partition_point(|b| b.first <= inner.fresh) - 1];
+            let end = (b.first + b.count).min(inner.fresh + (n - out.len()) as u32);
+            for index in inner.fresh..end {
+                let i = u64::from(index - b.first);
+                take(
+                    index,
+                    StubHandle {
+                        stub: b.stubs + i * size as u64,
+                        slot: b.slots + 8 * i,
+                    },
+                    &mut out,
+                );
+            }
+            inner.fresh = end;
+        }
+        inner.by_owner.entry(owner).or_default().extend(runs);
         Ok(out)
     }
 
     /// Stubs currently handed out and free.
     pub fn counts(&self) -> (usize, usize) {
         let inner = lock(&self.inner);
-        (inner.records.len() - inner.free.len(), inner.free.len())
+        let free = inner.free.len() + (inner.total - inner.fresh) as usize;
+        (inner.total as usize - free, free)
     }
 
     /// The handle of a named stub.
     pub fn handle(&self, name: &str) -> Option<StubHandle> {
         let inner = lock(&self.inner);
-        inner.names.get(name).map(|&i| inner.records[i as usize].handle)
+        inner
+            .names
+            .get(name)
+            .map(|&i| inner.handle(i, A::JUMP_STUB.bytes.len()))
     }
 
-    fn create_named(&self, owner: Owner, names: &[&str], initial: impl Fn(usize) -> Option<u64>) -> Result<Vec<StubHandle>> {
+    fn create_named(
+        &self,
+        owner: Owner,
+        names: &[&str],
+        initial: impl Fn(usize) -> Option<u64>,
+    ) -> Result<Vec<StubHandle>> {
         {
             let inner = lock(&self.inner);
             if let Some(dup) = names.iter().find(|n| inner.names.contains_key(**n)) {
-                return Err(Error::InvalidArgument(format!("redirectable symbol {dup} already exists")));
+                return Err(Error::InvalidArgument(format!(
+                    "redirectable symbol {dup} already exists"
+                )));
             }
         }
         let handles = self.create(owner, names.len(), initial)?;
         let mut inner = lock(&self.inner);
         inner.names.reserve(names.len());
+        inner.name_of.reserve(names.len());
         for (h, name) in handles.iter().zip(names) {
-            let name: Box<str> = (*name).into();
-            inner.records[h.index as usize].name = Some(name.clone());
-            inner.names.insert(name, h.index);
+            let name: Arc<str> = Arc::from(*name);
+            let index = inner.index_of(h, A::JUMP_STUB.bytes.len());
+            inner.name_of.insert(index, name.clone());
+            inner.names.insert(name, index);
         }
         Ok(handles)
     }
@@ -209,9 +300,11 @@ impl<A: Arch> RedirectionManager for StubPool<A> {
         let mut slots = Vec::with_capacity(targets.len());
         for (name, addr) in targets {
             let Some(&i) = inner.names.get(*name) else {
-                return Err(Error::SymbolNotFound(format!("{name} (not a redirectable symbol)")));
+                return Err(Error::SymbolNotFound(format!(
+                    "{name} (not a redirectable symbol)"
+                )));
             };
-            slots.push((inner.records[i as usize].handle, *addr));
+            slots.push((inner.handle(i, A::JUMP_STUB.bytes.len()), *addr));
         }
         for (h, addr) in slots {
             h.redirect(addr);
@@ -223,16 +316,22 @@ impl<A: Arch> RedirectionManager for StubPool<A> {
         let inner = lock(&self.inner);
         match inner.names.get(name) {
             Some(&i) => {
-                inner.records[i as usize].handle.redirect(target);
+                inner.handle(i, A::JUMP_STUB.bytes.len()).redirect(target);
                 Ok(())
             }
-            None => Err(Error::SymbolNotFound(format!("{name} (not a redirectable symbol)"))),
+            None => Err(Error::SymbolNotFound(format!(
+                "{name} (not a redirectable symbol)"
+            ))),
         }
     }
 }
 
 impl<A: Arch> RedirectableSymbolManager for StubPool<A> {
-    fn create_redirectable_symbols(&self, owner: Owner, initial: &[(&str, u64)]) -> Result<Vec<u64>> {
+    fn create_redirectable_symbols(
+        &self,
+        owner: Owner,
+        initial: &[(&str, u64)],
+    ) -> Result<Vec<u64>> {
         let names: Vec<&str> = initial.iter().map(|(n, _)| *n).collect();
         let handles = self.create_named(owner, &names, |i| Some(initial[i].1))?;
         Ok(handles.into_iter().map(|h| h.stub).collect())
@@ -248,17 +347,21 @@ impl<A: Arch> RedirectableSymbolManager for StubPool<A> {
 
     fn release(&self, owner: Owner) {
         let mut inner = lock(&self.inner);
-        let Some(list) = inner.by_owner.remove(&owner) else { return };
-        for idx in list {
-            let r = &mut inner.records[idx as usize];
-            // The stub may still be entered by a thread that loaded its address earlier: point
-            // it at the trap, never at freed code.
-            r.handle.redirect(self.trap);
-            r.owner = None;
-            if let Some(name) = r.name.take() {
-                inner.names.remove(&name);
+        let Some(list) = inner.by_owner.remove(&owner) else {
+            return;
+        };
+        for (first, count) in list {
+            for idx in first..first + count {
+                // The stub may still be entered by a thread that loaded its address earlier:
+                // point it at the trap, never at freed code.
+                inner
+                    .handle(idx, A::JUMP_STUB.bytes.len())
+                    .redirect(self.trap);
+                if let Some(name) = inner.name_of.remove(&idx) {
+                    inner.names.remove(&name);
+                }
+                inner.free.push(idx);
             }
-            inner.free.push(idx);
         }
     }
 }
