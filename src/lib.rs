@@ -45,3 +45,8 @@ pub mod stubs;
 pub use error::{Error, Result};
 pub use jitlink_arch as arch;
 pub use link::{LinkedSetId, Options, Redirectable, Session, Timings};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
