@@ -22,6 +22,7 @@ use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
 use crate::passes::got_stubs::{self, HostInfo, Reachability};
 use crate::runtime::host::{HostSymbols, Library};
 use crate::runtime::init;
+use crate::runtime::unwind::Registration;
 use crate::stubs::{Owner, RedirectableSymbolManager, StubHandle, StubPool};
 use crate::{fixup, layout};
 
@@ -97,6 +98,7 @@ struct ArchiveInput {
 struct LinkedSet {
     memory: Finalized,
     dso: u64,
+    unwind: Registration,
     names: Vec<Box<[u8]>>,
 }
 
@@ -384,6 +386,13 @@ impl Session {
         }
         let dso = g.blocks[dso_block.index()].addr;
         let init_fini = init::collect(&g);
+        let unwind = Registration::register(
+            g.sections
+                .iter()
+                .filter(|s| s.role == SectionRole::EhFrame)
+                .flat_map(|s| s.blocks.iter().map(|b| g.blocks[b.index()].addr))
+                .collect(),
+        );
         timings.add("finalize", t.elapsed());
 
         // Publish the set's symbols.
@@ -415,7 +424,7 @@ impl Session {
             names.push(Box::<[u8]>::from(s.name));
             symbols.insert(s.name.into(), d);
         }
-        self.sets.push(Some(LinkedSet { memory, dso, names }));
+        self.sets.push(Some(LinkedSet { memory, dso, unwind, names }));
         // Initializers run last: they may call anything in the set, which is now complete.
         let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
@@ -461,6 +470,7 @@ impl Session {
             }
         }
         init::finish(set.dso);
+        drop(set.unwind);
         self.stubs.release(Owner(u64::from(id.0)));
         lock(&self.mem).release(set.memory);
         Ok(())

@@ -276,8 +276,14 @@ pub fn add_object<'a, A: ElfArch>(
                 format!("section {name}: alignment {align} is not a power of two"),
             ));
         }
+        let (perm, role) = section_perm_role(name, sh_type, flags);
         let content = if sh_type == elf::SHT_NOBITS {
             Content::Zero(sh.sh_size(endian))
+        } else if role == SectionRole::EhFrame {
+            // The unwinder reads entries up to a zero-length terminator: give each block its own.
+            let mut v = sh.data(endian, data).map_err(bad)?.to_vec();
+            v.extend_from_slice(&[0; 4]);
+            Content::Owned(v)
         } else {
             Content::Borrowed(sh.data(endian, data).map_err(bad)?)
         };
@@ -287,7 +293,6 @@ pub fn add_object<'a, A: ElfArch>(
                 format!("section {name} is larger than 4 GiB"),
             ));
         }
-        let (perm, role) = section_perm_role(name, sh_type, flags);
         let sec = graph.section(name, perm, role);
         blocks[index.0] = Some(graph.add_block(sec, content, align, input));
     }

@@ -1,0 +1,39 @@
+//! Unwind registration: each `.eh_frame` block of a linked set is registered with the host
+//! unwinder (libgcc's `__register_frame`) at finalize and deregistered on removal, so C++
+//! exceptions and Rust panics unwind through linked frames.
+//!
+//! `__register_frame` walks entries from the given address to a zero-length terminator, so the
+//! ELF builder gives every `.eh_frame` block a 4-byte zero terminator of its own.
+
+extern "C" {
+    fn __register_frame(begin: *const u8);
+    fn __deregister_frame(begin: *const u8);
+}
+
+/// Registered frames of one linked set; deregistered when dropped.
+#[derive(Debug, Default)]
+pub struct Registration {
+    frames: Vec<u64>,
+}
+
+impl Registration {
+    /// Registers the `.eh_frame` blocks at `addrs`.
+    pub fn register(addrs: Vec<u64>) -> Self {
+        for &a in &addrs {
+            // SAFETY: `a` is a complete, zero-terminated .eh_frame block in the set's finalized
+            // read-only memory, which stays mapped until this registration is dropped.
+            unsafe { __register_frame(a as *const u8) };
+        }
+        Registration { frames: addrs }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        for &a in self.frames.iter().rev() {
+            // SAFETY: `a` was registered by `register` and its memory is still mapped: the set
+            // drops its registration before releasing its memory.
+            unsafe { __deregister_frame(a as *const u8) };
+        }
+    }
+}
