@@ -368,7 +368,7 @@ impl Session {
 
         // Fixups.
         let t = Instant::now();
-        if let Err(e) = fixup::apply(&g, &mut inflight) {
+        if let Err(e) = fixup::apply(&g, &mut inflight).and_then(|()| check_eh_frames(&g, &mut inflight)) {
             mem.abandon(inflight);
             return Err(e);
         }
@@ -485,6 +485,18 @@ impl Session {
     }
 }
 
+impl Drop for Session {
+    /// Removes every linked set, newest first: finalizers run, unwind information is
+    /// deregistered, and the memory is released before the reservation itself.
+    fn drop(&mut self) {
+        for id in (0..self.sets.len() as u32).rev() {
+            if self.sets[id as usize].is_some() {
+                let _ = self.remove(LinkedSetId(id));
+            }
+        }
+    }
+}
+
 impl Session {
     /// The redirection manager of this session: stubs for the functions chosen by
     /// [`Options::redirectable`], and any the caller creates.
@@ -559,6 +571,20 @@ fn make_redirectable<A: Arch>(
         }
     }
     Ok(chosen.into_iter().map(|c| c.0).zip(handles).collect())
+}
+
+/// Checks every fixed-up `.eh_frame` block before it is registered with the host unwinder.
+fn check_eh_frames<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut crate::memory::InFlight) -> Result<()> {
+    for sec in g.sections.iter().filter(|s| s.role == SectionRole::EhFrame) {
+        for &b in &sec.blocks {
+            let blk = &g.blocks[b.index()];
+            let len = blk.content.size() as usize;
+            let bytes = mem.bytes_mut(blk.addr, len).map(|b| &*b).unwrap_or(&[]);
+            crate::runtime::unwind::check(bytes, blk.addr)
+                .map_err(|what| crate::error::malformed(g.input_name(blk.input), what))?;
+        }
+    }
+    Ok(())
 }
 
 fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {

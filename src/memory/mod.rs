@@ -30,12 +30,26 @@ pub enum Placement {
     Low,
 }
 
+/// A free range. `dirty` ranges kept their pages when released (see [`KEEP_PAGES`]) and must
+/// be cleared before reuse; clean ranges read as zero.
+#[derive(Debug, Clone, Copy)]
+struct Free {
+    start: usize,
+    len: usize,
+    dirty: bool,
+}
+
+/// Allocations up to this size keep their pages when released: they become inaccessible
+/// (`PROT_NONE`) but stay resident, so that linking and removing small sets over and over costs
+/// no page faults. Larger ones give their pages back to the system.
+const KEEP_PAGES: usize = 64 << 10;
+
 struct Chunk {
     base: usize,
     size: usize,
     placement: Placement,
-    /// Free ranges `(start, len)`, sorted by start, coalesced.
-    free: Vec<(usize, usize)>,
+    /// Free ranges, sorted by start, coalesced.
+    free: Vec<Free>,
 }
 
 /// Owner of the session's reserved address space.
@@ -194,7 +208,7 @@ impl MemoryManager {
             base,
             size,
             placement,
-            free: vec![(base, size)],
+            free: vec![Free { start: base, len: size, dirty: false }],
         });
         Ok(ChunkId(self.chunks.len() - 1))
     }
@@ -238,15 +252,15 @@ impl MemoryManager {
             what: format!("allocating {len:#x} bytes"),
             source: std::io::Error::other("reserved chunk is full"),
         })?;
-        let (start, flen) = c.free[slot];
+        let Free { start, len: flen, dirty } = c.free[slot];
         c.free.remove(slot);
         if base > start {
-            c.free.insert(slot, (start, base - start));
+            c.free.insert(slot, Free { start, len: base - start, dirty });
         }
         let end = base + len;
         if end < start + flen {
-            let at = c.free.partition_point(|r| r.0 < end);
-            c.free.insert(at, (end, start + flen - end));
+            let at = c.free.partition_point(|r| r.start < end);
+            c.free.insert(at, Free { start: end, len: start + flen - end, dirty });
         }
         // SAFETY: [base, base+len) lies inside a chunk this manager reserved and just took off
         // the free list, so no other allocation uses it.
@@ -254,6 +268,10 @@ impl MemoryManager {
             let e = os_err("making new memory writable");
             self.free_range(chunk, base, len);
             return Err(e);
+        }
+        if dirty {
+            // SAFETY: the range was just made writable and belongs to this allocation alone.
+            unsafe { std::ptr::write_bytes(base as *mut u8, 0, len) };
         }
         let segments = segments
             .into_iter()
@@ -267,30 +285,38 @@ impl MemoryManager {
         })
     }
 
-    /// Returns a range to its chunk: its pages are dropped and it becomes inaccessible.
+    /// Returns a range to its chunk. It becomes inaccessible; small ranges keep their pages
+    /// (and are cleared on reuse), larger ones drop them.
     fn free_range(&mut self, chunk: ChunkId, base: usize, len: usize) {
-        // SAFETY: the range lies inside our own reservation; MAP_FIXED replaces only our pages,
-        // dropping their contents and leaving them reserved but inaccessible.
-        unsafe {
-            libc::mmap(
-                base as *mut libc::c_void,
-                len,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
-                -1,
-                0,
-            )
-        };
+        let keep = len <= KEEP_PAGES
+            // SAFETY: the range lies inside our own reservation and is no longer used.
+            && unsafe { libc::mprotect(base as *mut libc::c_void, len, libc::PROT_NONE) } == 0;
+        if !keep {
+            // SAFETY: the range lies inside our own reservation; MAP_FIXED replaces only our
+            // pages, dropping their contents and leaving them reserved but inaccessible.
+            unsafe {
+                libc::mmap(
+                    base as *mut libc::c_void,
+                    len,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+        }
         let c = &mut self.chunks[chunk.0];
-        let at = c.free.partition_point(|r| r.0 < base);
-        c.free.insert(at, (base, len));
-        // Coalesce with neighbours.
-        if at + 1 < c.free.len() && c.free[at].0 + c.free[at].1 == c.free[at + 1].0 {
-            c.free[at].1 += c.free[at + 1].1;
+        let at = c.free.partition_point(|r| r.start < base);
+        c.free.insert(at, Free { start: base, len, dirty: keep });
+        // Coalesce with neighbours of the same kind, so that clearing a dirty range never
+        // touches pages that were clean.
+        let joins = |a: &Free, b: &Free| a.start + a.len == b.start && a.dirty == b.dirty;
+        if at + 1 < c.free.len() && joins(&c.free[at], &c.free[at + 1]) {
+            c.free[at].len += c.free[at + 1].len;
             c.free.remove(at + 1);
         }
-        if at > 0 && c.free[at - 1].0 + c.free[at - 1].1 == c.free[at].0 {
-            c.free[at - 1].1 += c.free[at].1;
+        if at > 0 && joins(&c.free[at - 1], &c.free[at]) {
+            c.free[at - 1].len += c.free[at].len;
             c.free.remove(at);
         }
     }
@@ -320,10 +346,10 @@ impl Drop for MemoryManager {
     }
 }
 
-fn find_fit(free: &[(usize, usize)], len: usize, align: usize) -> Option<(usize, usize)> {
-    free.iter().enumerate().find_map(|(i, &(start, flen))| {
-        let base = start.checked_next_multiple_of(align)?;
-        (base.checked_add(len)? <= start + flen).then_some((i, base))
+fn find_fit(free: &[Free], len: usize, align: usize) -> Option<(usize, usize)> {
+    free.iter().enumerate().find_map(|(i, f)| {
+        let base = f.start.checked_next_multiple_of(align)?;
+        (base.checked_add(len)? <= f.start + f.len).then_some((i, base))
     })
 }
 

@@ -37,3 +37,30 @@ impl Drop for Registration {
         }
     }
 }
+
+/// Checks a fixed-up `.eh_frame` block at `addr` with gimli before it is registered: a
+/// malformed one would crash the host unwinder the next time anything in the process unwinds.
+pub fn check(bytes: &[u8], addr: u64) -> Result<(), String> {
+    use gimli::{BaseAddresses, CieOrFde, EhFrame, LittleEndian, UnwindSection};
+    let eh = EhFrame::new(bytes, LittleEndian);
+    let bases = BaseAddresses::default().set_eh_frame(addr);
+    let mut entries = eh.entries(&bases);
+    let mut count = 0usize;
+    while let Some(entry) = entries.next().map_err(|e| format!("eh_frame entry {count}: {e}"))? {
+        match entry {
+            CieOrFde::Cie(cie) => {
+                let mut ins = cie.instructions(&eh, &bases);
+                while ins.next().map_err(|e| format!("eh_frame CIE {count}: {e}"))?.is_some() {}
+            }
+            CieOrFde::Fde(partial) => {
+                let fde = partial
+                    .parse(|eh, bases, o| eh.cie_from_offset(bases, o))
+                    .map_err(|e| format!("eh_frame FDE {count}: {e}"))?;
+                let mut ins = fde.instructions(&eh, &bases);
+                while ins.next().map_err(|e| format!("eh_frame FDE {count}: {e}"))?.is_some() {}
+            }
+        }
+        count += 1;
+    }
+    Ok(())
+}
