@@ -368,11 +368,17 @@ impl Session {
 
         // Fixups.
         let t = Instant::now();
-        if let Err(e) = fixup::apply(&g, &mut inflight).and_then(|()| check_eh_frames(&g, &mut inflight)) {
+        if let Err(e) = fixup::apply(&g, &mut inflight) {
             mem.abandon(inflight);
             return Err(e);
         }
         timings.add("fixup", t.elapsed());
+        let t = Instant::now();
+        if let Err(e) = check_eh_frames(&g, &mut inflight) {
+            mem.abandon(inflight);
+            return Err(e);
+        }
+        timings.add("unwind", t.elapsed());
 
         if opts.show_graph {
             eprint!("{g}");
