@@ -2,31 +2,65 @@
 //! architecture's `apply_fixup`. The architecture returns a context-free error; this stage adds
 //! the input, section, offset and target.
 
-use jitlink_arch::{Arch, FixupError, FixupValues};
+use jitlink_arch::{Arch, FixupError, FixupValues, TlsValues};
 
 use crate::error::{Error, FixupFailure, Result};
-use crate::graph::{Content, LinkGraph};
+use crate::graph::{BlockId, Content, LinkGraph};
 use crate::memory::InFlight;
 
-/// Writes all content and fixups into `mem`.
-pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight) -> Result<()> {
-    let got = g
-        .globals
-        .get(crate::builder::elf::GOT_SYMBOL)
-        .map_or(0, |&s| g.address(s));
-    for blk in &g.blocks {
-        let bytes = match &blk.content {
-            Content::Zero(_) => continue,
-            Content::Borrowed(b) => *b,
-            Content::Owned(v) => v.as_slice(),
-        };
-        let out = mem.bytes_mut(blk.addr, bytes.len()).ok_or_else(|| {
+/// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
+pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight, tls: TlsValues) -> Result<()> {
+    let got = got_address(g);
+    for (i, blk) in g.blocks.iter().enumerate() {
+        if matches!(blk.content, Content::Zero(_)) || g.is_tls_block(BlockId(i as u32)) {
+            continue;
+        }
+        let len = blk.content.size() as usize;
+        let out = mem.bytes_mut(blk.addr, len).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "block at {:#x} lies outside its allocation",
                 blk.addr
             ))
         })?;
+        apply_block(g, blk, out, got, tls)?;
+    }
+    Ok(())
+}
+
+/// The initial image of the graph's thread-local block (laid out by
+/// [`crate::layout::layout_tls`]), with its fixups applied.
+pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>> {
+    let mut image = vec![0u8; init_len as usize];
+    let got = got_address(g);
+    for (i, blk) in g.blocks.iter().enumerate() {
+        if matches!(blk.content, Content::Zero(_)) || !g.is_tls_block(BlockId(i as u32)) {
+            continue;
+        }
+        let start = blk.addr as usize;
+        let Some(out) = image.get_mut(start..start + blk.content.size() as usize) else {
+            return Err(Error::InvalidArgument("thread-local block outside its image".into()));
+        };
+        apply_block(g, blk, out, got, TlsValues::default())?;
+    }
+    Ok(image)
+}
+
+fn got_address<A: Arch>(g: &LinkGraph<'_, A>) -> u64 {
+    g.globals.get(crate::builder::elf::GOT_SYMBOL).map_or(0, |&s| g.address(s))
+}
+
+/// Copies one block's content to `out` and applies its edges there.
+fn apply_block<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    blk: &crate::graph::Block<'_, A::EdgeKind>,
+    out: &mut [u8],
+    got: u64,
+    tls: TlsValues,
+) -> Result<()> {
+    if let Some(bytes) = blk.content.bytes() {
         out.copy_from_slice(bytes);
+    }
+    {
         for e in &blk.edges {
             let sym = &g.symbols[e.target.index()];
             let s = if A::uses_target_size(e.kind) {
@@ -39,6 +73,7 @@ pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight) -> Result<()> {
                 s,
                 a: e.addend,
                 got,
+                tls,
             };
             if let Err(reason) = A::apply_fixup(e.kind, out, e.offset as usize, v) {
                 return Err(failure(

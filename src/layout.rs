@@ -5,7 +5,7 @@
 use jitlink_arch::Arch;
 
 use crate::error::{Error, Result};
-use crate::graph::{Content, LinkGraph, Perm};
+use crate::graph::{Content, LinkGraph, Perm, SectionRole};
 
 /// A laid-out graph's segments, as offsets from the allocation base.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
         let start = cursor;
         for zero in [false, true] {
             for sec in &g.sections {
-                if sec.perm != perm {
+                if sec.perm != perm || sec.role == SectionRole::ThreadLocal {
                     continue;
                 }
                 for &b in &sec.blocks {
@@ -64,9 +64,60 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
     })
 }
 
-/// Adds `base` to every block address.
+/// Adds `base` to every block address (thread-local blocks keep their offsets).
 pub fn rebase<A: Arch>(g: &mut LinkGraph<'_, A>, base: u64) {
-    for b in &mut g.blocks {
-        b.addr = b.addr.wrapping_add(base);
+    let LinkGraph { blocks, sections, .. } = g;
+    for b in blocks.iter_mut() {
+        if sections[b.section.index()].role != SectionRole::ThreadLocal {
+            b.addr = b.addr.wrapping_add(base);
+        }
     }
+}
+
+/// The layout of a graph's thread-local block: initialized data first, zero-fill after.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsLayout {
+    /// Bytes with initial values (the start of the block).
+    pub init_len: u64,
+    /// Total size of the block.
+    pub len: u64,
+    /// Alignment of the block.
+    pub align: u64,
+}
+
+/// Assigns thread-local blocks their offsets in the block; `None` if the graph has none.
+pub fn layout_tls<A: Arch>(g: &mut LinkGraph<'_, A>) -> Option<TlsLayout> {
+    let mut cursor = 0u64;
+    let mut align = 1u64;
+    let mut init_len = 0u64;
+    let mut any = false;
+    for zero in [false, true] {
+        for sec in &g.sections {
+            if sec.role != SectionRole::ThreadLocal {
+                continue;
+            }
+            for &b in &sec.blocks {
+                let blk = &mut g.blocks[b.index()];
+                if matches!(blk.content, Content::Zero(_)) != zero {
+                    continue;
+                }
+                any = true;
+                align = align.max(blk.align);
+                cursor = cursor.next_multiple_of(blk.align);
+                blk.addr = cursor;
+                cursor += blk.content.size();
+            }
+        }
+        if !zero {
+            init_len = cursor;
+        }
+    }
+    any.then_some(TlsLayout { init_len, len: cursor, align })
+}
+
+/// The block that [`layout_tls`] places at offset 0 (where `_TLS_MODULE_BASE_` points).
+pub fn first_tls_block<A: Arch>(g: &LinkGraph<'_, A>) -> Option<crate::graph::BlockId> {
+    let tls = || g.sections.iter().filter(|s| s.role == SectionRole::ThreadLocal).flat_map(|s| s.blocks.iter().copied());
+    let zero = |b: &crate::graph::BlockId| matches!(g.blocks[b.index()].content, Content::Zero(_));
+    tls().find(|b| !zero(b)).or_else(|| tls().next())
 }

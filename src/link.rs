@@ -21,7 +21,8 @@ use crate::graph::{
 use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
 use crate::passes::got_stubs::{self, HostInfo, Reachability};
 use crate::runtime::host::{HostSymbols, Library};
-use crate::runtime::init;
+use crate::runtime::{init, tls};
+use jitlink_arch::TlsValues;
 use crate::runtime::unwind::Registration;
 use crate::stubs::{Owner, RedirectableSymbolManager, StubHandle, StubPool};
 use crate::{fixup, layout};
@@ -304,6 +305,15 @@ impl Session {
             }
             block
         };
+        // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
+        // local-dynamic model use it).
+        if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
+            if let (Def::External, Some(block)) = (g.symbols[base.index()].def, layout::first_tls_block(&g)) {
+                let s = &mut g.symbols[base.index()];
+                s.def = Def::Block { block, offset: 0 };
+                s.scope = Scope::Hidden;
+            }
+        }
         let mut undefined = Vec::new();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
@@ -356,19 +366,25 @@ impl Session {
         };
         let page = mem.page_size();
         let chunk = mem.chunk_for(placement, estimate_size(&g, page), page)?;
-        got_stubs::run(&mut g, &ChunkReach { mem: &mem, chunk }, &DlHost)?;
+        got_stubs::run(&mut g, &ChunkReach { mem: &mem, chunk }, &DlHost, tls::tlsdesc_resolver())?;
         timings.add("passes", t.elapsed());
 
         // Layout and memory.
         let t = Instant::now();
         let lay = layout::layout(&mut g, mem.page_size())?;
+        let tls_layout = layout::layout_tls(&mut g);
         let mut inflight = mem.allocate(chunk, lay.len, lay.align, lay.segments.clone())?;
         layout::rebase(&mut g, inflight.base());
         timings.add("layout", t.elapsed());
 
         // Fixups.
         let t = Instant::now();
-        if let Err(e) = fixup::apply(&g, &mut inflight) {
+        let tls = match tls_layout {
+            None => Ok(TlsValues::default()),
+            Some(tl) => fixup::apply_tls(&g, tl.init_len)
+                .and_then(|image| tls::load_module(&image, tl.len, tl.align, g.needs_static_tls)),
+        };
+        if let Err(e) = tls.and_then(|tls| fixup::apply(&g, &mut inflight, tls)) {
             mem.abandon(inflight);
             return Err(e);
         }
@@ -405,7 +421,8 @@ impl Session {
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut names = Vec::new();
         for (i, s) in g.symbols.iter().enumerate() {
-            if s.scope == Scope::Local || s.name.is_empty() || !matches!(s.def, Def::Block { .. }) {
+            let Def::Block { block, .. } = s.def else { continue };
+            if s.scope == Scope::Local || s.name.is_empty() || g.is_tls_block(block) {
                 continue;
             }
             if symbols.get(s.name).is_some_and(|d| !d.weak) {

@@ -55,6 +55,18 @@ pub struct FixupValues {
     pub a: i64,
     /// Address of the graph's global offset table (`_GLOBAL_OFFSET_TABLE_`), 0 if it has none.
     pub got: u64,
+    /// The graph's thread-local storage: module id and the offset of its block from the thread
+    /// pointer (for static TLS). Zero when the graph has no TLS.
+    pub tls: TlsValues,
+}
+
+/// Where a graph's thread-local block lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TlsValues {
+    /// The C library's module id for the block (what `__tls_get_addr` takes).
+    pub module: u64,
+    /// Offset of the block from the thread pointer (negative on x86-64), for static TLS.
+    pub tp_offset: i64,
 }
 
 /// How far a reference can reach, which decides whether the GOT/stub pass must route it.
@@ -81,6 +93,27 @@ pub enum EdgeRole<K> {
         /// The kind that references the GOT entry.
         to_entry: K,
     },
+    /// A request for thread-local GOT entries of the given shape; becomes `to_entry` to them.
+    TlsRequest {
+        /// The entries the target needs.
+        entry: TlsEntry,
+        /// The kind that references them.
+        to_entry: K,
+    },
+}
+
+/// Shapes of thread-local GOT entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsEntry {
+    /// `(module, offset of the target in the block)`, for `__tls_get_addr` (general dynamic).
+    ModuleAndOffset,
+    /// `(module, 0)`, for `__tls_get_addr` of the block's start (local dynamic).
+    Module,
+    /// The target's offset from the thread pointer (initial exec).
+    TpOffset,
+    /// A TLS descriptor `(resolver, argument)` returning the target's offset from the thread
+    /// pointer.
+    Descriptor,
 }
 
 /// A code template with one patched reference, such as a jump stub.
@@ -108,6 +141,12 @@ pub trait Arch: 'static + Sized {
     const POINTER_SIZE: u64;
     /// Edge kind of a pointer-sized absolute pointer (a GOT entry's content).
     const POINTER_KIND: Self::EdgeKind;
+    /// Pointer-sized `module id` of the graph's TLS block.
+    const TLS_MODULE_KIND: Self::EdgeKind;
+    /// Pointer-sized offset of the target in its TLS block.
+    const TLS_OFFSET_KIND: Self::EdgeKind;
+    /// Pointer-sized offset of the target from the thread pointer.
+    const TP_OFFSET_KIND: Self::EdgeKind;
     /// Jump stub that transfers control through a pointer slot.
     const JUMP_STUB: StubTemplate<Self::EdgeKind>;
 
@@ -135,6 +174,9 @@ pub trait Arch: 'static + Sized {
 
     /// True for kinds whose `S` is the target's size rather than its address.
     fn uses_target_size(kind: Self::EdgeKind) -> bool;
+
+    /// True for kinds computed from the thread pointer (they need static TLS).
+    fn is_tp_relative(kind: Self::EdgeKind) -> bool;
 
     /// Flushes the instruction cache for freshly written code (a no-op where caches are coherent).
     fn flush_icache(_start: *const u8, _len: usize) {}

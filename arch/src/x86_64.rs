@@ -5,6 +5,7 @@
 
 use crate::{
     byte_at, check_range, write_field, Arch, EdgeRole, FixupError, FixupValues, Reach, StubTemplate,
+    TlsEntry,
 };
 
 /// The x86-64 architecture.
@@ -61,6 +62,24 @@ pub enum EdgeKind {
     /// `jmp *x@GOTPCREL(%rip)` (`ff 25`) rewritten to `jmp x; nop` (`e9 rel32 90`):
     /// the field moves to `P - 1`, `Fixup <- S + A - (P - 1) : int32`.
     GOTJmpRelaxedToDirect,
+    /// `Fixup <- TLSModule : uint64`, the module id of the graph's TLS block.
+    TLSModule64,
+    /// `Fixup <- S + A : int64`, where `S` is the target's offset in its TLS block.
+    DTPOff64,
+    /// `Fixup <- S + A : int32`, `S` as for `DTPOff64`. Error if out of range.
+    DTPOff32,
+    /// `Fixup <- S + A + TPOffset : int64`: the target's offset from the thread pointer.
+    TPOff64,
+    /// `Fixup <- S + A + TPOffset : int32`. Error if out of range.
+    TPOff32,
+    /// Request a `(module, offset)` pair (`TLSGD`); becomes `Delta32` to it.
+    RequestTLSGDPairAndTransformToDelta32,
+    /// Request a `(module, 0)` pair (`TLSLD`); becomes `Delta32` to it.
+    RequestTLSLDPairAndTransformToDelta32,
+    /// Request a GOT entry holding the thread-pointer offset (`GOTTPOFF`); becomes `Delta32`.
+    RequestTPOffAndTransformToDelta32,
+    /// Request a TLS descriptor (`GOTPC32_TLSDESC`); becomes `Delta32` to it.
+    RequestTLSDescAndTransformToDelta32,
 }
 
 /// `jmp *slot(%rip)` padded to 8 bytes.
@@ -108,6 +127,9 @@ impl Arch for X86_64 {
     const NAME: &'static str = "x86-64";
     const POINTER_SIZE: u64 = 8;
     const POINTER_KIND: EdgeKind = EdgeKind::Pointer64;
+    const TLS_MODULE_KIND: EdgeKind = EdgeKind::TLSModule64;
+    const TLS_OFFSET_KIND: EdgeKind = EdgeKind::DTPOff64;
+    const TP_OFFSET_KIND: EdgeKind = EdgeKind::TPOff64;
     const JUMP_STUB: StubTemplate<EdgeKind> = StubTemplate {
         bytes: &JUMP_STUB_BYTES,
         slot_offset: JUMP_STUB_SLOT_OFFSET,
@@ -184,13 +206,22 @@ impl Arch for X86_64 {
                 put(block, op, [0xe9])?; // jmp rel32
                 put(block, op + 1, (x as i32).to_le_bytes())
             }
+            TLSModule64 => put(block, offset, v.tls.module.to_le_bytes()),
+            DTPOff64 => put(block, offset, (absolute(v) as u64).to_le_bytes()),
+            DTPOff32 => write_i32(block, offset, absolute(v)),
+            TPOff64 => put(block, offset, ((absolute(v) + v.tls.tp_offset as i128) as u64).to_le_bytes()),
+            TPOff32 => write_i32(block, offset, absolute(v) + v.tls.tp_offset as i128),
             RequestGOTAndTransformToDelta32
             | RequestGOTAndTransformToDelta64
             | RequestGOTAndTransformToDelta64FromGOT
             | RequestGOTAndTransformToPCRel32GOTLoadRelaxable
-            | RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable => Err(
-                FixupError::UnexpectedInstruction("GOT request left unresolved by the GOT pass"),
-            ),
+            | RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable
+            | RequestTLSGDPairAndTransformToDelta32
+            | RequestTLSLDPairAndTransformToDelta32
+            | RequestTPOffAndTransformToDelta32
+            | RequestTLSDescAndTransformToDelta32 => Err(FixupError::UnexpectedInstruction(
+                "GOT request left unresolved by the GOT pass",
+            )),
         }
     }
 
@@ -198,6 +229,19 @@ impl Arch for X86_64 {
         use EdgeKind::*;
         match kind {
             Pointer64 | Delta64 | Delta64FromGOT | Size64 | Size32 => EdgeRole::Data(Reach::Any),
+            TLSModule64 | DTPOff64 | DTPOff32 | TPOff64 | TPOff32 => EdgeRole::Data(Reach::Any),
+            RequestTLSGDPairAndTransformToDelta32 => {
+                EdgeRole::TlsRequest { entry: TlsEntry::ModuleAndOffset, to_entry: Delta32 }
+            }
+            RequestTLSLDPairAndTransformToDelta32 => {
+                EdgeRole::TlsRequest { entry: TlsEntry::Module, to_entry: Delta32 }
+            }
+            RequestTPOffAndTransformToDelta32 => {
+                EdgeRole::TlsRequest { entry: TlsEntry::TpOffset, to_entry: Delta32 }
+            }
+            RequestTLSDescAndTransformToDelta32 => {
+                EdgeRole::TlsRequest { entry: TlsEntry::Descriptor, to_entry: Delta32 }
+            }
             Pointer32 | Pointer32Signed | Pointer16 | Pointer8 => EdgeRole::Data(Reach::Abs32),
             Delta32 | Delta16 | Delta8 => EdgeRole::Data(Reach::PcRel32),
             GOTLoadRelaxedToLea | GOTCallRelaxedToDirect | GOTJmpRelaxedToDirect => {
@@ -247,6 +291,10 @@ impl Arch for X86_64 {
         }
     }
 
+    fn is_tp_relative(kind: EdgeKind) -> bool {
+        matches!(kind, EdgeKind::TPOff32 | EdgeKind::TPOff64)
+    }
+
     fn uses_target_size(kind: EdgeKind) -> bool {
         matches!(kind, EdgeKind::Size32 | EdgeKind::Size64)
     }
@@ -276,6 +324,7 @@ mod tests {
                 s,
                 a,
                 got: 0x5000,
+                tls: crate::TlsValues { module: 3, tp_offset: -0x100 },
             },
         )?;
         Ok(b)
@@ -391,6 +440,12 @@ mod tests {
             ),
             (Size64, &[], 0, 0, 40, 2, Some(&42u64.to_le_bytes())),
             (Size32, &[], 0, 0, 40, -41, None),
+            (TLSModule64, &[], 0, 0, 0x40, 0, Some(&3u64.to_le_bytes())),
+            (DTPOff64, &[], 0, 0, 0x40, 8, Some(&0x48u64.to_le_bytes())),
+            (DTPOff32, &[], 0, 0, 0x40, -0x41, Some(&(-1i32).to_le_bytes())),
+            (TPOff64, &[], 0, 0, 0x40, 8, Some(&(-0xb8i64).to_le_bytes())),
+            (TPOff32, &[], 0, 0, 0x40, 0, Some(&(-0xc0i32).to_le_bytes())),
+            (TPOff32, &[], 0, 0, 0x7fff_ffff, 0x101, None),
             // 48 8b 05 disp32: mov x@GOTPCREL(%rip), %rax -> 48 8d 05: lea x(%rip), %rax
             (
                 GOTLoadRelaxedToLea,
@@ -450,6 +505,7 @@ mod tests {
             s: 0,
             a: -4,
             got: 0,
+            tls: Default::default(),
         };
         assert!(X86_64::apply_fixup(GOTLoadRelaxedToLea, &mut b, 3, v).is_err());
         let load = RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable;
@@ -492,6 +548,7 @@ mod tests {
             s: 1,
             a: 0,
             got: 0,
+            tls: Default::default(),
         };
         assert_eq!(
             X86_64::apply_fixup(Pointer64, &mut b, 0, v),

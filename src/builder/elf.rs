@@ -64,17 +64,18 @@ impl ElfArch for x86_64::X86_64 {
             elf::R_X86_64_GOTPC64 => EdgeToGot(Delta64),
             elf::R_X86_64_SIZE32 => Edge(Size32),
             elf::R_X86_64_SIZE64 => Edge(Size64),
-            elf::R_X86_64_DTPMOD64
-            | elf::R_X86_64_DTPOFF64
-            | elf::R_X86_64_TPOFF64
-            | elf::R_X86_64_TLSGD
-            | elf::R_X86_64_TLSLD
-            | elf::R_X86_64_DTPOFF32
-            | elf::R_X86_64_GOTTPOFF
-            | elf::R_X86_64_TPOFF32
-            | elf::R_X86_64_GOTPC32_TLSDESC
-            | elf::R_X86_64_TLSDESC_CALL
-            | elf::R_X86_64_TLSDESC => return Err("thread-local storage is not supported yet"),
+            elf::R_X86_64_TLSGD => Edge(RequestTLSGDPairAndTransformToDelta32),
+            elf::R_X86_64_TLSLD => Edge(RequestTLSLDPairAndTransformToDelta32),
+            elf::R_X86_64_DTPOFF32 => Edge(DTPOff32),
+            elf::R_X86_64_DTPOFF64 => Edge(DTPOff64),
+            elf::R_X86_64_DTPMOD64 => Edge(TLSModule64),
+            elf::R_X86_64_GOTTPOFF => Edge(RequestTPOffAndTransformToDelta32),
+            elf::R_X86_64_TPOFF32 => Edge(TPOff32),
+            elf::R_X86_64_TPOFF64 => Edge(TPOff64),
+            elf::R_X86_64_GOTPC32_TLSDESC => Edge(RequestTLSDescAndTransformToDelta32),
+            // Marks the descriptor call for linkers that relax it; the call itself needs no fixup.
+            elf::R_X86_64_TLSDESC_CALL => ElfReloc::Skip,
+            elf::R_X86_64_TLSDESC => return Err("dynamic relocation in a relocatable object"),
             elf::R_X86_64_COPY
             | elf::R_X86_64_GLOB_DAT
             | elf::R_X86_64_JUMP_SLOT
@@ -163,6 +164,7 @@ fn section_perm_role(name: &str, sh_type: u32, flags: u64) -> (Perm, SectionRole
         Perm::Read
     };
     let role = match sh_type {
+        _ if flags & u64::from(elf::SHF_TLS) != 0 => SectionRole::ThreadLocal,
         elf::SHT_INIT_ARRAY => SectionRole::InitArray,
         elf::SHT_FINI_ARRAY => SectionRole::FiniArray,
         elf::SHT_PREINIT_ARRAY => SectionRole::PreinitArray,
@@ -386,11 +388,14 @@ pub fn add_object<'a, A: ElfArch>(
                     offset,
                 });
             }
-            if matches!(
-                A::role(kind),
-                jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32)
-            ) {
-                graph.needs_low = true;
+            match A::role(kind) {
+                jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32) => graph.needs_low = true,
+                jitlink_arch::EdgeRole::TlsRequest {
+                    entry: jitlink_arch::TlsEntry::TpOffset | jitlink_arch::TlsEntry::Descriptor,
+                    ..
+                } => graph.needs_static_tls = true,
+                _ if A::is_tp_relative(kind) => graph.needs_static_tls = true,
+                _ => {}
             }
             edges.push(crate::graph::Edge {
                 kind,

@@ -86,6 +86,9 @@ pub enum SectionRole {
     Dtors,
     /// `.eh_frame`: unwind information.
     EhFrame,
+    /// `.tdata`/`.tbss`: the initial image of each thread's thread-local block. Laid out apart
+    /// from memory: block addresses of these sections are offsets in the block.
+    ThreadLocal,
 }
 
 /// A named group of blocks with one protection.
@@ -239,6 +242,9 @@ pub struct LinkGraph<'a, A: Arch> {
     section_ids: FxHashMap<&'a str, SectionId>,
     /// True if some reference needs 32-bit absolute addresses (the graph must be placed low).
     pub needs_low: bool,
+    /// True if some reference needs the TLS block at a fixed offset from the thread pointer
+    /// (initial-exec, local-exec and descriptor accesses).
+    pub needs_static_tls: bool,
 }
 
 impl<'a, A: Arch> LinkGraph<'a, A> {
@@ -253,6 +259,7 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             globals: FxHashMap::default(),
             section_ids: FxHashMap::default(),
             needs_low: false,
+            needs_static_tls: false,
         }
     }
 
@@ -384,6 +391,11 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             self.symbols[id.index()] = sym;
         }
         Ok(id)
+    }
+
+    /// True if the block belongs to a thread-local section.
+    pub fn is_tls_block(&self, b: BlockId) -> bool {
+        self.sections[self.blocks[b.index()].section.index()].role == SectionRole::ThreadLocal
     }
 
     /// Address of a symbol (valid after layout for block symbols).

@@ -15,11 +15,11 @@
 //! GOT entries and stubs are ordinary graph content: they go through layout and fixups like the
 //! rest.
 
-use jitlink_arch::{Arch, EdgeRole, Reach};
+use jitlink_arch::{Arch, EdgeRole, Reach, TlsEntry};
 use rustc_hash::FxHashMap;
 
 use crate::builder::elf::GOT_SYMBOL;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{
     BlockId, Content, Def, Edge, LinkGraph, Perm, SectionRole, SymbolId, SYNTHETIC,
 };
@@ -42,6 +42,7 @@ struct Tables {
     got_entries: FxHashMap<SymbolId, SymbolId>,
     stub_entries: FxHashMap<SymbolId, SymbolId>,
     copies: FxHashMap<SymbolId, SymbolId>,
+    tls_entries: FxHashMap<(TlsEntry, SymbolId), SymbolId>,
 }
 
 /// Counts of what the pass made, for timings and tests.
@@ -58,10 +59,13 @@ pub struct Stats {
 }
 
 /// Runs the pass.
+///
+/// `tlsdesc_resolver` is the address of the runtime's TLS descriptor resolver for static TLS.
 pub fn run<A: Arch>(
     g: &mut LinkGraph<'_, A>,
     reach: &dyn Reachability,
     host: &dyn HostInfo,
+    tlsdesc_resolver: u64,
 ) -> Result<Stats> {
     let mut t = Tables {
         got: None,
@@ -69,6 +73,7 @@ pub fn run<A: Arch>(
         got_entries: FxHashMap::default(),
         stub_entries: FxHashMap::default(),
         copies: FxHashMap::default(),
+        tls_entries: FxHashMap::default(),
     };
     let mut stats = Stats::default();
     if let Some(&sym) = g.globals.get(GOT_SYMBOL) {
@@ -129,6 +134,11 @@ pub fn run<A: Arch>(
                         ..e
                     }
                 }
+                EdgeRole::TlsRequest { entry, to_entry } => {
+                    check_tls_target(g, b, e.offset, e.target)?;
+                    let target = tls_entry(g, &mut t, entry, e.target, tlsdesc_resolver);
+                    Edge { kind: to_entry, target, ..e }
+                }
                 EdgeRole::GotRequest { to_entry } => {
                     let relaxed =
                         if pc_reach && !matches!(g.symbols[e.target.index()].def, Def::External) {
@@ -174,6 +184,71 @@ fn append<A: Arch>(g: &mut LinkGraph<'_, A>, block: BlockId, bytes: &[u8]) -> u6
         // Synthetic blocks are always owned; nothing else is appended to.
         _ => 0,
     }
+}
+
+fn check_tls_target<A: Arch>(g: &LinkGraph<'_, A>, block: usize, offset: u32, target: SymbolId) -> Result<()> {
+    if let Def::Block { block: tb, .. } = g.symbols[target.index()].def {
+        if g.is_tls_block(tb) {
+            return Ok(());
+        }
+    }
+    let blk = &g.blocks[block];
+    Err(Error::Unsupported {
+        file: g.input_name(blk.input).to_string(),
+        what: format!(
+            "section {} offset {offset:#x}: thread-local access to {}, which is not a thread-local variable defined in the linked set",
+            g.sections[blk.section.index()].name,
+            g.symbol_name(target)
+        ),
+    })
+}
+
+/// GOT entries for a thread-local access: see [`TlsEntry`].
+fn tls_entry<A: Arch>(
+    g: &mut LinkGraph<'_, A>,
+    t: &mut Tables,
+    entry: TlsEntry,
+    target: SymbolId,
+    resolver: u64,
+) -> SymbolId {
+    // Every local-dynamic access shares one (module, 0) pair.
+    let key_target = if entry == TlsEntry::Module { SymbolId(u32::MAX) } else { target };
+    if let Some(&e) = t.tls_entries.get(&(entry, key_target)) {
+        return e;
+    }
+    let ptr = A::POINTER_SIZE;
+    let words: u64 = if entry == TlsEntry::TpOffset { 1 } else { 2 };
+    let block = got_block(g, t);
+    let offset = append(g, block, &vec![0u8; (words * ptr) as usize]);
+    let mut edges = Vec::new();
+    match entry {
+        TlsEntry::ModuleAndOffset => {
+            edges.push((A::TLS_MODULE_KIND, 0, target));
+            edges.push((A::TLS_OFFSET_KIND, ptr, target));
+        }
+        TlsEntry::Module => edges.push((A::TLS_MODULE_KIND, 0, target)),
+        TlsEntry::TpOffset => edges.push((A::TP_OFFSET_KIND, 0, target)),
+        TlsEntry::Descriptor => {
+            let r = g.add_symbol(crate::graph::Symbol {
+                name: b"",
+                def: Def::Absolute(resolver),
+                size: 0,
+                scope: crate::graph::Scope::Local,
+                linkage: crate::graph::Linkage::Strong,
+                callable: true,
+                weak_ref: false,
+                input: SYNTHETIC,
+            });
+            edges.push((A::POINTER_KIND, 0, r));
+            edges.push((A::TP_OFFSET_KIND, ptr, target));
+        }
+    }
+    for (kind, at, tgt) in edges {
+        g.blocks[block.index()].edges.push(Edge { kind, offset: (offset + at) as u32, target: tgt, addend: 0 });
+    }
+    let sym = g.add_anonymous(block, offset, words * ptr, false);
+    t.tls_entries.insert((entry, key_target), sym);
+    sym
 }
 
 fn got_entry<A: Arch>(

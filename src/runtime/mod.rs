@@ -4,3 +4,4 @@
 pub mod host;
 pub mod init;
 pub mod unwind;
+pub mod tls;

@@ -154,6 +154,7 @@ impl<A: Arch> StubPool<A> {
                     s: slots + 8 * i as u64,
                     a: tpl.slot_addend,
                     got: 0,
+                    tls: Default::default(),
                 };
                 A::apply_fixup(tpl.slot_kind, stub, tpl.slot_offset, v)
                     .map_err(|e| Error::InvalidArgument(format!("stub batch fixup: {e}")))
