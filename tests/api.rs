@@ -203,3 +203,34 @@ fn corrupted_objects_never_panic() {
         "some mutations must be rejected: {outcomes:?}"
     );
 }
+
+#[test]
+fn thread_locals_in_threads_that_existed_before_the_link() {
+    let dir = out_dir("api-tls");
+    for flags in [&["-O2", "-fPIC"][..], &["-O2", "-ftls-model=initial-exec"][..]] {
+        let obj = compile(
+            &dir,
+            "tlsvar",
+            "__thread int tv = 41; static __thread char zero[100]; int next(void) { zero[99]++; return ++tv + zero[99] - 1; }",
+            flags,
+        );
+        let (to_thread, from_main) = std::sync::mpsc::channel::<u64>();
+        let early = std::thread::spawn(move || {
+            let f = from_main.recv().expect("address");
+            // SAFETY: `int next(void)`.
+            let next: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f as usize) };
+            (next(), next())
+        });
+        let mut s = Session::new(Options::default());
+        s.add_object_bytes("tlsvar.o", obj).expect("add");
+        let f = s.lookup("next").expect("lookup");
+        to_thread.send(f).expect("send");
+        assert_eq!(early.join().expect("thread"), (42, 44), "a thread created before the link gets the initial value");
+        // SAFETY: as above.
+        let next: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f as usize) };
+        assert_eq!(next(), 42, "each thread has its own instance ({flags:?})");
+        let late = std::thread::spawn(move || next());
+        assert_eq!(late.join().expect("thread"), 42);
+        std::mem::forget(s); // the TLS module outlives the session by design
+    }
+}
