@@ -225,7 +225,7 @@ fn thread_locals_in_threads_that_existed_before_the_link() {
         s.add_object_bytes("tlsvar.o", obj).expect("add");
         let f = s.lookup("next").expect("lookup");
         to_thread.send(f).expect("send");
-        assert_eq!(early.join().expect("thread"), (42, 44), "a thread created before the link gets the initial value");
+        assert_eq!(early.join().expect("thread"), (42, 44), "a thread created before the link gets the initial value ({flags:?})");
         // SAFETY: as above.
         let next: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f as usize) };
         assert_eq!(next(), 42, "each thread has its own instance ({flags:?})");

@@ -111,7 +111,9 @@ fn build_object(image: &[u8], total: u64, align: u64, static_tls: bool) -> (Vec<
         (7, rela_off),          // DT_RELA
         (8, nrela * 24),        // DT_RELASZ
         (9, 24),                // DT_RELAENT
-        (30, 0x10),             // DT_FLAGS = DF_STATIC_TLS (advisory)
+        // DT_FLAGS without DF_STATIC_TLS: the TPOFF64 relocation below asks for static TLS
+        // through the path that also initializes the block in threads that already exist.
+        (30, 0),
         (0, 0),                 // DT_NULL
     ];
     for (tag, val) in dynamic {
