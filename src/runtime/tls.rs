@@ -14,8 +14,9 @@
 //! thread pointer. Static TLS is limited by glibc's surplus (about 1.6 KiB by default; raise it
 //! with `GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N`); dynamic models have no limit.
 //!
-//! The module stays loaded for the life of the process: glibc cannot free static TLS, and
-//! threads may still hold pointers into dynamic blocks.
+//! The module stays loaded for the life of the process, and so does its memfd (one file
+//! descriptor per linked set with TLS): glibc cannot free static TLS, and threads may still hold
+//! pointers into dynamic blocks.
 
 use std::ffi::{c_void, CString};
 
@@ -162,9 +163,12 @@ pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Re
     let path = CString::new(format!("/proc/self/fd/{fd}")).unwrap_or_default();
     // SAFETY: dlopen of the object just written; it has no initializers and no dependencies.
     let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    // SAFETY: the loader has mapped the object (or failed); the fd is ours to close.
-    unsafe { libc::close(fd) };
+    // The fd stays open for the life of the process, like the module: glibc recognizes loaded
+    // objects by name first, and a reused fd number would make the next module's path equal to
+    // this one's, so that dlopen would return this module again.
     if handle.is_null() {
+        // SAFETY: the load failed; the fd is ours to close.
+        unsafe { libc::close(fd) };
         // SAFETY: dlerror returns NULL or a NUL-terminated message.
         let msg = unsafe { libc::dlerror() };
         let msg = if msg.is_null() {
