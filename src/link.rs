@@ -274,9 +274,8 @@ impl Session {
                     };
                     if !loaded[ai][m] {
                         loaded[ai][m] = true;
-                        let member = &ar.index.members[m];
-                        let data = &ar.bytes[member.range.0..member.range.1];
-                        elf::add_object(&mut g, &mut st, &member.name, data)?;
+                        let data = ar.index.member_bytes(&ar.bytes, m);
+                        elf::add_object(&mut g, &mut st, &ar.index.members[m].name, data)?;
                         added = true;
                     }
                     break;

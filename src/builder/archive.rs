@@ -15,6 +15,10 @@ pub struct Member {
     pub name: String,
     /// Byte range of the member's data in the archive.
     pub range: (usize, usize),
+    /// Byte range of an aligned copy, for members whose data is not 8-byte aligned in the
+    /// archive (`ar` aligns members to 2 bytes only; ELF headers are read in place and must be
+    /// aligned).
+    pub copy: Option<(usize, usize)>,
 }
 
 /// The symbol index of an archive.
@@ -24,6 +28,8 @@ pub struct ArchiveIndex {
     pub members: Vec<Member>,
     /// Defined global symbol → member index.
     pub symbols: FxHashMap<Box<[u8]>, usize>,
+    /// Aligned copies of misaligned members.
+    aligned: Vec<u64>,
 }
 
 impl ArchiveIndex {
@@ -53,9 +59,19 @@ impl ArchiveIndex {
                 })?;
             let name = String::from_utf8_lossy(member.name()).into_owned();
             by_start.insert(start, index.members.len());
+            let copy = if (data.as_ptr() as usize + start) % 8 != 0 {
+                let at = index.aligned.len() * 8;
+                index.aligned.resize(index.aligned.len() + size.div_ceil(8), 0);
+                aligned_bytes_mut(&mut index.aligned)[at..at + size]
+                    .copy_from_slice(&data[start..end]);
+                Some((at, at + size))
+            } else {
+                None
+            };
             index.members.push(Member {
                 name: format!("{file}({name})"),
                 range: (start, end),
+                copy,
             });
         }
         match ar.symbols().map_err(bad)? {
@@ -81,16 +97,38 @@ impl ArchiveIndex {
                 }
             }
             None => {
-                for (m, member) in index.members.iter().enumerate() {
-                    let bytes = &data[member.range.0..member.range.1];
-                    for name in elf_defined_globals(bytes) {
-                        index.symbols.entry(name.into()).or_insert(m);
+                let mut symbols = FxHashMap::default();
+                for m in 0..index.members.len() {
+                    for name in elf_defined_globals(index.member_bytes(data, m)) {
+                        symbols.entry(name.into()).or_insert(m);
                     }
                 }
+                index.symbols = symbols;
             }
         }
         Ok(index)
     }
+}
+
+impl ArchiveIndex {
+    /// The bytes of member `m` of the archive whose data is `data`, 8-byte aligned.
+    pub fn member_bytes<'a>(&'a self, data: &'a [u8], m: usize) -> &'a [u8] {
+        let member = &self.members[m];
+        match member.copy {
+            Some((s, e)) => &aligned_bytes(&self.aligned)[s..e],
+            None => &data[member.range.0..member.range.1],
+        }
+    }
+}
+
+fn aligned_bytes(words: &[u64]) -> &[u8] {
+    // SAFETY: u64 has no padding or invalid bit patterns; the byte view covers the same memory.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) }
+}
+
+fn aligned_bytes_mut(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above, and the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) }
 }
 
 /// Names of the defined global symbols of an ELF object (empty for anything else).

@@ -1,0 +1,538 @@
+//! Real C code bases linked by `jitlink`: Lua 5.4, zlib and SQLite, with
+//! small drivers of our own in `testdata/workloads/<name>/`.
+//!
+//! The library sources come from crates on crates.io that carry them
+//! (`lua-src`, `libz-sys`, `libsqlite3-sys`). `testdata/workloads/Cargo.toml`
+//! depends on those crates (versions pinned by its `Cargo.lock`); the tests run
+//! `cargo metadata` on it, which downloads the crates without compiling
+//! anything, and read each package's directory from the metadata.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::*;
+
+// ---------------------------------------------------------------------------
+// Locating the crates' sources.
+
+/// Directory of each package in the workload manifest's dependency graph.
+fn package_dirs() -> &'static HashMap<String, PathBuf> {
+    static DIRS: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let manifest = testdata_dir().join("workloads").join("Cargo.toml");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(&cargo)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--locked",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cargo:?} metadata: {e}"));
+        assert!(
+            out.status.success(),
+            "cargo metadata on {} failed ({}):\n{}",
+            manifest.display(),
+            describe_status(out.status),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).expect("cargo metadata prints UTF-8");
+        let meta = Json::parse(&text)
+            .unwrap_or_else(|e| panic!("cannot parse cargo metadata output: {e}"));
+        let mut dirs = HashMap::new();
+        for package in meta
+            .get("packages")
+            .and_then(Json::as_array)
+            .expect("metadata has packages")
+        {
+            let name = package
+                .get("name")
+                .and_then(Json::as_str)
+                .expect("package name");
+            let manifest_path = package
+                .get("manifest_path")
+                .and_then(Json::as_str)
+                .expect("manifest_path");
+            let dir = Path::new(manifest_path)
+                .parent()
+                .expect("manifest has a directory")
+                .to_path_buf();
+            dirs.insert(name.to_string(), dir);
+        }
+        dirs
+    })
+}
+
+fn package_dir(name: &str) -> PathBuf {
+    package_dirs()
+        .get(name)
+        .unwrap_or_else(|| {
+            panic!("package `{name}` is not in testdata/workloads/Cargo.toml's dependencies")
+        })
+        .clone()
+}
+
+/// Runs one configuration's natively linked program and the `jitlink` run
+/// over the same inputs; records the comparison and the native exit check.
+fn check_run(
+    failures: &mut Failures,
+    natives: &mut Vec<(String, Outcome)>,
+    label: String,
+    exe: &Path,
+    inputs: &[PathBuf],
+    spec: &RunSpec,
+    exit_code: i32,
+) {
+    let (native, verdict) = run_both(&label, exe, inputs, spec);
+    failures.record(if native.status.code() == Some(exit_code) && !native.hung {
+        Ok(())
+    } else {
+        Err(format!(
+            "[{label}] the natively linked program ended with {}, expected exit code {exit_code}\n{}",
+            native.describe_status(),
+            native.stderr_text()
+        ))
+    });
+    failures.record(verdict);
+    natives.push((label, native));
+}
+
+// ---------------------------------------------------------------------------
+// Lua
+
+/// Lua 5.4: every core and library file but the stand-alone interpreter and
+/// compiler, plus an embedding driver running `test.lua`. Each configuration
+/// runs twice under jitlink: with the Lua objects, and with them in a static
+/// archive (`driver.o liblua.a`), each compared with the matching native link.
+#[test]
+fn lua() {
+    let root = package_dir("lua-src");
+    let lua_dir = std::fs::read_dir(&root)
+        .expect("list lua-src")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("lua-5.4"))
+        })
+        .unwrap_or_else(|| panic!("no lua-5.4.* directory in {}", root.display()));
+    let lib_sources: Vec<PathBuf> = c_sources(&lua_dir)
+        .into_iter()
+        .filter(|p| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("lua.c" | "luac.c")
+            )
+        })
+        .collect();
+    let workload = testdata_dir().join("workloads").join("lua");
+    let driver = workload.join("driver.c");
+    let script = workload.join("test.lua");
+    let defines = vec!["-DLUA_USE_LINUX".to_string()];
+
+    let configs = covering_configs();
+    let mut jobs = Vec::new();
+    for config in &configs {
+        jobs.push(CompileJob::new(config, &driver, &[]).include(&lua_dir));
+        for source in &lib_sources {
+            jobs.push(CompileJob::new(config, source, &defines));
+        }
+    }
+    let objects = compile_all(&jobs);
+    let per_config = lib_sources.len() + 1;
+
+    let spec = RunSpec::args(&[script.to_str().expect("UTF-8 path"), "200"]);
+    let mut failures = Failures::new("Lua workload");
+    let mut natives = Vec::new();
+    for (ci, config) in configs.iter().enumerate() {
+        let objs = &objects[ci * per_config..(ci + 1) * per_config];
+        let exe = native_link(config, objs, "lua-driver");
+        check_run(
+            &mut failures,
+            &mut natives,
+            format!("lua objects {config}"),
+            &exe,
+            objs,
+            &spec,
+            5,
+        );
+
+        let lib = archive(&objs[1..], "liblua");
+        let with_lib = vec![objs[0].clone(), lib];
+        let exe = native_link(config, &with_lib, "lua-driver-ar");
+        check_run(
+            &mut failures,
+            &mut natives,
+            format!("lua archive {config}"),
+            &exe,
+            &with_lib,
+            &spec,
+            5,
+        );
+    }
+    failures.record(check_native_agreement("lua", &natives));
+    failures.finish();
+}
+
+// ---------------------------------------------------------------------------
+// zlib
+
+/// zlib, including the gz* file functions, in all 48 configurations; the
+/// configurations with debug info also link the library as an archive.
+#[test]
+fn zlib() {
+    let zlib_dir = package_dir("libz-sys").join("src").join("zlib");
+    let lib_sources = c_sources(&zlib_dir);
+    for required in [
+        "adler32.c",
+        "deflate.c",
+        "inflate.c",
+        "gzlib.c",
+        "gzwrite.c",
+    ] {
+        assert!(
+            lib_sources.iter().any(|p| p.ends_with(required)),
+            "{required} missing in {}",
+            zlib_dir.display()
+        );
+    }
+    let driver = testdata_dir()
+        .join("workloads")
+        .join("zlib")
+        .join("driver.c");
+    let defines: Vec<String> = [
+        "-D_LARGEFILE64_SOURCE",
+        "-DHAVE_UNISTD_H",
+        "-DHAVE_STDARG_H",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+
+    let configs = all_configs();
+    let mut jobs = Vec::new();
+    for config in &configs {
+        jobs.push(CompileJob::new(config, &driver, &[]).include(&zlib_dir));
+        for source in &lib_sources {
+            jobs.push(CompileJob::new(config, source, &defines));
+        }
+    }
+    let objects = compile_all(&jobs);
+    let per_config = lib_sources.len() + 1;
+
+    let spec = RunSpec::args(&["1"]);
+    let mut failures = Failures::new("zlib workload");
+    let mut natives = Vec::new();
+    for (ci, config) in configs.iter().enumerate() {
+        let objs = &objects[ci * per_config..(ci + 1) * per_config];
+        let exe = native_link(config, objs, "zlib-driver");
+        check_run(
+            &mut failures,
+            &mut natives,
+            format!("zlib objects {config}"),
+            &exe,
+            objs,
+            &spec,
+            0,
+        );
+        if config.debug {
+            let lib = archive(&objs[1..], "libz");
+            let with_lib = vec![objs[0].clone(), lib];
+            let exe = native_link(config, &with_lib, "zlib-driver-ar");
+            check_run(
+                &mut failures,
+                &mut natives,
+                format!("zlib archive {config}"),
+                &exe,
+                &with_lib,
+                &spec,
+                0,
+            );
+        }
+    }
+    failures.record(check_native_agreement("zlib", &natives));
+    failures.finish();
+}
+
+// ---------------------------------------------------------------------------
+// SQLite
+
+/// The SQLite amalgamation (one ~9 MB source) with a driver running SQL on an
+/// in-memory database, in the six covering configurations.
+#[test]
+fn sqlite() {
+    let sqlite_dir = package_dir("libsqlite3-sys").join("sqlite3");
+    let amalgamation = sqlite_dir.join("sqlite3.c");
+    assert!(
+        amalgamation.is_file(),
+        "{} is missing",
+        amalgamation.display()
+    );
+    let driver = testdata_dir()
+        .join("workloads")
+        .join("sqlite")
+        .join("driver.c");
+    let defines: Vec<String> = ["-DSQLITE_THREADSAFE=0", "-DSQLITE_OMIT_LOAD_EXTENSION"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+
+    let configs = covering_configs();
+    let mut jobs = Vec::new();
+    for config in &configs {
+        // The big file first, so that the two slots stay busy.
+        jobs.push(CompileJob::new(config, &amalgamation, &defines));
+        jobs.push(CompileJob::new(config, &driver, &[]).include(&sqlite_dir));
+    }
+    let objects = compile_all(&jobs);
+
+    let spec = RunSpec::args(&["3000"]);
+    let mut failures = Failures::new("SQLite workload");
+    let mut natives = Vec::new();
+    for (ci, config) in configs.iter().enumerate() {
+        // Driver first on the command line, as a user would write it.
+        let objs = vec![objects[ci * 2 + 1].clone(), objects[ci * 2].clone()];
+        let exe = native_link(config, &objs, "sqlite-driver");
+        check_run(
+            &mut failures,
+            &mut natives,
+            format!("sqlite {config}"),
+            &exe,
+            &objs,
+            &spec,
+            0,
+        );
+    }
+    failures.record(check_native_agreement("sqlite", &natives));
+    failures.finish();
+}
+
+// ---------------------------------------------------------------------------
+// A minimal JSON reader for `cargo metadata` output (the tests have no
+// dependencies of their own).
+
+#[derive(Debug)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Json, String> {
+        let mut p = JsonParser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing characters at byte {}", p.i));
+        }
+        Ok(v)
+    }
+
+    fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<&[Json]> {
+        match self {
+            Json::Arr(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl JsonParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn err<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("{what} at byte {}", self.i))
+    }
+
+    fn literal(&mut self, word: &str, v: Json) -> Result<Json, String> {
+        if self.s[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(v)
+        } else {
+            self.err("bad literal")
+        }
+    }
+
+    fn value(&mut self) -> Result<Json, String> {
+        self.ws();
+        match self.s.get(self.i) {
+            None => self.err("unexpected end"),
+            Some(b'n') => self.literal("null", Json::Null),
+            Some(b't') => self.literal("true", Json::Bool(true)),
+            Some(b'f') => self.literal("false", Json::Bool(false)),
+            Some(b'"') => self.string().map(Json::Str),
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::Arr(items));
+                }
+                loop {
+                    items.push(self.value()?);
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Arr(items));
+                        }
+                        _ => return self.err("expected , or ]"),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut fields = Vec::new();
+                self.ws();
+                if self.s.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Obj(fields));
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return self.err("expected a key");
+                    }
+                    let key = self.string()?;
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b':') {
+                        return self.err("expected :");
+                    }
+                    self.i += 1;
+                    fields.push((key, self.value()?));
+                    self.ws();
+                    match self.s.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Obj(fields));
+                        }
+                        _ => return self.err("expected , or }"),
+                    }
+                }
+            }
+            Some(c) if *c == b'-' || c.is_ascii_digit() => {
+                let start = self.i;
+                while self.i < self.s.len()
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
+                    self.i += 1;
+                }
+                let text =
+                    std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
+                text.parse()
+                    .map(Json::Num)
+                    .map_err(|e| format!("bad number {text}: {e}"))
+            }
+            Some(_) => self.err("unexpected character"),
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let digits = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
+        let text = std::str::from_utf8(digits).map_err(|e| e.to_string())?;
+        self.i += 4;
+        u32::from_str_radix(text, 16).map_err(|e| e.to_string())
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.i += 1; // opening quote
+        let mut out = Vec::new();
+        loop {
+            let Some(&c) = self.s.get(self.i) else {
+                return self.err("unterminated string");
+            };
+            self.i += 1;
+            match c {
+                b'"' => return String::from_utf8(out).map_err(|e| e.to_string()),
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else {
+                        return self.err("unterminated escape");
+                    };
+                    self.i += 1;
+                    let ch = match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let mut code = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&code)
+                                && self.s[self.i..].starts_with(b"\\u")
+                            {
+                                self.i += 2;
+                                let low = self.hex4()?;
+                                code = 0x10000
+                                    + ((code - 0xD800) << 10)
+                                    + (low.wrapping_sub(0xDC00) & 0x3FF);
+                            }
+                            char::from_u32(code).unwrap_or('\u{FFFD}')
+                        }
+                        _ => return self.err("bad escape"),
+                    };
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+}
+
+#[test]
+fn json_reader_handles_metadata_shapes() {
+    let v = Json::parse(r#" {"packages":[{"name":"a\"b\u00e9\ud83d\ude00","n":-1.5e3,"ok":true,"x":null,"e":[]}],"o":{}} "#)
+        .expect("valid JSON");
+    let p = &v.get("packages").and_then(Json::as_array).expect("array")[0];
+    assert_eq!(p.get("name").and_then(Json::as_str), Some("a\"bé😀"));
+    assert!(matches!(p.get("n"), Some(Json::Num(n)) if *n == -1500.0));
+    assert!(matches!(p.get("ok"), Some(Json::Bool(true))));
+    assert!(matches!(p.get("x"), Some(Json::Null)));
+    assert!(Json::parse("[1,").is_err());
+    assert!(Json::parse("{\"a\" 1}").is_err());
+}
