@@ -690,7 +690,7 @@ impl Reachability for ChunkReach<'_> {
 struct DlHost;
 
 impl HostInfo for DlHost {
-    fn describe(&self, addr: u64) -> Option<(u64, bool)> {
+    fn describe(&self, addr: u64) -> Option<got_stubs::HostSymbol> {
         HostSymbols::describe(addr)
     }
 }

@@ -24,10 +24,21 @@ use crate::graph::{
     BlockId, Content, Def, Edge, LinkGraph, Perm, SectionRole, SymbolId, SYNTHETIC,
 };
 
+/// Facts about a host symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostSymbol {
+    /// Size in bytes.
+    pub size: u64,
+    /// True for functions.
+    pub function: bool,
+    /// True if it lies in writable memory.
+    pub writable: bool,
+}
+
 /// Facts about host symbols the pass needs for out-of-reach data references.
 pub trait HostInfo {
-    /// Size and whether it is a function, for a host address.
-    fn describe(&self, addr: u64) -> Option<(u64, bool)>;
+    /// The host symbol at exactly `addr`, if any.
+    fn describe(&self, addr: u64) -> Option<HostSymbol>;
 }
 
 /// Whether a reference of reach class `reach` reaches absolute address `addr`.
@@ -108,14 +119,31 @@ pub fn run<A: Arch>(
                     }
                     let callable = target.callable;
                     match host.describe(addr) {
-                        Some((_, true)) => Edge {
+                        Some(h) if h.function => Edge {
                             target: stub(g, &mut t, &mut stats, e.target),
                             ..e
                         },
-                        Some((size, false)) if size > 0 => Edge {
-                            target: copy(g, &mut t, &mut stats, e.target, addr, size),
+                        // Read-only data (vtables, type info, constant tables) is copied
+                        // exactly; a pointer-sized variable (stdout) is copied as of now.
+                        Some(h) if h.size > 0 && (!h.writable || h.size <= A::POINTER_SIZE) => Edge {
+                            target: copy(g, &mut t, &mut stats, e.target, addr, h.size),
                             ..e
                         },
+                        Some(h) if h.size > 0 => {
+                            let blk = &g.blocks[b];
+                            return Err(Error::Unsupported {
+                                file: g.input_name(blk.input).to_string(),
+                                what: format!(
+                                    "section {} offset {:#x}: non-PIC reference to host data object {} ({} bytes, writable), \
+                                     which lies beyond reach; a copy would not be shared with the library that owns it: \
+                                     compile with -fPIC or -fPIE",
+                                    g.sections[blk.section.index()].name,
+                                    e.offset,
+                                    g.symbol_name(e.target),
+                                    h.size
+                                ),
+                            });
+                        }
                         _ if callable => Edge {
                             target: stub(g, &mut t, &mut stats, e.target),
                             ..e

@@ -5,6 +5,7 @@ use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::passes::got_stubs::HostSymbol;
 
 /// Libraries a C or C++ compiler driver links by default, opened lazily in this order.
 const DEFAULT_LIBS: &[&str] = &["libc.so.6", "libm.so.6", "libgcc_s.so.1", "libstdc++.so.6"];
@@ -144,8 +145,8 @@ impl HostSymbols {
         None
     }
 
-    /// Size and function-ness of the host symbol at exactly `addr`.
-    pub fn describe(addr: u64) -> Option<(u64, bool)> {
+    /// Size, function-ness and writability of the host symbol at exactly `addr`.
+    pub fn describe(addr: u64) -> Option<HostSymbol> {
         let mut info = libc::Dl_info {
             dli_fname: std::ptr::null(),
             dli_fbase: std::ptr::null_mut(),
@@ -163,6 +164,20 @@ impl HostSymbols {
         // SAFETY: with RTLD_DL_SYMENT, `sym` points at the symbol's Elf64_Sym in a loaded object.
         let s = unsafe { &*(sym as *const libc::Elf64_Sym) };
         let st_type = s.st_info & 0xf;
-        Some((s.st_size, st_type == 2 || st_type == 10))
+        Some(HostSymbol { size: s.st_size, function: st_type == 2 || st_type == 10, writable: writable(addr) })
     }
+}
+
+/// True if `addr` lies in a writable mapping of this process (read from /proc/self/maps; only
+/// asked for the rare host data references that cannot reach).
+fn writable(addr: u64) -> bool {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return true };
+    maps.lines()
+        .find_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (lo, hi) = parts.next()?.split_once('-')?;
+            let (lo, hi) = (u64::from_str_radix(lo, 16).ok()?, u64::from_str_radix(hi, 16).ok()?);
+            (lo <= addr && addr < hi).then(|| parts.next().is_some_and(|p| p.as_bytes().get(1) == Some(&b'w')))
+        })
+        .unwrap_or(true)
 }
