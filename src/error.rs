@@ -111,6 +111,12 @@ pub enum Error {
     NoSuchLinkedSet(u32),
     /// A bad command-line or API argument.
     InvalidArgument(String),
+    /// The C library has no static TLS space left for a linked set's thread-local block. glibc
+    /// sizes that space at process start (`GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N`).
+    StaticTlsExhausted {
+        /// Bytes the block needs.
+        needed: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -149,6 +155,12 @@ impl fmt::Display for Error {
             Error::SymbolNotFound(name) => write!(f, "symbol not found: {name}"),
             Error::NoSuchLinkedSet(id) => write!(f, "no linked set with id {id}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::StaticTlsExhausted { needed } => write!(
+                f,
+                "no static TLS space left for a {needed}-byte thread-local block: start the process \
+                 with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N (N bytes of surplus), or \
+                 compile with -fPIC so that thread-locals use the dynamic model"
+            ),
         }
     }
 }

@@ -14,14 +14,20 @@ struct Run {
 }
 
 fn check_program(name: &str, runs: &[Run]) {
+    check_program_with(name, runs, &all_configs(), &[]);
+}
+
+/// As `check_program`, in `configs` with `extra` compiler flags.
+fn check_program_with(name: &str, runs: &[Run], configs: &[Config], extra: &[&str]) {
     let dir = testdata_dir().join("c").join(name);
     let sources = c_sources(&dir);
-    let configs = all_configs();
 
     let mut jobs = Vec::new();
-    for config in &configs {
+    for config in configs {
         for source in &sources {
-            jobs.push(CompileJob::new(config, source, &declared_cflags(source)));
+            let mut flags = declared_cflags(source);
+            flags.extend(extra.iter().map(|f| f.to_string()));
+            jobs.push(CompileJob::new(config, source, &flags));
         }
     }
     let objects = compile_all(&jobs);
@@ -32,7 +38,7 @@ fn check_program(name: &str, runs: &[Run]) {
         let objs = &objects[ci * sources.len()..(ci + 1) * sources.len()];
         let exe = native_link(config, objs, name);
         for (ri, run) in runs.iter().enumerate() {
-            let label = format!("{name} run#{ri} {config}");
+            let label = format!("{name} run#{ri} {config} {}", extra.join(" "));
             let (native, verdict) = run_both(&label, &exe, objs, &run.spec);
             failures.record(
                 if native.status.code() == Some(run.exit_code) && !native.hung {
@@ -55,6 +61,20 @@ fn check_program(name: &str, runs: &[Run]) {
         failures.record(check_native_agreement(&format!("{name} run#{ri}"), runs));
     }
     failures.finish();
+}
+
+/// The medium and large code models (GOTOFF64, GOTPC64, GOT64, PLTOFF64, 64-bit absolute
+/// and PC-relative addresses) in the covering configurations.
+#[test]
+fn code_models() {
+    for model in ["-mcmodel=medium", "-mcmodel=large"] {
+        check_program_with(
+            "crossref",
+            &[Run { spec: RunSpec::args(&["delta", "alpha", "charlie"]), exit_code: 43 }],
+            &covering_configs(),
+            &[model],
+        );
+    }
 }
 
 /// Cross-object calls, pointers to other objects' data in initialized data,

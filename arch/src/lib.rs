@@ -175,6 +175,9 @@ pub trait Arch: 'static + Sized {
     /// True for kinds whose `S` is the target's size rather than its address.
     fn uses_target_size(kind: Self::EdgeKind) -> bool;
 
+    /// True for kinds computed from the GOT's address (the graph must define one).
+    fn uses_got_base(kind: Self::EdgeKind) -> bool;
+
     /// True for kinds computed from the thread pointer (they need static TLS).
     fn is_tp_relative(kind: Self::EdgeKind) -> bool;
 

@@ -291,6 +291,10 @@ impl Arch for X86_64 {
         }
     }
 
+    fn uses_got_base(kind: EdgeKind) -> bool {
+        matches!(kind, EdgeKind::Delta64FromGOT | EdgeKind::RequestGOTAndTransformToDelta64FromGOT)
+    }
+
     fn is_tp_relative(kind: EdgeKind) -> bool {
         matches!(kind, EdgeKind::TPOff32 | EdgeKind::TPOff64)
     }

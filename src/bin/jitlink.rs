@@ -2,6 +2,7 @@
 
 use std::ffi::{c_char, c_int, CString};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -133,6 +134,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     Ok(ret)
 }
 
+/// Set in the environment of the restart that gives glibc more static TLS, so it happens once.
+const RETRY_MARK: &str = "JITLINK_STATIC_TLS_RESTARTED";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -140,6 +144,22 @@ fn main() -> ExitCode {
             // SAFETY: `exit` runs atexit handlers and flushes stdio, as the natively linked
             // program would when main returns.
             unsafe { libc::exit(status) }
+        }
+        Err(Error::StaticTlsExhausted { needed }) if std::env::var_os(RETRY_MARK).is_none() => {
+            // glibc sizes static TLS at process start: start again with room for this block.
+            // Nothing has run yet (the link failed before any initializer), so this is invisible.
+            let surplus = (needed * 2 + 4096).max(64 << 10);
+            let tunables = match std::env::var("GLIBC_TUNABLES") {
+                Ok(t) if !t.is_empty() => format!("{t}:glibc.rtld.optional_static_tls={surplus}"),
+                _ => format!("glibc.rtld.optional_static_tls={surplus}"),
+            };
+            let err = std::process::Command::new("/proc/self/exe")
+                .args(std::env::args_os().skip(1))
+                .env("GLIBC_TUNABLES", tunables)
+                .env(RETRY_MARK, "1")
+                .exec();
+            eprintln!("jitlink: error: restarting with more static TLS: {err}");
+            ExitCode::from(1)
         }
         Err(e) => {
             eprintln!("jitlink: error: {e}");

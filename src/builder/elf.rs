@@ -81,9 +81,11 @@ impl ElfArch for x86_64::X86_64 {
             | elf::R_X86_64_JUMP_SLOT
             | elf::R_X86_64_RELATIVE
             | elf::R_X86_64_IRELATIVE => return Err("dynamic relocation in a relocatable object"),
-            elf::R_X86_64_GOT32 | elf::R_X86_64_PLTOFF64 | elf::R_X86_64_GOTPLT64 => {
-                return Err("not emitted by gcc or clang for x86-64 user code")
-            }
+            // The large code model: a function's address relative to the GOT. jitlink's PLT entry
+            // for a function is the function itself (64 bits reach it anywhere).
+            elf::R_X86_64_PLTOFF64 => Edge(Delta64FromGOT),
+            elf::R_X86_64_GOTPLT64 => Edge(RequestGOTAndTransformToDelta64FromGOT),
+            elf::R_X86_64_GOT32 => return Err("32-bit GOT offsets are not used by the x86-64 code models"),
             _ => return Err("unknown relocation type"),
         })
     }
@@ -377,6 +379,9 @@ pub fn add_object<'a, A: ElfArch>(
             })?;
             if to_got {
                 target = got_base(graph, state);
+            } else if A::uses_got_base(kind) {
+                // The fixup needs the GOT's address: make sure the graph has one.
+                got_base(graph, state);
             }
             if graph.symbols[target.index()].def == Def::Discarded {
                 if tolerates_discarded(section_name) {

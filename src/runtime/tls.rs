@@ -177,6 +177,9 @@ pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Re
             // SAFETY: non-null, NUL-terminated.
             unsafe { std::ffi::CStr::from_ptr(msg) }.to_string_lossy().into_owned()
         };
+        if static_tls && msg.contains("static TLS") {
+            return Err(Error::StaticTlsExhausted { needed: total });
+        }
         return Err(err(format!("loading the TLS module: {msg}")));
     }
     // The load address: the first member of glibc's `struct link_map` is `l_addr`.
