@@ -5,14 +5,15 @@
 use jitlink_arch::{Arch, FixupError, FixupValues, TlsValues};
 
 use crate::error::{Error, FixupFailure, Result};
-use crate::graph::{BlockId, Content, LinkGraph};
+use crate::graph::{Content, LinkGraph, SectionRole};
 use crate::memory::InFlight;
 
 /// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
 pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight, tls: TlsValues) -> Result<()> {
     let got = got_address(g);
-    for (i, blk) in g.blocks.iter().enumerate() {
-        if matches!(blk.content, Content::Zero(_)) || g.is_tls_block(BlockId(i as u32)) {
+    let blocks = g.sections.iter().filter(|s| s.role != SectionRole::ThreadLocal).flat_map(|s| &s.blocks);
+    for blk in blocks.map(|b| &g.blocks[b.index()]) {
+        if matches!(blk.content, Content::Zero(_)) {
             continue;
         }
         let len = blk.content.size() as usize;
@@ -32,8 +33,9 @@ pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight, tls: TlsValues) 
 pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>> {
     let mut image = vec![0u8; init_len as usize];
     let got = got_address(g);
-    for (i, blk) in g.blocks.iter().enumerate() {
-        if matches!(blk.content, Content::Zero(_)) || !g.is_tls_block(BlockId(i as u32)) {
+    let blocks = g.sections.iter().filter(|s| s.role == SectionRole::ThreadLocal).flat_map(|s| &s.blocks);
+    for blk in blocks.map(|b| &g.blocks[b.index()]) {
+        if matches!(blk.content, Content::Zero(_)) {
             continue;
         }
         let start = blk.addr as usize;

@@ -421,7 +421,7 @@ impl Session {
         let mut names = Vec::new();
         for (i, s) in g.symbols.iter().enumerate() {
             let Def::Block { block, .. } = s.def else { continue };
-            if s.scope == Scope::Local || s.name.is_empty() || g.is_tls_block(block) {
+            if s.scope == Scope::Local || s.name.is_empty() || (tls_layout.is_some() && g.is_tls_block(block)) {
                 continue;
             }
             if symbols.get(s.name).is_some_and(|d| !d.weak) {

@@ -104,7 +104,11 @@ fn run(cli: Cli) -> Result<c_int, Error> {
             start.elapsed().as_secs_f64() * 1e3
         );
     }
-    let Some(entry) = entry else { return Ok(0) };
+    let Some(entry) = entry else {
+        // The process exits next: unmapping and deregistering everything would be wasted work.
+        std::mem::forget(session);
+        return Ok(0);
+    };
 
     let mut argv_store = Vec::with_capacity(cli.args.len() + 1);
     let first = cli

@@ -217,6 +217,9 @@ pub fn add_object<'a, A: ElfArch>(
         .symbols(endian, data, elf::SHT_SYMTAB)
         .map_err(bad)?;
     let input: InputId = graph.add_input(file);
+    // Grow the arenas once per object rather than by doubling as it goes.
+    graph.blocks.reserve(sections.len());
+    graph.symbols.reserve(symtab.len());
     let nsec = sections.len();
 
     // COMDAT groups: the first group with a signature wins; later ones are discarded whole.
@@ -409,7 +412,12 @@ pub fn add_object<'a, A: ElfArch>(
                 addend,
             });
         }
-        graph.blocks[block.index()].edges.extend(edges);
+        let slot = &mut graph.blocks[block.index()].edges;
+        if slot.is_empty() {
+            *slot = edges;
+        } else {
+            slot.extend(edges);
+        }
     }
     Ok(())
 }
