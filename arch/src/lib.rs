@@ -6,6 +6,20 @@
 //!
 //! This crate knows nothing about object-file formats: raw relocation types are translated into
 //! edge kinds by the format builders of the main crate.
+//!
+//! ```
+//! use jitlink_arch::{x86_64::{EdgeKind, X86_64}, Arch, FixupValues};
+//!
+//! // call rel32 at 0x1000 to 0x2000: the displacement is relative to the next instruction.
+//! let mut code = [0xe8, 0, 0, 0, 0];
+//! let v = FixupValues { p: 0x1001, s: 0x2000, a: -4, got: 0, tls: Default::default() };
+//! X86_64::apply_fixup(EdgeKind::BranchPCRel32, &mut code, 1, v).unwrap();
+//! assert_eq!(code, [0xe8, 0xfb, 0x0f, 0, 0]);
+//!
+//! // Out of range is an error, never a truncation.
+//! let far = FixupValues { s: 0x1_0000_2000, ..v };
+//! assert!(X86_64::apply_fixup(EdgeKind::BranchPCRel32, &mut code, 1, far).is_err());
+//! ```
 
 #![deny(missing_docs)]
 #![no_std]
