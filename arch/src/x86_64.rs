@@ -484,15 +484,11 @@ mod tests {
         for &(kind, before, offset, p, s, a, want) in cases {
             let got = run(kind, before, offset, p, s, a);
             match want {
-                Some(bytes) => {
-                    let got =
-                        got.unwrap_or_else(|e| panic!("{kind:?} P={p:#x} S={s:#x} A={a}: {e}"));
-                    assert_eq!(
-                        &got[..bytes.len()],
-                        bytes,
-                        "{kind:?} P={p:#x} S={s:#x} A={a}"
-                    );
-                }
+                Some(bytes) => assert_eq!(
+                    got.as_ref().map(|g| &g[..bytes.len()]),
+                    Ok(bytes),
+                    "{kind:?} P={p:#x} S={s:#x} A={a}"
+                ),
                 None => assert!(
                     matches!(got, Err(FixupError::OutOfRange { .. })),
                     "{kind:?} P={p:#x} S={s:#x} A={a}: expected range error, got {got:?}"
