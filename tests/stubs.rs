@@ -270,3 +270,23 @@ fn linked_functions_keep_their_address_across_redirection() {
         );
     }
 }
+
+#[test]
+fn a_million_stubs_each_reach_their_own_target() {
+    let s = Session::new(Options::default());
+    let m = s.redirection_manager();
+    let n = 1_000_000;
+    let handles = m.create(Owner(7), n, |i| Some(if i % 3 == 0 { addr(one) } else { addr(two) })).expect("create 1M");
+    for (i, h) in handles.iter().enumerate() {
+        assert_eq!(call(h.stub), if i % 3 == 0 { 1 } else { 2 }, "stub {i}");
+    }
+    for h in handles.iter().step_by(2) {
+        h.redirect(addr(one));
+    }
+    for (i, h) in handles.iter().enumerate() {
+        let want = if i % 2 == 0 || i % 3 == 0 { 1 } else { 2 };
+        assert_eq!(call(h.stub), want, "stub {i} after redirection");
+    }
+    let (used, _) = m.counts();
+    assert_eq!(used, n);
+}

@@ -55,7 +55,8 @@ struct Inner {
     fresh: u32,
     /// Released stubs, reused before fresh ones.
     free: Vec<u32>,
-    names: FxHashMap<Arc<str>, u32>,
+    /// Named stubs, with their handles (so a redirect by name needs no batch search).
+    names: FxHashMap<Arc<str>, StubHandle>,
     name_of: FxHashMap<u32, Arc<str>>,
     /// Stubs of each owner, as runs `(first index, count)`.
     by_owner: FxHashMap<Owner, Vec<(u32, u32)>>,
@@ -261,10 +262,7 @@ impl<A: Arch> StubPool<A> {
     /// The handle of a named stub.
     pub fn handle(&self, name: &str) -> Option<StubHandle> {
         let inner = lock(&self.inner);
-        inner
-            .names
-            .get(name)
-            .map(|&i| inner.handle(i, A::JUMP_STUB.bytes.len()))
+        inner.names.get(name).copied()
     }
 
     fn create_named(
@@ -289,7 +287,7 @@ impl<A: Arch> StubPool<A> {
             let name: Arc<str> = Arc::from(*name);
             let index = inner.index_of(h, A::JUMP_STUB.bytes.len());
             inner.name_of.insert(index, name.clone());
-            inner.names.insert(name, index);
+            inner.names.insert(name, *h);
         }
         Ok(handles)
     }
@@ -300,12 +298,12 @@ impl<A: Arch> RedirectionManager for StubPool<A> {
         let inner = lock(&self.inner);
         let mut slots = Vec::with_capacity(targets.len());
         for (name, addr) in targets {
-            let Some(&i) = inner.names.get(*name) else {
+            let Some(&h) = inner.names.get(*name) else {
                 return Err(Error::SymbolNotFound(format!(
                     "{name} (not a redirectable symbol)"
                 )));
             };
-            slots.push((inner.handle(i, A::JUMP_STUB.bytes.len()), *addr));
+            slots.push((h, *addr));
         }
         for (h, addr) in slots {
             h.redirect(addr);
@@ -316,8 +314,8 @@ impl<A: Arch> RedirectionManager for StubPool<A> {
     fn redirect_one(&self, name: &str, target: u64) -> Result<()> {
         let inner = lock(&self.inner);
         match inner.names.get(name) {
-            Some(&i) => {
-                inner.handle(i, A::JUMP_STUB.bytes.len()).redirect(target);
+            Some(h) => {
+                h.redirect(target);
                 Ok(())
             }
             None => Err(Error::SymbolNotFound(format!(
