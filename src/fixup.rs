@@ -11,7 +11,11 @@ use crate::memory::InFlight;
 /// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
 pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight, tls: TlsValues) -> Result<()> {
     let got = got_address(g);
-    let blocks = g.sections.iter().filter(|s| s.role != SectionRole::ThreadLocal).flat_map(|s| &s.blocks);
+    let blocks = g
+        .sections
+        .iter()
+        .filter(|s| s.role != SectionRole::ThreadLocal)
+        .flat_map(|s| &s.blocks);
     for blk in blocks.map(|b| &g.blocks[b.index()]) {
         if matches!(blk.content, Content::Zero(_)) {
             continue;
@@ -33,14 +37,20 @@ pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight, tls: TlsValues) 
 pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>> {
     let mut image = vec![0u8; init_len as usize];
     let got = got_address(g);
-    let blocks = g.sections.iter().filter(|s| s.role == SectionRole::ThreadLocal).flat_map(|s| &s.blocks);
+    let blocks = g
+        .sections
+        .iter()
+        .filter(|s| s.role == SectionRole::ThreadLocal)
+        .flat_map(|s| &s.blocks);
     for blk in blocks.map(|b| &g.blocks[b.index()]) {
         if matches!(blk.content, Content::Zero(_)) {
             continue;
         }
         let start = blk.addr as usize;
         let Some(out) = image.get_mut(start..start + blk.content.size() as usize) else {
-            return Err(Error::InvalidArgument("thread-local block outside its image".into()));
+            return Err(Error::InvalidArgument(
+                "thread-local block outside its image".into(),
+            ));
         };
         apply_block(g, blk, out, got, TlsValues::default())?;
     }
@@ -48,7 +58,9 @@ pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>
 }
 
 fn got_address<A: Arch>(g: &LinkGraph<'_, A>) -> u64 {
-    g.globals.get(crate::builder::elf::GOT_SYMBOL).map_or(0, |&s| g.address(s))
+    g.globals
+        .get(crate::builder::elf::GOT_SYMBOL)
+        .map_or(0, |&s| g.address(s))
 }
 
 /// Copies one block's content to `out` and applies its edges there.

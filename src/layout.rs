@@ -66,7 +66,9 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
 
 /// Adds `base` to every block address (thread-local blocks keep their offsets).
 pub fn rebase<A: Arch>(g: &mut LinkGraph<'_, A>, base: u64) {
-    let LinkGraph { blocks, sections, .. } = g;
+    let LinkGraph {
+        blocks, sections, ..
+    } = g;
     for b in blocks.iter_mut() {
         if sections[b.section.index()].role != SectionRole::ThreadLocal {
             b.addr = b.addr.wrapping_add(base);
@@ -112,12 +114,21 @@ pub fn layout_tls<A: Arch>(g: &mut LinkGraph<'_, A>) -> Option<TlsLayout> {
             init_len = cursor;
         }
     }
-    any.then_some(TlsLayout { init_len, len: cursor, align })
+    any.then_some(TlsLayout {
+        init_len,
+        len: cursor,
+        align,
+    })
 }
 
 /// The block that [`layout_tls`] places at offset 0 (where `_TLS_MODULE_BASE_` points).
 pub fn first_tls_block<A: Arch>(g: &LinkGraph<'_, A>) -> Option<crate::graph::BlockId> {
-    let tls = || g.sections.iter().filter(|s| s.role == SectionRole::ThreadLocal).flat_map(|s| s.blocks.iter().copied());
+    let tls = || {
+        g.sections
+            .iter()
+            .filter(|s| s.role == SectionRole::ThreadLocal)
+            .flat_map(|s| s.blocks.iter().copied())
+    };
     let zero = |b: &crate::graph::BlockId| matches!(g.blocks[b.index()].content, Content::Zero(_));
     tls().find(|b| !zero(b)).or_else(|| tls().next())
 }

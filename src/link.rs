@@ -21,11 +21,11 @@ use crate::graph::{
 use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
 use crate::passes::got_stubs::{self, HostInfo, Reachability};
 use crate::runtime::host::{HostSymbols, Library};
-use crate::runtime::{init, tls};
-use jitlink_arch::TlsValues;
 use crate::runtime::unwind::Registration;
+use crate::runtime::{init, tls};
 use crate::stubs::{Owner, RedirectableSymbolManager, StubHandle, StubPool};
 use crate::{fixup, layout};
+use jitlink_arch::TlsValues;
 
 /// Options of a session.
 #[derive(Debug, Clone, Default)]
@@ -307,7 +307,9 @@ impl Session {
         // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
         // local-dynamic model use it).
         if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
-            if let (Def::External, Some(block)) = (g.symbols[base.index()].def, layout::first_tls_block(&g)) {
+            if let (Def::External, Some(block)) =
+                (g.symbols[base.index()].def, layout::first_tls_block(&g))
+            {
                 let s = &mut g.symbols[base.index()];
                 s.def = Def::Block { block, offset: 0 };
                 s.scope = Scope::Hidden;
@@ -365,7 +367,12 @@ impl Session {
         };
         let page = mem.page_size();
         let chunk = mem.chunk_for(placement, estimate_size(&g, page), page)?;
-        got_stubs::run(&mut g, &ChunkReach { mem: &mem, chunk }, &DlHost, tls::tlsdesc_resolver())?;
+        got_stubs::run(
+            &mut g,
+            &ChunkReach { mem: &mem, chunk },
+            &DlHost,
+            tls::tlsdesc_resolver(),
+        )?;
         timings.add("passes", t.elapsed());
 
         // Layout and memory.
@@ -420,8 +427,13 @@ impl Session {
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut names = Vec::new();
         for (i, s) in g.symbols.iter().enumerate() {
-            let Def::Block { block, .. } = s.def else { continue };
-            if s.scope == Scope::Local || s.name.is_empty() || (tls_layout.is_some() && g.is_tls_block(block)) {
+            let Def::Block { block, .. } = s.def else {
+                continue;
+            };
+            if s.scope == Scope::Local
+                || s.name.is_empty()
+                || (tls_layout.is_some() && g.is_tls_block(block))
+            {
                 continue;
             }
             if symbols.get(s.name).is_some_and(|d| !d.weak) {
@@ -446,7 +458,12 @@ impl Session {
             names.push(Box::<[u8]>::from(s.name));
             symbols.insert(s.name.into(), d);
         }
-        self.sets.push(Some(LinkedSet { memory, dso, unwind, names }));
+        self.sets.push(Some(LinkedSet {
+            memory,
+            dso,
+            unwind,
+            names,
+        }));
         // Initializers run last: they may call anything in the set, which is now complete.
         let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
         argv.push(std::ptr::null());
@@ -566,17 +583,8 @@ fn make_redirectable<A: Arch>(
     let handles = stubs.emit_redirectable_symbols(owner, &names)?;
     let mut to_stub: FxHashMap<SymbolId, SymbolId> = FxHashMap::default();
     for (&(body, _), h) in chosen.iter().zip(&handles) {
-        let b = &g.symbols[body.index()];
-        let stub = g.add_symbol(crate::graph::Symbol {
-            name: b"",
-            def: Def::Absolute(h.stub),
-            size: 0,
-            scope: Scope::Local,
-            linkage: Linkage::Strong,
-            callable: true,
-            weak_ref: false,
-            input: b.input,
-        });
+        let input = g.symbols[body.index()].input;
+        let stub = g.add_absolute(h.stub, true, input);
         to_stub.insert(body, stub);
     }
     let internal = which.internal();

@@ -207,7 +207,10 @@ fn corrupted_objects_never_panic() {
 #[test]
 fn thread_locals_in_threads_that_existed_before_the_link() {
     let dir = out_dir("api-tls");
-    for flags in [&["-O2", "-fPIC"][..], &["-O2", "-ftls-model=initial-exec"][..]] {
+    for flags in [
+        &["-O2", "-fPIC"][..],
+        &["-O2", "-ftls-model=initial-exec"][..],
+    ] {
         let obj = compile(
             &dir,
             "tlsvar",
@@ -225,7 +228,11 @@ fn thread_locals_in_threads_that_existed_before_the_link() {
         s.add_object_bytes("tlsvar.o", obj).expect("add");
         let f = s.lookup("next").expect("lookup");
         to_thread.send(f).expect("send");
-        assert_eq!(early.join().expect("thread"), (42, 44), "a thread created before the link gets the initial value ({flags:?})");
+        assert_eq!(
+            early.join().expect("thread"),
+            (42, 44),
+            "a thread created before the link gets the initial value ({flags:?})"
+        );
         // SAFETY: as above.
         let next: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f as usize) };
         assert_eq!(next(), 42, "each thread has its own instance ({flags:?})");

@@ -70,7 +70,10 @@ fn code_models() {
     for model in ["-mcmodel=medium", "-mcmodel=large"] {
         check_program_with(
             "crossref",
-            &[Run { spec: RunSpec::args(&["delta", "alpha", "charlie"]), exit_code: 43 }],
+            &[Run {
+                spec: RunSpec::args(&["delta", "alpha", "charlie"]),
+                exit_code: 43,
+            }],
             &covering_configs(),
             &[model],
         );

@@ -276,7 +276,11 @@ fn a_million_stubs_each_reach_their_own_target() {
     let s = Session::new(Options::default());
     let m = s.redirection_manager();
     let n = 1_000_000;
-    let handles = m.create(Owner(7), n, |i| Some(if i % 3 == 0 { addr(one) } else { addr(two) })).expect("create 1M");
+    let handles = m
+        .create(Owner(7), n, |i| {
+            Some(if i % 3 == 0 { addr(one) } else { addr(two) })
+        })
+        .expect("create 1M");
     for (i, h) in handles.iter().enumerate() {
         assert_eq!(call(h.stub), if i % 3 == 0 { 1 } else { 2 }, "stub {i}");
     }

@@ -6,17 +6,30 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn tool(name: &str) -> String {
-    let ok = Command::new(name).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(ok, "{name} is required by the TLS tests (run .ci/test to install the tools)");
+    let ok = Command::new(name)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{name} is required by the TLS tests (run .ci/test to install the tools)"
+    );
     name.to_string()
 }
 
 fn run(cmd: &mut Command) -> (i32, String) {
     let out = cmd.output().expect("run");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
     // Threads finish in any order; compare their lines as a set.
     lines.sort();
-    (out.status.code().unwrap_or(-1), lines.join("\n") + &String::from_utf8_lossy(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        lines.join("\n") + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 #[test]
@@ -43,7 +56,15 @@ fn every_model_from_four_threads() {
                 let mut objs: Vec<PathBuf> = Vec::new();
                 for f in ["main.c", "shared.c"] {
                     let o = dir.join(f.replace(".c", ".o"));
-                    let st = Command::new(&cc).arg(opt).args(*flags).arg("-c").arg(src.join(f)).arg("-o").arg(&o).status().expect("cc");
+                    let st = Command::new(&cc)
+                        .arg(opt)
+                        .args(*flags)
+                        .arg("-c")
+                        .arg(src.join(f))
+                        .arg("-o")
+                        .arg(&o)
+                        .status()
+                        .expect("cc");
                     assert!(st.success(), "{tag}: compiling {f}");
                     objs.push(o);
                 }
@@ -52,7 +73,14 @@ fn every_model_from_four_threads() {
                 if flags.contains(&"-fno-pic") {
                     link.arg("-no-pie");
                 }
-                assert!(link.args(&objs).arg("-o").arg(&exe).arg("-lpthread").status().expect("link").success());
+                assert!(link
+                    .args(&objs)
+                    .arg("-o")
+                    .arg(&exe)
+                    .arg("-lpthread")
+                    .status()
+                    .expect("link")
+                    .success());
                 let native = run(&mut Command::new(&exe));
                 let jit = run(Command::new(env!("CARGO_BIN_EXE_jitlink")).args(&objs));
                 if native != jit {
@@ -61,5 +89,10 @@ fn every_model_from_four_threads() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} configurations differ:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} configurations differ:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

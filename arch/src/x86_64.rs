@@ -4,8 +4,8 @@
 //! for the size kinds), `A` the addend and `GOT` the address of the graph's GOT.
 
 use crate::{
-    byte_at, check_range, write_field, Arch, EdgeRole, FixupError, FixupValues, Reach, StubTemplate,
-    TlsEntry,
+    byte_at, check_range, write_field, Arch, EdgeRole, FixupError, FixupValues, Reach,
+    StubTemplate, TlsEntry,
 };
 
 /// The x86-64 architecture.
@@ -209,7 +209,11 @@ impl Arch for X86_64 {
             TLSModule64 => put(block, offset, v.tls.module.to_le_bytes()),
             DTPOff64 => put(block, offset, (absolute(v) as u64).to_le_bytes()),
             DTPOff32 => write_i32(block, offset, absolute(v)),
-            TPOff64 => put(block, offset, ((absolute(v) + v.tls.tp_offset as i128) as u64).to_le_bytes()),
+            TPOff64 => put(
+                block,
+                offset,
+                ((absolute(v) + v.tls.tp_offset as i128) as u64).to_le_bytes(),
+            ),
             TPOff32 => write_i32(block, offset, absolute(v) + v.tls.tp_offset as i128),
             RequestGOTAndTransformToDelta32
             | RequestGOTAndTransformToDelta64
@@ -230,18 +234,22 @@ impl Arch for X86_64 {
         match kind {
             Pointer64 | Delta64 | Delta64FromGOT | Size64 | Size32 => EdgeRole::Data(Reach::Any),
             TLSModule64 | DTPOff64 | DTPOff32 | TPOff64 | TPOff32 => EdgeRole::Data(Reach::Any),
-            RequestTLSGDPairAndTransformToDelta32 => {
-                EdgeRole::TlsRequest { entry: TlsEntry::ModuleAndOffset, to_entry: Delta32 }
-            }
-            RequestTLSLDPairAndTransformToDelta32 => {
-                EdgeRole::TlsRequest { entry: TlsEntry::Module, to_entry: Delta32 }
-            }
-            RequestTPOffAndTransformToDelta32 => {
-                EdgeRole::TlsRequest { entry: TlsEntry::TpOffset, to_entry: Delta32 }
-            }
-            RequestTLSDescAndTransformToDelta32 => {
-                EdgeRole::TlsRequest { entry: TlsEntry::Descriptor, to_entry: Delta32 }
-            }
+            RequestTLSGDPairAndTransformToDelta32 => EdgeRole::TlsRequest {
+                entry: TlsEntry::ModuleAndOffset,
+                to_entry: Delta32,
+            },
+            RequestTLSLDPairAndTransformToDelta32 => EdgeRole::TlsRequest {
+                entry: TlsEntry::Module,
+                to_entry: Delta32,
+            },
+            RequestTPOffAndTransformToDelta32 => EdgeRole::TlsRequest {
+                entry: TlsEntry::TpOffset,
+                to_entry: Delta32,
+            },
+            RequestTLSDescAndTransformToDelta32 => EdgeRole::TlsRequest {
+                entry: TlsEntry::Descriptor,
+                to_entry: Delta32,
+            },
             Pointer32 | Pointer32Signed | Pointer16 | Pointer8 => EdgeRole::Data(Reach::Abs32),
             Delta32 | Delta16 | Delta8 => EdgeRole::Data(Reach::PcRel32),
             GOTLoadRelaxedToLea | GOTCallRelaxedToDirect | GOTJmpRelaxedToDirect => {
@@ -292,7 +300,10 @@ impl Arch for X86_64 {
     }
 
     fn uses_got_base(kind: EdgeKind) -> bool {
-        matches!(kind, EdgeKind::Delta64FromGOT | EdgeKind::RequestGOTAndTransformToDelta64FromGOT)
+        matches!(
+            kind,
+            EdgeKind::Delta64FromGOT | EdgeKind::RequestGOTAndTransformToDelta64FromGOT
+        )
     }
 
     fn is_tp_relative(kind: EdgeKind) -> bool {
@@ -328,7 +339,10 @@ mod tests {
                 s,
                 a,
                 got: 0x5000,
-                tls: crate::TlsValues { module: 3, tp_offset: -0x100 },
+                tls: crate::TlsValues {
+                    module: 3,
+                    tp_offset: -0x100,
+                },
             },
         )?;
         Ok(b)
@@ -446,7 +460,15 @@ mod tests {
             (Size32, &[], 0, 0, 40, -41, None),
             (TLSModule64, &[], 0, 0, 0x40, 0, Some(&3u64.to_le_bytes())),
             (DTPOff64, &[], 0, 0, 0x40, 8, Some(&0x48u64.to_le_bytes())),
-            (DTPOff32, &[], 0, 0, 0x40, -0x41, Some(&(-1i32).to_le_bytes())),
+            (
+                DTPOff32,
+                &[],
+                0,
+                0,
+                0x40,
+                -0x41,
+                Some(&(-1i32).to_le_bytes()),
+            ),
             (TPOff64, &[], 0, 0, 0x40, 8, Some(&(-0xb8i64).to_le_bytes())),
             (TPOff32, &[], 0, 0, 0x40, 0, Some(&(-0xc0i32).to_le_bytes())),
             (TPOff32, &[], 0, 0, 0x7fff_ffff, 0x101, None),

@@ -61,7 +61,9 @@ impl ArchiveIndex {
             by_start.insert(start, index.members.len());
             let copy = if (data.as_ptr() as usize + start) % 8 != 0 {
                 let at = index.aligned.len() * 8;
-                index.aligned.resize(index.aligned.len() + size.div_ceil(8), 0);
+                index
+                    .aligned
+                    .resize(index.aligned.len() + size.div_ceil(8), 0);
                 aligned_bytes_mut(&mut index.aligned)[at..at + size]
                     .copy_from_slice(&data[start..end]);
                 Some((at, at + size))

@@ -85,7 +85,9 @@ impl ElfArch for x86_64::X86_64 {
             // for a function is the function itself (64 bits reach it anywhere).
             elf::R_X86_64_PLTOFF64 => Edge(Delta64FromGOT),
             elf::R_X86_64_GOTPLT64 => Edge(RequestGOTAndTransformToDelta64FromGOT),
-            elf::R_X86_64_GOT32 => return Err("32-bit GOT offsets are not used by the x86-64 code models"),
+            elf::R_X86_64_GOT32 => {
+                return Err("32-bit GOT offsets are not used by the x86-64 code models")
+            }
             _ => return Err("unknown relocation type"),
         })
     }

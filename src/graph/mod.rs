@@ -341,6 +341,20 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         })
     }
 
+    /// An anonymous local symbol at a fixed address outside the graph.
+    pub fn add_absolute(&mut self, addr: u64, callable: bool, input: InputId) -> SymbolId {
+        self.add_symbol(Symbol {
+            name: b"",
+            def: Def::Absolute(addr),
+            size: 0,
+            scope: Scope::Local,
+            linkage: Linkage::Strong,
+            callable,
+            weak_ref: false,
+            input,
+        })
+    }
+
     /// The global symbol `name` as referenced by `input`: existing, or a new external.
     pub fn reference(&mut self, name: &'a [u8], weak: bool, input: InputId) -> SymbolId {
         if let Some(&id) = self.globals.get(name) {

@@ -208,7 +208,11 @@ impl MemoryManager {
             base,
             size,
             placement,
-            free: vec![Free { start: base, len: size, dirty: false }],
+            free: vec![Free {
+                start: base,
+                len: size,
+                dirty: false,
+            }],
         });
         Ok(ChunkId(self.chunks.len() - 1))
     }
@@ -252,15 +256,33 @@ impl MemoryManager {
             what: format!("allocating {len:#x} bytes"),
             source: std::io::Error::other("reserved chunk is full"),
         })?;
-        let Free { start, len: flen, dirty } = c.free[slot];
+        let Free {
+            start,
+            len: flen,
+            dirty,
+        } = c.free[slot];
         c.free.remove(slot);
         if base > start {
-            c.free.insert(slot, Free { start, len: base - start, dirty });
+            c.free.insert(
+                slot,
+                Free {
+                    start,
+                    len: base - start,
+                    dirty,
+                },
+            );
         }
         let end = base + len;
         if end < start + flen {
             let at = c.free.partition_point(|r| r.start < end);
-            c.free.insert(at, Free { start: end, len: start + flen - end, dirty });
+            c.free.insert(
+                at,
+                Free {
+                    start: end,
+                    len: start + flen - end,
+                    dirty,
+                },
+            );
         }
         // SAFETY: [base, base+len) lies inside a chunk this manager reserved and just took off
         // the free list, so no other allocation uses it.
@@ -307,7 +329,14 @@ impl MemoryManager {
         }
         let c = &mut self.chunks[chunk.0];
         let at = c.free.partition_point(|r| r.start < base);
-        c.free.insert(at, Free { start: base, len, dirty: keep });
+        c.free.insert(
+            at,
+            Free {
+                start: base,
+                len,
+                dirty: keep,
+            },
+        );
         // Coalesce with neighbours of the same kind, so that clearing a dirty range never
         // touches pages that were clean.
         let joins = |a: &Free, b: &Free| a.start + a.len == b.start && a.dirty == b.dirty;

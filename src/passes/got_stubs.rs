@@ -125,10 +125,12 @@ pub fn run<A: Arch>(
                         },
                         // Read-only data (vtables, type info, constant tables) is copied
                         // exactly; a pointer-sized variable (stdout) is copied as of now.
-                        Some(h) if h.size > 0 && (!h.writable || h.size <= A::POINTER_SIZE) => Edge {
-                            target: copy(g, &mut t, &mut stats, e.target, addr, h.size),
-                            ..e
-                        },
+                        Some(h) if h.size > 0 && (!h.writable || h.size <= A::POINTER_SIZE) => {
+                            Edge {
+                                target: copy(g, &mut t, &mut stats, e.target, addr, h.size),
+                                ..e
+                            }
+                        }
                         Some(h) if h.size > 0 => {
                             let blk = &g.blocks[b];
                             return Err(Error::Unsupported {
@@ -165,7 +167,11 @@ pub fn run<A: Arch>(
                 EdgeRole::TlsRequest { entry, to_entry } => {
                     check_tls_target(g, b, e.offset, e.target)?;
                     let target = tls_entry(g, &mut t, entry, e.target, tlsdesc_resolver);
-                    Edge { kind: to_entry, target, ..e }
+                    Edge {
+                        kind: to_entry,
+                        target,
+                        ..e
+                    }
                 }
                 EdgeRole::GotRequest { to_entry } => {
                     let relaxed =
@@ -214,7 +220,12 @@ fn append<A: Arch>(g: &mut LinkGraph<'_, A>, block: BlockId, bytes: &[u8]) -> u6
     }
 }
 
-fn check_tls_target<A: Arch>(g: &LinkGraph<'_, A>, block: usize, offset: u32, target: SymbolId) -> Result<()> {
+fn check_tls_target<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    block: usize,
+    offset: u32,
+    target: SymbolId,
+) -> Result<()> {
     if let Def::Block { block: tb, .. } = g.symbols[target.index()].def {
         if g.is_tls_block(tb) {
             return Ok(());
@@ -240,7 +251,11 @@ fn tls_entry<A: Arch>(
     resolver: u64,
 ) -> SymbolId {
     // Every local-dynamic access shares one (module, 0) pair.
-    let key_target = if entry == TlsEntry::Module { SymbolId(u32::MAX) } else { target };
+    let key_target = if entry == TlsEntry::Module {
+        SymbolId(u32::MAX)
+    } else {
+        target
+    };
     if let Some(&e) = t.tls_entries.get(&(entry, key_target)) {
         return e;
     }
@@ -257,22 +272,18 @@ fn tls_entry<A: Arch>(
         TlsEntry::Module => edges.push((A::TLS_MODULE_KIND, 0, target)),
         TlsEntry::TpOffset => edges.push((A::TP_OFFSET_KIND, 0, target)),
         TlsEntry::Descriptor => {
-            let r = g.add_symbol(crate::graph::Symbol {
-                name: b"",
-                def: Def::Absolute(resolver),
-                size: 0,
-                scope: crate::graph::Scope::Local,
-                linkage: crate::graph::Linkage::Strong,
-                callable: true,
-                weak_ref: false,
-                input: SYNTHETIC,
-            });
+            let r = g.add_absolute(resolver, true, SYNTHETIC);
             edges.push((A::POINTER_KIND, 0, r));
             edges.push((A::TP_OFFSET_KIND, ptr, target));
         }
     }
     for (kind, at, tgt) in edges {
-        g.blocks[block.index()].edges.push(Edge { kind, offset: (offset + at) as u32, target: tgt, addend: 0 });
+        g.blocks[block.index()].edges.push(Edge {
+            kind,
+            offset: (offset + at) as u32,
+            target: tgt,
+            addend: 0,
+        });
     }
     let sym = g.add_anonymous(block, offset, words * ptr, false);
     t.tls_entries.insert((entry, key_target), sym);

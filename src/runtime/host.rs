@@ -164,20 +164,33 @@ impl HostSymbols {
         // SAFETY: with RTLD_DL_SYMENT, `sym` points at the symbol's Elf64_Sym in a loaded object.
         let s = unsafe { &*(sym as *const libc::Elf64_Sym) };
         let st_type = s.st_info & 0xf;
-        Some(HostSymbol { size: s.st_size, function: st_type == 2 || st_type == 10, writable: writable(addr) })
+        Some(HostSymbol {
+            size: s.st_size,
+            function: st_type == 2 || st_type == 10,
+            writable: writable(addr),
+        })
     }
 }
 
 /// True if `addr` lies in a writable mapping of this process (read from /proc/self/maps; only
 /// asked for the rare host data references that cannot reach).
 fn writable(addr: u64) -> bool {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return true };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return true;
+    };
     maps.lines()
         .find_map(|l| {
             let mut parts = l.split_whitespace();
             let (lo, hi) = parts.next()?.split_once('-')?;
-            let (lo, hi) = (u64::from_str_radix(lo, 16).ok()?, u64::from_str_radix(hi, 16).ok()?);
-            (lo <= addr && addr < hi).then(|| parts.next().is_some_and(|p| p.as_bytes().get(1) == Some(&b'w')))
+            let (lo, hi) = (
+                u64::from_str_radix(lo, 16).ok()?,
+                u64::from_str_radix(hi, 16).ok()?,
+            );
+            (lo <= addr && addr < hi).then(|| {
+                parts
+                    .next()
+                    .is_some_and(|p| p.as_bytes().get(1) == Some(&b'w'))
+            })
         })
         .unwrap_or(true)
 }

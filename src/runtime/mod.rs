@@ -3,5 +3,5 @@
 
 pub mod host;
 pub mod init;
-pub mod unwind;
 pub mod tls;
+pub mod unwind;

@@ -52,7 +52,9 @@ const R_X86_64_TPOFF64: u64 = 18;
 
 fn push<T: Copy>(v: &mut Vec<u8>, x: T) {
     // SAFETY: T is a plain integer type here; its bytes are read as they are.
-    let bytes = unsafe { std::slice::from_raw_parts((&x as *const T).cast::<u8>(), std::mem::size_of::<T>()) };
+    let bytes = unsafe {
+        std::slice::from_raw_parts((&x as *const T).cast::<u8>(), std::mem::size_of::<T>())
+    };
     v.extend_from_slice(bytes);
 }
 
@@ -89,33 +91,34 @@ fn build_object(image: &[u8], total: u64, align: u64, static_tls: bool) -> (Vec<
     push(&mut f, 64u16); // e_shentsize
     push(&mut f, 0u16); // e_shnum
     push(&mut f, 0u16); // e_shstrndx
-    // Program headers: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align.
-    let phdr = |f: &mut Vec<u8>, ty: u32, flags: u32, off: u64, filesz: u64, memsz: u64, al: u64| {
-        push(f, ty);
-        push(f, flags);
-        push(f, off);
-        push(f, off);
-        push(f, off);
-        push(f, filesz);
-        push(f, memsz);
-        push(f, al);
-    };
+                        // Program headers: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align.
+    let phdr =
+        |f: &mut Vec<u8>, ty: u32, flags: u32, off: u64, filesz: u64, memsz: u64, al: u64| {
+            push(f, ty);
+            push(f, flags);
+            push(f, off);
+            push(f, off);
+            push(f, off);
+            push(f, filesz);
+            push(f, memsz);
+            push(f, al);
+        };
     phdr(&mut f, 1, 6, 0, file_len, file_len, 0x1000); // PT_LOAD, rw-
     phdr(&mut f, 2, 6, dyn_off, ndyn * 16, ndyn * 16, 8); // PT_DYNAMIC
     phdr(&mut f, 7, 4, image_off, image.len() as u64, total, align); // PT_TLS
-    // Dynamic section.
+                                                                     // Dynamic section.
     let dynamic = [
-        (6u64, sym_off),        // DT_SYMTAB
-        (5, str_off),           // DT_STRTAB
-        (10, 1),                // DT_STRSZ
-        (11, 24),               // DT_SYMENT
-        (7, rela_off),          // DT_RELA
-        (8, nrela * 24),        // DT_RELASZ
-        (9, 24),                // DT_RELAENT
+        (6u64, sym_off), // DT_SYMTAB
+        (5, str_off),    // DT_STRTAB
+        (10, 1),         // DT_STRSZ
+        (11, 24),        // DT_SYMENT
+        (7, rela_off),   // DT_RELA
+        (8, nrela * 24), // DT_RELASZ
+        (9, 24),         // DT_RELAENT
         // DT_FLAGS without DF_STATIC_TLS: the TPOFF64 relocation below asks for static TLS
         // through the path that also initializes the block in threads that already exist.
         (30, 0),
-        (0, 0),                 // DT_NULL
+        (0, 0), // DT_NULL
     ];
     for (tag, val) in dynamic {
         push(&mut f, tag);
@@ -140,23 +143,38 @@ fn build_object(image: &[u8], total: u64, align: u64, static_tls: bool) -> (Vec<
 
 /// Loads a TLS module with `image` as initialized data and `total` bytes in all.
 pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Result<TlsValues> {
-    let err = |what: String| Error::Unsupported { file: "<thread-local storage>".into(), what };
+    let err = |what: String| Error::Unsupported {
+        file: "<thread-local storage>".into(),
+        what,
+    };
     let (bytes, modid_at, tpoff_at) = build_object(image, total, align, static_tls);
 
     let name = CString::new("jitlink-tls").unwrap_or_default();
     // SAFETY: memfd_create with a valid NUL-terminated name; the fd is closed below.
     let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
-        return Err(err(format!("memfd_create: {}", std::io::Error::last_os_error())));
+        return Err(err(format!(
+            "memfd_create: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     let mut written = 0usize;
     while written < bytes.len() {
         // SAFETY: writing our own buffer to our own fd.
-        let n = unsafe { libc::write(fd, bytes[written..].as_ptr().cast::<c_void>(), bytes.len() - written) };
+        let n = unsafe {
+            libc::write(
+                fd,
+                bytes[written..].as_ptr().cast::<c_void>(),
+                bytes.len() - written,
+            )
+        };
         if n <= 0 {
             // SAFETY: closing our own fd.
             unsafe { libc::close(fd) };
-            return Err(err(format!("writing the TLS module: {}", std::io::Error::last_os_error())));
+            return Err(err(format!(
+                "writing the TLS module: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         written += n as usize;
     }
@@ -175,7 +193,9 @@ pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Re
             "unknown error".to_string()
         } else {
             // SAFETY: non-null, NUL-terminated.
-            unsafe { std::ffi::CStr::from_ptr(msg) }.to_string_lossy().into_owned()
+            unsafe { std::ffi::CStr::from_ptr(msg) }
+                .to_string_lossy()
+                .into_owned()
         };
         if static_tls && msg.contains("static TLS") {
             return Err(Error::StaticTlsExhausted { needed: total });
@@ -186,7 +206,15 @@ pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Re
     let mut map: *mut c_void = std::ptr::null_mut();
     const RTLD_DI_LINKMAP: libc::c_int = 2;
     // SAFETY: `handle` is a live dlopen handle and `map` a valid out-pointer.
-    if unsafe { libc::dlinfo(handle, RTLD_DI_LINKMAP, (&mut map as *mut *mut c_void).cast()) } != 0 || map.is_null() {
+    if unsafe {
+        libc::dlinfo(
+            handle,
+            RTLD_DI_LINKMAP,
+            (&mut map as *mut *mut c_void).cast(),
+        )
+    } != 0
+        || map.is_null()
+    {
         return Err(err("dlinfo on the TLS module failed".into()));
     }
     // SAFETY: `map` points at the loader's link_map, whose first field is the load bias.

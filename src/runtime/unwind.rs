@@ -49,11 +49,18 @@ pub fn check(bytes: &[u8], addr: u64) -> Result<(), String> {
     let bases = BaseAddresses::default().set_eh_frame(addr);
     let mut entries = eh.entries(&bases);
     let mut count = 0usize;
-    while let Some(entry) = entries.next().map_err(|e| format!("eh_frame entry {count}: {e}"))? {
+    while let Some(entry) = entries
+        .next()
+        .map_err(|e| format!("eh_frame entry {count}: {e}"))?
+    {
         match entry {
             CieOrFde::Cie(cie) => {
                 let mut ins = cie.instructions(&eh, &bases);
-                while ins.next().map_err(|e| format!("eh_frame CIE {count}: {e}"))?.is_some() {}
+                while ins
+                    .next()
+                    .map_err(|e| format!("eh_frame CIE {count}: {e}"))?
+                    .is_some()
+                {}
             }
             CieOrFde::Fde(partial) => {
                 partial
