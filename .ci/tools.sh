@@ -6,8 +6,10 @@
 # tool -> Debian package providing it
 JITLINK_TOOLS=(
     "gcc:gcc"
+    "g++:g++"
     "ar:binutils"
     "clang-19:clang-19"
+    "clang++-19:clang-19"
     "ld.lld-19:lld-19"
     "llvm-jitlink-22:llvm-22"
 )

@@ -315,6 +315,21 @@ impl Session {
                 s.scope = Scope::Hidden;
             }
         }
+        // One zero-length terminator after all `.eh_frame` blocks: the set registers its
+        // unwind information as one object, since libgcc stops searching at the first
+        // registered object whose lowest address lies below the PC.
+        if let Some(sec) = g
+            .sections
+            .iter()
+            .position(|s| s.role == SectionRole::EhFrame)
+        {
+            g.add_block(
+                crate::graph::SectionId(sec as u32),
+                Content::Owned(vec![0; 4]),
+                4,
+                SYNTHETIC,
+            );
+        }
         let mut undefined = Vec::new();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
@@ -418,7 +433,7 @@ impl Session {
             g.sections
                 .iter()
                 .filter(|s| s.role == SectionRole::EhFrame)
-                .flat_map(|s| s.blocks.iter().map(|b| g.blocks[b.index()].addr))
+                .filter_map(|s| s.blocks.first().map(|b| g.blocks[b.index()].addr))
                 .collect(),
         );
         timings.add("finalize", t.elapsed());

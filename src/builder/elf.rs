@@ -289,10 +289,20 @@ pub fn add_object<'a, A: ElfArch>(
         let content = if sh_type == elf::SHT_NOBITS {
             Content::Zero(sh.sh_size(endian))
         } else if role == SectionRole::EhFrame {
-            // The unwinder reads entries up to a zero-length terminator: give each block its own.
-            let mut v = sh.data(endian, data).map_err(bad)?.to_vec();
-            v.extend_from_slice(&[0; 4]);
-            Content::Owned(v)
+            // The set's `.eh_frame` blocks are laid out back to back and registered as one
+            // object (see `runtime::unwind`): entries are 4-byte aligned and a block must hold
+            // whole entries, or the padding after it would read as a terminator.
+            let bytes = sh.data(endian, data).map_err(bad)?;
+            if bytes.len() % 4 != 0 {
+                return Err(malformed(
+                    file,
+                    format!(
+                        "section {name}: size {} is not a multiple of 4",
+                        bytes.len()
+                    ),
+                ));
+            }
+            Content::Borrowed(bytes)
         } else {
             Content::Borrowed(sh.data(endian, data).map_err(bad)?)
         };
@@ -303,6 +313,11 @@ pub fn add_object<'a, A: ElfArch>(
             ));
         }
         let sec = graph.section(name, perm, role);
+        let align = if role == SectionRole::EhFrame {
+            align.min(4)
+        } else {
+            align
+        };
         blocks[index.0] = Some(graph.add_block(sec, content, align, input));
     }
 

@@ -1,9 +1,12 @@
-//! Unwind registration: each `.eh_frame` block of a linked set is registered with the host
+//! Unwind registration: the `.eh_frame` section of a linked set is registered with the host
 //! unwinder (libgcc's `__register_frame`) at finalize and deregistered on removal, so C++
 //! exceptions and Rust panics unwind through linked frames.
 //!
-//! `__register_frame` walks entries from the given address to a zero-length terminator, so the
-//! ELF builder gives every `.eh_frame` block a 4-byte zero terminator of its own.
+//! The section is registered as one object: its blocks (one per input) lie back to back and the
+//! driver ends them with one zero-length terminator. Registering each input's block on its own
+//! would break lookups, because libgcc keeps registered objects sorted by their lowest address
+//! and stops at the first one that starts below the PC, while the inputs' code interleaves in
+//! the set's layout (`.text` of every input, then `.text.unlikely` of every input, ...).
 
 extern "C" {
     fn __register_frame(begin: *const u8);
