@@ -1,7 +1,8 @@
 //! C++ programs: static constructors and destructors, exceptions thrown in one object and caught
 //! in another, RTTI and dynamic_cast, virtual calls, std::map, std::string, iostreams, std::thread
-//! with thread_local; g++ and clang++ at -O0 and -O2, PIE and -fPIC, with and without
-//! -ffunction-sections; compared with the natively linked program.
+//! with thread_local; g++ and clang++ at -O0 and -O2, PIE, -fPIC and -fno-pic, with and without
+//! -ffunction-sections; compared with the natively linked program. The -fno-pic build writes
+//! with stdio instead of std::cout: see `iostreams_in_non_pic_code_are_a_clear_error`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +37,7 @@ fn shapes_in_every_configuration() {
     let mut failures = Vec::new();
     for cxx in [tool("g++"), tool("clang++-19")] {
         for opt in ["-O0", "-O2"] {
-            for pic in [&[][..], &["-fPIC"][..]] {
+            for pic in [&[][..], &["-fPIC"][..], &["-fno-pic", "-DNO_IOSTREAM"][..]] {
                 for sections in [&[][..], &["-ffunction-sections", "-fdata-sections"][..]] {
                     let tag = format!("{cxx} {opt} {} {}", pic.join(" "), sections.join(" "));
                     let dir = out.join(tag.replace([' ', '='], "_"));
@@ -62,7 +63,11 @@ fn shapes_in_every_configuration() {
                         // The native link uses the same order: it decides constructor order.
                         let inputs = [&objs[order[0]], &objs[order[1]]];
                         let exe = dir.join(format!("native{}{}", order[0], order[1]));
-                        assert!(Command::new(&cxx)
+                        let mut link = Command::new(&cxx);
+                        if pic.contains(&"-fno-pic") {
+                            link.arg("-no-pie");
+                        }
+                        assert!(link
                             .args(inputs)
                             .arg("-o")
                             .arg(&exe)
@@ -89,5 +94,38 @@ fn shapes_in_every_configuration() {
         "{} runs differ:\n{}",
         failures.len(),
         failures.join("\n\n")
+    );
+}
+
+/// Non-PIC code that takes the 32-bit address of std::cout, a writable libstdc++ object beyond
+/// 2 GiB, cannot be linked without sharing a copy with libstdc++: jitlink says so, naming the
+/// object, instead of running code that would use a private copy.
+#[test]
+fn iostreams_in_non_pic_code_are_a_clear_error() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cpp");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp-nopic-iostream");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut objs = Vec::new();
+    for f in ["main.cpp", "shapes.cpp"] {
+        let o = dir.join(f.replace(".cpp", ".o"));
+        let st = Command::new(tool("g++"))
+            .args(["-O2", "-fno-pic", "-c"])
+            .arg(src.join(f))
+            .arg("-o")
+            .arg(&o)
+            .status()
+            .expect("g++");
+        assert!(st.success());
+        objs.push(o);
+    }
+    let (code, stdout, stderr) = run(Command::new(env!("CARGO_BIN_EXE_jitlink"))
+        .args(&objs)
+        .arg("--")
+        .arg("s1"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "nothing may run: {stdout}");
+    assert!(
+        stderr.contains("_ZSt4cout") && stderr.contains("-fPIC"),
+        "{stderr}"
     );
 }

@@ -5,7 +5,20 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
+
+// Output goes through iostreams, except in the -fno-pic build: non-PIC code that takes the 32-bit
+// address of std::cout (a writable libstdc++ object beyond 2 GiB) is rejected by jitlink with a
+// clear error (see tests/cpp.rs), so that build writes the same text with stdio.
+static void say(const std::string &text)
+{
+#ifdef NO_IOSTREAM
+    std::fputs(text.c_str(), stdout);
+#else
+    std::cout << text;
+#endif
+}
 
 static thread_local int per_thread = 10;
 static std::mutex out;
@@ -24,14 +37,18 @@ int main(int argc, char **argv)
             shapes.push_back(make_shape(argv[i]));
             by_name[shapes.back()->name()] += shapes.back()->area();
         } catch (const BadShape &e) {
-            std::cout << "rejected: " << e.what() << "\n";
+            say(std::string("rejected: ") + e.what() + "\n");
         } catch (const std::exception &e) {
-            std::cout << "error: " << e.what() << "\n";
+            say(std::string("error: ") + e.what() + "\n");
         }
     }
-    for (const auto &[name, area] : by_name)
-        std::cout << name << " total area " << area << "\n";
-    std::cout << "squares: " << count_squares(shapes) << " of " << shapes.size() << std::endl;
+    for (const auto &[name, area] : by_name) {
+        std::ostringstream line;
+        line << name << " total area " << area << "\n";
+        say(line.str());
+    }
+    say("squares: " + std::to_string(count_squares(shapes)) + " of " + std::to_string(shapes.size()) + "\n");
+    std::fflush(stdout);
 
     std::vector<std::thread> threads;
     int results[4] = {};
