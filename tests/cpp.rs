@@ -7,27 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn tool(name: &str) -> String {
-    let ok = Command::new(name)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{name} is required by the C++ tests (run .ci/test to install the tools)"
-    );
-    name.to_string()
-}
+mod common;
 
-fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
-    let out = cmd.output().expect("run");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{outcome, tool};
 
 #[test]
 fn shapes_in_every_configuration() {
@@ -35,7 +17,7 @@ fn shapes_in_every_configuration() {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
     let args = ["s2", "c1", "x3", "s1.5", "", "c2.5"];
     let mut failures = Vec::new();
-    for cxx in [tool("g++"), tool("clang++-19")] {
+    for cxx in [tool("g++").name.clone(), tool("clang++-19").name.clone()] {
         for opt in ["-O0", "-O2"] {
             for pic in [&[][..], &["-fPIC"][..], &["-fno-pic", "-DNO_IOSTREAM"][..]] {
                 for sections in [&[][..], &["-ffunction-sections", "-fdata-sections"][..]] {
@@ -74,11 +56,13 @@ fn shapes_in_every_configuration() {
                             .status()
                             .expect("link")
                             .success());
-                        let native = run(Command::new(&exe).args(args));
-                        let jit = run(Command::new(env!("CARGO_BIN_EXE_jitlink"))
-                            .args(inputs)
-                            .arg("--")
-                            .args(args));
+                        let native = outcome(Command::new(&exe).args(args));
+                        let jit = outcome(
+                            Command::new(env!("CARGO_BIN_EXE_jitlink"))
+                                .args(inputs)
+                                .arg("--")
+                                .args(args),
+                        );
                         if native != jit {
                             failures.push(format!(
                                 "{tag} order {order:?}:\nnative {native:?}\njitlink {jit:?}"
@@ -108,7 +92,7 @@ fn iostreams_in_non_pic_code_are_a_clear_error() {
     let mut objs = Vec::new();
     for f in ["main.cpp", "shapes.cpp"] {
         let o = dir.join(f.replace(".cpp", ".o"));
-        let st = Command::new(tool("g++"))
+        let st = Command::new(tool("g++").name.clone())
             .args(["-O2", "-fno-pic", "-c"])
             .arg(src.join(f))
             .arg("-o")
@@ -118,10 +102,12 @@ fn iostreams_in_non_pic_code_are_a_clear_error() {
         assert!(st.success());
         objs.push(o);
     }
-    let (code, stdout, stderr) = run(Command::new(env!("CARGO_BIN_EXE_jitlink"))
-        .args(&objs)
-        .arg("--")
-        .arg("s1"));
+    let (code, stdout, stderr) = outcome(
+        Command::new(env!("CARGO_BIN_EXE_jitlink"))
+            .args(&objs)
+            .arg("--")
+            .arg("s1"),
+    );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stdout.is_empty(), "nothing may run: {stdout}");
     assert!(

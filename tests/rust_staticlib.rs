@@ -5,14 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
-    let out = cmd.output().expect("run");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+
+use common::{outcome, tool};
 
 #[test]
 fn staticlib_called_from_c() {
@@ -20,7 +15,7 @@ fn staticlib_called_from_c() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-staticlib");
     std::fs::create_dir_all(&dir).expect("dir");
     let main_o = dir.join("main.o");
-    let st = Command::new("gcc")
+    let st = Command::new(&tool("gcc").path)
         .args(["-O2", "-c"])
         .arg(src.join("main.c"))
         .arg("-o")
@@ -40,7 +35,7 @@ fn staticlib_called_from_c() {
             .expect("rustc must be installed");
         assert!(st.success(), "rustc at opt-level {opt}");
         let exe = dir.join(format!("native{opt}"));
-        let st = Command::new("gcc")
+        let st = Command::new(&tool("gcc").path)
             .arg(&main_o)
             .arg(&lib)
             .arg("-o")
@@ -49,10 +44,12 @@ fn staticlib_called_from_c() {
             .status()
             .expect("gcc");
         assert!(st.success(), "native link at opt-level {opt}");
-        let native = run(&mut Command::new(&exe));
-        let jit = run(Command::new(env!("CARGO_BIN_EXE_jitlink"))
-            .arg(&main_o)
-            .arg(&lib));
+        let native = outcome(&mut Command::new(&exe));
+        let jit = outcome(
+            Command::new(env!("CARGO_BIN_EXE_jitlink"))
+                .arg(&main_o)
+                .arg(&lib),
+        );
         assert_eq!(
             native.0,
             Some(0),

@@ -5,18 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn tool(name: &str) -> String {
-    let ok = Command::new(name)
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{name} is required by the TLS tests (run .ci/test to install the tools)"
-    );
-    name.to_string()
-}
+mod common;
+
+use common::tool;
 
 fn run(cmd: &mut Command) -> (i32, String) {
     let out = cmd.output().expect("run");
@@ -47,7 +38,7 @@ fn every_model_from_four_threads() {
         &["-fPIC", "-ftls-model=local-dynamic", "-mtls-dialect=gnu2"],
     ];
     let mut failures = Vec::new();
-    for cc in [tool("gcc"), tool("clang-19")] {
+    for cc in [tool("gcc").name.clone(), tool("clang-19").name.clone()] {
         for opt in ["-O0", "-O2"] {
             for flags in models {
                 let tag = format!("{cc} {opt} {}", flags.join(" "));

@@ -1189,3 +1189,13 @@ pub fn generated_source(name: &str, text: &str) -> PathBuf {
         fs::write(tmp, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.display()))
     })
 }
+
+/// Exit code, stdout and stderr of a command run to completion.
+pub fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().expect("run a test program");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
