@@ -7,8 +7,12 @@ use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use jitlink::arch::x86_64::X86_64;
+use jitlink::arch::TlsValues;
 use jitlink::builder::elf::{add_object, ElfState};
 use jitlink::graph::LinkGraph;
+use jitlink::memory::{MemoryManager, Placement};
+use jitlink::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
+use jitlink::{fixup, layout};
 use jitlink::{LinkedSetId, Options, Session};
 
 fn compile(name: &str, src: &str) -> Vec<u8> {
@@ -66,6 +70,45 @@ fn build_and_link(c: &mut Criterion) {
             black_box(g.blocks.len())
         })
     });
+    // Layout and fixups on one built, resolved graph (both stages are idempotent).
+    let mut graph = LinkGraph::<X86_64>::new("bench");
+    let mut st = ElfState::default();
+    add_object(&mut graph, &mut st, "gen.o", &obj).expect("build");
+    struct Near;
+    impl Reachability for Near {
+        fn pc_rel(&self, _: u64) -> bool {
+            true
+        }
+    }
+    struct NoHost;
+    impl HostInfo for NoHost {
+        fn describe(&self, _: u64) -> Option<HostSymbol> {
+            None
+        }
+    }
+    got_stubs::run(&mut graph, &Near, &NoHost, 0).expect("GOT pass");
+    let mut mem = MemoryManager::new();
+    let page = mem.page_size();
+    let lay = layout::layout(&mut graph, page).expect("layout");
+    let chunk = mem
+        .chunk_for(Placement::Near, lay.len, lay.align)
+        .expect("chunk");
+    let mut inflight = mem
+        .allocate(chunk, lay.len, lay.align, lay.segments.clone())
+        .expect("allocate");
+    layout::rebase(&mut graph, inflight.base());
+    g.bench_function("layout", |b| {
+        b.iter(|| {
+            let l = layout::layout(&mut graph, page).expect("layout");
+            layout::rebase(&mut graph, inflight.base());
+            black_box(l.len)
+        })
+    });
+    g.bench_function("fixups (copy and apply)", |b| {
+        b.iter(|| fixup::apply(&graph, &mut inflight, TlsValues::default()).expect("fixups"))
+    });
+    mem.abandon(inflight);
+
     let mut s = Session::new(Options::default());
     let mut id = 0u32;
     g.bench_function("whole link and remove", |b| {
