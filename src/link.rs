@@ -490,7 +490,7 @@ impl Session {
     /// then falls back to the host process.
     pub fn lookup(&mut self, name: &str) -> Result<u64> {
         let key = name.as_bytes();
-        if self.symbols.get(key).is_none() {
+        if !self.symbols.contains_key(key) {
             let in_archive = self
                 .archives
                 .iter()

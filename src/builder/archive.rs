@@ -59,7 +59,7 @@ impl ArchiveIndex {
                 })?;
             let name = String::from_utf8_lossy(member.name()).into_owned();
             by_start.insert(start, index.members.len());
-            let copy = if (data.as_ptr() as usize + start) % 8 != 0 {
+            let copy = if !(data.as_ptr() as usize + start).is_multiple_of(8) {
                 let at = index.aligned.len() * 8;
                 index
                     .aligned
