@@ -3,17 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
-
-fn build(config: &Config, files: &[(&str, &str)]) -> Vec<PathBuf> {
-    let jobs: Vec<CompileJob> = files
-        .iter()
-        .map(|(name, text)| CompileJob::new(config, generated_source(name, text), &[]))
-        .collect();
-    compile_all(&jobs)
-}
 
 fn configs() -> Vec<Config> {
     vec![
@@ -57,7 +47,7 @@ int alt_entry(int argc, char **argv, char **envp)
 "#;
     let mut failures = Failures::new("--entry");
     for config in configs() {
-        let objs = build(&config, &[("entry.c", source)]);
+        let objs = compile_generated(&config, &[("entry.c", source)]);
         let cmd = jitlink_command(
             &["--entry", "alt_entry"],
             &objs,
@@ -93,7 +83,7 @@ int main(void)
     let mut failures = Failures::new("--abs");
     for compiler in Compiler::ALL {
         let config = Config::new(compiler, Opt::O2, Pic::Pic, false, false);
-        let objs = build(&config, &[("abs.c", source)]);
+        let objs = compile_generated(&config, &[("abs.c", source)]);
         let cmd = jitlink_command(
             &[
                 "--abs",
@@ -138,7 +128,7 @@ int main(int argc, char **argv)
 "#;
     let mut failures = Failures::new("-L/-l");
     for config in configs() {
-        let objs = build(
+        let objs = compile_generated(
             &config,
             &[
                 ("lib_main.c", main),
@@ -188,7 +178,7 @@ int main(void) { printf("counter %d\n", bump()); return 7; }
 "#;
     let mut failures = Failures::new("--show-graph/--timings");
     for config in configs() {
-        let objs = build(&config, &[("diag.c", source)]);
+        let objs = compile_generated(&config, &[("diag.c", source)]);
         for option in ["--show-graph", "--timings"] {
             let cmd = jitlink_command(&[option], &objs, &[]);
             let line = shell_line(&cmd);

@@ -9,15 +9,6 @@ use std::path::PathBuf;
 
 use common::*;
 
-/// Compiles generated sources with one configuration.
-fn build(config: &Config, files: &[(&str, &str)]) -> Vec<PathBuf> {
-    let jobs: Vec<CompileJob> = files
-        .iter()
-        .map(|(name, text)| CompileJob::new(config, generated_source(name, text), &[]))
-        .collect();
-    compile_all(&jobs)
-}
-
 fn run_jitlink(options: &[&str], inputs: &[PathBuf], label: &str) -> (Outcome, String) {
     let cmd = jitlink_command(options, inputs, &[]);
     let line = shell_line(&cmd);
@@ -106,7 +97,7 @@ int main(void)
 "#;
     let mut failures = Failures::new("undefined symbols");
     for config in error_configs() {
-        let objs = build(&config, &[("undefined_main.c", main)]);
+        let objs = compile_generated(&config, &[("undefined_main.c", main)]);
         let label = format!("undefined {config}");
         let (out, line) = run_jitlink(&[], &objs, &label);
         failures.record(expect_link_error(
@@ -134,7 +125,7 @@ int main(void) { return first_value() + second_value(); }
         "int use_a(void);\nint use_b(void);\nint main(void) { return use_a() + use_b(); }\n";
     let mut failures = Failures::new("duplicate definitions");
     for config in error_configs() {
-        let objs = build(
+        let objs = compile_generated(
             &config,
             &[
                 ("dup_main.c", main),
@@ -151,7 +142,7 @@ int main(void) { return first_value() + second_value(); }
             &["jitlink_test_duplicate", "dup_first.o", "dup_second.o"],
         ));
 
-        let objs = build(
+        let objs = compile_generated(
             &config,
             &[
                 ("dupfn_main.c", main_fn),
@@ -187,7 +178,7 @@ __asm__(".pushsection .data.reloc_test,\"aw\",@progbits\n"
 int main(void) {{ return reloc_target; }}
 "#
     );
-    build(config, &[(&format!("reloc_{reloc}.c"), &source)]).remove(0)
+    compile_generated(config, &[(&format!("reloc_{reloc}.c"), &source)]).remove(0)
 }
 
 /// Dynamic relocation types never belong in a relocatable object: the error
@@ -275,7 +266,7 @@ int bump_tls(void) { return ++jitlink_test_tls_counter; }
     for compiler in Compiler::ALL {
         for opt in Opt::ALL {
             let config = Config::new(compiler, opt, Pic::Pic, false, false);
-            let objs = build(&config, &[("tls_main.c", main), ("tls_counter.c", tls)]);
+            let objs = compile_generated(&config, &[("tls_main.c", main), ("tls_counter.c", tls)]);
             let label = format!("TLSGD {config}");
             let exe = native_link(&config, &objs, "tls-gd");
             let (_, verdict) = run_both(&label, &exe, &objs, &RunSpec::default());
@@ -292,7 +283,7 @@ int bump_tls(void) { return ++jitlink_test_tls_counter; }
 /// A valid object whose bytes the malformed-input tests cut or replace.
 fn hello_object() -> PathBuf {
     let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, true);
-    build(&config, &[("hello.c", HELLO)]).remove(0)
+    compile_generated(&config, &[("hello.c", HELLO)]).remove(0)
 }
 
 fn write_input(dir: &std::path::Path, name: &str, bytes: &[u8]) -> PathBuf {

@@ -56,19 +56,6 @@ struct Tables {
     tls_entries: FxHashMap<(TlsEntry, SymbolId), SymbolId>,
 }
 
-/// Counts of what the pass made, for timings and tests.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Stats {
-    /// GOT entries made.
-    pub got_entries: usize,
-    /// Stubs made.
-    pub stubs: usize,
-    /// GOT loads relaxed to direct forms.
-    pub relaxed: usize,
-    /// Host data copied.
-    pub copies: usize,
-}
-
 /// Runs the pass.
 ///
 /// `tlsdesc_resolver` is the address of the runtime's TLS descriptor resolver for static TLS.
@@ -77,7 +64,7 @@ pub fn run<A: Arch>(
     reach: &dyn Reachability,
     host: &dyn HostInfo,
     tlsdesc_resolver: u64,
-) -> Result<Stats> {
+) -> Result<()> {
     let mut t = Tables {
         got: None,
         stubs: None,
@@ -86,7 +73,6 @@ pub fn run<A: Arch>(
         copies: FxHashMap::default(),
         tls_entries: FxHashMap::default(),
     };
-    let mut stats = Stats::default();
     if let Some(&sym) = g.globals.get(GOT_SYMBOL) {
         if g.symbols[sym.index()].def == Def::External {
             let got = got_block(g, &mut t);
@@ -120,14 +106,14 @@ pub fn run<A: Arch>(
                     let callable = target.callable;
                     match host.describe(addr) {
                         Some(h) if h.function => Edge {
-                            target: stub(g, &mut t, &mut stats, e.target),
+                            target: stub(g, &mut t, e.target),
                             ..e
                         },
                         // Read-only data (vtables, type info, constant tables) is copied
                         // exactly; a pointer-sized variable (stdout) is copied as of now.
                         Some(h) if h.size > 0 && (!h.writable || h.size <= A::POINTER_SIZE) => {
                             Edge {
-                                target: copy(g, &mut t, &mut stats, e.target, addr, h.size),
+                                target: copy(g, &mut t, e.target, addr, h.size),
                                 ..e
                             }
                         }
@@ -147,7 +133,7 @@ pub fn run<A: Arch>(
                             });
                         }
                         _ if callable => Edge {
-                            target: stub(g, &mut t, &mut stats, e.target),
+                            target: stub(g, &mut t, e.target),
                             ..e
                         },
                         // Left as it is: the fixup reports the overflow with full context.
@@ -160,7 +146,7 @@ pub fn run<A: Arch>(
                     }
                     Edge {
                         kind: A::direct_branch(e.kind),
-                        target: stub(g, &mut t, &mut stats, e.target),
+                        target: stub(g, &mut t, e.target),
                         ..e
                     }
                 }
@@ -182,13 +168,10 @@ pub fn run<A: Arch>(
                             None
                         };
                     match relaxed {
-                        Some(kind) => {
-                            stats.relaxed += 1;
-                            Edge { kind, ..e }
-                        }
+                        Some(kind) => Edge { kind, ..e },
                         None => Edge {
                             kind: to_entry,
-                            target: got_entry(g, &mut t, &mut stats, e.target),
+                            target: got_entry(g, &mut t, e.target),
                             ..e
                         },
                     }
@@ -197,7 +180,7 @@ pub fn run<A: Arch>(
             g.blocks[b].edges[i] = new;
         }
     }
-    Ok(stats)
+    Ok(())
 }
 
 fn got_block<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables) -> BlockId {
@@ -290,12 +273,7 @@ fn tls_entry<A: Arch>(
     sym
 }
 
-fn got_entry<A: Arch>(
-    g: &mut LinkGraph<'_, A>,
-    t: &mut Tables,
-    stats: &mut Stats,
-    target: SymbolId,
-) -> SymbolId {
+fn got_entry<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables, target: SymbolId) -> SymbolId {
     if let Some(&e) = t.got_entries.get(&target) {
         return e;
     }
@@ -309,20 +287,14 @@ fn got_entry<A: Arch>(
     });
     let entry = g.add_anonymous(block, offset, A::POINTER_SIZE, false);
     t.got_entries.insert(target, entry);
-    stats.got_entries += 1;
     entry
 }
 
-fn stub<A: Arch>(
-    g: &mut LinkGraph<'_, A>,
-    t: &mut Tables,
-    stats: &mut Stats,
-    target: SymbolId,
-) -> SymbolId {
+fn stub<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables, target: SymbolId) -> SymbolId {
     if let Some(&s) = t.stub_entries.get(&target) {
         return s;
     }
-    let slot = got_entry(g, t, stats, target);
+    let slot = got_entry(g, t, target);
     let block = *t.stubs.get_or_insert_with(|| {
         let sec = g.section("$__STUBS", Perm::ReadExec, SectionRole::Plain);
         g.add_block(
@@ -342,14 +314,12 @@ fn stub<A: Arch>(
     });
     let s = g.add_anonymous(block, offset, tpl.bytes.len() as u64, true);
     t.stub_entries.insert(target, s);
-    stats.stubs += 1;
     s
 }
 
 fn copy<A: Arch>(
     g: &mut LinkGraph<'_, A>,
     t: &mut Tables,
-    stats: &mut Stats,
     target: SymbolId,
     addr: u64,
     size: u64,
@@ -364,6 +334,5 @@ fn copy<A: Arch>(
     let block = g.add_block(sec, Content::Owned(bytes), 16, SYNTHETIC);
     let c = g.add_anonymous(block, 0, size, false);
     t.copies.insert(target, c);
-    stats.copies += 1;
     c
 }

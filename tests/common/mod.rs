@@ -1199,3 +1199,12 @@ pub fn outcome(cmd: &mut Command) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Compiles generated sources `(file name, text)` with one configuration.
+pub fn compile_generated(config: &Config, files: &[(&str, &str)]) -> Vec<PathBuf> {
+    let jobs: Vec<CompileJob> = files
+        .iter()
+        .map(|(name, text)| CompileJob::new(config, generated_source(name, text), &[]))
+        .collect();
+    compile_all(&jobs)
+}
