@@ -111,6 +111,16 @@ pub enum Error {
     NoSuchLinkedSet(u32),
     /// A bad command-line or API argument.
     InvalidArgument(String),
+    /// A new definition of a running function that cannot be bound to the live image safely
+    /// (re-optimization); the old version keeps running.
+    Unbindable {
+        /// The input holding the new definition.
+        file: String,
+        /// The function being replaced.
+        symbol: String,
+        /// Why it cannot be bound.
+        reason: String,
+    },
     /// The C library has no static TLS space left for a linked set's thread-local block. glibc
     /// sizes that space at process start (`GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N`).
     StaticTlsExhausted {
@@ -155,6 +165,9 @@ impl fmt::Display for Error {
             Error::SymbolNotFound(name) => write!(f, "symbol not found: {name}"),
             Error::NoSuchLinkedSet(id) => write!(f, "no linked set with id {id}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::Unbindable { file, symbol, reason } => {
+                write!(f, "{file}: cannot bind new definition of {symbol}: {reason}")
+            }
             Error::StaticTlsExhausted { needed } => write!(
                 f,
                 "no static TLS space left for a {needed}-byte thread-local block: start the process \

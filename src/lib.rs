@@ -36,6 +36,7 @@ pub mod error;
 pub mod fixup;
 pub mod graph;
 pub mod layout;
+pub mod lazy;
 pub mod link;
 pub mod memory;
 pub mod passes;

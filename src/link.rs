@@ -19,11 +19,12 @@ use crate::graph::{
     Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, SymbolId, SYNTHETIC,
 };
 use crate::memory::{ChunkId, Finalized, MemoryManager, Placement};
+use crate::passes::bind::{self, BindSpec, LocalData};
 use crate::passes::got_stubs::{self, HostInfo, Reachability};
 use crate::runtime::host::{HostSymbols, Library};
 use crate::runtime::unwind::Registration;
 use crate::runtime::{init, tls};
-use crate::stubs::{Owner, RedirectableSymbolManager, StubHandle, StubPool};
+use crate::stubs::{Owner, RedirectableSymbolManager, StubHandle, StubPool, TrampolinePool};
 use crate::{fixup, layout};
 use jitlink_arch::TlsValues;
 
@@ -119,11 +120,26 @@ impl Timings {
     }
 }
 
+/// What lazy linking and re-optimization ask of the pipeline (see `src/lazy.rs`, `src/reopt.rs`).
+#[derive(Default)]
+struct Hooks {
+    /// Functions declared before their object is linked: their stubs, which the link binds.
+    lazy: FxHashMap<Box<[u8]>, StubHandle>,
+    /// Binds the next link to the live image (a new definition of a running function).
+    bind: Option<BindSpec>,
+    /// The bound function's address after that link.
+    bound: Option<u64>,
+    /// When recorded: the writable statics of every linked input, by file and name.
+    locals: Option<FxHashMap<Arc<str>, FxHashMap<Box<[u8]>, LocalData>>>,
+}
+
 /// A linking session: inputs, reserved memory, and the symbols of every linked set.
 pub struct Session {
     opts: Options,
     mem: Arc<Mutex<MemoryManager>>,
     stubs: Arc<StubPool<HostArch>>,
+    trampolines: Arc<TrampolinePool<HostArch>>,
+    hooks: Hooks,
     host: HostSymbols,
     pending: Vec<(String, Bytes)>,
     archives: Vec<(String, ArchiveInput)>,
@@ -142,7 +158,9 @@ impl Session {
             host: HostSymbols::new(!opts.no_default_libs),
             opts: opts.clone(),
             mem: mem.clone(),
-            stubs: Arc::new(StubPool::new(mem)),
+            stubs: Arc::new(StubPool::new(mem.clone())),
+            trampolines: Arc::new(TrampolinePool::new(mem)),
+            hooks: Hooks::default(),
             pending: Vec::new(),
             archives: Vec::new(),
             loaded: Vec::new(),
@@ -241,6 +259,7 @@ impl Session {
             symbols,
             timings,
             stubs,
+            hooks,
             ..
         } = self;
 
@@ -251,6 +270,15 @@ impl Session {
         for (name, bytes) in pending {
             elf::add_object(&mut g, &mut st, name, bytes)?;
         }
+        let bound_root = match hooks.bind.take() {
+            Some(spec) => Some(bind::run(&mut g, &spec, &|name| {
+                symbols.get(name).map(|d| bind::Live {
+                    size: d.size,
+                    callable: d.callable,
+                })
+            })?),
+            None => None,
+        };
         timings.add("build", t.elapsed());
 
         // Archive members, loaded on demand until nothing more is needed.
@@ -367,6 +395,7 @@ impl Session {
         let redirected = make_redirectable(
             &mut g,
             &opts.redirectable,
+            &hooks.lazy,
             &**stubs,
             Owner(u64::from(set_id)),
         )?;
@@ -427,6 +456,7 @@ impl Session {
         for (body, handle) in &redirected {
             handle.redirect(g.address(*body));
         }
+        hooks.bound = bound_root.map(|r| g.address(r));
         let dso = g.blocks[dso_block.index()].addr;
         let init_fini = init::collect(&g);
         let unwind = Registration::register(
@@ -441,6 +471,9 @@ impl Session {
         // Publish the set's symbols.
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut names = Vec::new();
+        if let Some(locals) = &mut hooks.locals {
+            record_locals(&g, &files, locals);
+        }
         for (i, s) in g.symbols.iter().enumerate() {
             let Def::Block { block, .. } = s.def else {
                 continue;
@@ -559,6 +592,110 @@ impl Session {
     }
 }
 
+/// Hooks for lazy linking and re-optimization (`crate::lazy`, `crate::reopt`).
+impl Session {
+    /// The session's re-entry and counting trampolines.
+    pub fn trampolines(&self) -> Arc<TrampolinePool<HostArch>> {
+        self.trampolines.clone()
+    }
+
+    /// Which functions linked from now on are made redirectable.
+    pub(crate) fn set_redirectable(&mut self, r: Redirectable) {
+        self.opts.redirectable = r;
+    }
+
+    /// Declares function `name`, to be defined by an object linked later, at the address of the
+    /// stub `handle`: references resolve to the stub now; the link that defines the function
+    /// points the stub at the body.
+    pub(crate) fn declare_lazy(&mut self, name: &str, handle: StubHandle) {
+        let key: Box<[u8]> = name.as_bytes().into();
+        self.symbols.insert(
+            key.clone(),
+            Defined {
+                addr: handle.stub,
+                size: 0,
+                callable: true,
+                weak: true,
+                set: u32::MAX,
+                file: Arc::from("<lazy>"),
+            },
+        );
+        self.hooks.lazy.insert(key, handle);
+    }
+
+    /// From now on, records the writable statics of every linked input.
+    pub(crate) fn record_locals(&mut self) {
+        self.hooks.locals.get_or_insert_with(FxHashMap::default);
+    }
+
+    /// The recorded writable statics of input `file`.
+    pub(crate) fn locals_of(&self, file: &str) -> FxHashMap<Box<[u8]>, LocalData> {
+        self.hooks
+            .locals
+            .as_ref()
+            .and_then(|l| l.get(file))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The input that defines global `name`, if linked.
+    pub(crate) fn defining_file(&self, name: &str) -> Option<Arc<str>> {
+        self.symbols.get(name.as_bytes()).map(|d| d.file.clone())
+    }
+
+    /// Links object `bytes` as a new definition of a running function, bound to the live image
+    /// by `spec` (see [`crate::passes::bind`]); returns the new body's address.
+    pub(crate) fn link_bound(&mut self, name: String, bytes: Bytes, spec: BindSpec) -> Result<u64> {
+        self.link_pending()?;
+        self.pending.push((name, bytes));
+        self.hooks.bind = Some(spec);
+        let linked = self.link_pending();
+        self.hooks.bind = None;
+        self.pending.clear();
+        linked?;
+        self.hooks
+            .bound
+            .take()
+            .ok_or_else(|| Error::InvalidArgument("bound link produced no function".into()))
+    }
+}
+
+/// Records the named statics in writable, non-thread-local blocks of every input of `g`.
+fn record_locals<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    files: &[Arc<str>],
+    out: &mut FxHashMap<Arc<str>, FxHashMap<Box<[u8]>, LocalData>>,
+) {
+    for s in &g.symbols {
+        let Def::Block { block, .. } = s.def else {
+            continue;
+        };
+        let sec = &g.sections[g.blocks[block.index()].section.index()];
+        if s.scope != Scope::Local
+            || s.name.is_empty()
+            || s.callable
+            || sec.perm != Perm::ReadWrite
+            || sec.role == SectionRole::ThreadLocal
+        {
+            continue;
+        }
+        let Some(file) = files.get(s.input as usize) else {
+            continue;
+        };
+        let map = out.entry(file.clone()).or_default();
+        let Def::Block { block, offset } = s.def else {
+            continue;
+        };
+        let addr = g.blocks[block.index()].addr.wrapping_add(offset);
+        map.entry(s.name.into())
+            .and_modify(|d| d.addr = None)
+            .or_insert(LocalData {
+                addr: Some(addr),
+                size: s.size,
+            });
+    }
+}
+
 /// The architecture of this process.
 #[cfg(target_arch = "x86_64")]
 pub type HostArch = X86_64;
@@ -573,10 +710,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn make_redirectable<A: Arch>(
     g: &mut LinkGraph<'_, A>,
     which: &Redirectable,
+    declared: &FxHashMap<Box<[u8]>, StubHandle>,
     stubs: &dyn RedirectableSymbolManager,
     owner: Owner,
 ) -> Result<Vec<(SymbolId, StubHandle)>> {
-    if *which == Redirectable::None {
+    if *which == Redirectable::None && declared.is_empty() {
         return Ok(Vec::new());
     }
     let chosen: Vec<(SymbolId, &str)> = g
@@ -587,15 +725,27 @@ fn make_redirectable<A: Arch>(
             s.callable
                 && s.scope != Scope::Local
                 && matches!(s.def, Def::Block { .. })
-                && which.wants(s.name)
+                && (which.wants(s.name) || declared.contains_key(s.name))
         })
         .filter_map(|(i, s)| Some((SymbolId(i as u32), std::str::from_utf8(s.name).ok()?)))
         .collect();
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<&str> = chosen.iter().map(|c| c.1).collect();
-    let handles = stubs.emit_redirectable_symbols(owner, &names)?;
+    // Functions declared lazily already have their stubs; the others get new ones.
+    let names: Vec<&str> = chosen
+        .iter()
+        .map(|c| c.1)
+        .filter(|n| !declared.contains_key(n.as_bytes()))
+        .collect();
+    let mut fresh = stubs.emit_redirectable_symbols(owner, &names)?.into_iter();
+    let handles: Vec<StubHandle> = chosen
+        .iter()
+        .filter_map(|c| match declared.get(c.1.as_bytes()) {
+            Some(h) => Some(*h),
+            None => fresh.next(),
+        })
+        .collect();
     let mut to_stub: FxHashMap<SymbolId, SymbolId> = FxHashMap::default();
     for (&(body, _), h) in chosen.iter().zip(&handles) {
         let input = g.symbols[body.index()].input;

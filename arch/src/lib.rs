@@ -145,6 +145,42 @@ pub struct StubTemplate<K: 'static> {
     pub align: u64,
 }
 
+/// Which data word a trampoline field refers to (see [`TrampolineTemplate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrampolineSlot {
+    /// The pointer to the runtime's re-entry resolver (one per trampoline batch, read-only).
+    Resolver,
+    /// The trampoline's 8-byte call counter (writable, one per trampoline).
+    Counter,
+    /// The trampoline's 8-byte destination pointer (writable, one per trampoline).
+    Target,
+}
+
+/// One field of a trampoline that references a data word.
+#[derive(Debug, Clone, Copy)]
+pub struct TrampolineField<K: 'static> {
+    /// Offset of the field in the template.
+    pub offset: usize,
+    /// Edge kind that computes it.
+    pub kind: K,
+    /// Addend of that edge.
+    pub addend: i64,
+    /// The data word it references.
+    pub slot: TrampolineSlot,
+}
+
+/// A trampoline template: code that carries a 32-bit identity and enters the runtime's
+/// re-entry resolver (lazy materialization, or a counter crossing its threshold).
+#[derive(Debug, Clone, Copy)]
+pub struct TrampolineTemplate<K: 'static> {
+    /// The bytes, with the identity and the fields zeroed. Its length is the trampoline stride.
+    pub bytes: &'static [u8],
+    /// Offset of the little-endian 32-bit identity the resolver receives.
+    pub id_offset: usize,
+    /// Fields referencing data words.
+    pub fields: &'static [TrampolineField<K>],
+}
+
 /// One target architecture.
 pub trait Arch: 'static + Sized {
     /// This architecture's edge kinds.
@@ -163,6 +199,13 @@ pub trait Arch: 'static + Sized {
     const TP_OFFSET_KIND: Self::EdgeKind;
     /// Jump stub that transfers control through a pointer slot.
     const JUMP_STUB: StubTemplate<Self::EdgeKind>;
+    /// Lazy re-entry trampoline: pushes its identity and jumps to the resolver, which expects
+    /// the identity on the stack above the caller's return address.
+    const REENTRY_TRAMPOLINE: TrampolineTemplate<Self::EdgeKind>;
+    /// Counting trampoline: atomically increments its counter (which starts at `-threshold`);
+    /// the one call that brings it to zero enters the resolver like [`Arch::REENTRY_TRAMPOLINE`],
+    /// every other call jumps through its target slot. Clobbers no argument register.
+    const COUNTING_TRAMPOLINE: TrampolineTemplate<Self::EdgeKind>;
 
     /// Applies `kind` at `offset` of `block` (the block's final bytes in writable memory).
     fn apply_fixup(

@@ -5,7 +5,7 @@
 
 use crate::{
     byte_at, check_range, write_field, Arch, EdgeRole, FixupError, FixupValues, Reach,
-    StubTemplate, TlsEntry,
+    StubTemplate, TlsEntry, TrampolineField, TrampolineSlot, TrampolineTemplate,
 };
 
 /// The x86-64 architecture.
@@ -92,6 +92,25 @@ const JUMP_STUB_BYTES: [u8; 8] = [
 const JUMP_STUB_SLOT_OFFSET: usize = 2;
 const _: () = assert!(JUMP_STUB_BYTES.len() == 8 && JUMP_STUB_SLOT_OFFSET + 4 <= 6);
 
+#[rustfmt::skip]
+const REENTRY_BYTES: [u8; 16] = [
+    0x68, 0, 0, 0, 0,             // push $id                   ; identity at offset 1
+    0xff, 0x25, 0, 0, 0, 0,       // jmp *resolver(%rip)        ; displacement at offset 7
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding, never executed
+];
+const _: () = assert!(REENTRY_BYTES.len() == 16);
+
+#[rustfmt::skip]
+const COUNTING_BYTES: [u8; 32] = [
+    0xf0, 0x48, 0xff, 0x05, 0, 0, 0, 0, // lock incq counter(%rip)  ; displacement at offset 4
+    0x74, 0x06,                         // je 16 (the counter reached zero: enter the runtime)
+    0xff, 0x25, 0, 0, 0, 0,             // jmp *target(%rip)        ; displacement at offset 12
+    0x68, 0, 0, 0, 0,                   // 16: push $id             ; identity at offset 17
+    0xff, 0x25, 0, 0, 0, 0,             // jmp *resolver(%rip)      ; displacement at offset 23
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc,       // int3 padding, never executed
+];
+const _: () = assert!(COUNTING_BYTES.len() == 32 && COUNTING_BYTES[8 + 1] as usize + 10 == 16);
+
 fn put<const N: usize>(block: &mut [u8], offset: usize, bytes: [u8; N]) -> Result<(), FixupError> {
     write_field(block, offset, &bytes)
 }
@@ -136,6 +155,41 @@ impl Arch for X86_64 {
         slot_kind: EdgeKind::Delta32,
         slot_addend: -4,
         align: 8,
+    };
+
+    const REENTRY_TRAMPOLINE: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
+        bytes: &REENTRY_BYTES,
+        id_offset: 1,
+        fields: &[TrampolineField {
+            offset: 7,
+            kind: EdgeKind::Delta32,
+            addend: -4,
+            slot: TrampolineSlot::Resolver,
+        }],
+    };
+    const COUNTING_TRAMPOLINE: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
+        bytes: &COUNTING_BYTES,
+        id_offset: 17,
+        fields: &[
+            TrampolineField {
+                offset: 4,
+                kind: EdgeKind::Delta32,
+                addend: -4,
+                slot: TrampolineSlot::Counter,
+            },
+            TrampolineField {
+                offset: 12,
+                kind: EdgeKind::Delta32,
+                addend: -4,
+                slot: TrampolineSlot::Target,
+            },
+            TrampolineField {
+                offset: 23,
+                kind: EdgeKind::Delta32,
+                addend: -4,
+                slot: TrampolineSlot::Resolver,
+            },
+        ],
     };
 
     fn apply_fixup(

@@ -4,7 +4,9 @@
 use jitlink_arch::{x86_64, Arch};
 use object::elf;
 use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
-use object::{LittleEndian as LE, SectionIndex, SymbolIndex};
+use object::{
+    LittleEndian as LE, Object, ObjectSection, ObjectSymbol, SectionIndex, SymbolIndex, SymbolKind,
+};
 use rustc_hash::FxHashSet;
 
 use crate::error::{malformed, Error, Result};
@@ -622,4 +624,51 @@ fn elf_symbol<'a, A: Arch>(
     } else {
         Ok(graph.add_symbol(new))
     }
+}
+
+/// What an object defines and references (its global symbols), read without building a graph.
+pub struct Summary {
+    /// Global functions it defines.
+    pub functions: Vec<String>,
+    /// Global data it defines (common symbols included).
+    pub data: Vec<String>,
+    /// Global symbols it references.
+    pub references: Vec<String>,
+    /// True if it has static initializers (`.init_array`, `.ctors`, `.preinit_array`).
+    pub initializers: bool,
+}
+
+/// Summarizes the global symbols of ELF object `data`.
+pub fn summarize(name: &str, data: &[u8]) -> Result<Summary> {
+    let obj = object::read::elf::ElfFile64::<LE>::parse(data).map_err(|e| malformed(name, e))?;
+    let mut s = Summary {
+        functions: Vec::new(),
+        data: Vec::new(),
+        references: Vec::new(),
+        initializers: false,
+    };
+    for sec in obj.sections() {
+        let n = sec.name().unwrap_or("");
+        if [".init_array", ".ctors", ".preinit_array"]
+            .iter()
+            .any(|p| n == *p || n.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
+        {
+            s.initializers = true;
+        }
+    }
+    for sym in obj.symbols() {
+        if !sym.is_global() {
+            continue;
+        }
+        let Ok(n) = sym.name() else { continue };
+        let n = n.to_string();
+        if sym.is_undefined() {
+            s.references.push(n);
+        } else if sym.kind() == SymbolKind::Text && !sym.is_common() {
+            s.functions.push(n);
+        } else {
+            s.data.push(n);
+        }
+    }
+    Ok(s)
 }

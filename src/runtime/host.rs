@@ -35,6 +35,11 @@ pub struct HostSymbols {
     buf: Vec<u8>,
 }
 
+// SAFETY: the handles come from `dlopen` and are only passed to `dlsym`, both of which the C
+// library makes thread-safe; nothing is tied to the thread that opened them. (Lazy linking and
+// re-optimization link from whichever thread calls in, one at a time under a mutex.)
+unsafe impl Send for HostSymbols {}
+
 fn dlopen(path: &str) -> Option<*mut c_void> {
     let c = CString::new(path).ok()?;
     // SAFETY: `c` is NUL-terminated; dlopen runs the library's initializers, which is what

@@ -3,5 +3,6 @@
 
 pub mod host;
 pub mod init;
+pub mod reentry;
 pub mod tls;
 pub mod unwind;

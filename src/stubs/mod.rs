@@ -9,8 +9,10 @@
 //! unmapped while the pool lives, since a thread may still be inside a stub.
 
 mod pool;
+mod trampolines;
 
 pub use pool::{StubHandle, StubPool};
+pub use trampolines::{Trampoline, TrampolinePool};
 
 use crate::error::Result;
 

@@ -1,0 +1,321 @@
+//! Lazy linking: an object is linked when one of its functions is first called.
+//!
+//! A [`LazySession`] reads every input first and decides which objects are *lazy units*. An
+//! object is linked eagerly, at once, if it has static initializers (`.init_array`, `.ctors`,
+//! `.preinit_array`), if another object references its global data, if it defines a function
+//! another object also defines, or if an eagerly linked object calls one of its functions (so an
+//! initializer never waits for a lazy link). Archives keep their usual on-demand members.
+//!
+//! Every global function of a lazy unit gets a redirectable stub (its address for everyone) that
+//! first points at its own re-entry trampoline. The first call enters the resolver
+//! ([`crate::runtime::reentry`]), which links the unit through the ordinary pipeline as one
+//! linked set; that link points the stubs of all the unit's functions at their bodies, and the
+//! call continues in the body with its arguments intact. Later calls go stub → body.
+//!
+//! Threads: the first calls of several threads into one unit link it once; the others wait on a
+//! condition variable and continue into the body. Granularity is one object file: with
+//! `-ffunction-sections` an object is still linked whole when any of its functions is called.
+
+use std::cell::Cell;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+use rustc_hash::FxHashMap;
+
+use crate::builder::elf::{summarize, Summary};
+use crate::builder::{detect, Bytes, InputKind};
+use crate::error::{Error, Result};
+use crate::link::{Options, Session};
+use crate::runtime::reentry::Handler;
+use crate::stubs::{Owner, RedirectableSymbolManager};
+
+/// Options of lazy linking.
+#[derive(Debug, Clone, Default)]
+pub struct LazyOptions {
+    /// Print each materialization to stderr.
+    pub log: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Pending,
+    Linking,
+    Linked,
+    Failed(String),
+}
+
+struct Unit {
+    name: String,
+    bytes: Option<Bytes>,
+    state: State,
+}
+
+struct Shared {
+    session: Mutex<Session>,
+    units: Mutex<Vec<Unit>>,
+    changed: Condvar,
+    log: bool,
+}
+
+thread_local! {
+    /// Set while this thread holds the session to link: a lazy call from that link's own
+    /// initializers cannot link again.
+    static LINKING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks is a single assignment; a poisoned lock is consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `f` on the locked session, marking this thread as linking.
+fn with_session<T>(shared: &Shared, f: impl FnOnce(&mut Session) -> T) -> T {
+    let mut s = lock(&shared.session);
+    LINKING.with(|l| l.set(true));
+    let r = f(&mut s);
+    LINKING.with(|l| l.set(false));
+    r
+}
+
+impl Shared {
+    /// Links unit `u` once; concurrent callers wait for the one that links it.
+    fn materialize(&self, u: usize, function: &str) -> std::result::Result<(), String> {
+        let mut units = lock(&self.units);
+        loop {
+            match &units[u].state {
+                State::Linked => return Ok(()),
+                State::Failed(m) => return Err(m.clone()),
+                State::Linking => {
+                    units = self.changed.wait(units).unwrap_or_else(|p| p.into_inner());
+                }
+                State::Pending => {
+                    if LINKING.with(Cell::get) {
+                        return Err(format!(
+                            "lazy function {function} called while linking (from a static \
+                             initializer?); link its object eagerly"
+                        ));
+                    }
+                    units[u].state = State::Linking;
+                    let name = units[u].name.clone();
+                    let bytes = units[u].bytes.take();
+                    drop(units);
+                    let start = Instant::now();
+                    let linked = match bytes {
+                        None => Err(Error::InvalidArgument(format!("{name} has no content"))),
+                        Some(b) => with_session(self, |s| {
+                            s.add_bytes(name.clone(), b)?;
+                            s.link_pending()
+                        }),
+                    };
+                    if self.log {
+                        match &linked {
+                            Ok(_) => eprintln!(
+                                "jitlink: lazy: linked {name} for {function} in {:.3} ms",
+                                start.elapsed().as_secs_f64() * 1e3
+                            ),
+                            Err(e) => eprintln!("jitlink: lazy: linking {name} failed: {e}"),
+                        }
+                    }
+                    units = lock(&self.units);
+                    units[u].state = match linked {
+                        Ok(_) => State::Linked,
+                        Err(e) => State::Failed(format!("linking {name} for {function}: {e}")),
+                    };
+                    self.changed.notify_all();
+                }
+            }
+        }
+    }
+}
+
+/// A session that links objects lazily, on the first call of one of their functions.
+///
+/// ```no_run
+/// # fn main() -> Result<(), jitlink::Error> {
+/// let lazy = jitlink::lazy::LazySession::new(Default::default(), Default::default());
+/// lazy.add_file("main.o")?;
+/// lazy.add_file("rarely_used.o")?;
+/// let main = lazy.lookup("main")?;           // a stub: nothing linked yet
+/// assert!(lazy.materialized().is_empty());
+/// # Ok(()) }
+/// ```
+pub struct LazySession {
+    shared: Arc<Shared>,
+    inputs: Mutex<Vec<(String, Bytes)>>,
+}
+
+impl LazySession {
+    /// A lazy session over a session made with `opts`.
+    pub fn new(opts: Options, lazy: LazyOptions) -> Self {
+        LazySession {
+            shared: Arc::new(Shared {
+                session: Mutex::new(Session::new(opts)),
+                units: Mutex::new(Vec::new()),
+                changed: Condvar::new(),
+                log: lazy.log,
+            }),
+            inputs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds an object file or archive from disk.
+    pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        self.add_bytes(path.to_string_lossy().into_owned(), Bytes::map_file(path)?)
+    }
+
+    /// Adds an object file or archive held in memory; `name` is used in messages.
+    pub fn add_bytes(&self, name: String, bytes: Bytes) -> Result<()> {
+        match detect(&name, &bytes)? {
+            InputKind::Archive => with_session(&self.shared, |s| s.add_bytes(name, bytes)),
+            InputKind::Elf => {
+                lock(&self.inputs).push((name, bytes));
+                Ok(())
+            }
+        }
+    }
+
+    /// Resolves `-l name` as [`Session::add_library`] does.
+    pub fn add_library(&self, name: &str) -> Result<()> {
+        with_session(&self.shared, |s| s.add_library(name))
+    }
+
+    /// Sorts the inputs added so far into eager objects (linked now, as one set) and lazy units
+    /// (declared behind stubs). Called by [`LazySession::lookup`]; idempotent.
+    pub fn link_eager(&self) -> Result<()> {
+        let inputs = std::mem::take(&mut *lock(&self.inputs));
+        if inputs.is_empty() {
+            return Ok(());
+        }
+        let scans: Vec<Summary> = inputs
+            .iter()
+            .map(|(n, b)| summarize(n, b))
+            .collect::<Result<_>>()?;
+        let mut definer: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        let mut data_of: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, s) in scans.iter().enumerate() {
+            for f in &s.functions {
+                definer.entry(f).or_default().push(i);
+            }
+            for d in &s.data {
+                data_of.insert(d, i);
+            }
+        }
+        let mut eager: Vec<bool> = scans.iter().map(|s| s.initializers).collect();
+        for (i, s) in scans.iter().enumerate() {
+            for r in &s.references {
+                if let Some(&j) = data_of.get(r.as_str()) {
+                    if j != i {
+                        eager[j] = true;
+                    }
+                }
+            }
+            for f in &s.functions {
+                if definer.get(f.as_str()).is_some_and(|d| d.len() > 1) {
+                    eager[i] = true;
+                }
+            }
+        }
+        // Whatever an eager object calls is eager too.
+        let mut work: Vec<usize> = (0..scans.len()).filter(|&i| eager[i]).collect();
+        while let Some(i) = work.pop() {
+            for r in &scans[i].references {
+                for &j in definer.get(r.as_str()).into_iter().flatten() {
+                    if !eager[j] {
+                        eager[j] = true;
+                        work.push(j);
+                    }
+                }
+            }
+        }
+
+        let shared = &self.shared;
+        let mut units = lock(&shared.units);
+        let mut lazy_functions: Vec<(usize, String)> = Vec::new();
+        let mut eager_inputs = Vec::new();
+        for ((name, bytes), (scan, eager)) in inputs.into_iter().zip(scans.into_iter().zip(eager)) {
+            if eager {
+                eager_inputs.push((name, bytes));
+                continue;
+            }
+            let u = units.len();
+            units.push(Unit {
+                name,
+                bytes: Some(bytes),
+                state: State::Pending,
+            });
+            lazy_functions.extend(scan.functions.into_iter().map(|f| (u, f)));
+        }
+        drop(units);
+        with_session(shared, |s| -> Result<()> {
+            let weak: Weak<Shared> = Arc::downgrade(shared);
+            let pool = s.redirection_manager();
+            let handlers: Vec<Handler> = lazy_functions
+                .iter()
+                .map(|(u, f)| -> Handler {
+                    let (u, f, weak, pool) = (*u, f.clone(), weak.clone(), pool.clone());
+                    Arc::new(move || {
+                        let shared = weak
+                            .upgrade()
+                            .ok_or_else(|| format!("{f} called after its session was dropped"))?;
+                        shared.materialize(u, &f)?;
+                        pool.handle(&f)
+                            .map(|h| h.target())
+                            .ok_or_else(|| format!("lazy function {f} has no stub"))
+                    })
+                })
+                .collect();
+            let trampolines = s.trampolines().reentry(handlers)?;
+            let initial: Vec<(&str, u64)> = lazy_functions
+                .iter()
+                .zip(&trampolines)
+                .map(|((_, f), t)| (f.as_str(), t.addr))
+                .collect();
+            pool.create_redirectable_symbols(Owner(LAZY_OWNER), &initial)?;
+            for (f, _) in &initial {
+                if let Some(h) = pool.handle(f) {
+                    s.declare_lazy(f, h);
+                }
+            }
+            for (name, bytes) in eager_inputs {
+                s.add_bytes(name, bytes)?;
+            }
+            s.link_pending()?;
+            Ok(())
+        })
+    }
+
+    /// The address of `name`: a lazy function's stub (nothing is linked until it is called),
+    /// or the address an ordinary [`Session::lookup`] gives.
+    pub fn lookup(&self, name: &str) -> Result<u64> {
+        self.link_eager()?;
+        with_session(&self.shared, |s| s.lookup(name))
+    }
+
+    /// Names of the lazy units linked so far, in the order they were added.
+    pub fn materialized(&self) -> Vec<String> {
+        lock(&self.shared.units)
+            .iter()
+            .filter(|u| u.state == State::Linked)
+            .map(|u| u.name.clone())
+            .collect()
+    }
+
+    /// Names of all lazy units (linked or not).
+    pub fn lazy_units(&self) -> Vec<String> {
+        lock(&self.shared.units)
+            .iter()
+            .map(|u| u.name.clone())
+            .collect()
+    }
+
+    /// Runs `f` on the underlying session (for example to read its timings).
+    pub fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+        with_session(&self.shared, f)
+    }
+}
+
+/// Owner of the stubs of lazy functions (never released while the session lives; linked sets
+/// are numbered from 0 and never reach it).
+const LAZY_OWNER: u64 = u64::MAX - 1;

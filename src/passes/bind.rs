@@ -1,0 +1,304 @@
+//! Binding a new definition of a running function to the live image (re-optimization).
+//!
+//! The graph holds one object with a better version of `root` (typically the same source compiled
+//! with more optimization), which also defines everything else of that source. This pass keeps
+//! only `root`'s block and what it needs, and makes the rest refer to the running program:
+//!
+//! - global symbols the live image defines (functions, data) become external, so resolution binds
+//!   them to the live definitions: calls go through the functions' stubs, data is shared;
+//! - file-static writable data is bound to the same-named static of the tier-0 object that defined
+//!   `root` (`locals`). Assemblers refer to statics through the section symbol plus an offset, so a
+//!   writable block is bound as a whole when the offsets of its named statics agree with the live
+//!   ones, and otherwise per reference when the reference identifies one static unambiguously;
+//! - code and read-only data that only this object has (static helpers, constants, strings) are
+//!   copied.
+//!
+//! Writable data with no counterpart, a size that differs from the live definition, thread-local
+//! data, or an ambiguous reference refuse the definition ([`Error::Unbindable`]): state is never
+//! duplicated. Unwind tables and initializers of the object are dropped.
+
+use jitlink_arch::{Arch, EdgeRole, Reach};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::error::{Error, Result};
+use crate::graph::{BlockId, Content, Def, LinkGraph, Perm, Scope, SectionRole, SymbolId};
+
+/// A static (local) data symbol of a tier-0 input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalData {
+    /// Its address; `None` if the input has several statics of that name.
+    pub addr: Option<u64>,
+    /// Its size.
+    pub size: u64,
+}
+
+/// What the new definition is bound to.
+#[derive(Debug, Clone, Default)]
+pub struct BindSpec {
+    /// The function being replaced.
+    pub root: String,
+    /// The writable statics of the tier-0 input that defines it, by name.
+    pub locals: FxHashMap<Box<[u8]>, LocalData>,
+}
+
+/// A live global definition: its size and whether it is a function.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    /// Size in bytes (0 if unknown).
+    pub size: u64,
+    /// True for functions.
+    pub callable: bool,
+}
+
+/// PC-relative references point this many bytes past their field's end at most, depending on the
+/// immediate that follows the field (x86-64: none, 1, 2 or 4 bytes after a 4-byte field).
+const PC_REL_BIASES: [i64; 4] = [4, 5, 6, 8];
+
+/// Rewrites `g` as described in the module docs; returns the (now local) root symbol.
+pub fn run<A: Arch>(
+    g: &mut LinkGraph<'_, A>,
+    spec: &BindSpec,
+    live: &dyn Fn(&[u8]) -> Option<Live>,
+) -> Result<SymbolId> {
+    let file = g.input_name(0).to_string();
+    let refuse = |reason: String| Error::Unbindable {
+        file: file.clone(),
+        symbol: spec.root.clone(),
+        reason,
+    };
+    let root = match g.globals.get(spec.root.as_bytes()) {
+        Some(&r) if g.symbols[r.index()].callable => r,
+        _ => return Err(refuse(format!("it defines no function {}", spec.root))),
+    };
+    let Def::Block {
+        block: root_block, ..
+    } = g.symbols[root.index()].def
+    else {
+        return Err(refuse(format!("it defines no function {}", spec.root)));
+    };
+
+    // Named symbols of each block, for references through section symbols.
+    let mut named: FxHashMap<BlockId, Vec<SymbolId>> = FxHashMap::default();
+    for (i, s) in g.symbols.iter().enumerate() {
+        if let Def::Block { block, .. } = s.def {
+            if !s.name.is_empty() && !s.callable {
+                named.entry(block).or_default().push(SymbolId(i as u32));
+            }
+        }
+    }
+    let perm_role = |g: &LinkGraph<'_, A>, b: BlockId| {
+        let sec = &g.sections[g.blocks[b.index()].section.index()];
+        (sec.perm, sec.role)
+    };
+    // The live address of a named data symbol of the new object, checking its size.
+    let counterpart = |g: &LinkGraph<'_, A>, s: SymbolId| -> Result<Option<u64>> {
+        let sym = &g.symbols[s.index()];
+        let name = String::from_utf8_lossy(sym.name);
+        if sym.scope != Scope::Local {
+            return match live(sym.name) {
+                Some(l) if l.size != sym.size && l.size != 0 && sym.size != 0 => {
+                    Err(refuse(format!(
+                        "{name} has size {} here and {} in the running version",
+                        sym.size, l.size
+                    )))
+                }
+                Some(_) => Ok(None), // bound by name during resolution
+                None => Err(refuse(format!(
+                    "writable data {name} has no counterpart in the running version"
+                ))),
+            };
+        }
+        match spec.locals.get(sym.name) {
+            Some(LocalData {
+                addr: Some(a),
+                size,
+            }) if *size == sym.size || sym.size == 0 => Ok(Some(*a)),
+            Some(LocalData {
+                addr: Some(_),
+                size,
+            }) => Err(refuse(format!(
+                "static {name} has size {} here and {size} in the running version",
+                sym.size
+            ))),
+            Some(LocalData { addr: None, .. }) => Err(refuse(format!(
+                "the running version has several statics named {name}"
+            ))),
+            None => Err(refuse(format!(
+                "writable static {name} has no counterpart in the running version"
+            ))),
+        }
+    };
+
+    let mut keep: FxHashSet<BlockId> = FxHashSet::default();
+    let mut work = vec![root_block];
+    keep.insert(root_block);
+    let mut to_external: FxHashSet<SymbolId> = FxHashSet::default();
+    let mut rebind: FxHashMap<SymbolId, u64> = FxHashMap::default();
+    // Writable blocks referenced through an unnamed symbol: base address if congruent.
+    let mut block_base: FxHashMap<BlockId, Option<u64>> = FxHashMap::default();
+    let mut retarget: Vec<(BlockId, usize, u64)> = Vec::new();
+    while let Some(b) = work.pop() {
+        for (ei, e) in g.blocks[b.index()].edges.iter().enumerate() {
+            let t = e.target;
+            let s = &g.symbols[t.index()];
+            let Def::Block { block: tb, offset } = s.def else {
+                continue;
+            };
+            let (perm, role) = perm_role(g, tb);
+            let name = String::from_utf8_lossy(s.name).into_owned();
+            if role == SectionRole::ThreadLocal {
+                return Err(refuse(format!(
+                    "it uses thread-local data ({})",
+                    g.symbol_name(t)
+                )));
+            }
+            if t != root && s.scope != Scope::Local && !s.name.is_empty() {
+                if let Some(l) = live(s.name) {
+                    if !s.callable && l.size != s.size && l.size != 0 && s.size != 0 {
+                        return Err(refuse(format!(
+                            "{name} has size {} here and {} in the running version",
+                            s.size, l.size
+                        )));
+                    }
+                    to_external.insert(t);
+                    continue;
+                }
+                if perm == Perm::ReadWrite {
+                    return Err(refuse(format!(
+                        "writable data {name} has no counterpart in the running version"
+                    )));
+                }
+            } else if perm == Perm::ReadWrite && !s.name.is_empty() {
+                if let Some(a) = counterpart(g, t)? {
+                    rebind.insert(t, a);
+                }
+                continue;
+            } else if perm == Perm::ReadWrite {
+                // Through the section symbol: the whole block, if its layout agrees.
+                let base = match block_base.get(&tb) {
+                    Some(b) => *b,
+                    None => {
+                        let b = congruent_base(g, named.get(&tb), &counterpart);
+                        block_base.insert(tb, b);
+                        b
+                    }
+                };
+                if let Some(base) = base {
+                    rebind.insert(t, base.wrapping_add(offset));
+                    continue;
+                }
+                let at = offset as i64 + e.addend;
+                let biases: &[i64] = match A::role(e.kind) {
+                    EdgeRole::Data(Reach::PcRel32) | EdgeRole::Branch => &PC_REL_BIASES,
+                    _ => &[0],
+                };
+                let mut hit: Option<SymbolId> = None;
+                for bias in biases {
+                    let o = at + bias;
+                    let found = named.get(&tb).into_iter().flatten().copied().find(|&n| {
+                        let ns = &g.symbols[n.index()];
+                        let Def::Block { offset: no, .. } = ns.def else {
+                            return false;
+                        };
+                        o >= no as i64 && o < (no + ns.size.max(1)) as i64
+                    });
+                    match (hit, found) {
+                        (None, f) => hit = f,
+                        (Some(h), Some(f)) if h != f => {
+                            return Err(refuse(format!(
+                                "a reference into {} is ambiguous and the section's layout differs \
+                                 from the running version's",
+                                g.symbol_name(t)
+                            )))
+                        }
+                        _ => {}
+                    }
+                }
+                let Some(h) = hit else {
+                    return Err(refuse(format!(
+                        "a reference into {} names no static",
+                        g.symbol_name(t)
+                    )));
+                };
+                let Def::Block { offset: ho, .. } = g.symbols[h.index()].def else {
+                    continue;
+                };
+                let addr = match counterpart(g, h)? {
+                    Some(a) => a,
+                    None => {
+                        return Err(refuse(format!(
+                            "global {} is referenced through its section",
+                            g.symbol_name(h)
+                        )))
+                    }
+                };
+                retarget.push((b, ei, addr.wrapping_sub(ho).wrapping_add(offset)));
+                continue;
+            }
+            if keep.insert(tb) {
+                work.push(tb);
+            }
+        }
+    }
+
+    // Apply: retargeted edges, rebound statics, externals, then drop everything not kept.
+    for (b, ei, addr) in retarget {
+        let input = g.blocks[b.index()].input;
+        let abs = g.add_absolute(addr, false, input);
+        g.blocks[b.index()].edges[ei].target = abs;
+    }
+    for (t, a) in rebind {
+        g.symbols[t.index()].def = Def::Absolute(a);
+    }
+    for &t in &to_external {
+        let s = &mut g.symbols[t.index()];
+        s.def = Def::External;
+        s.size = 0;
+    }
+    for sec in &mut g.sections {
+        sec.blocks.retain(|b| keep.contains(b));
+        if sec.role != SectionRole::Plain && sec.blocks.is_empty() {
+            // No unwind tables or initializers of the new object survive.
+            sec.role = SectionRole::Plain;
+        }
+    }
+    for (i, blk) in g.blocks.iter_mut().enumerate() {
+        if !keep.contains(&BlockId(i as u32)) {
+            blk.edges = Vec::new();
+            blk.content = Content::Zero(0);
+        }
+    }
+    for s in &mut g.symbols {
+        if let Def::Block { block, .. } = s.def {
+            if !keep.contains(&block) {
+                s.def = Def::Discarded;
+            }
+        }
+    }
+    g.symbols[root.index()].scope = Scope::Local;
+    Ok(root)
+}
+
+/// The live address of a writable block whose named statics all sit at the same offsets as
+/// their live counterparts; `None` if the layouts differ.
+fn congruent_base<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    named: Option<&Vec<SymbolId>>,
+    counterpart: &dyn Fn(&LinkGraph<'_, A>, SymbolId) -> Result<Option<u64>>,
+) -> Option<u64> {
+    let mut base = None;
+    for &n in named.into_iter().flatten() {
+        let Def::Block { offset, .. } = g.symbols[n.index()].def else {
+            continue;
+        };
+        let Ok(Some(a)) = counterpart(g, n) else {
+            return None;
+        };
+        let b = a.wrapping_sub(offset);
+        if base.is_some_and(|x| x != b) {
+            return None;
+        }
+        base = Some(b);
+    }
+    base
+}
