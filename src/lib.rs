@@ -40,6 +40,7 @@ pub mod lazy;
 pub mod link;
 pub mod memory;
 pub mod passes;
+pub mod reopt;
 pub mod runtime;
 pub mod stubs;
 

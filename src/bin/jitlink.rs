@@ -44,6 +44,62 @@ struct Cli {
     /// Do not open libc, libm, libgcc_s and libstdc++ by default.
     #[arg(long)]
     no_default_libs: bool,
+    /// Link each object when one of its functions is first called.
+    #[arg(long)]
+    lazy: bool,
+    /// With --lazy: print each materialization to stderr.
+    #[arg(long)]
+    lazy_log: bool,
+    /// Better versions of the inputs' functions (object or archive), linked when they are hot.
+    #[arg(long = "reopt", value_name = "FILE")]
+    reopt: Vec<PathBuf>,
+    /// Calls after which a function is re-optimized.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    reopt_threshold: u64,
+    /// Print each re-optimization event to stderr.
+    #[arg(long)]
+    reopt_log: bool,
+}
+
+/// Links for --lazy or --reopt: the entry's address and what must stay alive while it runs.
+fn link_tiered(
+    cli: &Cli,
+    opts: Options,
+) -> Result<Option<(u64, Box<dyn std::any::Any>)>, Error> {
+    if !cli.reopt.is_empty() {
+        let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
+        let r = jitlink::reopt::Reoptimizer::new(
+            opts,
+            jitlink::reopt::ReoptOptions {
+                threshold: cli.reopt_threshold,
+                background: true,
+                log: cli.reopt_log,
+            },
+            std::sync::Arc::new(move |name: &str, _calls: u64| files.definition(name)),
+        );
+        for input in &cli.inputs {
+            r.add_file(input)?;
+        }
+        for lib in &cli.libs {
+            r.add_library(lib)?;
+        }
+        r.link()?;
+        return Ok(Some((r.lookup(&cli.entry)?, Box::new(r))));
+    }
+    if cli.lazy {
+        let l = jitlink::lazy::LazySession::new(
+            opts,
+            jitlink::lazy::LazyOptions { log: cli.lazy_log },
+        );
+        for input in &cli.inputs {
+            l.add_file(input)?;
+        }
+        for lib in &cli.libs {
+            l.add_library(lib)?;
+        }
+        return Ok(Some((l.lookup(&cli.entry)?, Box::new(l))));
+    }
+    Ok(None)
 }
 
 fn parse_abs(s: &str) -> Result<(String, u64), Error> {
@@ -67,7 +123,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         .iter()
         .map(|s| parse_abs(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut session = Session::new(Options {
+    let opts = Options {
         absolutes,
         library_dirs: cli.lib_dirs.clone(),
         no_default_libs: cli.no_default_libs,
@@ -81,7 +137,16 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         .chain(cli.args.iter().cloned())
         .collect(),
         ..Options::default()
-    });
+    };
+    if !cli.noexec {
+        if let Some((entry, keep)) = link_tiered(&cli, opts.clone())? {
+            let ret = call_entry(&cli, entry)?;
+            // Linked code stays mapped: atexit handlers registered by it run in `exit`.
+            std::mem::forget(keep);
+            return Ok(ret);
+        }
+    }
+    let mut session = Session::new(opts);
     for input in &cli.inputs {
         session.add_file(input)?;
     }
@@ -110,6 +175,14 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         return Ok(0);
     };
 
+    let ret = call_entry(&cli, entry)?;
+    // The session stays alive: atexit handlers registered by linked code run in `exit`.
+    std::mem::forget(session);
+    Ok(ret)
+}
+
+/// Calls the entry point as `main(argc, argv, envp)`.
+fn call_entry(cli: &Cli, entry: u64) -> Result<c_int, Error> {
     let mut argv_store = Vec::with_capacity(cli.args.len() + 1);
     let first = cli
         .inputs
@@ -132,10 +205,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     let main: Main = unsafe { std::mem::transmute::<usize, Main>(entry as usize) };
     // SAFETY: reading the C library's `environ` pointer.
     let envp = unsafe { environ };
-    let ret = main(argv.len() as c_int - 1, argv.as_ptr(), envp);
-    // The session stays alive: atexit handlers registered by linked code run in `exit`.
-    std::mem::forget(session);
-    Ok(ret)
+    Ok(main(argv.len() as c_int - 1, argv.as_ptr(), envp))
 }
 
 /// Set in the environment of the restart that gives glibc more static TLS, so it happens once.

@@ -241,6 +241,21 @@ pub fn run<A: Arch>(
         }
     }
 
+    // Other globals defined in kept blocks (functions sharing the root's section) stay the live
+    // ones: references to them bind to their stubs, and the copies here are never published.
+    for (i, s) in g.symbols.iter().enumerate() {
+        if let Def::Block { block, .. } = s.def {
+            let id = SymbolId(i as u32);
+            if id != root
+                && s.scope != Scope::Local
+                && keep.contains(&block)
+                && live(s.name).is_some()
+            {
+                to_external.insert(id);
+            }
+        }
+    }
+
     // Apply: retargeted edges, rebound statics, externals, then drop everything not kept.
     for (b, ei, addr) in retarget {
         let input = g.blocks[b.index()].input;

@@ -265,6 +265,17 @@ impl<A: Arch> StubPool<A> {
         inner.names.get(name).copied()
     }
 
+    /// The named stubs of `owner`, in the order they were made.
+    pub fn owned(&self, owner: Owner) -> Vec<(Arc<str>, StubHandle)> {
+        let inner = lock(&self.inner);
+        let size = A::JUMP_STUB.bytes.len();
+        let runs = inner.by_owner.get(&owner).cloned().unwrap_or_default();
+        runs.into_iter()
+            .flat_map(|(first, count)| first..first + count)
+            .filter_map(|i| Some((inner.name_of.get(&i)?.clone(), inner.handle(i, size))))
+            .collect()
+    }
+
     fn create_named(
         &self,
         owner: Owner,

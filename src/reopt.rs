@@ -1,0 +1,382 @@
+//! The counter-driven re-optimizer: tier-0 functions count their calls, and a hot one is
+//! replaced by a better definition while the program runs.
+//!
+//! [`Reoptimizer::link`] links the tier-0 inputs with every global function redirectable (its
+//! stub is its address everywhere, inside its own object too), then puts a *counting
+//! trampoline* ([`jitlink_arch::Arch::COUNTING_TRAMPOLINE`]) between each stub and its body. Each
+//! function has its own 8-byte counter, which starts at `-threshold` and is incremented with one
+//! locked instruction per call; the one call that brings it to zero enters the runtime (exactly
+//! one, whatever the number of threads). No compiler support is needed.
+//!
+//! That call asks the callback `reoptimize(symbol, calls)` for a new definition (object bytes),
+//! on a background thread by default, while the calling thread continues in the old version. The
+//! new definition is linked as its own set and bound to the live image
+//! ([`crate::passes::bind`]): globals resolve to the running definitions (functions through their
+//! stubs), and file-static data to the statics of the tier-0 object that defined the function, so
+//! state is shared, never duplicated. Then the stub is pointed at the new body with one atomic
+//! store; from then on calls go stub → new body and counting costs nothing. A definition that
+//! cannot be bound safely is refused with an event, and the old version keeps running.
+//!
+//! Old versions are never unmapped while the session lives: a thread may be inside one (or
+//! return into one) at any time, and jitlink does not track thread stacks.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+
+use rustc_hash::FxHashMap;
+
+use crate::builder::archive::ArchiveIndex;
+use crate::builder::elf::summarize;
+use crate::builder::{detect, Bytes, InputKind};
+use crate::error::{Error, Result};
+use crate::link::{Options, Redirectable, Session};
+use crate::passes::bind::BindSpec;
+use crate::runtime::reentry::Handler;
+use crate::stubs::{Owner, StubHandle, Trampoline};
+
+/// A new definition of a function: an object file (in memory) that defines it.
+#[derive(Debug, Clone)]
+pub struct NewDefinition {
+    /// Name of the object, for messages.
+    pub name: String,
+    /// The object's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The callback: given a hot function and its call count, a better definition (or `None`).
+pub type ReoptimizeFn = Arc<dyn Fn(&str, u64) -> Option<NewDefinition> + Send + Sync>;
+
+/// Options of the re-optimizer.
+#[derive(Debug, Clone)]
+pub struct ReoptOptions {
+    /// Calls after which a function is re-optimized (at least 1).
+    pub threshold: u64,
+    /// Re-optimize on a background thread (the default); otherwise the call that crosses the
+    /// threshold waits and continues in the new version.
+    pub background: bool,
+    /// Print each event to stderr.
+    pub log: bool,
+}
+
+impl Default for ReoptOptions {
+    fn default() -> Self {
+        ReoptOptions {
+            threshold: 1000,
+            background: true,
+            log: false,
+        }
+    }
+}
+
+/// What happened to a function that crossed its threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReoptEvent {
+    /// Its stub now points at the new definition.
+    Reoptimized {
+        /// The function.
+        symbol: String,
+        /// Its calls when it crossed the threshold.
+        calls: u64,
+        /// Address of the new body.
+        address: u64,
+    },
+    /// The new definition could not be bound; the old version keeps running.
+    Refused {
+        /// The function.
+        symbol: String,
+        /// Its calls when it crossed the threshold.
+        calls: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The callback had no new definition.
+    Declined {
+        /// The function.
+        symbol: String,
+        /// Its calls when it crossed the threshold.
+        calls: u64,
+    },
+}
+
+impl std::fmt::Display for ReoptEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReoptEvent::Reoptimized { symbol, calls, .. } => {
+                write!(f, "reoptimized {symbol} after {calls} calls")
+            }
+            ReoptEvent::Refused {
+                symbol,
+                calls,
+                reason,
+            } => write!(f, "refused to reoptimize {symbol} after {calls} calls: {reason}"),
+            ReoptEvent::Declined { symbol, calls } => {
+                write!(f, "no new definition of {symbol} after {calls} calls")
+            }
+        }
+    }
+}
+
+struct Tier0 {
+    stub: StubHandle,
+    counter: Trampoline,
+}
+
+struct Shared {
+    session: Mutex<Session>,
+    opts: ReoptOptions,
+    callback: ReoptimizeFn,
+    functions: Mutex<FxHashMap<Arc<str>, Tier0>>,
+    events: Mutex<Vec<ReoptEvent>>,
+    /// Background jobs running.
+    jobs: Mutex<usize>,
+    idle: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks is a single assignment or push; poison is harmless.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Asks for, binds and installs a new definition of `symbol`.
+    fn reoptimize(&self, symbol: &str, calls: u64) {
+        let event = match (self.callback)(symbol, calls) {
+            None => ReoptEvent::Declined {
+                symbol: symbol.to_string(),
+                calls,
+            },
+            Some(def) => {
+                let mut s = lock(&self.session);
+                let locals = s
+                    .defining_file(symbol)
+                    .map(|f| s.locals_of(&f))
+                    .unwrap_or_default();
+                let spec = BindSpec {
+                    root: symbol.to_string(),
+                    locals,
+                };
+                match s.link_bound(def.name, Bytes::Owned(def.bytes), spec) {
+                    Ok(address) => {
+                        if let Some(f) = lock(&self.functions).get(symbol) {
+                            f.stub.redirect(address);
+                        }
+                        ReoptEvent::Reoptimized {
+                            symbol: symbol.to_string(),
+                            calls,
+                            address,
+                        }
+                    }
+                    Err(e) => ReoptEvent::Refused {
+                        symbol: symbol.to_string(),
+                        calls,
+                        reason: match e {
+                            Error::Unbindable { reason, .. } => reason,
+                            e => e.to_string(),
+                        },
+                    },
+                }
+            }
+        };
+        if self.opts.log {
+            eprintln!("jitlink: {event}");
+        }
+        lock(&self.events).push(event);
+    }
+
+    /// The handler of `symbol`'s counting trampoline: runs once, at the threshold.
+    fn crossed(self: Arc<Self>, symbol: Arc<str>) -> std::result::Result<u64, String> {
+        let (old, stub) = {
+            let f = lock(&self.functions);
+            let t = f
+                .get(&symbol)
+                .ok_or_else(|| format!("{symbol} is not a tier-0 function"))?;
+            (t.counter.target(), t.stub)
+        };
+        let calls = self.opts.threshold;
+        if !self.opts.background {
+            self.reoptimize(&symbol, calls);
+            return Ok(stub.target());
+        }
+        *lock(&self.jobs) += 1;
+        let shared = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("reopt {symbol}"))
+            .spawn(move || {
+                shared.reoptimize(&symbol, calls);
+                *lock(&shared.jobs) -= 1;
+                shared.idle.notify_all();
+            });
+        if spawned.is_err() {
+            *lock(&self.jobs) -= 1;
+        }
+        // The caller continues in the old version.
+        Ok(old)
+    }
+}
+
+/// A session whose functions tier up while they run (see the module docs).
+pub struct Reoptimizer {
+    shared: Arc<Shared>,
+}
+
+impl Reoptimizer {
+    /// A re-optimizer over a session made with `opts`; `reoptimize` supplies new definitions.
+    pub fn new(opts: Options, reopt: ReoptOptions, reoptimize: ReoptimizeFn) -> Self {
+        let mut session = Session::new(opts);
+        session.set_redirectable(Redirectable::AllFunctions);
+        session.record_locals();
+        Reoptimizer {
+            shared: Arc::new(Shared {
+                session: Mutex::new(session),
+                opts: reopt,
+                callback: reoptimize,
+                functions: Mutex::new(FxHashMap::default()),
+                events: Mutex::new(Vec::new()),
+                jobs: Mutex::new(0),
+                idle: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Adds a tier-0 object file or archive from disk.
+    pub fn add_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        lock(&self.shared.session).add_file(path)
+    }
+
+    /// Adds a tier-0 object file or archive held in memory.
+    pub fn add_bytes(&self, name: String, bytes: Bytes) -> Result<()> {
+        lock(&self.shared.session).add_bytes(name, bytes)
+    }
+
+    /// Resolves `-l name` as [`Session::add_library`] does.
+    pub fn add_library(&self, name: &str) -> Result<()> {
+        lock(&self.shared.session).add_library(name)
+    }
+
+    /// Links the pending tier-0 inputs and gives each of their global functions a counter.
+    pub fn link(&self) -> Result<()> {
+        let shared = &self.shared;
+        let mut s = lock(&shared.session);
+        let Some(set) = s.link_pending()? else {
+            return Ok(());
+        };
+        let stubs = s.redirection_manager().owned(Owner(u64::from(set.0)));
+        let weak: Weak<Shared> = Arc::downgrade(shared);
+        let items: Vec<(u64, u64, Handler)> = stubs
+            .iter()
+            .map(|(name, h)| -> (u64, u64, Handler) {
+                let (weak, name) = (weak.clone(), name.clone());
+                let handler: Handler = Arc::new(move || {
+                    let shared = weak
+                        .upgrade()
+                        .ok_or_else(|| format!("{name} called after its session was dropped"))?;
+                    shared.crossed(name.clone())
+                });
+                (shared.opts.threshold, h.target(), handler)
+            })
+            .collect();
+        let counters = s.trampolines().counting(items)?;
+        let mut functions = lock(&shared.functions);
+        for ((name, stub), counter) in stubs.into_iter().zip(counters) {
+            stub.redirect(counter.addr);
+            functions.insert(name, Tier0 { stub, counter });
+        }
+        Ok(())
+    }
+
+    /// Links what is pending, then returns the address of `name` (a tier-0 function's stub).
+    pub fn lookup(&self, name: &str) -> Result<u64> {
+        self.link()?;
+        lock(&self.shared.session).lookup(name)
+    }
+
+    /// Calls of tier-0 function `name` counted so far (counting stops once it is redirected).
+    pub fn calls(&self, name: &str) -> Option<u64> {
+        let f = lock(&self.shared.functions);
+        f.get(name)
+            .map(|t| t.counter.calls(self.shared.opts.threshold))
+    }
+
+    /// True if `name`'s stub points at a re-optimized definition.
+    pub fn is_reoptimized(&self, name: &str) -> bool {
+        let f = lock(&self.shared.functions);
+        f.get(name).is_some_and(|t| {
+            let now = t.stub.target();
+            now != t.counter.addr && now != t.counter.target()
+        })
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<ReoptEvent> {
+        lock(&self.shared.events).clone()
+    }
+
+    /// Waits until no background re-optimization is running.
+    pub fn wait_idle(&self) {
+        let mut jobs = lock(&self.shared.jobs);
+        while *jobs > 0 {
+            jobs = self
+                .shared
+                .idle
+                .wait(jobs)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// New definitions from object files and archives on disk: each global function they define,
+/// by name (the first file that defines it wins). This is what `jitlink --reopt FILE` uses.
+pub struct DefinitionFiles {
+    files: Vec<(String, Bytes, Option<ArchiveIndex>)>,
+    by_name: FxHashMap<String, (usize, Option<usize>)>,
+}
+
+impl DefinitionFiles {
+    /// Indexes the global functions of `paths`.
+    pub fn open(paths: &[PathBuf]) -> Result<Self> {
+        let mut d = DefinitionFiles {
+            files: Vec::new(),
+            by_name: FxHashMap::default(),
+        };
+        for p in paths {
+            let name = p.to_string_lossy().into_owned();
+            let bytes = Bytes::map_file(p)?;
+            let fi = d.files.len();
+            match detect(&name, &bytes)? {
+                InputKind::Elf => {
+                    for f in summarize(&name, &bytes)?.functions {
+                        d.by_name.entry(f).or_insert((fi, None));
+                    }
+                    d.files.push((name, bytes, None));
+                }
+                InputKind::Archive => {
+                    let index = ArchiveIndex::parse(&name, &bytes)?;
+                    for (m, member) in index.members.iter().enumerate() {
+                        let data = index.member_bytes(&bytes, m);
+                        for f in summarize(&member.name, data)?.functions {
+                            d.by_name.entry(f).or_insert((fi, Some(m)));
+                        }
+                    }
+                    d.files.push((name, bytes, Some(index)));
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// The object that defines function `name`.
+    pub fn definition(&self, name: &str) -> Option<NewDefinition> {
+        let &(fi, member) = self.by_name.get(name)?;
+        let (file, bytes, index) = self.files.get(fi)?;
+        match (member, index) {
+            (Some(m), Some(index)) => Some(NewDefinition {
+                name: index.members.get(m)?.name.clone(),
+                bytes: index.member_bytes(bytes, m).to_vec(),
+            }),
+            _ => Some(NewDefinition {
+                name: file.clone(),
+                bytes: bytes.to_vec(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/* Hot kernels for the re-optimizer. Compiled at -O0 (tier 0) and -O2 (tier 1): both versions
+ * update the same global and file-static state, which must survive the tier-up. */
+#include <stddef.h>
+
+long kernel_calls;          /* global: counts calls of both kernels, in every version */
+static long checksum;       /* file-static: mixes every result, in every version */
+#ifdef EXTRA_STATE
+static long extra_state;    /* only in this build: has no counterpart in tier 0 */
+#endif
+
+/* Sum of squares modulo a prime, over n elements. */
+long kernel_sum(const int *a, int n) {
+    long s = 0;
+    for (int i = 0; i < n; i++)
+        s = (s + (long)a[i] * a[i]) % 1000003;
+    kernel_calls++;
+    checksum = checksum * 31 + s;
+#ifdef EXTRA_STATE
+    extra_state++;
+#endif
+    return s;
+}
+
+/* A small polynomial evaluated at n points. */
+double kernel_poly(const double *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) {
+        double v = x[i];
+        s += ((((v * 0.5 + 1.0) * v - 2.0) * v + 3.0) * v - 4.0) * v;
+    }
+    kernel_calls++;
+    checksum = checksum * 17 + (long)s;
+    return s;
+}
+
+long kernel_checksum(void) { return checksum; }
