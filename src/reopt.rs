@@ -108,7 +108,10 @@ impl std::fmt::Display for ReoptEvent {
                 symbol,
                 calls,
                 reason,
-            } => write!(f, "refused to reoptimize {symbol} after {calls} calls: {reason}"),
+            } => write!(
+                f,
+                "refused to reoptimize {symbol} after {calls} calls: {reason}"
+            ),
             ReoptEvent::Declined { symbol, calls } => {
                 write!(f, "no new definition of {symbol} after {calls} calls")
             }

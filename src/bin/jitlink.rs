@@ -62,10 +62,7 @@ struct Cli {
 }
 
 /// Links for --lazy or --reopt: the entry's address and what must stay alive while it runs.
-fn link_tiered(
-    cli: &Cli,
-    opts: Options,
-) -> Result<Option<(u64, Box<dyn std::any::Any>)>, Error> {
+fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, Box<dyn std::any::Any>)>, Error> {
     if !cli.reopt.is_empty() {
         let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
         let r = jitlink::reopt::Reoptimizer::new(
@@ -87,10 +84,8 @@ fn link_tiered(
         return Ok(Some((r.lookup(&cli.entry)?, Box::new(r))));
     }
     if cli.lazy {
-        let l = jitlink::lazy::LazySession::new(
-            opts,
-            jitlink::lazy::LazyOptions { log: cli.lazy_log },
-        );
+        let l =
+            jitlink::lazy::LazySession::new(opts, jitlink::lazy::LazyOptions { log: cli.lazy_log });
         for input in &cli.inputs {
             l.add_file(input)?;
         }

@@ -77,11 +77,12 @@ pub fn run<A: Arch>(
         return Err(refuse(format!("it defines no function {}", spec.root)));
     };
 
-    // Named symbols of each block, for references through section symbols.
+    // Named statics of each block, for references through section symbols (assemblers refer to
+    // globals by name, to statics through the section).
     let mut named: FxHashMap<BlockId, Vec<SymbolId>> = FxHashMap::default();
     for (i, s) in g.symbols.iter().enumerate() {
         if let Def::Block { block, .. } = s.def {
-            if !s.name.is_empty() && !s.callable {
+            if !s.name.is_empty() && !s.callable && s.scope == Scope::Local {
                 named.entry(block).or_default().push(SymbolId(i as u32));
             }
         }
@@ -206,9 +207,11 @@ pub fn run<A: Arch>(
                         (None, f) => hit = f,
                         (Some(h), Some(f)) if h != f => {
                             return Err(refuse(format!(
-                                "a reference into {} is ambiguous and the section's layout differs \
-                                 from the running version's",
-                                g.symbol_name(t)
+                                "a reference into {} may be to {} or {}, and the section's layout \
+                                 differs from the running version's",
+                                g.symbol_name(t),
+                                g.symbol_name(h),
+                                g.symbol_name(f)
                             )))
                         }
                         _ => {}

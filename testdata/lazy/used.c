@@ -1,2 +1,2 @@
-int shared_counter;   /* data referenced from main.c: this object is linked eagerly? no: main.c refs it */
+int shared_counter;   /* data that main.c references: this object is linked eagerly */
 int used_twice(int x) { shared_counter += x; return x * 2; }

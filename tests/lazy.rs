@@ -1,0 +1,180 @@
+//! Lazy linking: only what is called is linked (checked through the library API), first calls
+//! from several threads at once, argument registers and stack arguments through the resolver,
+//! and `jitlink --lazy` against the natively linked programs (gcc and clang-19).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
+
+use common::{
+    compile_all, native_link, outcome, run_both_with_options, testdata_dir, CompileJob, Compiler,
+    Config, Failures, Opt, Pic, RunSpec,
+};
+use jitlink::lazy::{LazyOptions, LazySession};
+use jitlink::{LinkedSetId, Options};
+
+fn configs() -> Vec<Config> {
+    let mut v = Vec::new();
+    for compiler in Compiler::ALL {
+        v.push(Config::new(compiler, Opt::O0, Pic::Pie, false, false));
+        v.push(Config::new(compiler, Opt::O2, Pic::Pie, true, false));
+        v.push(Config::new(compiler, Opt::O2, Pic::Pic, false, false));
+    }
+    v
+}
+
+fn compile(config: &Config, names: &[&str]) -> Vec<PathBuf> {
+    let jobs: Vec<CompileJob> = names
+        .iter()
+        .map(|n| CompileJob::new(config, testdata_dir().join("lazy").join(n), &[]))
+        .collect();
+    compile_all(&jobs)
+}
+
+fn file_name(p: &str) -> String {
+    PathBuf::from(p)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+type ManyArgs = extern "C" fn(
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+) -> i64;
+
+#[test]
+fn links_only_what_is_called() {
+    for config in configs() {
+        let objs = compile(&config, &["main.c", "used.c", "args.c", "unused.c"]);
+        let lazy = LazySession::new(Options::default(), LazyOptions::default());
+        for o in &objs {
+            lazy.add_file(o).expect("add");
+        }
+        let addr = lazy.lookup("many_args").expect("lookup many_args");
+        let units: Vec<String> = lazy.lazy_units().iter().map(|u| file_name(u)).collect();
+        // used.c defines data that main.c references: it is eager; the others are lazy.
+        assert_eq!(units.len(), 3, "{config}: lazy units {units:?}");
+        assert!(
+            lazy.materialized().is_empty(),
+            "{config}: a lookup links nothing"
+        );
+        // SAFETY: many_args has this C signature.
+        let f: ManyArgs = unsafe { std::mem::transmute(addr as usize) };
+        let first = f(
+            1, 2, 3, 4, 5, 6, 7, 8, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5,
+        );
+        let linked: Vec<String> = lazy.materialized().iter().map(|u| file_name(u)).collect();
+        assert_eq!(linked.len(), 1, "{config}: linked {linked:?}");
+        assert!(linked[0].ends_with("args.o"), "{config}: linked {linked:?}");
+        // The second call goes stub → body: the resolver passed the same arguments.
+        let second = f(
+            1, 2, 3, 4, 5, 6, 7, 8, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5,
+        );
+        assert_eq!(first, second, "{config}");
+        assert_eq!(first, 82098969, "{config}");
+        // Calling never_called's stub would link unused.o; nobody does.
+        let _ = lazy.lookup("never_called").expect("lookup never_called");
+        assert_eq!(lazy.materialized().len(), 1, "{config}");
+    }
+}
+
+#[test]
+fn concurrent_first_calls_link_once() {
+    for config in configs() {
+        let objs = compile(&config, &["worker.c"]);
+        let lazy = Arc::new(LazySession::new(Options::default(), LazyOptions::default()));
+        lazy.add_file(&objs[0]).expect("add");
+        let addr = lazy.lookup("worker").expect("lookup");
+        type Worker = extern "C" fn(i64, f64, i64, i64, i64, i64, i64, i64, i64) -> i64;
+        let threads = 8;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads as i64)
+            .map(|id| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    // SAFETY: worker has this C signature.
+                    let f: Worker = unsafe { std::mem::transmute(addr as usize) };
+                    barrier.wait();
+                    f(id, 0.5, 1, 2, 3, 4, 5, 6, 7)
+                })
+            })
+            .collect();
+        for (id, h) in handles.into_iter().enumerate() {
+            let r = h.join().expect("thread");
+            assert_eq!(r, id as i64 * 500 + 140, "{config}: thread {id}");
+        }
+        assert_eq!(lazy.materialized().len(), 1, "{config}");
+        // Nothing is eager, so the only linked set is worker.o's, linked once.
+        let sets = lazy.with_session(|s| {
+            (0..4)
+                .filter(|&i| s.linked_range(LinkedSetId(i)).is_some())
+                .count()
+        });
+        assert_eq!(sets, 1, "{config}: {sets} linked sets");
+    }
+}
+
+#[test]
+fn cli_lazy_matches_native() {
+    let mut failures = Failures::new("jitlink --lazy vs native");
+    for config in configs() {
+        let objs = compile(&config, &["main.c", "used.c", "args.c", "unused.c"]);
+        let exe = native_link(&config, &objs, "lazy-main");
+        let (_, verdict) = run_both_with_options(
+            &format!("lazy {}", config.name()),
+            &exe,
+            &["--lazy"],
+            &objs,
+            &RunSpec::default(),
+        );
+        failures.record(verdict);
+
+        let objs = compile(&config, &["threads.c", "worker.c"]);
+        let exe = native_link(&config, &objs, "lazy-threads");
+        let (_, verdict) = run_both_with_options(
+            &format!("lazy threads {}", config.name()),
+            &exe,
+            &["--lazy"],
+            &objs,
+            &RunSpec::default(),
+        );
+        failures.record(verdict);
+    }
+    failures.finish();
+}
+
+#[test]
+fn cli_lazy_log_names_each_materialization() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let objs = compile(&config, &["main.c", "used.c", "args.c", "unused.c"]);
+    let (code, _, stderr) = outcome(&mut common::jitlink_command(
+        &["--lazy", "--lazy-log"],
+        &objs,
+        &[],
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("lazy: linked"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].contains("main.o for main"), "{stderr}");
+    assert!(lines[1].contains("args.o for many_args"), "{stderr}");
+    assert!(!stderr.contains("unused"), "{stderr}");
+}
