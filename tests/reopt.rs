@@ -1,0 +1,269 @@
+//! The re-optimizer: tier-up keeps global and file-static state (the same results and checksum
+//! as the natively linked tier-0 program), refusals keep the old version running, background
+//! tier-up, and exactly one call per function enters the runtime however many threads count.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{
+    compile_all, native_link, outcome, run, testdata_dir, CompileJob, Compiler, Config, Failures,
+    Opt, Pic, RunSpec,
+};
+use jitlink::reopt::{NewDefinition, ReoptEvent, ReoptOptions, Reoptimizer};
+use jitlink::Options;
+
+/// Tier 0 and tier 1 of one configuration: (main at -O0, kernels at -O0, kernels at -O2,
+/// kernels at -O2 with extra state, kernels at -O2 with a resized global).
+struct Tiers {
+    config: Config,
+    main: PathBuf,
+    k0: PathBuf,
+    k2: PathBuf,
+    extra: PathBuf,
+    resized: PathBuf,
+}
+
+fn tiers() -> Vec<Tiers> {
+    let mut out = Vec::new();
+    for compiler in Compiler::ALL {
+        for (pic, fs) in [(Pic::Pie, false), (Pic::Pie, true), (Pic::Pic, false)] {
+            let t0 = Config::new(compiler, Opt::O0, pic, fs, false);
+            let t1 = Config::new(compiler, Opt::O2, pic, fs, false);
+            let src = |n: &str| testdata_dir().join("reopt").join(n);
+            let d = |s: &str| vec![format!("-D{s}")];
+            let objs = compile_all(&[
+                CompileJob::new(&t0, src("main.c"), &[]),
+                CompileJob::new(&t0, src("kernels.c"), &[]),
+                CompileJob::new(&t1, src("kernels.c"), &[]),
+                CompileJob::new(&t1, src("kernels.c"), &d("EXTRA_STATE")),
+                CompileJob::new(&t1, src("kernels.c"), &d("RESIZED")),
+            ]);
+            out.push(Tiers {
+                config: t0,
+                main: objs[0].clone(),
+                k0: objs[1].clone(),
+                k2: objs[2].clone(),
+                extra: objs[3].clone(),
+                resized: objs[4].clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Runs tier 0 with `--reopt tier1`; returns (stdout, stderr) after checking the exit status.
+fn tiered(t: &Tiers, tier1: &PathBuf, threshold: &str) -> (String, String) {
+    let mut cmd = common::jitlink_command(
+        &[
+            "--reopt",
+            &tier1.to_string_lossy(),
+            "--reopt-threshold",
+            threshold,
+            "--reopt-log",
+        ],
+        &[t.main.clone(), t.k0.clone()],
+        &[],
+    );
+    let (code, stdout, stderr) = outcome(&mut cmd);
+    assert_eq!(code, Some(0), "{}: {stderr}", t.config);
+    (stdout, stderr)
+}
+
+#[test]
+fn tier_up_preserves_global_and_static_state() {
+    let mut failures = Failures::new("tiered runs vs native tier 0");
+    for t in tiers() {
+        let exe = native_link(&t.config, &[t.main.clone(), t.k0.clone()], "reopt-tier0");
+        let native = run(
+            std::process::Command::new(&exe),
+            &RunSpec::default(),
+            "native",
+        );
+        let (stdout, stderr) = tiered(&t, &t.k2, "50");
+        let r = if stdout != native.stdout_text() {
+            Err(format!(
+                "{}: tiered output differs\n native: {}\n tiered: {stdout}",
+                t.config,
+                native.stdout_text()
+            ))
+        } else if !stderr.contains("jitlink: reoptimized kernel_sum after 50 calls")
+            || !stderr.contains("jitlink: reoptimized kernel_poly after 50 calls")
+        {
+            Err(format!("{}: missing events in\n{stderr}", t.config))
+        } else {
+            Ok(())
+        };
+        failures.record(r);
+    }
+    failures.finish();
+}
+
+#[test]
+fn unbindable_definitions_are_refused() {
+    let mut failures = Failures::new("refusals");
+    for t in tiers() {
+        let exe = native_link(&t.config, &[t.main.clone(), t.k0.clone()], "reopt-tier0");
+        let native = run(
+            std::process::Command::new(&exe),
+            &RunSpec::default(),
+            "native",
+        );
+        for (tier1, why) in [
+            (&t.extra, "extra_state"),
+            (
+                &t.resized,
+                "kernel_calls has size 16 here and 8 in the running version",
+            ),
+        ] {
+            let (stdout, stderr) = tiered(&t, tier1, "10");
+            let r = if stdout != native.stdout_text() {
+                Err(format!("{}: output differs after a refusal", t.config))
+            } else if !stderr.contains("refused to reoptimize kernel_sum after 10 calls")
+                || !stderr.contains(why)
+                || stderr.contains("jitlink: reoptimized kernel_sum")
+            {
+                Err(format!(
+                    "{}: expected a refusal naming {why}:\n{stderr}",
+                    t.config
+                ))
+            } else {
+                Ok(())
+            };
+            failures.record(r);
+        }
+    }
+    failures.finish();
+}
+
+type Sum = extern "C" fn(*const i32, i32) -> i64;
+type Checksum = extern "C" fn() -> i64;
+
+/// Links tier 0 through the library, calls kernel_sum `calls` times, and returns the results,
+/// the checksum and the re-optimizer.
+fn drive(
+    t: &Tiers,
+    reopt: ReoptOptions,
+    tier1: Option<PathBuf>,
+    calls: usize,
+) -> (i64, Reoptimizer) {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let asked2 = asked.clone();
+    let r = Reoptimizer::new(
+        Options::default(),
+        reopt,
+        Arc::new(move |name: &str, n: u64| {
+            asked2.lock().unwrap().push((name.to_string(), n));
+            let p = tier1.as_ref()?;
+            Some(NewDefinition {
+                name: p.to_string_lossy().into_owned(),
+                bytes: std::fs::read(p).ok()?,
+            })
+        }),
+    );
+    r.add_file(&t.main).expect("add main");
+    r.add_file(&t.k0).expect("add kernels");
+    // SAFETY: the kernels have these C signatures.
+    let sum: Sum = unsafe { std::mem::transmute(r.lookup("kernel_sum").expect("sum") as usize) };
+    // SAFETY: as above.
+    let checksum: Checksum =
+        unsafe { std::mem::transmute(r.lookup("kernel_checksum").expect("ck") as usize) };
+    let data: Vec<i32> = (0..1000).map(|i| (i * 7919) % 10007).collect();
+    let mut acc = 0i64;
+    for i in 0..calls {
+        acc = acc.wrapping_add(sum(data.as_ptr(), 1000 - (i % 7) as i32));
+    }
+    r.wait_idle();
+    for i in 0..calls {
+        acc = acc.wrapping_add(sum(data.as_ptr(), 1000 - (i % 5) as i32));
+    }
+    let asked = asked.lock().unwrap().clone();
+    assert!(
+        asked.iter().filter(|(n, _)| n == "kernel_sum").count() == 1,
+        "{}: callback calls {asked:?}",
+        t.config
+    );
+    (acc ^ checksum(), r)
+}
+
+#[test]
+fn background_and_synchronous_tier_up_through_the_library() {
+    for t in tiers().into_iter().step_by(2) {
+        let base = ReoptOptions {
+            threshold: 100,
+            ..ReoptOptions::default()
+        };
+        let (tier0_only, r0) = drive(&t, base.clone(), None, 400);
+        assert!(!r0.is_reoptimized("kernel_sum"));
+        assert_eq!(r0.calls("kernel_sum"), Some(800), "{}", t.config);
+        assert!(matches!(
+            &r0.events()[..],
+            [ReoptEvent::Declined { calls: 100, .. }]
+        ));
+
+        let (background, r1) = drive(&t, base.clone(), Some(t.k2.clone()), 400);
+        assert_eq!(
+            background, tier0_only,
+            "{}: state differs after tier-up",
+            t.config
+        );
+        assert!(r1.is_reoptimized("kernel_sum"), "{}", t.config);
+        // Counting stopped at the redirect: at most the calls made before wait_idle.
+        let counted = r1.calls("kernel_sum").unwrap_or(0);
+        assert!((100..=400).contains(&counted), "{}: {counted}", t.config);
+        let ev = r1.events();
+        assert!(
+            matches!(&ev[..], [ReoptEvent::Reoptimized { symbol, calls: 100, .. }] if symbol == "kernel_sum"),
+            "{}: {ev:?}",
+            t.config
+        );
+
+        let sync = ReoptOptions {
+            background: false,
+            ..base
+        };
+        let (synchronous, r2) = drive(&t, sync, Some(t.k2.clone()), 400);
+        assert_eq!(synchronous, tier0_only, "{}", t.config);
+        // The crossing call waited and continued in the new version: exactly 100 were counted.
+        assert_eq!(r2.calls("kernel_sum"), Some(100), "{}", t.config);
+    }
+}
+
+#[test]
+fn exactly_one_call_enters_the_runtime_under_contention() {
+    let t = &tiers()[0];
+    let entered = Arc::new(AtomicUsize::new(0));
+    let e2 = entered.clone();
+    let r = Arc::new(Reoptimizer::new(
+        Options::default(),
+        ReoptOptions {
+            threshold: 5000,
+            ..ReoptOptions::default()
+        },
+        Arc::new(move |_: &str, _: u64| {
+            e2.fetch_add(1, Ordering::SeqCst);
+            None
+        }),
+    ));
+    r.add_file(&t.main).expect("add");
+    r.add_file(&t.k0).expect("add");
+    let addr = r.lookup("kernel_sum").expect("lookup") as usize;
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                // SAFETY: kernel_sum has this C signature.
+                let sum: Sum = unsafe { std::mem::transmute(addr) };
+                let data = [3i32; 4];
+                (0..2000).map(|_| sum(data.as_ptr(), 4)).sum::<i64>()
+            })
+        })
+        .collect();
+    for th in threads {
+        assert_eq!(th.join().expect("thread"), 2000 * 36);
+    }
+    r.wait_idle();
+    assert_eq!(entered.load(Ordering::SeqCst), 1);
+    assert_eq!(r.calls("kernel_sum"), Some(16000));
+}
