@@ -21,6 +21,7 @@
 //! return into one) at any time, and jitlink does not track thread stacks.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use rustc_hash::FxHashMap;
@@ -56,6 +57,11 @@ pub struct ReoptOptions {
     pub background: bool,
     /// Print each event to stderr.
     pub log: bool,
+    /// Count with atomic increments (the default): exact counts, and exactly one call enters the
+    /// runtime. Plain increments cost less per call, but calls racing on several threads may be
+    /// counted once (the threshold is then reached a little later); the runtime still
+    /// re-optimizes a function once.
+    pub atomic_counters: bool,
 }
 
 impl Default for ReoptOptions {
@@ -64,6 +70,7 @@ impl Default for ReoptOptions {
             threshold: 1000,
             background: true,
             log: false,
+            atomic_counters: true,
         }
     }
 }
@@ -122,6 +129,8 @@ impl std::fmt::Display for ReoptEvent {
 struct Tier0 {
     stub: StubHandle,
     counter: Trampoline,
+    /// Set by the first call that reaches the threshold (only plain counters can have more).
+    entered: Arc<AtomicBool>,
 }
 
 struct Shared {
@@ -188,13 +197,16 @@ impl Shared {
 
     /// The handler of `symbol`'s counting trampoline: runs once, at the threshold.
     fn crossed(self: Arc<Self>, symbol: Arc<str>) -> std::result::Result<u64, String> {
-        let (old, stub) = {
+        let (old, stub, entered) = {
             let f = lock(&self.functions);
             let t = f
                 .get(&symbol)
                 .ok_or_else(|| format!("{symbol} is not a tier-0 function"))?;
-            (t.counter.target(), t.stub)
+            (t.counter.target(), t.stub, t.entered.clone())
         };
+        if entered.swap(true, Ordering::AcqRel) {
+            return Ok(old);
+        }
         let calls = self.opts.threshold;
         if !self.opts.background {
             self.reoptimize(&symbol, calls);
@@ -278,11 +290,20 @@ impl Reoptimizer {
                 (shared.opts.threshold, h.target(), handler)
             })
             .collect();
-        let counters = s.trampolines().counting(items)?;
+        let counters = s
+            .trampolines()
+            .counting_with(items, shared.opts.atomic_counters)?;
         let mut functions = lock(&shared.functions);
         for ((name, stub), counter) in stubs.into_iter().zip(counters) {
             stub.redirect(counter.addr);
-            functions.insert(name, Tier0 { stub, counter });
+            functions.insert(
+                name,
+                Tier0 {
+                    stub,
+                    counter,
+                    entered: Arc::new(AtomicBool::new(false)),
+                },
+            );
         }
         Ok(())
     }

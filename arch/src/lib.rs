@@ -206,6 +206,10 @@ pub trait Arch: 'static + Sized {
     /// the one call that brings it to zero enters the resolver like [`Arch::REENTRY_TRAMPOLINE`],
     /// every other call jumps through its target slot. Clobbers no argument register.
     const COUNTING_TRAMPOLINE: TrampolineTemplate<Self::EdgeKind>;
+    /// [`Arch::COUNTING_TRAMPOLINE`] with a plain (not atomic) increment: cheaper, but calls
+    /// made at the same moment on several threads may be counted once, and more than one of
+    /// them may see the counter reach zero (the runtime keeps only the first).
+    const COUNTING_TRAMPOLINE_RELAXED: TrampolineTemplate<Self::EdgeKind>;
 
     /// Applies `kind` at `offset` of `block` (the block's final bytes in writable memory).
     fn apply_fixup(

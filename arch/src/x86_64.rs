@@ -111,6 +111,13 @@ const COUNTING_BYTES: [u8; 32] = [
 ];
 const _: () = assert!(COUNTING_BYTES.len() == 32 && COUNTING_BYTES[8 + 1] as usize + 10 == 16);
 
+/// [`COUNTING_BYTES`] without the lock prefix: `nop; incq counter(%rip)`, same layout.
+const COUNTING_RELAXED_BYTES: [u8; 32] = {
+    let mut b = COUNTING_BYTES;
+    b[0] = 0x90; // nop instead of lock
+    b
+};
+
 fn put<const N: usize>(block: &mut [u8], offset: usize, bytes: [u8; N]) -> Result<(), FixupError> {
     write_field(block, offset, &bytes)
 }
@@ -190,6 +197,11 @@ impl Arch for X86_64 {
                 slot: TrampolineSlot::Resolver,
             },
         ],
+    };
+
+    const COUNTING_TRAMPOLINE_RELAXED: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
+        bytes: &COUNTING_RELAXED_BYTES,
+        ..Self::COUNTING_TRAMPOLINE
     };
 
     fn apply_fixup(

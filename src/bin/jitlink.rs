@@ -59,6 +59,9 @@ struct Cli {
     /// Print each re-optimization event to stderr.
     #[arg(long)]
     reopt_log: bool,
+    /// Count calls with plain instead of atomic increments (cheaper; approximate under threads).
+    #[arg(long)]
+    reopt_plain_counters: bool,
 }
 
 /// Links for --lazy or --reopt: the entry's address and what must stay alive while it runs.
@@ -71,6 +74,7 @@ fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, Box<dyn std::any
                 threshold: cli.reopt_threshold,
                 background: true,
                 log: cli.reopt_log,
+                atomic_counters: !cli.reopt_plain_counters,
             },
             std::sync::Arc::new(move |name: &str, _calls: u64| files.definition(name)),
         );

@@ -58,6 +58,7 @@ impl Trampoline {
 enum Kind {
     Reentry,
     Counting,
+    CountingRelaxed,
 }
 
 struct Batch {
@@ -96,6 +97,7 @@ impl<A: Arch> TrampolinePool<A> {
         match kind {
             Kind::Reentry => A::REENTRY_TRAMPOLINE,
             Kind::Counting => A::COUNTING_TRAMPOLINE,
+            Kind::CountingRelaxed => A::COUNTING_TRAMPOLINE_RELAXED,
         }
     }
 
@@ -215,14 +217,29 @@ impl<A: Arch> TrampolinePool<A> {
 
     /// Counting trampolines, from `(threshold, target, handler)`: calls go to `target`, except
     /// the `threshold`-th, which enters the runtime (and continues where the handler says).
+    /// Counters are incremented atomically, so exactly one call enters the runtime.
     pub fn counting(&self, items: Vec<(u64, u64, Handler)>) -> Result<Vec<Trampoline>> {
+        self.counting_with(items, true)
+    }
+
+    /// [`TrampolinePool::counting`], with atomic or plain (`atomic == false`: cheaper, counts
+    /// may be lost under contention and several racing calls may enter the runtime) increments.
+    pub fn counting_with(
+        &self,
+        items: Vec<(u64, u64, Handler)>,
+        atomic: bool,
+    ) -> Result<Vec<Trampoline>> {
         if items.iter().any(|i| i.0 == 0 || i.0 > i64::MAX as u64) {
             return Err(Error::InvalidArgument(
                 "a counting threshold must be at least 1".into(),
             ));
         }
         self.take(
-            Kind::Counting,
+            if atomic {
+                Kind::Counting
+            } else {
+                Kind::CountingRelaxed
+            },
             items
                 .into_iter()
                 .map(|(threshold, target, h)| (threshold.wrapping_neg(), target, h))
