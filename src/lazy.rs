@@ -27,14 +27,26 @@ use crate::builder::elf::{summarize, Summary};
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
 use crate::link::{Options, Session};
+use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 use crate::stubs::{Owner, RedirectableSymbolManager};
 
 /// Options of lazy linking.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LazyOptions {
     /// Print each materialization to stderr.
     pub log: bool,
+    /// Link objects compiled with `-ffunction-sections` one function at a time (the default).
+    pub per_function: bool,
+}
+
+impl Default for LazyOptions {
+    fn default() -> Self {
+        LazyOptions {
+            log: false,
+            per_function: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,15 +57,57 @@ enum State {
     Failed(String),
 }
 
+enum Content {
+    /// A whole object.
+    Object(Option<Bytes>),
+    /// One function of a split object (an index into [`Shared::split`]).
+    Function(usize, String),
+}
+
 struct Unit {
     name: String,
-    bytes: Option<Bytes>,
+    content: Content,
     state: State,
+}
+
+/// An object linked one function at a time: its data is linked with the first of them.
+struct Split {
+    name: String,
+    bytes: Arc<Bytes>,
+    /// Addresses of its data blocks, once linked.
+    data: Option<FxHashMap<u32, u64>>,
+}
+
+impl Split {
+    /// Links `function` (and, the first time, the object's data).
+    fn link(&mut self, s: &mut Session, function: &str) -> Result<()> {
+        let data = match &self.data {
+            Some(d) => d.clone(),
+            None => {
+                let spec = BindSpec {
+                    mode: BindMode::ObjectData,
+                    ..BindSpec::default()
+                };
+                let b = s.link_bound(self.name.clone(), Bytes::Shared(self.bytes.clone()), spec)?;
+                self.data = Some(b.blocks.clone());
+                b.blocks
+            }
+        };
+        let spec = BindSpec {
+            root: function.to_string(),
+            mode: BindMode::FunctionOf(data),
+            ..BindSpec::default()
+        };
+        s.link_bound(self.name.clone(), Bytes::Shared(self.bytes.clone()), spec)?;
+        Ok(())
+    }
 }
 
 struct Shared {
     session: Mutex<Session>,
     units: Mutex<Vec<Unit>>,
+    /// Split objects; locked only while holding the session.
+    split: Mutex<Vec<Split>>,
     changed: Condvar,
     log: bool,
 }
@@ -98,15 +152,26 @@ impl Shared {
                     }
                     units[u].state = State::Linking;
                     let name = units[u].name.clone();
-                    let bytes = units[u].bytes.take();
+                    let content = match &mut units[u].content {
+                        Content::Object(b) => Content::Object(b.take()),
+                        Content::Function(o, f) => Content::Function(*o, f.clone()),
+                    };
                     drop(units);
                     let start = Instant::now();
-                    let linked = match bytes {
-                        None => Err(Error::InvalidArgument(format!("{name} has no content"))),
-                        Some(b) => with_session(self, |s| {
+                    let linked = match content {
+                        Content::Object(None) => {
+                            Err(Error::InvalidArgument(format!("{name} has no content")))
+                        }
+                        Content::Object(Some(b)) => with_session(self, |s| {
                             s.add_bytes(name.clone(), b)?;
-                            s.link_pending()
+                            s.link_pending().map(|_| ())
                         }),
+                        Content::Function(o, f) => {
+                            with_session(self, |s| match lock(&self.split).get_mut(o) {
+                                Some(split) => split.link(s, &f),
+                                None => Err(Error::InvalidArgument(format!("{name}: no object"))),
+                            })
+                        }
                     };
                     if self.log {
                         match &linked {
@@ -142,6 +207,7 @@ impl Shared {
 /// ```
 pub struct LazySession {
     shared: Arc<Shared>,
+    per_function: bool,
     inputs: Mutex<Vec<(String, Bytes)>>,
 }
 
@@ -152,9 +218,11 @@ impl LazySession {
             shared: Arc::new(Shared {
                 session: Mutex::new(Session::new(opts)),
                 units: Mutex::new(Vec::new()),
+                split: Mutex::new(Vec::new()),
                 changed: Condvar::new(),
                 log: lazy.log,
             }),
+            per_function: lazy.per_function,
             inputs: Mutex::new(Vec::new()),
         }
     }
@@ -239,10 +307,33 @@ impl LazySession {
                 eager_inputs.push((name, bytes));
                 continue;
             }
+            if self.per_function
+                && scan.functions.len() > 1
+                && scan.function_sections
+                && !scan.tls
+                && !scan.exception_tables
+            {
+                let mut split = lock(&shared.split);
+                let o = split.len();
+                for f in scan.functions {
+                    lazy_functions.push((units.len(), f.clone()));
+                    units.push(Unit {
+                        name: format!("{name}:{f}"),
+                        content: Content::Function(o, f),
+                        state: State::Pending,
+                    });
+                }
+                split.push(Split {
+                    name,
+                    bytes: Arc::new(bytes),
+                    data: None,
+                });
+                continue;
+            }
             let u = units.len();
             units.push(Unit {
                 name,
-                bytes: Some(bytes),
+                content: Content::Object(Some(bytes)),
                 state: State::Pending,
             });
             lazy_functions.extend(scan.functions.into_iter().map(|f| (u, f)));

@@ -127,8 +127,8 @@ struct Hooks {
     lazy: FxHashMap<Box<[u8]>, StubHandle>,
     /// Binds the next link to the live image (a new definition of a running function).
     bind: Option<BindSpec>,
-    /// The bound function's address after that link.
-    bound: Option<u64>,
+    /// What that link bound: the root's address and every block's address.
+    bound: Option<Bound>,
     /// When recorded: the writable statics of every linked input, by file and name.
     locals: Option<FxHashMap<Arc<str>, FxHashMap<Box<[u8]>, LocalData>>>,
 }
@@ -456,7 +456,18 @@ impl Session {
         for (body, handle) in &redirected {
             handle.redirect(g.address(*body));
         }
-        hooks.bound = bound_root.map(|r| g.address(r));
+        if let Some(root) = bound_root {
+            hooks.bound = Some(Bound {
+                root: root.map(|r| g.address(r)),
+                blocks: g
+                    .sections
+                    .iter()
+                    .filter(|s| s.role != SectionRole::ThreadLocal)
+                    .flat_map(|s| s.blocks.iter())
+                    .map(|b| (b.0, g.blocks[b.index()].addr))
+                    .collect(),
+            });
+        }
         let dso = g.blocks[dso_block.index()].addr;
         let init_fini = init::collect(&g);
         let unwind = Registration::register(
@@ -644,8 +655,13 @@ impl Session {
     }
 
     /// Links object `bytes` as a new definition of a running function, bound to the live image
-    /// by `spec` (see [`crate::passes::bind`]); returns the new body's address.
-    pub(crate) fn link_bound(&mut self, name: String, bytes: Bytes, spec: BindSpec) -> Result<u64> {
+    /// by `spec` (see [`crate::passes::bind`]); returns what it linked.
+    pub(crate) fn link_bound(
+        &mut self,
+        name: String,
+        bytes: Bytes,
+        spec: BindSpec,
+    ) -> Result<Bound> {
         self.link_pending()?;
         self.pending.push((name, bytes));
         self.hooks.bind = Some(spec);
@@ -658,6 +674,14 @@ impl Session {
             .take()
             .ok_or_else(|| Error::InvalidArgument("bound link produced no function".into()))
     }
+}
+
+/// What a bound link linked (see [`Session::link_bound`]).
+pub(crate) struct Bound {
+    /// Address of the bound function.
+    pub root: Option<u64>,
+    /// Address of every block laid out, by block index.
+    pub blocks: FxHashMap<u32, u64>,
 }
 
 /// Records the named statics in writable, non-thread-local blocks of every input of `g`.

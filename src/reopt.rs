@@ -31,7 +31,7 @@ use crate::builder::elf::summarize;
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
 use crate::link::{Options, Redirectable, Session};
-use crate::passes::bind::BindSpec;
+use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 use crate::stubs::{Owner, StubHandle, Trampoline};
 
@@ -166,8 +166,13 @@ impl Shared {
                 let spec = BindSpec {
                     root: symbol.to_string(),
                     locals,
+                    mode: BindMode::NewVersion,
                 };
-                match s.link_bound(def.name, Bytes::Owned(def.bytes), spec) {
+                let bound = s.link_bound(def.name, Bytes::Owned(def.bytes), spec);
+                match bound.and_then(|b| {
+                    b.root
+                        .ok_or_else(|| Error::InvalidArgument("no new body".into()))
+                }) {
                     Ok(address) => {
                         if let Some(f) = lock(&self.functions).get(symbol) {
                             f.stub.redirect(address);

@@ -68,8 +68,14 @@ fn links_only_what_is_called() {
         }
         let addr = lazy.lookup("many_args").expect("lookup many_args");
         let units: Vec<String> = lazy.lazy_units().iter().map(|u| file_name(u)).collect();
-        // used.c defines data that main.c references: it is eager; the others are lazy.
-        assert_eq!(units.len(), 3, "{config}: lazy units {units:?}");
+        // used.c defines data that main.c references: it is eager; the others are lazy, one
+        // unit per object, or per function with -ffunction-sections.
+        let per_function = config.function_sections;
+        assert_eq!(
+            units.len(),
+            if per_function { 6 } else { 3 },
+            "{config}: lazy units {units:?}"
+        );
         assert!(
             lazy.materialized().is_empty(),
             "{config}: a lookup links nothing"
@@ -81,7 +87,12 @@ fn links_only_what_is_called() {
         );
         let linked: Vec<String> = lazy.materialized().iter().map(|u| file_name(u)).collect();
         assert_eq!(linked.len(), 1, "{config}: linked {linked:?}");
-        assert!(linked[0].ends_with("args.o"), "{config}: linked {linked:?}");
+        let want = if per_function {
+            "args.o:many_args"
+        } else {
+            "args.o"
+        };
+        assert!(linked[0].ends_with(want), "{config}: linked {linked:?}");
         // The second call goes stub → body: the resolver passed the same arguments.
         let second = f(
             1, 2, 3, 4, 5, 6, 7, 8, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5,
@@ -91,6 +102,17 @@ fn links_only_what_is_called() {
         // Calling never_called's stub would link unused.o; nobody does.
         let _ = lazy.lookup("never_called").expect("lookup never_called");
         assert_eq!(lazy.materialized().len(), 1, "{config}");
+        // Another function of args.o: per function, it is linked on its own and shares the
+        // object's static `calls` with many_args.
+        // SAFETY: args_calls has this C signature.
+        let calls: extern "C" fn() -> i32 =
+            unsafe { std::mem::transmute(lazy.lookup("args_calls").expect("lookup") as usize) };
+        assert_eq!(calls(), 2, "{config}");
+        assert_eq!(
+            lazy.materialized().len(),
+            if per_function { 2 } else { 1 },
+            "{config}"
+        );
     }
 }
 
@@ -120,13 +142,15 @@ fn concurrent_first_calls_link_once() {
             assert_eq!(r, id as i64 * 500 + 140, "{config}: thread {id}");
         }
         assert_eq!(lazy.materialized().len(), 1, "{config}");
-        // Nothing is eager, so the only linked set is worker.o's, linked once.
+        // Nothing is eager, so worker.o is linked once: whole (one set), or per function (its
+        // data, then worker: two sets).
         let sets = lazy.with_session(|s| {
             (0..4)
                 .filter(|&i| s.linked_range(LinkedSetId(i)).is_some())
                 .count()
         });
-        assert_eq!(sets, 1, "{config}: {sets} linked sets");
+        let want = if config.function_sections { 2 } else { 1 };
+        assert_eq!(sets, want, "{config}: {sets} linked sets");
     }
 }
 
@@ -177,4 +201,29 @@ fn cli_lazy_log_names_each_materialization() {
     assert!(lines[0].contains("main.o for main"), "{stderr}");
     assert!(lines[1].contains("args.o for many_args"), "{stderr}");
     assert!(!stderr.contains("unused"), "{stderr}");
+
+    // Per function with -ffunction-sections: one line per function called.
+    let config = Config::new(Compiler::Clang, Opt::O2, Pic::Pie, true, false);
+    let objs = compile(&config, &["main.c", "used.c", "args.c", "unused.c"]);
+    let (code, _, stderr) = outcome(&mut common::jitlink_command(
+        &["--lazy", "--lazy-log"],
+        &objs,
+        &[],
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("lazy: linked"))
+        .collect();
+    // main.o has one function: it is linked whole.
+    assert_eq!(lines.len(), 5, "{stderr}");
+    assert!(lines[0].contains("main.o for main"), "{stderr}");
+    for f in ["many_args", "stack_args", "sum_varargs", "args_calls"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("args.o:{f} for {f}"))),
+            "{f}: {stderr}"
+        );
+    }
 }

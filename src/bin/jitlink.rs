@@ -88,8 +88,13 @@ fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, Box<dyn std::any
         return Ok(Some((r.lookup(&cli.entry)?, Box::new(r))));
     }
     if cli.lazy {
-        let l =
-            jitlink::lazy::LazySession::new(opts, jitlink::lazy::LazyOptions { log: cli.lazy_log });
+        let l = jitlink::lazy::LazySession::new(
+            opts,
+            jitlink::lazy::LazyOptions {
+                log: cli.lazy_log,
+                ..Default::default()
+            },
+        );
         for input in &cli.inputs {
             l.add_file(input)?;
         }

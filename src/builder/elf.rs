@@ -636,6 +636,12 @@ pub struct Summary {
     pub references: Vec<String>,
     /// True if it has static initializers (`.init_array`, `.ctors`, `.preinit_array`).
     pub initializers: bool,
+    /// True if every global function has a section of its own (`-ffunction-sections`).
+    pub function_sections: bool,
+    /// True if it has thread-local data.
+    pub tls: bool,
+    /// True if it has exception tables (`.gcc_except_table`).
+    pub exception_tables: bool,
 }
 
 /// Summarizes the global symbols of ELF object `data`.
@@ -646,6 +652,9 @@ pub fn summarize(name: &str, data: &[u8]) -> Result<Summary> {
         data: Vec::new(),
         references: Vec::new(),
         initializers: false,
+        function_sections: true,
+        tls: false,
+        exception_tables: false,
     };
     for sec in obj.sections() {
         let n = sec.name().unwrap_or("");
@@ -655,7 +664,13 @@ pub fn summarize(name: &str, data: &[u8]) -> Result<Summary> {
         {
             s.initializers = true;
         }
+        s.tls |= matches!(
+            sec.kind(),
+            object::SectionKind::Tls | object::SectionKind::UninitializedTls
+        );
+        s.exception_tables |= n.starts_with(".gcc_except_table");
     }
+    let mut function_sections = FxHashSet::default();
     for sym in obj.symbols() {
         if !sym.is_global() {
             continue;
@@ -665,6 +680,13 @@ pub fn summarize(name: &str, data: &[u8]) -> Result<Summary> {
         if sym.is_undefined() {
             s.references.push(n);
         } else if sym.kind() == SymbolKind::Text && !sym.is_common() {
+            let own = sym.section_index().is_some_and(|i| {
+                function_sections.insert(i)
+                    && obj
+                        .section_by_index(i)
+                        .is_ok_and(|sec| sec.name().is_ok_and(|n| n.starts_with(".text.")))
+            });
+            s.function_sections &= own;
             s.functions.push(n);
         } else {
             s.data.push(n);

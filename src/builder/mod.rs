@@ -15,6 +15,8 @@ pub enum Bytes {
     Mapped(memmap2::Mmap),
     /// Bytes in memory.
     Owned(Vec<u8>),
+    /// Bytes shared by several links (lazy linking builds one object's graph more than once).
+    Shared(std::sync::Arc<Bytes>),
 }
 
 impl Deref for Bytes {
@@ -23,6 +25,7 @@ impl Deref for Bytes {
         match self {
             Bytes::Mapped(m) => m,
             Bytes::Owned(v) => v,
+            Bytes::Shared(b) => b,
         }
     }
 }

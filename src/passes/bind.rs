@@ -35,10 +35,28 @@ pub struct LocalData {
 /// What the new definition is bound to.
 #[derive(Debug, Clone, Default)]
 pub struct BindSpec {
-    /// The function being replaced.
+    /// The function being replaced (or, for [`BindMode::ObjectData`], none).
     pub root: String,
     /// The writable statics of the tier-0 input that defines it, by name.
     pub locals: FxHashMap<Box<[u8]>, LocalData>,
+    /// How the graph is cut.
+    pub mode: BindMode,
+}
+
+/// How [`run`] cuts the graph.
+#[derive(Debug, Clone, Default)]
+pub enum BindMode {
+    /// A new version of a running function (re-optimization): the root becomes local, so it is
+    /// neither published nor a duplicate of the running definition.
+    #[default]
+    NewVersion,
+    /// Lazy linking per function: everything of the object except its code (data, read-only
+    /// data, and the code only data refers to). Its functions resolve to their stubs.
+    ObjectData,
+    /// Lazy linking per function: the root's code, with every reference to data of its object
+    /// bound to that data as linked by [`BindMode::ObjectData`] from the same bytes (block
+    /// index → address). The root stays global, so the link points its stub at it.
+    FunctionOf(FxHashMap<u32, u64>),
 }
 
 /// A live global definition: its size and whether it is a function.
@@ -54,27 +72,41 @@ pub struct Live {
 /// immediate that follows the field (x86-64: none, 1, 2 or 4 bytes after a 4-byte field).
 const PC_REL_BIASES: [i64; 4] = [4, 5, 6, 8];
 
-/// Rewrites `g` as described in the module docs; returns the (now local) root symbol.
+/// Rewrites `g` as described in the module docs; returns the root symbol (none for
+/// [`BindMode::ObjectData`]).
 pub fn run<A: Arch>(
     g: &mut LinkGraph<'_, A>,
     spec: &BindSpec,
     live: &dyn Fn(&[u8]) -> Option<Live>,
-) -> Result<SymbolId> {
+) -> Result<Option<SymbolId>> {
     let file = g.input_name(0).to_string();
     let refuse = |reason: String| Error::Unbindable {
         file: file.clone(),
         symbol: spec.root.clone(),
         reason,
     };
-    let root = match g.globals.get(spec.root.as_bytes()) {
-        Some(&r) if g.symbols[r.index()].callable => r,
-        _ => return Err(refuse(format!("it defines no function {}", spec.root))),
-    };
-    let Def::Block {
-        block: root_block, ..
-    } = g.symbols[root.index()].def
-    else {
-        return Err(refuse(format!("it defines no function {}", spec.root)));
+    let mut roots: Vec<BlockId> = Vec::new();
+    let mut root = None;
+    if let BindMode::ObjectData = spec.mode {
+        for sec in &g.sections {
+            if sec.perm != Perm::ReadExec && sec.role == SectionRole::Plain {
+                roots.extend(sec.blocks.iter().copied());
+            }
+        }
+    } else {
+        let r = match g.globals.get(spec.root.as_bytes()) {
+            Some(&r) if g.symbols[r.index()].callable => r,
+            _ => return Err(refuse(format!("it defines no function {}", spec.root))),
+        };
+        let Def::Block { block, .. } = g.symbols[r.index()].def else {
+            return Err(refuse(format!("it defines no function {}", spec.root)));
+        };
+        roots.push(block);
+        root = Some(r);
+    }
+    let same_object = match &spec.mode {
+        BindMode::FunctionOf(blocks) => Some(blocks),
+        _ => None,
     };
 
     // Named statics of each block, for references through section symbols (assemblers refer to
@@ -130,9 +162,8 @@ pub fn run<A: Arch>(
         }
     };
 
-    let mut keep: FxHashSet<BlockId> = FxHashSet::default();
-    let mut work = vec![root_block];
-    keep.insert(root_block);
+    let mut keep: FxHashSet<BlockId> = roots.iter().copied().collect();
+    let mut work = roots;
     let mut to_external: FxHashSet<SymbolId> = FxHashSet::default();
     let mut rebind: FxHashMap<SymbolId, u64> = FxHashMap::default();
     // Writable blocks referenced through an unnamed symbol: base address if congruent.
@@ -153,7 +184,22 @@ pub fn run<A: Arch>(
                     g.symbol_name(t)
                 )));
             }
-            if t != root && s.scope != Scope::Local && !s.name.is_empty() {
+            if let (Some(blocks), true) = (same_object, perm != Perm::ReadExec) {
+                // Data of this object: already linked, from the same bytes.
+                match blocks.get(&tb.0) {
+                    Some(&a) => {
+                        rebind.insert(t, a.wrapping_add(offset));
+                    }
+                    None => {
+                        return Err(refuse(format!(
+                            "{} is not linked with its object's data",
+                            g.symbol_name(t)
+                        )))
+                    }
+                }
+                continue;
+            }
+            if Some(t) != root && s.scope != Scope::Local && !s.name.is_empty() {
                 if let Some(l) = live(s.name) {
                     if !s.callable && l.size != s.size && l.size != 0 && s.size != 0 {
                         return Err(refuse(format!(
@@ -249,7 +295,7 @@ pub fn run<A: Arch>(
     for (i, s) in g.symbols.iter().enumerate() {
         if let Def::Block { block, .. } = s.def {
             let id = SymbolId(i as u32);
-            if id != root
+            if Some(id) != root
                 && s.scope != Scope::Local
                 && keep.contains(&block)
                 && live(s.name).is_some()
@@ -293,7 +339,9 @@ pub fn run<A: Arch>(
             }
         }
     }
-    g.symbols[root.index()].scope = Scope::Local;
+    if let (Some(r), BindMode::NewVersion) = (root, &spec.mode) {
+        g.symbols[r.index()].scope = Scope::Local;
+    }
     Ok(root)
 }
 

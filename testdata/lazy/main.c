@@ -11,6 +11,7 @@ double stack_args(int a, int b, int c, int d, int e, int f, double x0, double x1
                   double x2, double x3, double x4, double x5, double x6, double x7,
                   double x8, int g, long h, float y);
 int sum_varargs(int n, ...);
+int args_calls(void);
 extern int shared_counter;
 
 int main(int argc, char **argv) {
@@ -22,6 +23,7 @@ int main(int argc, char **argv) {
                                             1.5, 1.75, 2.0, 2.25, 7, 8L, 9.5f));
     printf("varargs: %d\n", sum_varargs(5, 1, 2, 3, 4, 5));
     printf("shared_counter: %d\n", shared_counter);
+    printf("args_calls: %d\n", args_calls());
     if (argc > 5)
         printf("never: %d\n", never_called(argc));
     return 0;
