@@ -233,6 +233,16 @@ fn background_and_synchronous_tier_up_through_the_library() {
 
 #[test]
 fn exactly_one_call_enters_the_runtime_under_contention() {
+    contention(true);
+}
+
+/// Plain counters may lose counts under contention, but the function is still re-optimized once.
+#[test]
+fn plain_counters_reoptimize_once() {
+    contention(false);
+}
+
+fn contention(atomic_counters: bool) {
     let t = &tiers()[0];
     let entered = Arc::new(AtomicUsize::new(0));
     let e2 = entered.clone();
@@ -240,6 +250,7 @@ fn exactly_one_call_enters_the_runtime_under_contention() {
         Options::default(),
         ReoptOptions {
             threshold: 5000,
+            atomic_counters,
             ..ReoptOptions::default()
         },
         Arc::new(move |_: &str, _: u64| {
@@ -265,5 +276,10 @@ fn exactly_one_call_enters_the_runtime_under_contention() {
     }
     r.wait_idle();
     assert_eq!(entered.load(Ordering::SeqCst), 1);
-    assert_eq!(r.calls("kernel_sum"), Some(16000));
+    let calls = r.calls("kernel_sum").unwrap_or(0);
+    if atomic_counters {
+        assert_eq!(calls, 16000);
+    } else {
+        assert!((5000..=16000).contains(&calls), "{calls}");
+    }
 }

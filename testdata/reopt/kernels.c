@@ -9,7 +9,7 @@ long kernel_calls[2];       /* this build's global has a different size: it cann
 long kernel_calls;          /* global: counts calls of both kernels, in every version */
 #define CALLS kernel_calls
 #endif
-static long checksum;       /* file-static: mixes every result, in every version */
+static unsigned long checksum;     /* file-static: mixes every result, in every version */
 #ifdef EXTRA_STATE
 static long extra_state;    /* only in this build: has no counterpart in tier 0 */
 #endif
@@ -20,7 +20,7 @@ long kernel_sum(const int *a, int n) {
     for (int i = 0; i < n; i++)
         s += (long)a[i] * a[i];
     CALLS++;
-    checksum = checksum * 31 + s;
+    checksum = checksum * 31 + (unsigned long)s;
 #ifdef EXTRA_STATE
     extra_state++;
 #endif
@@ -35,8 +35,8 @@ double kernel_poly(const double *x, int n) {
         s += ((((v * 0.5 + 1.0) * v - 2.0) * v + 3.0) * v - 4.0) * v;
     }
     CALLS++;
-    checksum = checksum * 17 + (long)s;
+    checksum = checksum * 17 + (unsigned long)(long)s;
     return s;
 }
 
-long kernel_checksum(void) { return checksum; }
+unsigned long kernel_checksum(void) { return checksum; }

@@ -6,7 +6,7 @@
 
 long kernel_sum(const int *a, int n);
 double kernel_poly(const double *x, int n);
-long kernel_checksum(void);
+unsigned long kernel_checksum(void);
 extern long kernel_calls;
 
 #define N 4096
@@ -36,9 +36,10 @@ int main(int argc, char **argv) {
         if (timing && (r + 1) % (rounds / 10 > 0 ? rounds / 10 : 1) == 0) {
             double t1 = now();
             printf("rounds %5d-%5d: %8.3f ms\n", r + 1 - rounds / 10, r + 1, (t1 - t0) * 1e3);
+            fflush(stdout);
             t0 = t1;
         }
     }
-    printf("sum %ld poly %.6e calls %ld checksum %ld\n", s, p, kernel_calls, kernel_checksum());
+    printf("sum %ld poly %.6e calls %ld checksum %lu\n", s, p, kernel_calls, kernel_checksum());
     return 0;
 }
