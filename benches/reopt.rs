@@ -50,9 +50,9 @@ fn counting(c: &mut Criterion) {
     type F = extern "C" fn(u64) -> u64;
     let (via_stub, via_counter, via_relaxed): (F, F, F) = unsafe {
         (
-            std::mem::transmute(plain[0] as usize),
-            std::mem::transmute(plain[1] as usize),
-            std::mem::transmute(plain[2] as usize),
+            std::mem::transmute::<usize, F>(plain[0] as usize),
+            std::mem::transmute::<usize, F>(plain[1] as usize),
+            std::mem::transmute::<usize, F>(plain[2] as usize),
         )
     };
     let mut g = c.benchmark_group("call");

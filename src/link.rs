@@ -120,6 +120,9 @@ impl Timings {
     }
 }
 
+/// The writable statics of one input, by name.
+type Locals = FxHashMap<Box<[u8]>, LocalData>;
+
 /// What lazy linking and re-optimization ask of the pipeline (see `src/lazy.rs`, `src/reopt.rs`).
 #[derive(Default)]
 struct Hooks {
@@ -130,7 +133,7 @@ struct Hooks {
     /// What that link bound: the root's address and every block's address.
     bound: Option<Bound>,
     /// When recorded: the writable statics of every linked input, by file and name.
-    locals: Option<FxHashMap<Arc<str>, FxHashMap<Box<[u8]>, LocalData>>>,
+    locals: Option<FxHashMap<Arc<str>, Locals>>,
 }
 
 /// A linking session: inputs, reserved memory, and the symbols of every linked set.
@@ -640,7 +643,7 @@ impl Session {
     }
 
     /// The recorded writable statics of input `file`.
-    pub(crate) fn locals_of(&self, file: &str) -> FxHashMap<Box<[u8]>, LocalData> {
+    pub(crate) fn locals_of(&self, file: &str) -> Locals {
         self.hooks
             .locals
             .as_ref()
@@ -688,7 +691,7 @@ pub(crate) struct Bound {
 fn record_locals<A: Arch>(
     g: &LinkGraph<'_, A>,
     files: &[Arc<str>],
-    out: &mut FxHashMap<Arc<str>, FxHashMap<Box<[u8]>, LocalData>>,
+    out: &mut FxHashMap<Arc<str>, Locals>,
 ) {
     for s in &g.symbols {
         let Def::Block { block, .. } = s.def else {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -55,7 +55,7 @@ fn tiers() -> Vec<Tiers> {
 }
 
 /// Runs tier 0 with `--reopt tier1`; returns (stdout, stderr) after checking the exit status.
-fn tiered(t: &Tiers, tier1: &PathBuf, threshold: &str) -> (String, String) {
+fn tiered(t: &Tiers, tier1: &Path, threshold: &str) -> (String, String) {
     let mut cmd = common::jitlink_command(
         &[
             "--reopt",

@@ -64,8 +64,11 @@ struct Cli {
     reopt_plain_counters: bool,
 }
 
+/// What must stay alive while linked code runs.
+type KeepAlive = Box<dyn std::any::Any>;
+
 /// Links for --lazy or --reopt: the entry's address and what must stay alive while it runs.
-fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, Box<dyn std::any::Any>)>, Error> {
+fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, KeepAlive)>, Error> {
     if !cli.reopt.is_empty() {
         let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
         let r = jitlink::reopt::Reoptimizer::new(

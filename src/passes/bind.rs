@@ -345,12 +345,15 @@ pub fn run<A: Arch>(
     Ok(root)
 }
 
+/// Finds the live address of a named static (see `run`).
+type Counterpart<'f, A> = dyn Fn(&LinkGraph<'_, A>, SymbolId) -> Result<Option<u64>> + 'f;
+
 /// The live address of a writable block whose named statics all sit at the same offsets as
 /// their live counterparts; `None` if the layouts differ.
 fn congruent_base<A: Arch>(
     g: &LinkGraph<'_, A>,
     named: Option<&Vec<SymbolId>>,
-    counterpart: &dyn Fn(&LinkGraph<'_, A>, SymbolId) -> Result<Option<u64>>,
+    counterpart: &Counterpart<'_, A>,
 ) -> Option<u64> {
     let mut base = None;
     for &n in named.into_iter().flatten() {
