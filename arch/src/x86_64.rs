@@ -98,7 +98,14 @@ const REENTRY_BYTES: [u8; 16] = [
     0xff, 0x25, 0, 0, 0, 0,       // jmp *resolver(%rip)        ; displacement at offset 7
     0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding, never executed
 ];
-const _: () = assert!(REENTRY_BYTES.len() == 16);
+/// Offsets in [`REENTRY_BYTES`]: the identity, the resolver slot's displacement.
+const REENTRY_ID: usize = 1;
+const REENTRY_RESOLVER: usize = 7;
+const _: () = assert!(
+    REENTRY_BYTES.len() == 16
+        && REENTRY_BYTES[REENTRY_ID - 1] == 0x68
+        && REENTRY_BYTES[REENTRY_RESOLVER - 2] == 0xff
+);
 
 #[rustfmt::skip]
 const COUNTING_BYTES: [u8; 32] = [
@@ -109,7 +116,20 @@ const COUNTING_BYTES: [u8; 32] = [
     0xff, 0x25, 0, 0, 0, 0,             // jmp *resolver(%rip)      ; displacement at offset 23
     0xcc, 0xcc, 0xcc, 0xcc, 0xcc,       // int3 padding, never executed
 ];
-const _: () = assert!(COUNTING_BYTES.len() == 32 && COUNTING_BYTES[8 + 1] as usize + 10 == 16);
+/// Offsets in [`COUNTING_BYTES`]: the counter's, the target slot's and the resolver slot's
+/// displacements, and the identity.
+const COUNTING_COUNTER: usize = 4;
+const COUNTING_TARGET: usize = 12;
+const COUNTING_ID: usize = 17;
+const COUNTING_RESOLVER: usize = 23;
+const _: () = assert!(
+    COUNTING_BYTES.len() == 32
+        && COUNTING_BYTES[9] as usize + 10 == COUNTING_ID - 1 // je lands on the push
+        && COUNTING_BYTES[COUNTING_COUNTER - 1] == 0x05
+        && COUNTING_BYTES[COUNTING_TARGET - 2] == 0xff
+        && COUNTING_BYTES[COUNTING_ID - 1] == 0x68
+        && COUNTING_BYTES[COUNTING_RESOLVER - 2] == 0xff
+);
 
 /// [`COUNTING_BYTES`] without the lock prefix: `nop; incq counter(%rip)`, same layout.
 const COUNTING_RELAXED_BYTES: [u8; 32] = {
@@ -166,9 +186,9 @@ impl Arch for X86_64 {
 
     const REENTRY_TRAMPOLINE: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
         bytes: &REENTRY_BYTES,
-        id_offset: 1,
+        id_offset: REENTRY_ID,
         fields: &[TrampolineField {
-            offset: 7,
+            offset: REENTRY_RESOLVER,
             kind: EdgeKind::Delta32,
             addend: -4,
             slot: TrampolineSlot::Resolver,
@@ -176,22 +196,22 @@ impl Arch for X86_64 {
     };
     const COUNTING_TRAMPOLINE: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
         bytes: &COUNTING_BYTES,
-        id_offset: 17,
+        id_offset: COUNTING_ID,
         fields: &[
             TrampolineField {
-                offset: 4,
+                offset: COUNTING_COUNTER,
                 kind: EdgeKind::Delta32,
                 addend: -4,
                 slot: TrampolineSlot::Counter,
             },
             TrampolineField {
-                offset: 12,
+                offset: COUNTING_TARGET,
                 kind: EdgeKind::Delta32,
                 addend: -4,
                 slot: TrampolineSlot::Target,
             },
             TrampolineField {
-                offset: 23,
+                offset: COUNTING_RESOLVER,
                 kind: EdgeKind::Delta32,
                 addend: -4,
                 slot: TrampolineSlot::Resolver,
@@ -385,6 +405,56 @@ impl Arch for X86_64 {
 mod tests {
     use super::*;
     use EdgeKind::*;
+
+    /// Fills a trampoline template at `at` with data words at fixed addresses.
+    fn trampoline(t: TrampolineTemplate<EdgeKind>, at: u64, id: u32) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[..t.bytes.len()].copy_from_slice(t.bytes);
+        b[t.id_offset..t.id_offset + 4].copy_from_slice(&id.to_le_bytes());
+        for f in t.fields {
+            let s = match f.slot {
+                TrampolineSlot::Resolver => 0x9000,
+                TrampolineSlot::Counter => 0xa000,
+                TrampolineSlot::Target => 0xa008,
+            };
+            let v = FixupValues {
+                p: at + f.offset as u64,
+                s,
+                a: f.addend,
+                got: 0,
+                tls: crate::TlsValues::default(),
+            };
+            X86_64::apply_fixup(f.kind, &mut b, f.offset, v).unwrap_or_else(|e| panic!("{e}"));
+        }
+        b
+    }
+
+    /// RIP-relative displacement at `field` of an instruction ending at `end`, as an address.
+    fn rip_target(b: &[u8], at: u64, field: usize, end: usize) -> u64 {
+        let d = i32::from_le_bytes([b[field], b[field + 1], b[field + 2], b[field + 3]]);
+        (at + end as u64).wrapping_add(d as i64 as u64)
+    }
+
+    #[test]
+    fn trampolines_reference_their_words() {
+        let at = 0x8000;
+        let r = trampoline(X86_64::REENTRY_TRAMPOLINE, at, 0x1234);
+        assert_eq!(&r[..5], &[0x68, 0x34, 0x12, 0, 0]); // push $0x1234
+        assert_eq!(rip_target(&r, at, 7, 11), 0x9000); // jmp *resolver(%rip)
+
+        for (t, first) in [
+            (X86_64::COUNTING_TRAMPOLINE, 0xf0),
+            (X86_64::COUNTING_TRAMPOLINE_RELAXED, 0x90),
+        ] {
+            let c = trampoline(t, at, 7);
+            assert_eq!(c[0], first); // lock / nop
+            assert_eq!(rip_target(&c, at, 4, 8), 0xa000); // incq counter(%rip)
+            assert_eq!(&c[8..10], &[0x74, 0x06]); // je +6: to the push at 16
+            assert_eq!(rip_target(&c, at, 12, 16), 0xa008); // jmp *target(%rip)
+            assert_eq!(&c[16..21], &[0x68, 7, 0, 0, 0]); // push $7
+            assert_eq!(rip_target(&c, at, 23, 27), 0x9000); // jmp *resolver(%rip)
+        }
+    }
 
     fn run(
         kind: EdgeKind,
