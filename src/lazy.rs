@@ -26,7 +26,7 @@ use rustc_hash::FxHashMap;
 use crate::builder::elf::{summarize, Summary};
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
-use crate::link::{Options, Session};
+use crate::link::{HostArch, Options, Session};
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 use crate::stubs::{Owner, RedirectableSymbolManager};
@@ -258,7 +258,7 @@ impl LazySession {
         }
         let scans: Vec<Summary> = inputs
             .iter()
-            .map(|(n, b)| summarize(n, b))
+            .map(|(n, b)| summarize::<HostArch>(n, b))
             .collect::<Result<_>>()?;
         let mut definer: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         let mut data_of: FxHashMap<&str, usize> = FxHashMap::default();
@@ -299,6 +299,11 @@ impl LazySession {
         }
 
         let shared = &self.shared;
+        if scans.iter().any(|s| s.needs_low) {
+            // Split into sets, -fno-pic objects still reference each other's data with 32-bit
+            // PC-relative displacements: keep every set low, as one eager link would.
+            with_session(shared, Session::place_low);
+        }
         let mut units = lock(&shared.units);
         let mut lazy_functions: Vec<(usize, String)> = Vec::new();
         let mut eager_inputs = Vec::new();

@@ -132,6 +132,9 @@ struct Hooks {
     bind: Option<BindSpec>,
     /// What that link bound: the root's address and every block's address.
     bound: Option<Bound>,
+    /// Place every linked set in the low 2 GiB (some input needs it, and sets reference each
+    /// other's data PC-relatively).
+    all_low: bool,
     /// When recorded: the writable statics of every linked input, by file and name.
     locals: Option<FxHashMap<Arc<str>, Locals>>,
 }
@@ -276,6 +279,7 @@ impl Session {
         let bound_root = match hooks.bind.take() {
             Some(spec) => Some(bind::run(&mut g, &spec, &|name| {
                 symbols.get(name).map(|d| bind::Live {
+                    addr: d.addr,
                     size: d.size,
                     callable: d.callable,
                 })
@@ -407,7 +411,7 @@ impl Session {
 
         // GOT and stubs, against the chunk the graph will live in.
         let t = Instant::now();
-        let placement = if g.needs_low {
+        let placement = if g.needs_low || hooks.all_low {
             Placement::Low
         } else {
             Placement::Near
@@ -635,6 +639,11 @@ impl Session {
             },
         );
         self.hooks.lazy.insert(key, handle);
+    }
+
+    /// Places every set linked from now on in the low 2 GiB.
+    pub(crate) fn place_low(&mut self) {
+        self.hooks.all_low = true;
     }
 
     /// From now on, records the writable statics of every linked input.

@@ -30,7 +30,7 @@ use crate::builder::archive::ArchiveIndex;
 use crate::builder::elf::summarize;
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
-use crate::link::{Options, Redirectable, Session};
+use crate::link::{HostArch, Options, Redirectable, Session};
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 use crate::stubs::{Owner, StubHandle, Trampoline};
@@ -373,7 +373,7 @@ impl DefinitionFiles {
             let fi = d.files.len();
             match detect(&name, &bytes)? {
                 InputKind::Elf => {
-                    for f in summarize(&name, &bytes)?.functions {
+                    for f in summarize::<HostArch>(&name, &bytes)?.functions {
                         d.by_name.entry(f).or_insert((fi, None));
                     }
                     d.files.push((name, bytes, None));
@@ -382,7 +382,7 @@ impl DefinitionFiles {
                     let index = ArchiveIndex::parse(&name, &bytes)?;
                     for (m, member) in index.members.iter().enumerate() {
                         let data = index.member_bytes(&bytes, m);
-                        for f in summarize(&member.name, data)?.functions {
+                        for f in summarize::<HostArch>(&member.name, data)?.functions {
                             d.by_name.entry(f).or_insert((fi, Some(m)));
                         }
                     }

@@ -20,6 +20,7 @@ fn configs() -> Vec<Config> {
         v.push(Config::new(compiler, Opt::O0, Pic::Pie, false, false));
         v.push(Config::new(compiler, Opt::O2, Pic::Pie, true, false));
         v.push(Config::new(compiler, Opt::O2, Pic::Pic, false, false));
+        v.push(Config::new(compiler, Opt::O0, Pic::NoPic, true, false));
     }
     v
 }

@@ -29,7 +29,12 @@ struct Tiers {
 fn tiers() -> Vec<Tiers> {
     let mut out = Vec::new();
     for compiler in Compiler::ALL {
-        for (pic, fs) in [(Pic::Pie, false), (Pic::Pie, true), (Pic::Pic, false)] {
+        for (pic, fs) in [
+            (Pic::Pie, false),
+            (Pic::Pie, true),
+            (Pic::Pic, false),
+            (Pic::NoPic, true),
+        ] {
             let t0 = Config::new(compiler, Opt::O0, pic, fs, false);
             let t1 = Config::new(compiler, Opt::O2, pic, fs, false);
             let src = |n: &str| testdata_dir().join("reopt").join(n);

@@ -642,10 +642,12 @@ pub struct Summary {
     pub tls: bool,
     /// True if it has exception tables (`.gcc_except_table`).
     pub exception_tables: bool,
+    /// True if it has 32-bit absolute references (it must be placed in the low 2 GiB).
+    pub needs_low: bool,
 }
 
 /// Summarizes the global symbols of ELF object `data`.
-pub fn summarize(name: &str, data: &[u8]) -> Result<Summary> {
+pub fn summarize<A: ElfArch>(name: &str, data: &[u8]) -> Result<Summary> {
     let obj = object::read::elf::ElfFile64::<LE>::parse(data).map_err(|e| malformed(name, e))?;
     let mut s = Summary {
         functions: Vec::new(),
@@ -655,8 +657,20 @@ pub fn summarize(name: &str, data: &[u8]) -> Result<Summary> {
         function_sections: true,
         tls: false,
         exception_tables: false,
+        needs_low: false,
     };
     for sec in obj.sections() {
+        // 32-bit absolute references (-fno-pic): the object must be placed in the low 2 GiB.
+        s.needs_low |= sec.relocations().any(|(_, r)| match r.flags() {
+            object::RelocationFlags::Elf { r_type } => matches!(
+                A::translate(r_type).map(|t| match t {
+                    ElfReloc::Edge(k) | ElfReloc::EdgeToGot(k) => A::role(k),
+                    ElfReloc::Skip => jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Any),
+                }),
+                Ok(jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32))
+            ),
+            _ => false,
+        });
         let n = sec.name().unwrap_or("");
         if [".init_array", ".ctors", ".preinit_array"]
             .iter()

@@ -59,9 +59,11 @@ pub enum BindMode {
     FunctionOf(FxHashMap<u32, u64>),
 }
 
-/// A live global definition: its size and whether it is a function.
+/// A live global definition: its address, its size and whether it is a function.
 #[derive(Debug, Clone, Copy)]
 pub struct Live {
+    /// Its address (a function's stub).
+    pub addr: u64,
     /// Size in bytes (0 if unknown).
     pub size: u64,
     /// True for functions.
@@ -305,6 +307,15 @@ pub fn run<A: Arch>(
         }
     }
 
+    // Data bound in the low 2 GiB (tier 0 built with -fno-pic) must be reached from the new code,
+    // which may address it PC-relatively: place the graph low too.
+    let low = |a: u64| a < 1 << 31;
+    g.needs_low |= rebind.values().any(|&a| low(a))
+        || retarget.iter().any(|&(_, _, a)| low(a))
+        || to_external.iter().any(|&t| {
+            let s = &g.symbols[t.index()];
+            !s.callable && live(s.name).is_some_and(|l| low(l.addr))
+        });
     // Apply: retargeted edges, rebound statics, externals, then drop everything not kept.
     for (b, ei, addr) in retarget {
         let input = g.blocks[b.index()].input;
