@@ -12,9 +12,14 @@
 //! linked set; that link points the stubs of all the unit's functions at their bodies, and the
 //! call continues in the body with its arguments intact. Later calls go stub → body.
 //!
+//! Granularity: a unit is one object, or one function of an object compiled with
+//! `-ffunction-sections` (more than one function, no thread-local data, no exception tables). Such
+//! an object's data is linked once, with its first function ([`BindMode::ObjectData`]); each
+//! function is linked from the same bytes on its first call, bound to that data
+//! ([`BindMode::FunctionOf`]), without unwind tables.
+//!
 //! Threads: the first calls of several threads into one unit link it once; the others wait on a
-//! condition variable and continue into the body. Granularity is one object file: with
-//! `-ffunction-sections` an object is still linked whole when any of its functions is called.
+//! condition variable and continue into the body.
 
 use std::cell::Cell;
 use std::path::Path;

@@ -74,7 +74,7 @@ fn links_only_what_is_called() {
         let per_function = config.function_sections;
         assert_eq!(
             units.len(),
-            if per_function { 6 } else { 3 },
+            if per_function { 7 } else { 3 },
             "{config}: lazy units {units:?}"
         );
         assert!(
@@ -217,9 +217,9 @@ fn cli_lazy_log_names_each_materialization() {
         .filter(|l| l.contains("lazy: linked"))
         .collect();
     // main.o has one function: it is linked whole.
-    assert_eq!(lines.len(), 5, "{stderr}");
+    assert_eq!(lines.len(), 6, "{stderr}");
     assert!(lines[0].contains("main.o for main"), "{stderr}");
-    for f in ["many_args", "stack_args", "sum_varargs", "args_calls"] {
+    for f in ["many_args", "stack_args", "sum_varargs", "sum_doubles", "args_calls"] {
         assert!(
             lines
                 .iter()

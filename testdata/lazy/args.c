@@ -25,5 +25,16 @@ int sum_varargs(int n, ...) {
     return s;
 }
 
+/* Variadic doubles: the caller sets al to the number of vector registers used; the callee's
+ * prologue saves xmm0-xmm7 only if al is non-zero, so the resolver must preserve rax. */
+double sum_doubles(int n, ...) {
+    va_list ap;
+    double s = 0;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) s += va_arg(ap, double) * (i + 1);
+    va_end(ap);
+    return s;
+}
+
 /* Calls of the three functions above: one static shared by all of them. */
 int args_calls(void) { return calls; }

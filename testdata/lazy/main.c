@@ -12,6 +12,7 @@ double stack_args(int a, int b, int c, int d, int e, int f, double x0, double x1
                   double x8, int g, long h, float y);
 int sum_varargs(int n, ...);
 int args_calls(void);
+double sum_doubles(int n, ...);
 extern int shared_counter;
 
 int main(int argc, char **argv) {
@@ -22,6 +23,8 @@ int main(int argc, char **argv) {
     printf("stack_args: %.3f\n", stack_args(1, 2, 3, 4, 5, 6, 0.25, 0.5, 0.75, 1.0, 1.25,
                                             1.5, 1.75, 2.0, 2.25, 7, 8L, 9.5f));
     printf("varargs: %d\n", sum_varargs(5, 1, 2, 3, 4, 5));
+    printf("double varargs: %.2f\n", sum_doubles(10, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5,
+                                                 9.5, 10.5));
     printf("shared_counter: %d\n", shared_counter);
     printf("args_calls: %d\n", args_calls());
     if (argc > 5)
