@@ -219,7 +219,13 @@ fn cli_lazy_log_names_each_materialization() {
     // main.o has one function: it is linked whole.
     assert_eq!(lines.len(), 6, "{stderr}");
     assert!(lines[0].contains("main.o for main"), "{stderr}");
-    for f in ["many_args", "stack_args", "sum_varargs", "sum_doubles", "args_calls"] {
+    for f in [
+        "many_args",
+        "stack_args",
+        "sum_varargs",
+        "sum_doubles",
+        "args_calls",
+    ] {
         assert!(
             lines
                 .iter()
