@@ -3,8 +3,9 @@
 //! A [`LazySession`] reads every input first and decides which objects are *lazy units*. An
 //! object is linked eagerly, at once, if it has static initializers (`.init_array`, `.ctors`,
 //! `.preinit_array`), if another object references its global data, if it defines a function
-//! another object also defines, or if an eagerly linked object calls one of its functions (so an
-//! initializer never waits for a lazy link). Archives keep their usual on-demand members.
+//! another object also defines, or if an object with initializers calls one of its functions,
+//! directly or not (so an initializer never waits for a lazy link). Archives keep their usual
+//! on-demand members.
 //!
 //! Every global function of a lazy unit gets a redirectable stub (its address for everyone) that
 //! first points at its own re-entry trampoline. The first call enters the resolver
@@ -84,8 +85,11 @@ struct Split {
 }
 
 impl Split {
-    /// Links `function` (and, the first time, the object's data).
-    fn link(&mut self, s: &mut Session, function: &str) -> Result<()> {
+    /// Links `functions` (and, the first time, the object's data).
+    fn link(&mut self, s: &mut Session, functions: &[String]) -> Result<()> {
+        let Some((function, others)) = functions.split_first() else {
+            return Ok(());
+        };
         let data = match &self.data {
             Some(d) => d.clone(),
             None => {
@@ -99,8 +103,8 @@ impl Split {
             }
         };
         let spec = BindSpec {
-            root: function.to_string(),
-            mode: BindMode::FunctionOf(data),
+            root: function.clone(),
+            mode: BindMode::FunctionOf(data, others.to_vec()),
             ..BindSpec::default()
         };
         s.link_bound(self.name.clone(), Bytes::Shared(self.bytes.clone()), spec)?;
@@ -155,12 +159,22 @@ impl Shared {
                              initializer?); link its object eagerly"
                         ));
                     }
-                    units[u].state = State::Linking;
+                    let batch = batch(&units, u);
+                    for &i in &batch {
+                        units[i].state = State::Linking;
+                    }
                     let name = units[u].name.clone();
                     let content = match &mut units[u].content {
                         Content::Object(b) => Content::Object(b.take()),
-                        Content::Function(o, f) => Content::Function(*o, f.clone()),
+                        Content::Function(o, _) => Content::Function(*o, String::new()),
                     };
+                    let functions: Vec<String> = batch
+                        .iter()
+                        .filter_map(|&i| match &units[i].content {
+                            Content::Function(_, f) => Some(f.clone()),
+                            Content::Object(_) => None,
+                        })
+                        .collect();
                     drop(units);
                     let start = Instant::now();
                     let linked = match content {
@@ -171,32 +185,66 @@ impl Shared {
                             s.add_bytes(name.clone(), b)?;
                             s.link_pending().map(|_| ())
                         }),
-                        Content::Function(o, f) => {
+                        Content::Function(o, _) => {
                             with_session(self, |s| match lock(&self.split).get_mut(o) {
-                                Some(split) => split.link(s, &f),
+                                Some(split) => split.link(s, &functions),
                                 None => Err(Error::InvalidArgument(format!("{name}: no object"))),
                             })
                         }
                     };
                     if self.log {
+                        let ms = start.elapsed().as_secs_f64() * 1e3;
                         match &linked {
-                            Ok(_) => eprintln!(
-                                "jitlink: lazy: linked {name} for {function} in {:.3} ms",
-                                start.elapsed().as_secs_f64() * 1e3
+                            Ok(_) if functions.len() > 1 => eprintln!(
+                                "jitlink: lazy: linked {name} and the {} other functions of its \
+                                 object not linked yet, for {function} in {ms:.3} ms",
+                                functions.len() - 1,
                             ),
+                            Ok(_) => {
+                                eprintln!(
+                                    "jitlink: lazy: linked {name} for {function} in {ms:.3} ms"
+                                )
+                            }
                             Err(e) => eprintln!("jitlink: lazy: linking {name} failed: {e}"),
                         }
                     }
                     units = lock(&self.units);
-                    units[u].state = match linked {
+                    let state = match linked {
                         Ok(_) => State::Linked,
                         Err(e) => State::Failed(format!("linking {name} for {function}: {e}")),
                     };
+                    for &i in &batch {
+                        units[i].state = state.clone();
+                    }
                     self.changed.notify_all();
                 }
             }
         }
     }
+}
+
+/// After this many functions of one object were linked one by one, the next materialization
+/// links all the others of that object at once: each one-function link builds the object's whole
+/// graph again, which for objects with thousands of functions costs more than linking them.
+const BATCH_AFTER: usize = 8;
+
+/// The units linked together with unit `u`: `u` alone, or for a function of a split object of
+/// which `BATCH_AFTER` functions are linked, every function of it not linked yet (`u` first).
+fn batch(units: &[Unit], u: usize) -> Vec<usize> {
+    let Content::Function(o, _) = units[u].content else {
+        return vec![u];
+    };
+    let of_o = |x: &Unit| matches!(x.content, Content::Function(p, _) if p == o);
+    let linked = units
+        .iter()
+        .filter(|x| of_o(x) && x.state == State::Linked)
+        .count();
+    if linked < BATCH_AFTER {
+        return vec![u];
+    }
+    let rest =
+        (0..units.len()).filter(|&i| i != u && of_o(&units[i]) && units[i].state == State::Pending);
+    std::iter::once(u).chain(rest).collect()
 }
 
 /// A session that links objects lazily, on the first call of one of their functions.
@@ -290,8 +338,11 @@ impl LazySession {
                 }
             }
         }
-        // Whatever an eager object calls is eager too.
-        let mut work: Vec<usize> = (0..scans.len()).filter(|&i| eager[i]).collect();
+        // Whatever an object with initializers calls (transitively) is eager too, since the
+        // initializers run inside the link and must not wait for a lazy one.
+        let mut work: Vec<usize> = (0..scans.len())
+            .filter(|&i| scans[i].initializers)
+            .collect();
         while let Some(i) = work.pop() {
             for r in &scans[i].references {
                 for &j in definer.get(r.as_str()).into_iter().flatten() {

@@ -234,3 +234,32 @@ fn cli_lazy_log_names_each_materialization() {
         );
     }
 }
+
+/// An object with many functions, per function: after eight one-function links, the next call
+/// links every function of the object not linked yet, in one link; the static they share stays
+/// one.
+#[test]
+fn per_function_units_batch_after_eight() {
+    let mut src = String::from("static int calls;\n");
+    for i in 0..20 {
+        src.push_str(&format!(
+            "int g{i}(int x) {{ calls++; return x * {i} + calls; }}\n"
+        ));
+    }
+    for compiler in Compiler::ALL {
+        let config = Config::new(compiler, Opt::O2, Pic::Pie, true, false);
+        let objs = common::compile_generated(&config, &[("many.c", &src)]);
+        let lazy = LazySession::new(Options::default(), LazyOptions::default());
+        lazy.add_file(&objs[0]).expect("add");
+        let mut total = 0;
+        for i in 0..10 {
+            let addr = lazy.lookup(&format!("g{i}")).expect("lookup");
+            // SAFETY: g<i> has this C signature.
+            let g: extern "C" fn(i32) -> i32 = unsafe { std::mem::transmute(addr as usize) };
+            total += 1;
+            assert_eq!(g(100), 100 * i + total, "{config}: g{i}");
+            let want = if i < 8 { i as usize + 1 } else { 20 };
+            assert_eq!(lazy.materialized().len(), want, "{config}: after g{i}");
+        }
+    }
+}

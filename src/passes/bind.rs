@@ -53,10 +53,11 @@ pub enum BindMode {
     /// Lazy linking per function: everything of the object except its code (data, read-only
     /// data, and the code only data refers to). Its functions resolve to their stubs.
     ObjectData,
-    /// Lazy linking per function: the root's code, with every reference to data of its object
-    /// bound to that data as linked by [`BindMode::ObjectData`] from the same bytes (block
-    /// index → address). The root stays global, so the link points its stub at it.
-    FunctionOf(FxHashMap<u32, u64>),
+    /// Lazy linking per function: the code of the root and of these other functions, with every
+    /// reference to data of their object bound to that data as linked by
+    /// [`BindMode::ObjectData`] from the same bytes (block index → address). The functions stay
+    /// global, so the link points their stubs at them.
+    FunctionOf(FxHashMap<u32, u64>, Vec<String>),
 }
 
 /// A live global definition: its address, its size and whether it is a function.
@@ -89,6 +90,7 @@ pub fn run<A: Arch>(
     };
     let mut roots: Vec<BlockId> = Vec::new();
     let mut root = None;
+    let mut root_syms: FxHashSet<SymbolId> = FxHashSet::default();
     if let BindMode::ObjectData = spec.mode {
         for sec in &g.sections {
             if sec.perm != Perm::ReadExec && sec.role == SectionRole::Plain {
@@ -96,18 +98,25 @@ pub fn run<A: Arch>(
             }
         }
     } else {
-        let r = match g.globals.get(spec.root.as_bytes()) {
-            Some(&r) if g.symbols[r.index()].callable => r,
-            _ => return Err(refuse(format!("it defines no function {}", spec.root))),
+        let others = match &spec.mode {
+            BindMode::FunctionOf(_, others) => &others[..],
+            _ => &[],
         };
-        let Def::Block { block, .. } = g.symbols[r.index()].def else {
-            return Err(refuse(format!("it defines no function {}", spec.root)));
-        };
-        roots.push(block);
-        root = Some(r);
+        for name in std::iter::once(&spec.root).chain(others) {
+            let r = match g.globals.get(name.as_bytes()) {
+                Some(&r) if g.symbols[r.index()].callable => r,
+                _ => return Err(refuse(format!("it defines no function {name}"))),
+            };
+            let Def::Block { block, .. } = g.symbols[r.index()].def else {
+                return Err(refuse(format!("it defines no function {name}")));
+            };
+            roots.push(block);
+            root_syms.insert(r);
+            root.get_or_insert(r);
+        }
     }
     let same_object = match &spec.mode {
-        BindMode::FunctionOf(blocks) => Some(blocks),
+        BindMode::FunctionOf(blocks, _) => Some(blocks),
         _ => None,
     };
 
@@ -165,7 +174,7 @@ pub fn run<A: Arch>(
     };
 
     let mut keep: FxHashSet<BlockId> = roots.iter().copied().collect();
-    let mut work = roots;
+    let mut work: Vec<BlockId> = keep.iter().copied().collect();
     let mut to_external: FxHashSet<SymbolId> = FxHashSet::default();
     let mut rebind: FxHashMap<SymbolId, u64> = FxHashMap::default();
     // Writable blocks referenced through an unnamed symbol: base address if congruent.
@@ -201,7 +210,7 @@ pub fn run<A: Arch>(
                 }
                 continue;
             }
-            if Some(t) != root && s.scope != Scope::Local && !s.name.is_empty() {
+            if !root_syms.contains(&t) && s.scope != Scope::Local && !s.name.is_empty() {
                 if let Some(l) = live(s.name) {
                     if !s.callable && l.size != s.size && l.size != 0 && s.size != 0 {
                         return Err(refuse(format!(
@@ -297,7 +306,7 @@ pub fn run<A: Arch>(
     for (i, s) in g.symbols.iter().enumerate() {
         if let Def::Block { block, .. } = s.def {
             let id = SymbolId(i as u32);
-            if Some(id) != root
+            if !root_syms.contains(&id)
                 && s.scope != Scope::Local
                 && keep.contains(&block)
                 && live(s.name).is_some()
