@@ -292,3 +292,24 @@ fn contention(atomic_counters: bool) {
         assert!((5000..=16000).contains(&calls), "{calls}");
     }
 }
+
+#[test]
+fn cli_errors_name_their_cause() {
+    let t = &tiers()[0];
+    let inputs = [t.main.clone(), t.k0.clone()];
+    let (code, _, stderr) = outcome(&mut common::jitlink_command(
+        &["--reopt", "/nonexistent/kernels-O2.o"],
+        &inputs,
+        &[],
+    ));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/kernels-O2.o"), "{stderr}");
+    let k2 = t.k2.to_string_lossy().into_owned();
+    let (code, _, stderr) = outcome(&mut common::jitlink_command(
+        &["--lazy", "--reopt", &k2],
+        &inputs,
+        &[],
+    ));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--lazy and --reopt"), "{stderr}");
+}

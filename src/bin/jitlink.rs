@@ -70,6 +70,11 @@ type KeepAlive = Box<dyn std::any::Any>;
 /// Links for --lazy or --reopt: the entry's address and what must stay alive while it runs.
 fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, KeepAlive)>, Error> {
     if !cli.reopt.is_empty() {
+        if cli.lazy {
+            return Err(Error::InvalidArgument(
+                "--lazy and --reopt cannot be combined".into(),
+            ));
+        }
         let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
         let r = jitlink::reopt::Reoptimizer::new(
             opts,
