@@ -263,3 +263,33 @@ fn per_function_units_batch_after_eight() {
         }
     }
 }
+
+/// gcc calls functions of the same file whose stack needs it knows with an 8-byte aligned stack
+/// (zlib's crc32.c at -O0 does): the resolver must not assume 16-byte alignment.
+#[test]
+fn resolver_accepts_a_misaligned_stack() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let objs = compile(&config, &["worker.c"]);
+    let lazy = LazySession::new(Options::default(), LazyOptions::default());
+    lazy.add_file(&objs[0]).expect("add");
+    let f = lazy.lookup("worker_twice").expect("lookup");
+    let r: i64;
+    // SAFETY: worker_twice(long) -> long; the call is made with rsp = 8 (mod 16) and the stack
+    // pointer is restored from r12 (callee-saved, declared clobbered) afterwards.
+    unsafe {
+        std::arch::asm!(
+            "mov r12, rsp",
+            "and rsp, -16",
+            "sub rsp, 8",
+            "call r10",
+            "mov rsp, r12",
+            in("r10") f,
+            inout("rdi") 21i64 => _,
+            out("rax") r,
+            out("r12") _,
+            clobber_abi("C"),
+        );
+    }
+    assert_eq!(r, 42);
+    assert_eq!(lazy.materialized().len(), 1);
+}

@@ -104,6 +104,19 @@ fn check_run(
     natives.push((label, native));
 }
 
+/// The same inputs linked lazily (`jitlink --lazy`: per object, or per function with
+/// -ffunction-sections), compared with the same native run.
+fn check_lazy(
+    failures: &mut Failures,
+    label: String,
+    exe: &Path,
+    inputs: &[PathBuf],
+    spec: &RunSpec,
+) {
+    let (_, verdict) = run_both_with_options(&label, exe, &["--lazy"], inputs, spec);
+    failures.record(verdict);
+}
+
 // ---------------------------------------------------------------------------
 // Lua
 
@@ -162,6 +175,13 @@ fn lua() {
             objs,
             &spec,
             5,
+        );
+        check_lazy(
+            &mut failures,
+            format!("lua --lazy {config}"),
+            &exe,
+            objs,
+            &spec,
         );
 
         let lib = archive(&objs[1..], "liblua");
@@ -242,6 +262,15 @@ fn zlib() {
             &spec,
             0,
         );
+        if config.function_sections {
+            check_lazy(
+                &mut failures,
+                format!("zlib --lazy {config}"),
+                &exe,
+                objs,
+                &spec,
+            );
+        }
         if config.debug {
             let lib = archive(&objs[1..], "libz");
             let with_lib = vec![objs[0].clone(), lib];
@@ -308,6 +337,13 @@ fn sqlite() {
             &objs,
             &spec,
             0,
+        );
+        check_lazy(
+            &mut failures,
+            format!("sqlite --lazy {config}"),
+            &exe,
+            &objs,
+            &spec,
         );
     }
     failures.record(check_native_agreement("sqlite", &natives));

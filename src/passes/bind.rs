@@ -83,9 +83,14 @@ pub fn run<A: Arch>(
     live: &dyn Fn(&[u8]) -> Option<Live>,
 ) -> Result<Option<SymbolId>> {
     let file = g.input_name(0).to_string();
+    let object_data = matches!(spec.mode, BindMode::ObjectData);
     let refuse = |reason: String| Error::Unbindable {
         file: file.clone(),
-        symbol: spec.root.clone(),
+        symbol: if object_data {
+            "its data".into()
+        } else {
+            spec.root.clone()
+        },
         reason,
     };
     let mut roots: Vec<BlockId> = Vec::new();
@@ -194,6 +199,13 @@ pub fn run<A: Arch>(
                     "it uses thread-local data ({})",
                     g.symbol_name(t)
                 )));
+            }
+            if object_data && perm != Perm::ReadExec {
+                // The object's own data, linked here.
+                if keep.insert(tb) {
+                    work.push(tb);
+                }
+                continue;
             }
             if let (Some(blocks), true) = (same_object, perm != Perm::ReadExec) {
                 // Data of this object: already linked, from the same bytes.

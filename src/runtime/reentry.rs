@@ -77,11 +77,14 @@ std::arch::global_asm!(
     ".hidden jitlink_reentry_resolver",
     ".type jitlink_reentry_resolver,@function",
     "jitlink_reentry_resolver:",
-    // On entry: [rsp] = identity, [rsp+8] = the caller's return address, rsp % 16 == 0.
+    // On entry: [rsp] = identity, [rsp+8] = the caller's return address. The stack is usually
+    // 16-byte aligned here, but not always: gcc calls functions of the same translation unit
+    // whose (small) stack needs it knows with an 8-byte aligned stack. Align it.
     "push rbp",
     "mov rbp, rsp",
-    // 8 general registers + 8 xmm registers + 8 bytes of padding: rsp % 16 == 0 again.
-    "sub rsp, 200",
+    "and rsp, -16",
+    // 8 general registers + 8 xmm registers.
+    "sub rsp, 192",
     "movaps [rsp + 0], xmm0",
     "movaps [rsp + 16], xmm1",
     "movaps [rsp + 32], xmm2",
