@@ -158,8 +158,20 @@ fn lua() {
             jobs.push(CompileJob::new(config, source, &defines));
         }
     }
+    // Tier 1 for the -O0 configurations: the library at -O2, for `--reopt`.
+    let tier1: Vec<Config> = configs
+        .iter()
+        .filter(|c| c.opt == Opt::O0)
+        .map(|c| Config { opt: Opt::O2, ..*c })
+        .collect();
+    for config in &tier1 {
+        for source in &lib_sources {
+            jobs.push(CompileJob::new(config, source, &defines));
+        }
+    }
     let objects = compile_all(&jobs);
     let per_config = lib_sources.len() + 1;
+    let tier1_objects = &objects[configs.len() * per_config..];
 
     let spec = RunSpec::args(&[script.to_str().expect("UTF-8 path"), "200"]);
     let mut failures = Failures::new("Lua workload");
@@ -183,6 +195,17 @@ fn lua() {
             objs,
             &spec,
         );
+        let tier0 = |c: &Config| Config { opt: Opt::O0, ..*c } == *config;
+        if let Some(t) = tier1.iter().position(tier0) {
+            // Tiered: the -O0 objects re-optimized from the -O2 library while the script runs.
+            let n = lib_sources.len();
+            let lib = archive(&tier1_objects[t * n..(t + 1) * n], "liblua-O2");
+            let lib = lib.to_string_lossy().into_owned();
+            let options = ["--reopt", lib.as_str(), "--reopt-threshold", "50"];
+            let (_, verdict) =
+                run_both_with_options(&format!("lua tiered {config}"), &exe, &options, objs, &spec);
+            failures.record(verdict);
+        }
 
         let lib = archive(&objs[1..], "liblua");
         let with_lib = vec![objs[0].clone(), lib];

@@ -11,7 +11,8 @@
 //!   writable block is bound as a whole when the offsets of its named statics agree with the live
 //!   ones, and otherwise per reference when the reference identifies one static unambiguously;
 //! - code and read-only data that only this object has (static helpers, constants, strings) are
-//!   copied.
+//!   copied, and so is `.data.rel.ro` (`const` data holding addresses, such as a computed-goto
+//!   dispatch table of labels inside the function, which must be the new version's).
 //!
 //! Writable data with no counterpart, a size that differs from the live definition, thread-local
 //! data, or an ambiguous reference refuse the definition ([`Error::Unbindable`]): state is never
@@ -135,9 +136,13 @@ pub fn run<A: Arch>(
             }
         }
     }
+    // `.data.rel.ro` is writable only for the dynamic linker's sake: `const` data holding
+    // addresses. It is not state, and a function's own tables (a computed-goto dispatch table
+    // holds addresses of labels inside the function) must be the new version's: copy it.
     let perm_role = |g: &LinkGraph<'_, A>, b: BlockId| {
         let sec = &g.sections[g.blocks[b.index()].section.index()];
-        (sec.perm, sec.role)
+        let relro = sec.name.starts_with(".data.rel.ro");
+        (if relro { Perm::Read } else { sec.perm }, sec.role, relro)
     };
     // The live address of a named data symbol of the new object, checking its size.
     let counterpart = |g: &LinkGraph<'_, A>, s: SymbolId| -> Result<Option<u64>> {
@@ -192,7 +197,7 @@ pub fn run<A: Arch>(
             let Def::Block { block: tb, offset } = s.def else {
                 continue;
             };
-            let (perm, role) = perm_role(g, tb);
+            let (perm, role, relro) = perm_role(g, tb);
             let name = String::from_utf8_lossy(s.name).into_owned();
             if role == SectionRole::ThreadLocal {
                 return Err(refuse(format!(
@@ -207,7 +212,7 @@ pub fn run<A: Arch>(
                 }
                 continue;
             }
-            if let (Some(blocks), true) = (same_object, perm != Perm::ReadExec) {
+            if let (Some(blocks), true) = (same_object, perm != Perm::ReadExec && !relro) {
                 // Data of this object: already linked, from the same bytes.
                 match blocks.get(&tb.0) {
                     Some(&a) => {

@@ -39,4 +39,28 @@ double kernel_poly(const double *x, int n) {
     return s;
 }
 
+/* A tiny bytecode interpreter with computed gotos: its dispatch table is a `const` static of
+ * label addresses (in .data.rel.ro), which each version must have for itself. */
+long kernel_dispatch(const unsigned char *code, int n) {
+    static const void *const table[] = {&&op_add, &&op_mul, &&op_sub, &&op_end};
+    long acc = 1;
+    int pc = 0;
+#define NEXT() goto *table[pc < n ? code[pc++] & 3 : 3]
+    NEXT();
+op_add:
+    acc += pc;
+    NEXT();
+op_mul:
+    acc = acc * 3 % 1000003;
+    NEXT();
+op_sub:
+    acc -= 7;
+    NEXT();
+op_end:
+    CALLS++;
+    checksum = checksum * 13 + (unsigned long)acc;
+    return acc;
+#undef NEXT
+}
+
 unsigned long kernel_checksum(void) { return checksum; }
