@@ -242,8 +242,48 @@ pub trait Arch: 'static + Sized {
     /// True for kinds computed from the thread pointer (they need static TLS).
     fn is_tp_relative(kind: Self::EdgeKind) -> bool;
 
+    /// For an edge at `offset` of `content`: how many bytes past the field's start the place the
+    /// instruction addresses lies beyond `S + A` — that is, the offset `o` such that the
+    /// instruction refers to `S + A + o`. PC-relative references carry the distance from the
+    /// field to the end of their instruction in their addend, which depends on the immediate
+    /// that follows the field. Every value returned is possible; the default says "anything from
+    /// the architecture's usual set".
+    fn reference_biases(kind: Self::EdgeKind, content: &[u8], offset: usize) -> Biases {
+        let _ = (kind, content, offset);
+        Biases::of(&[0])
+    }
+
     /// Flushes the instruction cache for freshly written code (a no-op where caches are coherent).
     fn flush_icache(_start: *const u8, _len: usize) {}
+}
+
+/// A small set of candidate offsets (see [`Arch::reference_biases`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Biases {
+    values: [i64; 4],
+    len: usize,
+}
+
+impl Biases {
+    /// The set of `values` (at most four; duplicates removed).
+    pub fn of(values: &[i64]) -> Biases {
+        let mut b = Biases {
+            values: [0; 4],
+            len: 0,
+        };
+        for &v in values {
+            if b.len < 4 && !b.as_slice().contains(&v) {
+                b.values[b.len] = v;
+                b.len += 1;
+            }
+        }
+        b
+    }
+
+    /// The values.
+    pub fn as_slice(&self) -> &[i64] {
+        &self.values[..self.len]
+    }
 }
 
 /// Checks that `value` lies in `[min, max]`.

@@ -4,7 +4,7 @@
 //! for the size kinds), `A` the addend and `GOT` the address of the graph's GOT.
 
 use crate::{
-    byte_at, check_range, write_field, Arch, EdgeRole, FixupError, FixupValues, Reach,
+    byte_at, check_range, write_field, Arch, Biases, EdgeRole, FixupError, FixupValues, Reach,
     StubTemplate, TlsEntry, TrampolineField, TrampolineSlot, TrampolineTemplate,
 };
 
@@ -399,6 +399,107 @@ impl Arch for X86_64 {
     fn uses_target_size(kind: EdgeKind) -> bool {
         matches!(kind, EdgeKind::Size32 | EdgeKind::Size64)
     }
+
+    fn reference_biases(kind: EdgeKind, content: &[u8], offset: usize) -> Biases {
+        match kind {
+            EdgeKind::Delta32 => rip_relative_biases(content, offset),
+            _ => Biases::of(&[0]),
+        }
+    }
+}
+
+/// The sizes an immediate after a RIP-relative `disp32` at `f` may have, as a bit set (bit 0: no
+/// immediate, 1: one byte, 2: two bytes, 3: four bytes), from every plausible reading of the
+/// bytes before the ModRM byte: a one-byte opcode, `0F xx`, `0F 38 xx`, `0F 3A xx`, or VEX. A
+/// reading is plausible if its opcode takes a memory ModRM operand; each plausible reading has a
+/// definite immediate. Bytes that do not end in a RIP-relative ModRM give every size.
+fn rip_immediate_sizes(code: &[u8], f: usize) -> u8 {
+    const NONE: u8 = 1;
+    const IMM8: u8 = 2;
+    const IMM16: u8 = 4;
+    const IMM32: u8 = 8;
+    const ANY: u8 = NONE | IMM8 | IMM16 | IMM32;
+    let at = |back: usize| f.checked_sub(back).and_then(|i| code.get(i).copied());
+    let (Some(modrm), Some(op)) = (at(1), at(2)) else {
+        return ANY;
+    };
+    if modrm & 0xc7 != 0x05 {
+        return ANY;
+    }
+    let reg = (modrm >> 3) & 7;
+    // A 0x66 prefix (before an optional REX) makes a 32-bit immediate 16-bit.
+    let prefix = match at(3) {
+        Some(0x40..=0x4f) => at(4),
+        p => p,
+    };
+    let imm32 = if prefix == Some(0x66) {
+        IMM16 | IMM32
+    } else {
+        IMM32
+    };
+    // One-byte opcodes with a ModRM operand, and their immediates.
+    let one_byte = |op: u8| -> Option<u8> {
+        Some(match (op, reg) {
+            (0x6b | 0x80 | 0x82 | 0x83 | 0xc0 | 0xc1, _) | (0xc6, 0) | (0xf6, 0 | 1) => IMM8,
+            (0x69 | 0x81, _) | (0xc7, 0) | (0xf7, 0 | 1) => imm32,
+            (0xc6 | 0xc7, _) => return None,
+            (op, _) if op & 0xc4 == 0 => NONE, // add, or, adc, sbb, and, sub, xor, cmp
+            (0x63 | 0x84..=0x8f | 0xd0..=0xd3 | 0xd8..=0xdf | 0xf6 | 0xf7 | 0xfe | 0xff, _) => NONE,
+            _ => return None,
+        })
+    };
+    // Two-byte (0F map) opcodes that take a memory operand, and their immediates.
+    let two_byte = |op: u8| -> Option<u8> {
+        Some(match (op, reg) {
+            (0x70 | 0xa4 | 0xac | 0xc2 | 0xc4 | 0xc6, _) | (0xba, 4..=7) => IMM8,
+            (0x10..=0x18 | 0x1f | 0x28..=0x2f | 0x40..=0x6f | 0x74..=0x7f | 0x90..=0x9f, _)
+            | (0xa3 | 0xa5 | 0xab | 0xad | 0xaf | 0xb0 | 0xb1 | 0xb3 | 0xb6..=0xb7, _)
+            | (0xbb..=0xc1 | 0xc3 | 0xd1..=0xfe, _)
+            | (0xc7, 1) => NONE,
+            _ => return None,
+        })
+    };
+    let mut readings = [None; 5];
+    readings[0] = one_byte(op);
+    if at(3) == Some(0x0f) {
+        readings[1] = two_byte(op);
+    }
+    if at(4) == Some(0x0f) {
+        readings[2] = match at(3) {
+            Some(0x38) => Some(NONE),
+            Some(0x3a) => Some(IMM8),
+            _ => None,
+        };
+    }
+    if at(4) == Some(0xc5) {
+        readings[3] = two_byte(op); // two-byte VEX: the 0F map
+    }
+    if at(5) == Some(0xc4) {
+        readings[4] = match at(4).map(|b| b & 0x1f) {
+            Some(1) => two_byte(op),
+            Some(2) => Some(NONE),
+            Some(3) => Some(IMM8),
+            _ => None,
+        };
+    }
+    match readings.iter().flatten().fold(0, |m, r| m | r) {
+        0 => ANY,
+        m => m,
+    }
+}
+
+/// [`Arch::reference_biases`] of a RIP-relative `disp32` at `f`: 4 plus each possible immediate.
+fn rip_relative_biases(code: &[u8], f: usize) -> Biases {
+    let sizes = rip_immediate_sizes(code, f);
+    let mut v = [0i64; 4];
+    let mut n = 0;
+    for (bit, imm) in [(1u8, 0i64), (2, 1), (4, 2), (8, 4)] {
+        if sizes & bit != 0 {
+            v[n] = 4 + imm;
+            n += 1;
+        }
+    }
+    Biases::of(&v[..n])
 }
 
 #[cfg(test)]
@@ -433,6 +534,37 @@ mod tests {
     fn rip_target(b: &[u8], at: u64, field: usize, end: usize) -> u64 {
         let d = i32::from_le_bytes([b[field], b[field + 1], b[field + 2], b[field + 3]]);
         (at + end as u64).wrapping_add(d as i64 as u64)
+    }
+
+    #[test]
+    fn rip_relative_biases_follow_the_immediate() {
+        let b = |code: &[u8], f: usize| {
+            let v = X86_64::reference_biases(Delta32, code, f);
+            v.as_slice().to_vec()
+        };
+        // addl $1, x(%rip): 83 05 disp32 ib
+        assert_eq!(b(&[0x83, 0x05, 0, 0, 0, 0, 1], 2), [5]);
+        // movl $7, x(%rip): c7 05 disp32 id
+        assert_eq!(b(&[0xc7, 0x05, 0, 0, 0, 0, 7, 0, 0, 0], 2), [8]);
+        // movw $7, x(%rip): 66 c7 05 disp32 iw
+        assert_eq!(b(&[0x66, 0xc7, 0x05, 0, 0, 0, 0, 7, 0], 3), [6, 8]);
+        // mov x(%rip), %rax: 48 8b 05 disp32
+        assert_eq!(b(&[0x48, 0x8b, 0x05, 0, 0, 0, 0], 3), [4]);
+        // movzbl x(%rip), %eax: 0f b6 05 disp32
+        assert_eq!(b(&[0x0f, 0xb6, 0x05, 0, 0, 0, 0], 3), [4]);
+        // pshufd $0, x(%rip), %xmm0: 66 0f 70 05 disp32 ib (a one-byte 70 has no ModRM)
+        assert_eq!(b(&[0x66, 0x0f, 0x70, 0x05, 0, 0, 0, 0, 0], 4), [5]);
+        // adc %eax, x(%rip) after a 0f byte: 11 as one byte, or 0f 11 (movups): no immediate
+        assert_eq!(b(&[0x0f, 0x11, 0x05, 0, 0, 0, 0], 3), [4]);
+        // jne +15 then movl $0, x(%rip): "0f c7 05" is no instruction (0F C7 /0 is undefined).
+        assert_eq!(b(&[0x75, 0x0f, 0xc7, 0x05, 0, 0, 0, 0, 0, 0, 0, 0], 4), [8]);
+        // Not a RIP-relative ModRM: anything.
+        assert_eq!(b(&[0x8b, 0x04, 0, 0, 0, 0], 2), [4, 5, 6, 8]);
+        // Other kinds: the addend is exact.
+        assert_eq!(
+            X86_64::reference_biases(Pointer64, &[0; 8], 0).as_slice(),
+            [0]
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! data, or an ambiguous reference refuse the definition ([`Error::Unbindable`]): state is never
 //! duplicated. Unwind tables and initializers of the object are dropped.
 
-use jitlink_arch::{Arch, EdgeRole, Reach};
+use jitlink_arch::Arch;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
@@ -71,10 +71,6 @@ pub struct Live {
     /// True for functions.
     pub callable: bool,
 }
-
-/// PC-relative references point this many bytes past their field's end at most, depending on the
-/// immediate that follows the field (x86-64: none, 1, 2 or 4 bytes after a 4-byte field).
-const PC_REL_BIASES: [i64; 4] = [4, 5, 6, 8];
 
 /// Rewrites `g` as described in the module docs; returns the root symbol (none for
 /// [`BindMode::ObjectData`]).
@@ -263,12 +259,10 @@ pub fn run<A: Arch>(
                     continue;
                 }
                 let at = offset as i64 + e.addend;
-                let biases: &[i64] = match A::role(e.kind) {
-                    EdgeRole::Data(Reach::PcRel32) | EdgeRole::Branch => &PC_REL_BIASES,
-                    _ => &[0],
-                };
+                let content = g.blocks[b.index()].content.bytes().unwrap_or(&[]);
+                let biases = A::reference_biases(e.kind, content, e.offset as usize);
                 let mut hit: Option<SymbolId> = None;
-                for bias in biases {
+                for bias in biases.as_slice() {
                     let o = at + bias;
                     let found = named.get(&tb).into_iter().flatten().copied().find(|&n| {
                         let ns = &g.symbols[n.index()];
