@@ -60,7 +60,8 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--bin", "jitlink"], cwd=ROOT, check=True)
     jl = str(ROOT / "target" / "release" / "jitlink")
     args = ["--", "quiet", str(a.rounds)]
-    print(f"{a.rounds} rounds (2 kernel calls each), threshold {a.threshold}, "
+    print(f"{a.rounds} rounds (kernel_sum and kernel_poly each, kernel_dispatch every 4th), "
+          f"threshold {a.threshold}, "
           f"{'plain' if a.plain_counters else 'atomic'} counters, median of {a.runs} runs")
     print(f"{'compiler':10} {'tier-0 only':>12} {'tier-1 only':>12} {'tiered':>12} "
           f"{'tiered/t1':>10} {'tiered/t0':>10}")
