@@ -100,7 +100,10 @@ struct LinkedSet {
     memory: Finalized,
     dso: u64,
     unwind: Registration,
-    names: Vec<Box<[u8]>>,
+    /// The names the set published, end to end (`name_ends` marks where each one ends): two
+    /// allocations however many names.
+    names: Vec<u8>,
+    name_ends: Vec<u32>,
 }
 
 /// Time spent in each pipeline stage, summed over links.
@@ -248,6 +251,11 @@ impl Session {
         let t = Instant::now();
         let mut g = LinkGraph::<A>::new(format!("set{set_id}"));
         let mut st = ElfState::default();
+        let (nsec, nsym) = pending.iter().fold((0, 0), |(a, b), (_, bytes)| {
+            let (s, y) = elf::size_hint(bytes);
+            (a + s, b + y)
+        });
+        g.reserve(nsec, nsym);
         for (name, bytes) in pending {
             elf::add_object(&mut g, &mut st, name, bytes)?;
         }
@@ -439,8 +447,13 @@ impl Session {
         timings.add("finalize", t.elapsed());
 
         // Publish the set's symbols.
+        let t = Instant::now();
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut names = Vec::new();
+        let mut name_ends = Vec::new();
+        let stubs_of: FxHashMap<SymbolId, u64> =
+            redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
+        symbols.reserve(g.globals.len());
         for (i, s) in g.symbols.iter().enumerate() {
             let Def::Block { block, .. } = s.def else {
                 continue;
@@ -458,26 +471,29 @@ impl Session {
                 .get(s.input as usize)
                 .cloned()
                 .unwrap_or_else(|| Arc::from("<linker>"));
-            let stub = redirected
-                .iter()
-                .find(|(b, _)| b.index() == i)
-                .map(|(_, h)| h.stub);
+            let id = SymbolId(i as u32);
             let d = Defined {
-                addr: stub.unwrap_or_else(|| g.address(SymbolId(i as u32))),
+                addr: stubs_of
+                    .get(&id)
+                    .copied()
+                    .unwrap_or_else(|| g.address(id)),
                 size: s.size,
                 callable: s.callable,
                 weak: s.linkage == Linkage::Weak,
                 set: set_id,
                 file,
             };
-            names.push(Box::<[u8]>::from(s.name));
+            names.extend_from_slice(s.name);
+            name_ends.push(names.len() as u32);
             symbols.insert(s.name.into(), d);
         }
+        timings.add("publish", t.elapsed());
         self.sets.push(Some(LinkedSet {
             memory,
             dso,
             unwind,
             names,
+            name_ends,
         }));
         // Initializers run last: they may call anything in the set, which is now complete.
         let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
@@ -518,7 +534,10 @@ impl Session {
             .get_mut(id.0 as usize)
             .and_then(Option::take)
             .ok_or(Error::NoSuchLinkedSet(id.0))?;
-        for name in &set.names {
+        let mut start = 0;
+        for &end in &set.name_ends {
+            let name = set.names.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
             if self.symbols.get(name).is_some_and(|d| d.set == id.0) {
                 self.symbols.remove(name);
             }

@@ -30,8 +30,9 @@ pub enum Placement {
     Low,
 }
 
-/// A free range. `dirty` ranges kept their pages when released (see [`KEEP_PAGES`]) and must
-/// be cleared before reuse; clean ranges read as zero.
+/// A free range. `dirty` ranges kept their pages when released (see [`KEEP_PAGES`]): they are
+/// readable and writable (never executable) and must be cleared before reuse. Clean ranges are
+/// inaccessible and read as zero once made accessible.
 #[derive(Debug, Clone, Copy)]
 struct Free {
     start: usize,
@@ -39,9 +40,11 @@ struct Free {
     dirty: bool,
 }
 
-/// Allocations up to this size keep their pages when released: they become inaccessible
-/// (`PROT_NONE`) but stay resident, so that linking and removing small sets over and over costs
-/// no page faults. Larger ones give their pages back to the system.
+/// Allocations up to this size keep their pages when released: they become read-write (not
+/// executable, so a call into removed code faults) and stay resident, so that linking and
+/// removing small sets over and over costs no page faults and no protection change when the
+/// range is reused: one `mprotect` at release instead of one at release and one at reuse.
+/// Larger ones give their pages back to the system.
 const KEEP_PAGES: usize = 64 << 10;
 
 struct Chunk {
@@ -285,15 +288,31 @@ impl MemoryManager {
             );
         }
         // SAFETY: [base, base+len) lies inside a chunk this manager reserved and just took off
-        // the free list, so no other allocation uses it.
-        if unsafe { libc::mprotect(base as *mut libc::c_void, len, prot(Perm::ReadWrite)) } != 0 {
+        // the free list, so no other allocation uses it. Dirty ranges are read-write already.
+        if !dirty
+            && unsafe { libc::mprotect(base as *mut libc::c_void, len, prot(Perm::ReadWrite)) } != 0
+        {
             let e = os_err("making new memory writable");
             self.free_range(chunk, base, len);
             return Err(e);
         }
         if dirty {
-            // SAFETY: the range was just made writable and belongs to this allocation alone.
-            unsafe { std::ptr::write_bytes(base as *mut u8, 0, len) };
+            // Clear what the segments occupy (zero-fill blocks and the padding between blocks
+            // included). The tails of the last pages of data segments keep bytes of an earlier
+            // set of this session, which nothing reads; code segments are cleared to the end of
+            // their pages, so that no stale byte becomes executable again.
+            for &(o, l, perm) in &segments {
+                let l = if perm == Perm::ReadExec {
+                    l.next_multiple_of(page)
+                } else {
+                    l
+                };
+                if o.checked_add(l).is_some_and(|end| end <= len) {
+                    // SAFETY: the segment lies inside this allocation, which is read-write and
+                    // belongs to it alone.
+                    unsafe { std::ptr::write_bytes((base + o) as *mut u8, 0, l) };
+                }
+            }
         }
         let segments = segments
             .into_iter()
@@ -307,12 +326,14 @@ impl MemoryManager {
         })
     }
 
-    /// Returns a range to its chunk. It becomes inaccessible; small ranges keep their pages
-    /// (and are cleared on reuse), larger ones drop them.
+    /// Returns a range to its chunk. Small ranges keep their pages, read-write and not
+    /// executable (and are cleared on reuse); larger ones drop them and become inaccessible.
     fn free_range(&mut self, chunk: ChunkId, base: usize, len: usize) {
         let keep = len <= KEEP_PAGES
-            // SAFETY: the range lies inside our own reservation and is no longer used.
-            && unsafe { libc::mprotect(base as *mut libc::c_void, len, libc::PROT_NONE) } == 0;
+            // SAFETY: the range lies inside our own reservation and is no longer used; making it
+            // read-write removes execute permission in the same step.
+            && unsafe { libc::mprotect(base as *mut libc::c_void, len, prot(Perm::ReadWrite)) }
+                == 0;
         if !keep {
             // SAFETY: the range lies inside our own reservation; MAP_FIXED replaces only our
             // pages, dropping their contents and leaving them reserved but inaccessible.
