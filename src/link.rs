@@ -473,10 +473,7 @@ impl Session {
                 .unwrap_or_else(|| Arc::from("<linker>"));
             let id = SymbolId(i as u32);
             let d = Defined {
-                addr: stubs_of
-                    .get(&id)
-                    .copied()
-                    .unwrap_or_else(|| g.address(id)),
+                addr: stubs_of.get(&id).copied().unwrap_or_else(|| g.address(id)),
                 size: s.size,
                 callable: s.callable,
                 weak: s.linkage == Linkage::Weak,

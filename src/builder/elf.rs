@@ -8,6 +8,8 @@ use object::{LittleEndian as LE, SectionIndex, SymbolIndex};
 use rustc_hash::FxHashSet;
 
 use crate::error::{malformed, Error, Result};
+
+mod aarch64;
 use crate::graph::{
     BlockId, Content, Def, InputId, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId,
 };
