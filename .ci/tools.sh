@@ -12,6 +12,8 @@ JITLINK_TOOLS=(
     "clang++-19:clang-19"
     "ld.lld-19:lld-19"
     "llvm-jitlink-22:llvm-22"
+    "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
+    "qemu-aarch64:qemu-user"
 )
 
 jitlink_missing_tools() {

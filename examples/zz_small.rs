@@ -1,7 +1,10 @@
 use jitlink::{LinkedSetId, Options, Session};
 fn main() {
     let obj = std::fs::read("/tmp/sl/three.o").unwrap();
-    let n: u32 = std::env::args().nth(1).map(|a| a.parse().unwrap()).unwrap_or(100000);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().unwrap())
+        .unwrap_or(100000);
     let mut s = Session::new(Options::default());
     let t = std::time::Instant::now();
     for id in 0..n {

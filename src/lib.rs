@@ -33,6 +33,7 @@
 
 pub mod builder;
 pub mod error;
+pub mod executor;
 pub mod fixup;
 pub mod graph;
 pub mod layout;

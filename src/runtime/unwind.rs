@@ -71,10 +71,12 @@ pub fn check(bytes: &[u8], addr: u64) -> Result<(), String> {
             }
             CieOrFde::Fde(partial) => {
                 partial
-                    .parse(|eh, bases, o| match cies.iter().find(|c| c.offset() == o.0) {
-                        Some(c) => Ok(c.clone()),
-                        None => eh.cie_from_offset(bases, o),
-                    })
+                    .parse(
+                        |eh, bases, o| match cies.iter().find(|c| c.offset() == o.0) {
+                            Some(c) => Ok(c.clone()),
+                            None => eh.cie_from_offset(bases, o),
+                        },
+                    )
                     .map_err(|e| format!("eh_frame FDE {count}: {e}"))?;
             }
         }

@@ -1,0 +1,74 @@
+//! The executor protocol on its own: real child processes (the host's, and aarch64 under
+//! qemu-user) that allocate memory, receive machine code, run it, and report crashes.
+
+use jitlink::executor::{describe_status, Executor, ExecutorKind};
+use jitlink::graph::Perm;
+
+/// `mov eax, edi; add eax, esi; ret` (x86-64) and `add w0, w0, w1; ret` (aarch64): the sum of
+/// the first two integer arguments.
+const ADD_X86_64: &[u8] = &[0x89, 0xf8, 0x01, 0xf0, 0xc3];
+const ADD_AARCH64: &[u8] = &[0x00, 0x00, 0x01, 0x0b, 0xc0, 0x03, 0x5f, 0xd6];
+
+fn run_code(kind: ExecutorKind, code: &[u8], machine: u16) {
+    let mut ex = Executor::spawn(kind).expect("start the executor");
+    let info = ex.info();
+    assert_eq!(
+        info.machine, machine,
+        "the executor reports its architecture"
+    );
+    assert!(info.page_size >= 4096 && info.page_size.is_power_of_two());
+    let printf = ex
+        .lookup(&[b"printf", b"no_such_symbol_here"])
+        .expect("lookup");
+    assert_ne!(printf[0], 0, "printf is found in the executor's C library");
+    assert_eq!(printf[1], 0, "an unknown name is reported as missing");
+
+    let base = ex.reserve(info.page_size, 0).expect("reserve");
+    ex.write(base, code).expect("write");
+    ex.protect(base, info.page_size, Perm::ReadExec)
+        .expect("protect");
+    assert_eq!(ex.call(base, &[40, 2]).expect("call"), 42);
+    assert_eq!(ex.call(base, &[7, 8]).expect("call"), 15);
+
+    let data = ex.reserve(info.page_size, 0).expect("reserve");
+    ex.write_u64(data, 0x1122_3344_5566_7788)
+        .expect("atomic store");
+    ex.release(data, info.page_size).expect("release");
+
+    // Code that crashes takes down the executor only: the call fails, and waiting reports the
+    // signal.
+    assert!(
+        ex.call(8, &[]).is_err(),
+        "a call into unmapped memory cannot return"
+    );
+    let status = ex.wait().expect("wait");
+    let report = describe_status(status).expect_err("the executor was killed");
+    assert!(report.contains("signal 11"), "{report}");
+}
+
+#[test]
+fn host_process_runs_code_and_reports_a_crash() {
+    run_code(ExecutorKind::Process, ADD_X86_64, object::elf::EM_X86_64);
+}
+
+#[test]
+fn aarch64_under_qemu_runs_code_and_reports_a_crash() {
+    run_code(
+        ExecutorKind::Qemu {
+            machine: object::elf::EM_AARCH64,
+        },
+        ADD_AARCH64,
+        object::elf::EM_AARCH64,
+    );
+}
+
+#[test]
+fn closing_the_channel_ends_an_idle_executor() {
+    let mut ex = Executor::spawn(ExecutorKind::Process).expect("start the executor");
+    let page = ex.info().page_size;
+    let base = ex.reserve(page, 0).expect("reserve");
+    // An executor that runs no program exits with status 0 when jitlink closes the channel.
+    ex.protect(base, page, Perm::Read).expect("read-only");
+    let status = ex.wait().expect("wait");
+    assert_eq!(describe_status(status), Ok(0));
+}
