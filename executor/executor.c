@@ -42,7 +42,10 @@ enum op {
                          thread runs exit(entry(argc, argv, envp)) */
     OP_WRITE_U64 = 12, /* u64 address, u64 value: one release-ordered atomic store */
     OP_RELEASE = 13,  /* u64 address, u64 length: unmaps */
+    OP_REGISTER_FINIS = 14, /* u64 dso handle, u64 functions in the order they run at exit */
 };
+
+extern int __cxa_atexit(void (*f)(void *), void *arg, void *dso);
 
 #define MAX_PAYLOAD (1u << 30)
 
@@ -156,8 +159,13 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
             return fail(ENOMEM, "lookup");
         }
         split(p, len, names);
-        for (size_t i = 0; i < n; i++)
-            addrs[i] = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, names[i]);
+        for (size_t i = 0; i < n; i++) {
+            /* glibc exports atexit only from libc_nonshared.a, linked into this program. */
+            if (strcmp(names[i], "atexit") == 0)
+                addrs[i] = (uint64_t)(uintptr_t)&atexit;
+            else
+                addrs[i] = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, names[i]);
+        }
         int r = reply(0, addrs, (uint32_t)(n * 8));
         free(names);
         free(addrs);
@@ -247,6 +255,15 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
             return fail(EINVAL, "release");
         if (munmap((void *)(uintptr_t)get64(p), get64(p + 8)) != 0)
             return fail(errno, "release");
+        return reply(0, NULL, 0);
+    case OP_REGISTER_FINIS:
+        if (len < 8 || len % 8)
+            return fail(EINVAL, "finalizers");
+        /* Handlers run last-registered first: register the last finalizer first. A function
+           of no arguments may be called with one on the supported ABIs. */
+        for (uint32_t i = len; i > 8; i -= 8)
+            __cxa_atexit((void (*)(void *))(uintptr_t)get64(p + i - 8), NULL,
+                         (void *)(uintptr_t)get64(p));
         return reply(0, NULL, 0);
     default:
         return fail(ENOSYS, "unknown request");

@@ -91,9 +91,9 @@ struct Defined {
     file: Arc<str>,
 }
 
-struct ArchiveInput {
-    bytes: Bytes,
-    index: ArchiveIndex,
+pub(crate) struct ArchiveInput {
+    pub(crate) bytes: Bytes,
+    pub(crate) index: ArchiveIndex,
 }
 
 struct LinkedSet {
@@ -265,81 +265,16 @@ impl Session {
 
         // Archive members, loaded on demand until nothing more is needed.
         let t = Instant::now();
-        let mut extra: Vec<&[u8]> = wanted.into_iter().collect();
-        loop {
-            let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
-            need.extend(g.globals.iter().filter_map(|(&name, &id)| {
-                let s = &g.symbols[id.index()];
-                (s.def == Def::External
-                    && !s.weak_ref
-                    && name != GOT_SYMBOL
-                    && !symbols.contains_key(name))
-                .then_some(name)
-            }));
-            let mut added = false;
-            for name in need {
-                for (ai, (_, ar)) in archives.iter().enumerate() {
-                    let Some(&m) = ar.index.symbols.get(name) else {
-                        continue;
-                    };
-                    if !loaded[ai][m] {
-                        loaded[ai][m] = true;
-                        let data = ar.index.member_bytes(&ar.bytes, m);
-                        elf::add_object(&mut g, &mut st, &ar.index.members[m].name, data)?;
-                        added = true;
-                    }
-                    break;
-                }
-            }
-            if !added {
-                break;
-            }
-        }
+        load_archive_members(&mut g, &mut st, archives, loaded, wanted, |name| {
+            symbols.contains_key(name)
+        })?;
         if g.blocks.is_empty() && g.inputs.is_empty() {
             timings.add("resolve", t.elapsed());
             return Ok(None);
         }
 
-        // Resolve what the graph does not define. The set's `__dso_handle` identifies it to
-        // `__cxa_atexit`; it is defined here whether or not an input references it.
-        let dso_block = {
-            let sec = g.section("$__DSO", Perm::ReadWrite, SectionRole::Plain);
-            let block = g.add_block(sec, Content::Zero(8), 8, SYNTHETIC);
-            if let Some(&h) = g.globals.get(&b"__dso_handle"[..]) {
-                if g.symbols[h.index()].def == Def::External {
-                    let s = &mut g.symbols[h.index()];
-                    s.def = Def::Block { block, offset: 0 };
-                    s.scope = Scope::Hidden;
-                }
-            }
-            block
-        };
-        // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
-        // local-dynamic model use it).
-        if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
-            if let (Def::External, Some(block)) =
-                (g.symbols[base.index()].def, layout::first_tls_block(&g))
-            {
-                let s = &mut g.symbols[base.index()];
-                s.def = Def::Block { block, offset: 0 };
-                s.scope = Scope::Hidden;
-            }
-        }
-        // One zero-length terminator after all `.eh_frame` blocks: the set registers its
-        // unwind information as one object, since libgcc stops searching at the first
-        // registered object whose lowest address lies below the PC.
-        if let Some(sec) = g
-            .sections
-            .iter()
-            .position(|s| s.role == SectionRole::EhFrame)
-        {
-            g.add_block(
-                crate::graph::SectionId(sec as u32),
-                Content::Owned(vec![0; 4]),
-                4,
-                SYNTHETIC,
-            );
-        }
+        // Resolve what the graph does not define, after adding what the linker defines itself.
+        let dso_block = add_linker_content(&mut g);
         let mut undefined = Vec::new();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
@@ -637,7 +572,10 @@ fn make_redirectable<A: Arch>(
 }
 
 /// Checks every fixed-up `.eh_frame` block before it is registered with the host unwinder.
-fn check_eh_frames<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut crate::memory::InFlight) -> Result<()> {
+pub(crate) fn check_eh_frames<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    mem: &mut dyn crate::memory::Image,
+) -> Result<()> {
     for sec in g.sections.iter().filter(|s| s.role == SectionRole::EhFrame) {
         for &b in &sec.blocks {
             let blk = &g.blocks[b.index()];
@@ -726,6 +664,9 @@ impl Reachability for ChunkReach<'_> {
     fn pc_rel(&self, addr: u64) -> bool {
         self.mem.reaches(self.chunk, addr)
     }
+    fn within(&self, addr: u64, range: u64) -> bool {
+        self.mem.reaches_within(self.chunk, addr, range)
+    }
 }
 
 struct DlHost;
@@ -734,4 +675,89 @@ impl HostInfo for DlHost {
     fn describe(&self, addr: u64) -> Option<got_stubs::HostSymbol> {
         HostSymbols::describe(addr)
     }
+}
+
+/// Adds the archive members that define what the graph references but does not define (and
+/// `wanted`), and what those members need in turn, until nothing more is needed. `defined`
+/// says whether a name is already defined outside the graph.
+pub(crate) fn load_archive_members<'a, A: ElfArch>(
+    g: &mut LinkGraph<'a, A>,
+    st: &mut ElfState<'a>,
+    archives: &'a [(String, ArchiveInput)],
+    loaded: &mut [Vec<bool>],
+    wanted: Option<&[u8]>,
+    defined: impl Fn(&[u8]) -> bool,
+) -> Result<()> {
+    let mut extra: Vec<&[u8]> = wanted.into_iter().collect();
+    loop {
+        let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
+        need.extend(g.globals.iter().filter_map(|(&name, &id)| {
+            let s = &g.symbols[id.index()];
+            (s.def == Def::External && !s.weak_ref && name != GOT_SYMBOL && !defined(name))
+                .then_some(name)
+        }));
+        let mut added = false;
+        for name in need {
+            for (ai, (_, ar)) in archives.iter().enumerate() {
+                let Some(&m) = ar.index.symbols.get(name) else {
+                    continue;
+                };
+                if !loaded[ai][m] {
+                    loaded[ai][m] = true;
+                    let data = ar.index.member_bytes(&ar.bytes, m);
+                    elf::add_object(g, st, &ar.index.members[m].name, data)?;
+                    added = true;
+                }
+                break;
+            }
+        }
+        if !added {
+            return Ok(());
+        }
+    }
+}
+
+/// Adds what the linker defines itself: the set's `__dso_handle` (which identifies it to
+/// `__cxa_atexit`; defined whether or not an input references it), `_TLS_MODULE_BASE_` when
+/// referenced, and the terminator of the set's `.eh_frame`. Returns the handle's block.
+pub(crate) fn add_linker_content<A: Arch>(g: &mut LinkGraph<'_, A>) -> crate::graph::BlockId {
+    let dso_block = {
+        let sec = g.section("$__DSO", Perm::ReadWrite, SectionRole::Plain);
+        let block = g.add_block(sec, Content::Zero(8), 8, SYNTHETIC);
+        if let Some(&h) = g.globals.get(&b"__dso_handle"[..]) {
+            if g.symbols[h.index()].def == Def::External {
+                let s = &mut g.symbols[h.index()];
+                s.def = Def::Block { block, offset: 0 };
+                s.scope = Scope::Hidden;
+            }
+        }
+        block
+    };
+    // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
+    // local-dynamic model use it).
+    if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
+        if let (Def::External, Some(block)) =
+            (g.symbols[base.index()].def, layout::first_tls_block(g))
+        {
+            let s = &mut g.symbols[base.index()];
+            s.def = Def::Block { block, offset: 0 };
+            s.scope = Scope::Hidden;
+        }
+    }
+    // One zero-length terminator after all `.eh_frame` blocks: the set registers its
+    // unwind information as one object, since libgcc stops searching at the first
+    // registered object whose lowest address lies below the PC.
+    if let Some(sec) = g
+        .sections
+        .iter()
+        .position(|s| s.role == SectionRole::EhFrame)
+    {
+        g.add_block(
+            crate::graph::SectionId(sec as u32),
+            Content::Owned(vec![0; 4]),
+            4,
+            SYNTHETIC,
+        );
+    }
+    dso_block
 }

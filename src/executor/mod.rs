@@ -35,6 +35,7 @@ const OP_CALL: u32 = 10;
 const OP_RUN_MAIN: u32 = 11;
 const OP_WRITE_U64: u32 = 12;
 const OP_RELEASE: u32 = 13;
+const OP_REGISTER_FINIS: u32 = 14;
 
 /// The file descriptor of the channel in the executor.
 const CHANNEL_FD: i32 = 3;
@@ -350,6 +351,17 @@ impl Executor {
     /// Calls each initializer as `f(argc, argv, envp)`, in order.
     pub fn run_inits(&mut self, inits: &[u64]) -> Result<()> {
         self.request(OP_RUN_INITS, &words(inits), "running initializers")
+            .map(drop)
+    }
+
+    /// Registers finalizers (in the order they run at exit) under the set's `dso` handle.
+    pub fn register_finis(&mut self, dso: u64, finis: &[u64]) -> Result<()> {
+        if finis.is_empty() {
+            return Ok(());
+        }
+        let mut all = vec![dso];
+        all.extend_from_slice(finis);
+        self.request(OP_REGISTER_FINIS, &words(&all), "registering finalizers")
             .map(drop)
     }
 

@@ -18,8 +18,10 @@ use crate::graph::Perm;
 const CHUNK_SIZE: usize = 512 << 20;
 /// Bytes reserved for a low chunk: the kernel's `MAP_32BIT` window is only 1 GiB wide.
 const LOW_CHUNK_SIZE: usize = 256 << 20;
-/// PC-relative references reach ±2 GiB; keep this much margin for addends.
-const REACH: u64 = (1 << 31) - (16 << 20);
+/// Margin kept below a reference's range, for addends.
+const REACH_MARGIN: u64 = 16 << 20;
+/// PC-relative references reach ±2 GiB; keep a margin for addends.
+const REACH: u64 = (1 << 31) - REACH_MARGIN;
 
 /// Placement of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,8 +240,15 @@ impl MemoryManager {
 
     /// True if a 32-bit PC-relative reference from anywhere in `id` reaches `addr`.
     pub fn reaches(&self, id: ChunkId, addr: u64) -> bool {
+        self.reaches_within(id, addr, 1 << 31)
+    }
+
+    /// True if a reference reaching `range` bytes either way from anywhere in `id` reaches
+    /// `addr` (with a margin for addends).
+    pub fn reaches_within(&self, id: ChunkId, addr: u64, range: u64) -> bool {
         let (lo, hi) = self.bounds(id);
-        addr.abs_diff(lo) < REACH && addr.abs_diff(hi) < REACH
+        let range = range.saturating_sub(REACH_MARGIN);
+        addr.abs_diff(lo) < range && addr.abs_diff(hi) < range
     }
 
     /// Allocates `segments` (offset from base, length, protection; page-aligned) in `chunk` and
@@ -401,6 +410,37 @@ fn find_fit(free: &[Free], len: usize, align: usize) -> Option<(usize, usize)> {
         let base = f.start.checked_next_multiple_of(align)?;
         (base.checked_add(len)? <= f.start + f.len).then_some((i, base))
     })
+}
+
+/// Memory that a laid-out graph is written to, addressed by the graph's final addresses: this
+/// process's memory ([`InFlight`]) or a buffer standing for another address space
+/// ([`TargetImage`]).
+pub trait Image {
+    /// The writable bytes at `[addr, addr + len)`, `None` unless they lie inside the image.
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]>;
+}
+
+/// The bytes of an allocation in another address space (an executor's, or a fixed base),
+/// written here and shipped when complete.
+#[derive(Debug, Clone)]
+pub struct TargetImage {
+    /// Address of the first byte in the target.
+    pub base: u64,
+    /// The content.
+    pub bytes: Vec<u8>,
+}
+
+impl Image for TargetImage {
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let start = usize::try_from(addr.checked_sub(self.base)?).ok()?;
+        self.bytes.get_mut(start..start.checked_add(len)?)
+    }
+}
+
+impl Image for InFlight {
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        InFlight::bytes_mut(self, addr, len)
+    }
 }
 
 impl InFlight {

@@ -45,6 +45,12 @@ pub trait HostInfo {
 pub trait Reachability {
     /// True if a 32-bit PC-relative reference from the graph's chunk reaches `addr`.
     fn pc_rel(&self, addr: u64) -> bool;
+
+    /// True if a reference reaching `range` bytes either way from anywhere in the graph's
+    /// chunk reaches `addr`. The default knows only the 32-bit case and answers no otherwise.
+    fn within(&self, addr: u64, range: u64) -> bool {
+        range >= 1 << 31 && self.pc_rel(addr)
+    }
 }
 
 struct Tables {
@@ -141,7 +147,7 @@ pub fn run<A: Arch>(
                     }
                 }
                 EdgeRole::Branch => {
-                    if pc_reach {
+                    if abs.is_none_or(|a| reach.within(a, A::BRANCH_RANGE)) {
                         continue;
                     }
                     Edge {
