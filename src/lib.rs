@@ -40,6 +40,7 @@ pub mod layout;
 pub mod link;
 pub mod memory;
 pub mod passes;
+pub mod remote;
 pub mod runtime;
 pub mod stubs;
 

@@ -588,7 +588,7 @@ pub(crate) fn check_eh_frames<A: Arch>(
     Ok(())
 }
 
-fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
+pub(crate) fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
     use object::read::elf::FileHeader;
     let h = object::elf::FileHeader64::<object::LittleEndian>::parse(data)
         .map_err(|e| crate::error::malformed(name, e))?;
@@ -596,7 +596,7 @@ fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
     Ok(h.e_machine(endian))
 }
 
-fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
+pub(crate) fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
     let content: u64 = g.blocks.iter().map(|b| b.content.size() + b.align).sum();
     let edges: usize = g.blocks.iter().map(|b| b.edges.len()).sum();
     (content as usize)
@@ -604,7 +604,7 @@ fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
         .saturating_add(4 * page)
 }
 
-fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
+pub(crate) fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
     let mut refs: FxHashMap<SymbolId, Vec<String>> =
         undefined.iter().map(|&u| (u, Vec::new())).collect();
     for b in &g.blocks {

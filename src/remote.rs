@@ -1,0 +1,323 @@
+//! Linking for an executor process ([`crate::executor`]): the stages of [`crate::link`] with
+//! the target's memory and symbols in another process, which may be of another architecture.
+//!
+//! Each link reserves memory in the executor near its C library, lays the graph out at that
+//! address, writes the fixed-up bytes into a [`TargetImage`] here and ships its segments;
+//! the executor applies the protections, registers the unwind information and runs the
+//! initializers. Symbols the inputs do not define are looked up in the executor's process in
+//! one request. Thread-local storage is not supported through an executor yet.
+
+use std::path::Path;
+use std::process::ExitStatus;
+
+use jitlink_arch::aarch64::AArch64;
+use jitlink_arch::x86_64::X86_64;
+use jitlink_arch::TlsValues;
+use rustc_hash::FxHashMap;
+
+use crate::builder::archive::ArchiveIndex;
+use crate::builder::elf::{self, ElfArch, ElfState, GOT_SYMBOL};
+use crate::builder::{detect, Bytes, InputKind};
+use crate::error::{Error, Result};
+use crate::executor::Executor;
+use crate::graph::{Def, LinkGraph, Scope, SectionRole, SymbolId};
+use crate::link::{
+    add_linker_content, check_eh_frames, elf_machine, estimate_size, load_archive_members,
+    undefined_error, ArchiveInput,
+};
+use crate::memory::TargetImage;
+use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
+use crate::runtime::init;
+use crate::{fixup, layout};
+
+/// Margin kept below a reference's range, for addends.
+const REACH_MARGIN: u64 = 16 << 20;
+/// How far below the target's C library the linker asks for memory.
+const BELOW_LIBC: u64 = 256 << 20;
+
+/// A linking session whose code runs in an executor process.
+pub struct RemoteSession {
+    ex: Executor,
+    absolutes: Vec<(String, u64)>,
+    pending: Vec<(String, Bytes)>,
+    archives: Vec<(String, ArchiveInput)>,
+    loaded: Vec<Vec<bool>>,
+    symbols: FxHashMap<Box<[u8]>, u64>,
+    sets: usize,
+}
+
+impl RemoteSession {
+    /// A session linking for `ex`, with absolute symbols `absolutes`.
+    pub fn new(ex: Executor, absolutes: Vec<(String, u64)>) -> Self {
+        RemoteSession {
+            ex,
+            absolutes,
+            pending: Vec::new(),
+            archives: Vec::new(),
+            loaded: Vec::new(),
+            symbols: FxHashMap::default(),
+            sets: 0,
+        }
+    }
+
+    /// The executor.
+    pub fn executor(&mut self) -> &mut Executor {
+        &mut self.ex
+    }
+
+    /// Adds an object file or archive from disk.
+    pub fn add_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = Bytes::map_file(path)?;
+        let name = path.to_string_lossy().into_owned();
+        match detect(&name, &bytes)? {
+            InputKind::Elf => self.pending.push((name, bytes)),
+            InputKind::Archive => {
+                let index = ArchiveIndex::parse(&name, &bytes)?;
+                self.loaded.push(vec![false; index.members.len()]);
+                self.archives.push((name, ArchiveInput { bytes, index }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The address of a symbol defined by a linked set.
+    pub fn lookup(&self, name: &str) -> Option<u64> {
+        self.symbols.get(name.as_bytes()).copied()
+    }
+
+    /// Links every pending object (with the archive members they need) as one set in the
+    /// executor and runs its initializers.
+    pub fn link_pending(&mut self) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let Some((first, bytes)) = pending.first() else {
+            return Ok(());
+        };
+        let machine = elf_machine(first, bytes)?;
+        let target = self.ex.info().machine;
+        if machine != target {
+            return Err(Error::Unsupported {
+                file: first.clone(),
+                what: format!("ELF machine {machine}, but the executor runs machine {target}"),
+            });
+        }
+        match machine {
+            object::elf::EM_X86_64 => self.link_as::<X86_64>(&pending),
+            object::elf::EM_AARCH64 => self.link_as::<AArch64>(&pending),
+            m => Err(Error::Unsupported {
+                file: first.clone(),
+                what: format!("ELF machine {m}"),
+            }),
+        }
+    }
+
+    fn link_as<A: ElfArch>(&mut self, pending: &[(String, Bytes)]) -> Result<()> {
+        let set = self.sets;
+        let RemoteSession {
+            ex,
+            absolutes,
+            archives,
+            loaded,
+            symbols,
+            ..
+        } = self;
+        let mut g = LinkGraph::<A>::new(format!("remote set {set}"));
+        let mut st = ElfState::default();
+        for (name, bytes) in pending {
+            elf::add_object(&mut g, &mut st, name, bytes)?;
+        }
+        load_archive_members(&mut g, &mut st, archives, loaded, None, |name| {
+            symbols.contains_key(name)
+        })?;
+        if let Some(sec) = g
+            .sections
+            .iter()
+            .find(|s| s.role == SectionRole::ThreadLocal)
+        {
+            return Err(Error::Unsupported {
+                file: g.inputs.first().cloned().unwrap_or_default(),
+                what: format!(
+                    "thread-local storage ({}) through an executor is not supported yet",
+                    sec.name
+                ),
+            });
+        }
+        let dso_block = add_linker_content(&mut g);
+
+        // Resolve: earlier sets, absolutes, then the executor's process in one request.
+        let mut ask: Vec<(usize, &[u8])> = Vec::new();
+        for (i, s) in g.symbols.iter().enumerate() {
+            if s.def == Def::External && s.name != GOT_SYMBOL {
+                ask.push((i, s.name));
+            }
+        }
+        let mut remote_names = Vec::new();
+        let mut resolved: Vec<(usize, Option<u64>)> = Vec::with_capacity(ask.len());
+        for &(i, name) in &ask {
+            let known = symbols.get(name).copied().or_else(|| {
+                absolutes
+                    .iter()
+                    .find(|(n, _)| n.as_bytes() == name)
+                    .map(|a| a.1)
+            });
+            if known.is_none() {
+                remote_names.push(name);
+            }
+            resolved.push((i, known));
+        }
+        let mut remote = ex.lookup(&remote_names)?.into_iter();
+        let mut undefined = Vec::new();
+        for (i, known) in resolved {
+            let addr = match known {
+                Some(a) => Some(a),
+                None => remote.next().filter(|&a| a != 0),
+            };
+            let s = &mut g.symbols[i];
+            match addr {
+                Some(a) => s.def = Def::Absolute(a),
+                None if s.weak_ref => s.def = Def::Absolute(0),
+                None => undefined.push(SymbolId(i as u32)),
+            }
+        }
+        if !undefined.is_empty() {
+            return Err(undefined_error(&g, &undefined));
+        }
+
+        // Memory in the executor, below its C library so that references to it reach.
+        let info = ex.info();
+        let page = usize::try_from(info.page_size)
+            .ok()
+            .filter(|p| p.is_power_of_two())
+            .ok_or_else(|| Error::InvalidArgument("executor page size".into()))?;
+        let size = estimate_size(&g, page).next_multiple_of(page) as u64;
+        let hint = info
+            .libc_anchor
+            .saturating_sub(size + BELOW_LIBC)
+            & !(info.page_size - 1);
+        let base = ex.reserve(size, hint)?;
+        let reach = TargetReach {
+            lo: base,
+            hi: base + size,
+        };
+        got_stubs::run(&mut g, &reach, &NoHost, 0)?;
+        let lay = layout::layout(&mut g, page)?;
+        if lay.len as u64 > size || base % lay.align as u64 != 0 {
+            ex.release(base, size)?;
+            return Err(Error::InvalidArgument(format!(
+                "linked set needs {:#x} bytes aligned to {:#x}; the executor gave {size:#x} at {base:#x}",
+                lay.len, lay.align
+            )));
+        }
+        layout::rebase(&mut g, base);
+        let mut image = TargetImage {
+            base,
+            bytes: vec![0; lay.len],
+        };
+        let shipped = fixup::apply(&g, &mut image, TlsValues::default())
+            .and_then(|()| check_eh_frames(&g, &mut image))
+            .and_then(|()| {
+                for &(off, len, perm) in &lay.segments {
+                    let bytes = image.bytes.get(off..off + len).unwrap_or_default();
+                    ex.write(base + off as u64, bytes)?;
+                    ex.protect(base + off as u64, len as u64, perm)?;
+                }
+                Ok(())
+            });
+        if let Err(e) = shipped {
+            let _ = ex.release(base, size);
+            return Err(e);
+        }
+
+        // Unwind information, finalizers, initializers.
+        if let Some(eh) = g
+            .sections
+            .iter()
+            .filter(|s| s.role == SectionRole::EhFrame)
+            .find_map(|s| s.blocks.first())
+        {
+            ex.register_eh_frame(g.blocks[eh.index()].addr)?;
+        }
+        let read = |addr: u64| {
+            let b = image_bytes(&image, addr, 8)?;
+            Some(u64::from_le_bytes(b.try_into().ok()?))
+        };
+        let list = init::collect_with(&g, read);
+        let dso = g.blocks[dso_block.index()].addr;
+        ex.register_finis(dso, &list.fini)?;
+
+        for s in &g.symbols {
+            if s.scope == Scope::Local || s.name.is_empty() {
+                continue;
+            }
+            if let Def::Block { block, offset } = s.def {
+                let addr = g.blocks[block.index()].addr + offset;
+                symbols.entry(s.name.into()).or_insert(addr);
+            }
+        }
+        self.sets += 1;
+        self.ex.run_inits(&list.init)
+    }
+
+    /// Links what is pending, then runs `exit(entry(argc, argv, envp))` in the executor with
+    /// `args` (argv[0] first) and waits for the process to end.
+    pub fn run(mut self, entry: &str, args: &[String]) -> Result<ExitStatus> {
+        self.ex.set_args(args)?;
+        self.link_pending()?;
+        let addr = self
+            .lookup(entry)
+            .ok_or_else(|| Error::SymbolNotFound(entry.to_string()))?;
+        self.ex.start_main(addr)?;
+        self.ex.wait()
+    }
+}
+
+/// The ELF machine of an object file or of the first object member of an archive.
+pub fn file_machine(path: &Path) -> Result<u16> {
+    let name = path.to_string_lossy().into_owned();
+    let bytes = Bytes::map_file(path)?;
+    match detect(&name, &bytes)? {
+        InputKind::Elf => elf_machine(&name, &bytes),
+        InputKind::Archive => {
+            let index = ArchiveIndex::parse(&name, &bytes)?;
+            let first = (0..index.members.len())
+                .map(|m| index.member_bytes(&bytes, m))
+                .find(|b| b.starts_with(b"\x7fELF"))
+                .ok_or_else(|| Error::Unsupported {
+                    file: name.clone(),
+                    what: "archive without ELF members".into(),
+                })?;
+            elf_machine(&name, first)
+        }
+    }
+}
+
+fn image_bytes(image: &TargetImage, addr: u64, len: usize) -> Option<&[u8]> {
+    let start = usize::try_from(addr.checked_sub(image.base)?).ok()?;
+    image.bytes.get(start..start.checked_add(len)?)
+}
+
+/// What a reference from `[lo, hi)` in the executor reaches.
+struct TargetReach {
+    lo: u64,
+    hi: u64,
+}
+
+impl Reachability for TargetReach {
+    fn pc_rel(&self, addr: u64) -> bool {
+        self.within(addr, 1 << 31)
+    }
+    fn within(&self, addr: u64, range: u64) -> bool {
+        let range = range.saturating_sub(REACH_MARGIN);
+        addr.abs_diff(self.lo) < range && addr.abs_diff(self.hi) < range
+    }
+}
+
+/// The executor's symbols are not described: out-of-reach data references are errors (the
+/// fixup reports them), functions get stubs.
+struct NoHost;
+
+impl HostInfo for NoHost {
+    fn describe(&self, _addr: u64) -> Option<HostSymbol> {
+        None
+    }
+}
