@@ -30,7 +30,8 @@ extern void __deregister_frame(const void *begin);
 enum op {
     OP_HELLO = 1,     /* -> u32 e_machine, u32 page size, u64 address inside the C library */
     OP_LOOKUP = 2,    /* NUL-terminated names -> u64 address per name (0: not found) */
-    OP_RESERVE = 3,   /* u64 size, u64 hint -> u64 base of new read-write memory */
+    OP_RESERVE = 3,   /* u64 size, u64 hint, u64 flags (1: below 2 GiB) -> u64 base of new
+                         read-write memory */
     OP_WRITE = 4,     /* u64 address, bytes */
     OP_PROTECT = 5,   /* u64 address, u64 length, u32 protection (1 r, 2 w, 4 x; never w|x) */
     OP_REGISTER_EH = 6,   /* u64 address of a terminated .eh_frame */
@@ -43,6 +44,9 @@ enum op {
     OP_WRITE_U64 = 12, /* u64 address, u64 value: one release-ordered atomic store */
     OP_RELEASE = 13,  /* u64 address, u64 length: unmaps */
     OP_REGISTER_FINIS = 14, /* u64 dso handle, u64 functions in the order they run at exit */
+    OP_DESCRIBE = 15, /* u64 address -> u64 size, u32 is-function, u32 is-writable of the
+                         dynamic symbol starting there (ENOENT if none) */
+    OP_READ = 16,     /* u64 address, u64 length -> the bytes */
 };
 
 extern int __cxa_atexit(void (*f)(void *), void *arg, void *dso);
@@ -118,6 +122,25 @@ static size_t split(const uint8_t *p, uint32_t len, char **out) {
     return n;
 }
 
+/* True if `addr` lies in a writable mapping of this process. */
+static int writable(uint64_t addr) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 1;
+    char line[512];
+    int w = 1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        char perms[5];
+        if (sscanf(line, "%llx-%llx %4s", &lo, &hi, perms) == 3 && addr >= lo && addr < hi) {
+            w = perms[1] == 'w';
+            break;
+        }
+    }
+    fclose(f);
+    return w;
+}
+
 static uint16_t machine(void) {
 #if defined(__x86_64__)
     return EM_X86_64;
@@ -172,13 +195,26 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         return r;
     }
     case OP_RESERVE: {
-        if (len != 16)
+        if (len != 24)
             return fail(EINVAL, "reserve");
-        uint64_t size = get64(p), hint = get64(p + 8);
+        uint64_t size = get64(p), hint = get64(p + 8), flags = get64(p + 16);
+        int extra = 0;
+        if (flags & 1) {
+#ifdef MAP_32BIT
+            extra = MAP_32BIT;
+            hint = 0;
+#else
+            return fail(ENOTSUP, "reserve below 2 GiB");
+#endif
+        }
         void *m = mmap((void *)(uintptr_t)hint, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra, -1, 0);
         if (m == MAP_FAILED)
             return fail(errno, "reserve");
+        if ((flags & 1) && (uint64_t)(uintptr_t)m + size > (1ull << 31)) {
+            munmap(m, size);
+            return fail(ENOMEM, "reserve below 2 GiB");
+        }
         uint64_t base = (uint64_t)(uintptr_t)m;
         return reply(0, &base, 8);
     }
@@ -265,6 +301,29 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
             __cxa_atexit((void (*)(void *))(uintptr_t)get64(p + i - 8), NULL,
                          (void *)(uintptr_t)get64(p));
         return reply(0, NULL, 0);
+    case OP_DESCRIBE: {
+        if (len != 8)
+            return fail(EINVAL, "describe");
+        uint64_t addr = get64(p);
+        Dl_info info;
+        const Elf64_Sym *sym = NULL;
+        if (!dladdr1((void *)(uintptr_t)addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+            (uint64_t)(uintptr_t)info.dli_saddr != addr)
+            return fail(ENOENT, "describe");
+        uint8_t out[16];
+        uint64_t size = sym->st_size;
+        uint32_t type = ELF64_ST_TYPE(sym->st_info);
+        uint32_t function = type == STT_FUNC || type == STT_GNU_IFUNC;
+        uint32_t w = (uint32_t)writable(addr);
+        memcpy(out, &size, 8);
+        memcpy(out + 8, &function, 4);
+        memcpy(out + 12, &w, 4);
+        return reply(0, out, sizeof out);
+    }
+    case OP_READ:
+        if (len != 16 || get64(p + 8) > MAX_PAYLOAD)
+            return fail(EINVAL, "read");
+        return reply(0, (void *)(uintptr_t)get64(p), (uint32_t)get64(p + 8));
     default:
         return fail(ENOSYS, "unknown request");
     }

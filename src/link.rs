@@ -675,6 +675,13 @@ impl HostInfo for DlHost {
     fn describe(&self, addr: u64) -> Option<got_stubs::HostSymbol> {
         HostSymbols::describe(addr)
     }
+    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        HostSymbols::describe(addr).filter(|h| h.size >= len as u64)?;
+        // SAFETY: `addr` is a data object of at least `len` bytes in the dynamic symbol table
+        // of a library loaded in this process (dladdr1 reported it), so the bytes are mapped
+        // and readable.
+        Some(unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec())
+    }
 }
 
 /// Adds the archive members that define what the graph references but does not define (and

@@ -190,16 +190,18 @@ impl RemoteSession {
             .filter(|p| p.is_power_of_two())
             .ok_or_else(|| Error::InvalidArgument("executor page size".into()))?;
         let size = estimate_size(&g, page).next_multiple_of(page) as u64;
-        let hint = info
-            .libc_anchor
-            .saturating_sub(size + BELOW_LIBC)
-            & !(info.page_size - 1);
-        let base = ex.reserve(size, hint)?;
+        let hint = info.libc_anchor.saturating_sub(size + BELOW_LIBC) & !(info.page_size - 1);
+        let base = ex.reserve(size, hint, g.needs_low)?;
         let reach = TargetReach {
             lo: base,
             hi: base + size,
         };
-        got_stubs::run(&mut g, &reach, &NoHost, 0)?;
+        got_stubs::run(
+            &mut g,
+            &reach,
+            &ExecutorHost(std::cell::RefCell::new(&mut *ex)),
+            0,
+        )?;
         let lay = layout::layout(&mut g, page)?;
         if lay.len as u64 > size || base % lay.align as u64 != 0 {
             ex.release(base, size)?;
@@ -312,12 +314,16 @@ impl Reachability for TargetReach {
     }
 }
 
-/// The executor's symbols are not described: out-of-reach data references are errors (the
-/// fixup reports them), functions get stubs.
-struct NoHost;
+/// The executor's symbols, described and read through the executor (for stubs and copies of
+/// out-of-reach host data, as in process).
+struct ExecutorHost<'e>(std::cell::RefCell<&'e mut Executor>);
 
-impl HostInfo for NoHost {
-    fn describe(&self, _addr: u64) -> Option<HostSymbol> {
-        None
+impl HostInfo for ExecutorHost<'_> {
+    fn describe(&self, addr: u64) -> Option<HostSymbol> {
+        self.0.borrow_mut().describe(addr).ok().flatten()
+    }
+    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        let bytes = self.0.borrow_mut().read(addr, len as u64).ok()?;
+        (bytes.len() == len).then_some(bytes)
     }
 }

@@ -23,14 +23,14 @@ fn run_code(kind: ExecutorKind, code: &[u8], machine: u16) {
     assert_ne!(printf[0], 0, "printf is found in the executor's C library");
     assert_eq!(printf[1], 0, "an unknown name is reported as missing");
 
-    let base = ex.reserve(info.page_size, 0).expect("reserve");
+    let base = ex.reserve(info.page_size, 0, false).expect("reserve");
     ex.write(base, code).expect("write");
     ex.protect(base, info.page_size, Perm::ReadExec)
         .expect("protect");
     assert_eq!(ex.call(base, &[40, 2]).expect("call"), 42);
     assert_eq!(ex.call(base, &[7, 8]).expect("call"), 15);
 
-    let data = ex.reserve(info.page_size, 0).expect("reserve");
+    let data = ex.reserve(info.page_size, 0, false).expect("reserve");
     ex.write_u64(data, 0x1122_3344_5566_7788)
         .expect("atomic store");
     ex.release(data, info.page_size).expect("release");
@@ -66,9 +66,33 @@ fn aarch64_under_qemu_runs_code_and_reports_a_crash() {
 fn closing_the_channel_ends_an_idle_executor() {
     let mut ex = Executor::spawn(ExecutorKind::Process).expect("start the executor");
     let page = ex.info().page_size;
-    let base = ex.reserve(page, 0).expect("reserve");
+    let base = ex.reserve(page, 0, false).expect("reserve");
     // An executor that runs no program exits with status 0 when jitlink closes the channel.
     ex.protect(base, page, Perm::Read).expect("read-only");
     let status = ex.wait().expect("wait");
     assert_eq!(describe_status(status), Ok(0));
+}
+
+mod common;
+
+/// A linked program that dereferences a bad pointer kills only the executor: jitlink reports
+/// the signal and exits with 128 + its number, for the host and for aarch64 under qemu.
+#[test]
+fn a_crash_of_linked_code_is_reported_and_jitlink_exits_cleanly() {
+    use common::*;
+    let source = "#include <stdio.h>\n\
+                  int poke(volatile int *p) { return *p; }\n\
+                  int main(void) { puts(\"before\"); fflush(stdout); return poke((int *)8); }\n";
+    for (compiler, kind) in [(Compiler::Gcc, "process"), (Compiler::Aarch64Gcc, "qemu")] {
+        let config = Config::new(compiler, Opt::O0, Pic::Pie, false, false);
+        let objs = compile_generated(&config, &[("crash.c", source)]);
+        let mut cmd = jitlink_command(&["--executor", kind], &objs, &[]);
+        let (code, stdout, stderr) = outcome(&mut cmd);
+        assert_eq!(code, Some(128 + 11), "{kind}: {stderr}");
+        assert_eq!(stdout, "before\n", "{kind}");
+        assert!(
+            stderr.contains("jitlink: linked program killed by signal 11"),
+            "{kind}: {stderr}"
+        );
+    }
 }

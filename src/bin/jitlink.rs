@@ -76,9 +76,10 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
     let kind = match kind {
         "process" => ExecutorKind::Process,
         _ => {
-            let first = cli.inputs.first().ok_or_else(|| {
-                Error::InvalidArgument("--executor qemu needs an input".into())
-            })?;
+            let first = cli
+                .inputs
+                .first()
+                .ok_or_else(|| Error::InvalidArgument("--executor qemu needs an input".into()))?;
             ExecutorKind::Qemu {
                 machine: jitlink::remote::file_machine(first)?,
             }

@@ -36,6 +36,8 @@ const OP_RUN_MAIN: u32 = 11;
 const OP_WRITE_U64: u32 = 12;
 const OP_RELEASE: u32 = 13;
 const OP_REGISTER_FINIS: u32 = 14;
+const OP_DESCRIBE: u32 = 15;
+const OP_READ: u32 = 16;
 
 /// The file descriptor of the channel in the executor.
 const CHANNEL_FD: i32 = 3;
@@ -288,9 +290,14 @@ impl Executor {
         Ok(r.chunks_exact(8).map(|c| u64_at(c, 0)).collect())
     }
 
-    /// Maps `size` bytes of read-write memory (near `hint` if possible); returns the base.
-    pub fn reserve(&mut self, size: u64, hint: u64) -> Result<u64> {
-        let r = self.request(OP_RESERVE, &words(&[size, hint]), "reserving memory")?;
+    /// Maps `size` bytes of read-write memory (near `hint` if possible, below 2 GiB if `low`);
+    /// returns the base.
+    pub fn reserve(&mut self, size: u64, hint: u64, low: bool) -> Result<u64> {
+        let r = self.request(
+            OP_RESERVE,
+            &words(&[size, hint, u64::from(low)]),
+            "reserving memory",
+        )?;
         r.get(..8)
             .map(|b| u64_at(b, 0))
             .ok_or_else(|| proto_err("reserving memory", "short reply"))
@@ -392,6 +399,31 @@ impl Executor {
     pub fn write_u64(&mut self, addr: u64, value: u64) -> Result<()> {
         self.request(OP_WRITE_U64, &words(&[addr, value]), "redirecting")
             .map(drop)
+    }
+
+    /// The dynamic symbol that starts at `addr` in the executor's process: size, whether it is
+    /// a function, whether it lies in writable memory. `None` if there is none.
+    pub fn describe(&mut self, addr: u64) -> Result<Option<crate::passes::got_stubs::HostSymbol>> {
+        match self.request(OP_DESCRIBE, &words(&[addr]), "describing a symbol") {
+            Ok(r) if r.len() == 16 => Ok(Some(crate::passes::got_stubs::HostSymbol {
+                size: u64_at(&r, 0),
+                function: u32_at(&r, 8) != 0,
+                writable: u32_at(&r, 12) != 0,
+            })),
+            Ok(_) => Err(proto_err("describing a symbol", "wrong reply length")),
+            // ENOENT: no symbol starts there.
+            Err(Error::Executor { .. }) if self.child_alive() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `len` bytes of the executor's memory at `addr`.
+    pub fn read(&mut self, addr: u64, len: u64) -> Result<Vec<u8>> {
+        self.request(OP_READ, &words(&[addr, len]), "reading memory")
+    }
+
+    fn child_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Unmaps memory reserved by [`Executor::reserve`].
