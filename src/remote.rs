@@ -89,29 +89,31 @@ impl RemoteSession {
     /// Links every pending object (with the archive members they need) as one set in the
     /// executor and runs its initializers.
     pub fn link_pending(&mut self) -> Result<()> {
+        self.link(None)
+    }
+
+    /// Links what is pending, and the archive member defining `wanted` if given.
+    fn link(&mut self, wanted: Option<&[u8]>) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
-        let Some((first, bytes)) = pending.first() else {
+        if pending.is_empty() && wanted.is_none() {
             return Ok(());
-        };
-        let machine = elf_machine(first, bytes)?;
-        let target = self.ex.info().machine;
-        if machine != target {
-            return Err(Error::Unsupported {
-                file: first.clone(),
-                what: format!("ELF machine {machine}, but the executor runs machine {target}"),
-            });
         }
-        match machine {
-            object::elf::EM_X86_64 => self.link_as::<X86_64>(&pending),
-            object::elf::EM_AARCH64 => self.link_as::<AArch64>(&pending),
+        // Inputs of another machine are rejected by the builder, naming the file.
+        match self.ex.info().machine {
+            object::elf::EM_X86_64 => self.link_as::<X86_64>(&pending, wanted),
+            object::elf::EM_AARCH64 => self.link_as::<AArch64>(&pending, wanted),
             m => Err(Error::Unsupported {
-                file: first.clone(),
-                what: format!("ELF machine {m}"),
+                file: pending.first().map(|p| p.0.clone()).unwrap_or_default(),
+                what: format!("executor of ELF machine {m}"),
             }),
         }
     }
 
-    fn link_as<A: ElfArch>(&mut self, pending: &[(String, Bytes)]) -> Result<()> {
+    fn link_as<A: ElfArch>(
+        &mut self,
+        pending: &[(String, Bytes)],
+        wanted: Option<&[u8]>,
+    ) -> Result<()> {
         let set = self.sets;
         let RemoteSession {
             ex,
@@ -126,9 +128,12 @@ impl RemoteSession {
         for (name, bytes) in pending {
             elf::add_object(&mut g, &mut st, name, bytes)?;
         }
-        load_archive_members(&mut g, &mut st, archives, loaded, None, |name| {
+        load_archive_members(&mut g, &mut st, archives, loaded, wanted, |name| {
             symbols.contains_key(name)
         })?;
+        if g.blocks.is_empty() && g.inputs.is_empty() {
+            return Ok(());
+        }
         if let Some(sec) = g
             .sections
             .iter()
@@ -265,6 +270,9 @@ impl RemoteSession {
     pub fn run(mut self, entry: &str, args: &[String]) -> Result<ExitStatus> {
         self.ex.set_args(args)?;
         self.link_pending()?;
+        if self.lookup(entry).is_none() {
+            self.link(Some(entry.as_bytes()))?;
+        }
         let addr = self
             .lookup(entry)
             .ok_or_else(|| Error::SymbolNotFound(entry.to_string()))?;
