@@ -25,7 +25,7 @@ use crate::link::{
     add_linker_content, check_eh_frames, elf_machine, estimate_size, load_archive_members,
     undefined_error, ArchiveInput,
 };
-use crate::memory::TargetImage;
+use crate::memory::{Image, TargetImage};
 use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
 use crate::runtime::init;
 use crate::{fixup, layout};
@@ -43,6 +43,8 @@ pub struct RemoteSession {
     archives: Vec<(String, ArchiveInput)>,
     loaded: Vec<Vec<bool>>,
     symbols: FxHashMap<Box<[u8]>, u64>,
+    /// Slots of redirectable symbols, by name.
+    slots: FxHashMap<Box<[u8]>, u64>,
     sets: usize,
 }
 
@@ -56,6 +58,7 @@ impl RemoteSession {
             archives: Vec::new(),
             loaded: Vec::new(),
             symbols: FxHashMap::default(),
+            slots: FxHashMap::default(),
             sets: 0,
         }
     }
@@ -263,6 +266,83 @@ impl RemoteSession {
         }
         self.sets += 1;
         self.ex.run_inits(&list.init)
+    }
+
+    /// Makes `names` (functions of linked sets) redirectable: each gets a stub in the executor
+    /// jumping through a pointer slot there, initially to its definition, and is looked up as
+    /// its stub from then on (for sets linked later). Returns the stub addresses.
+    pub fn create_redirectable(&mut self, names: &[&str]) -> Result<Vec<u64>> {
+        match self.ex.info().machine {
+            object::elf::EM_X86_64 => self.create_stubs::<X86_64>(names),
+            object::elf::EM_AARCH64 => self.create_stubs::<AArch64>(names),
+            m => Err(Error::Unsupported {
+                file: String::new(),
+                what: format!("stubs for ELF machine {m}"),
+            }),
+        }
+    }
+
+    fn create_stubs<A: jitlink_arch::Arch>(&mut self, names: &[&str]) -> Result<Vec<u64>> {
+        let targets = names
+            .iter()
+            .map(|n| {
+                self.lookup(n)
+                    .ok_or_else(|| Error::SymbolNotFound(n.to_string()))
+            })
+            .collect::<Result<Vec<u64>>>()?;
+        let page = self.ex.info().page_size;
+        let tpl = A::JUMP_STUB;
+        let stride = (tpl.bytes.len() as u64).next_multiple_of(tpl.align.max(8));
+        let code_len = (stride * names.len() as u64)
+            .next_multiple_of(page)
+            .max(page);
+        let slots_len = (8 * names.len() as u64).next_multiple_of(page).max(page);
+        let base = self.ex.reserve(code_len + slots_len, 0, false)?;
+        let slots = base + code_len;
+        let mut code = TargetImage {
+            base,
+            bytes: vec![0; code_len as usize],
+        };
+        let mut stubs = Vec::with_capacity(names.len());
+        for i in 0..names.len() as u64 {
+            let at = base + i * stride;
+            let out = code
+                .bytes_mut(at, tpl.bytes.len())
+                .ok_or_else(|| Error::InvalidArgument("stub outside its page".into()))?;
+            out.copy_from_slice(tpl.bytes);
+            let v = jitlink_arch::FixupValues {
+                p: at + tpl.slot_offset as u64,
+                s: slots + 8 * i,
+                a: tpl.slot_addend,
+                got: 0,
+                tls: TlsValues::default(),
+            };
+            A::apply_fixup(tpl.slot_kind, out, tpl.slot_offset, v).map_err(|reason| {
+                Error::InvalidArgument(format!("stub for {}: {reason}", names[i as usize]))
+            })?;
+            stubs.push(at);
+        }
+        let slot_bytes: Vec<u8> = targets.iter().flat_map(|t| t.to_le_bytes()).collect();
+        self.ex.write(slots, &slot_bytes)?;
+        self.ex.write(base, &code.bytes)?;
+        self.ex
+            .protect(base, code_len, crate::graph::Perm::ReadExec)?;
+        for (i, (name, &stub)) in names.iter().zip(&stubs).enumerate() {
+            self.symbols.insert(name.as_bytes().into(), stub);
+            self.slots
+                .insert(name.as_bytes().into(), slots + 8 * i as u64);
+        }
+        Ok(stubs)
+    }
+
+    /// Points the stub of redirectable `name` at `target`: one release-ordered store into its
+    /// slot in the executor, visible to threads running there.
+    pub fn redirect(&mut self, name: &str, target: u64) -> Result<()> {
+        let slot = *self
+            .slots
+            .get(name.as_bytes())
+            .ok_or_else(|| Error::SymbolNotFound(format!("{name} (not redirectable)")))?;
+        self.ex.write_u64(slot, target)
     }
 
     /// Links what is pending, then runs `exit(entry(argc, argv, envp))` in the executor with

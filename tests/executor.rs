@@ -96,3 +96,51 @@ fn a_crash_of_linked_code_is_reported_and_jitlink_exits_cleanly() {
         );
     }
 }
+
+/// Redirectable stubs in an executor: a redirect writes the slot in the executor's memory, and
+/// code linked later binds to the stub.
+#[test]
+fn redirects_write_the_executors_slots() {
+    use common::*;
+    use jitlink::remote::RemoteSession;
+    let funcs = "int twice(int x) { return 2 * x; }\nint thrice(int x) { return 3 * x; }\n";
+    let user = "int twice(int);\nint use_twice(int x) { return twice(x) + 1; }\n";
+    for (compiler, kind) in [
+        (Compiler::Gcc, ExecutorKind::Process),
+        (
+            Compiler::Aarch64Gcc,
+            ExecutorKind::Qemu {
+                machine: object::elf::EM_AARCH64,
+            },
+        ),
+    ] {
+        let config = Config::new(compiler, Opt::O2, Pic::Pie, false, false);
+        let objs = compile_generated(&config, &[("funcs.c", funcs), ("user.c", user)]);
+        let mut s = RemoteSession::new(Executor::spawn(kind.clone()).expect("executor"), vec![]);
+        s.add_file(&objs[0]).expect("add funcs.o");
+        s.link_pending().expect("link funcs.o");
+        let thrice = s.lookup("thrice").expect("thrice");
+        let stubs = s.create_redirectable(&["twice"]).expect("stubs");
+        assert_eq!(
+            s.lookup("twice"),
+            Some(stubs[0]),
+            "{kind:?}: lookups return the stub"
+        );
+        assert_eq!(s.executor().call(stubs[0], &[5]).expect("call"), 10);
+        s.redirect("twice", thrice).expect("redirect");
+        assert_eq!(s.executor().call(stubs[0], &[5]).expect("call"), 15);
+
+        s.add_file(&objs[1]).expect("add user.o");
+        s.link_pending().expect("link user.o");
+        let use_twice = s.lookup("use_twice").expect("use_twice");
+        assert_eq!(
+            s.executor().call(use_twice, &[5]).expect("call"),
+            16,
+            "{kind:?}"
+        );
+        assert!(
+            s.redirect("thrice", 0).is_err(),
+            "only redirectable names redirect"
+        );
+    }
+}
