@@ -28,7 +28,8 @@ extern void __register_frame(const void *begin);
 extern void __deregister_frame(const void *begin);
 
 enum op {
-    OP_HELLO = 1,     /* -> u32 e_machine, u32 page size, u64 address inside the C library */
+    OP_HELLO = 1,     /* -> u32 e_machine, u32 page size, u64 address inside the C library,
+                         u64 address of the resolver for static TLS descriptors */
     OP_LOOKUP = 2,    /* NUL-terminated names -> u64 address per name (0: not found) */
     OP_RESERVE = 3,   /* u64 size, u64 hint, u64 flags (1: below 2 GiB) -> u64 base of new
                          read-write memory */
@@ -47,7 +48,33 @@ enum op {
     OP_DESCRIBE = 15, /* u64 address -> u64 size, u32 is-function, u32 is-writable of the
                          dynamic symbol starting there (ENOENT if none) */
     OP_READ = 16,     /* u64 address, u64 length -> the bytes */
+    OP_LOAD_TLS = 17, /* a shared object holding a PT_TLS segment -> u64 its load bias */
 };
+
+/* The TLS descriptor resolver for blocks in static TLS: the descriptor's second word is the
+   offset from the thread pointer, returned as the descriptor ABI requires (in %rax / x0, every
+   other register preserved). */
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".type jitlink_tlsdesc_static, @function\n"
+        "jitlink_tlsdesc_static:\n"
+        "    movq 8(%rax), %rax\n"
+        "    ret\n"
+        ".size jitlink_tlsdesc_static, . - jitlink_tlsdesc_static\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".type jitlink_tlsdesc_static, %function\n"
+        "jitlink_tlsdesc_static:\n"
+        "    ldr x0, [x0, #8]\n"
+        "    ret\n"
+        ".size jitlink_tlsdesc_static, . - jitlink_tlsdesc_static\n");
+#endif
+void jitlink_tlsdesc_static(void);
+
+/* glibc places a dlopened TLS block in static TLS only if its alignment is at most that of the
+   blocks the process started with. This variable raises that to 64 bytes (a cache line), the
+   alignment compilers give over-aligned thread-locals; x86-64's thread descriptor has it anyway. */
+static _Thread_local _Alignas(64) char tls_alignment_anchor[1] __attribute__((used));
 
 extern int __cxa_atexit(void (*f)(void *), void *arg, void *dso);
 
@@ -161,8 +188,10 @@ static void *serve(void *arg);
 static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
     switch (op) {
     case OP_HELLO: {
-        uint8_t out[16];
+        uint8_t out[24];
         uint32_t m = machine(), page = (uint32_t)sysconf(_SC_PAGESIZE);
+        uint64_t resolver = (uint64_t)(uintptr_t)&jitlink_tlsdesc_static;
+        tls_alignment_anchor[0] = 1;
         uint64_t anchor = (uint64_t)(uintptr_t)&printf;
         Dl_info info;
         if (dladdr((void *)&printf, &info) && info.dli_fbase)
@@ -170,6 +199,7 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         memcpy(out, &m, 4);
         memcpy(out + 4, &page, 4);
         memcpy(out + 8, &anchor, 8);
+        memcpy(out + 16, &resolver, 8);
         return reply(0, out, sizeof out);
     }
     case OP_LOOKUP: {
@@ -324,6 +354,36 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         if (len != 16 || get64(p + 8) > MAX_PAYLOAD)
             return fail(EINVAL, "read");
         return reply(0, (void *)(uintptr_t)get64(p), (uint32_t)get64(p + 8));
+    case OP_LOAD_TLS: {
+        /* The descriptor stays open: glibc knows loaded objects by name, and a reused number
+           would make the next module's path equal to this one's. */
+        int fd = memfd_create("jitlink-tls", 0);
+        if (fd < 0)
+            return fail(errno, "TLS module");
+        for (uint32_t done = 0; done < len;) {
+            ssize_t n = write(fd, p + done, len - done);
+            if (n <= 0) {
+                close(fd);
+                return fail(errno, "TLS module");
+            }
+            done += (uint32_t)n;
+        }
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            const char *msg = dlerror();
+            close(fd);
+            if (!msg)
+                msg = "dlopen failed";
+            return reply(EINVAL, msg, (uint32_t)strlen(msg));
+        }
+        void *map = NULL;
+        if (dlinfo(h, RTLD_DI_LINKMAP, &map) != 0 || !map)
+            return fail(EINVAL, "TLS module: dlinfo");
+        uint64_t bias = *(uint64_t *)map; /* struct link_map starts with l_addr */
+        return reply(0, &bias, 8);
+    }
     default:
         return fail(ENOSYS, "unknown request");
     }
@@ -367,9 +427,14 @@ static void *serve(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--fd") == 0)
-            chan = atoi(argv[i + 1]);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc)
+            chan = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--tunables") == 0 && i + 1 < argc)
+            setenv("GLIBC_TUNABLES", argv[++i], 1); /* the program's own value */
+        else if (strcmp(argv[i], "--no-tunables") == 0)
+            unsetenv("GLIBC_TUNABLES"); /* jitlink's, read by the loader already */
+    }
     if (chan < 0) {
         fprintf(stderr, "jitlink-executor: started without --fd; jitlink starts it\n");
         return 2;

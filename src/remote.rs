@@ -5,7 +5,8 @@
 //! address, writes the fixed-up bytes into a [`TargetImage`] here and ships its segments;
 //! the executor applies the protections, registers the unwind information and runs the
 //! initializers. Symbols the inputs do not define are looked up in the executor's process in
-//! one request. Thread-local storage is not supported through an executor yet.
+//! one request. A set's thread-local storage becomes a module of the executor's dynamic loader,
+//! as in process ([`crate::runtime::tls`]).
 
 use std::path::Path;
 use std::process::ExitStatus;
@@ -28,6 +29,7 @@ use crate::link::{
 use crate::memory::{Image, TargetImage};
 use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
 use crate::runtime::init;
+use crate::runtime::tls::{build_module, TlsTarget};
 use crate::{fixup, layout};
 
 /// Margin kept below a reference's range, for addends.
@@ -137,19 +139,6 @@ impl RemoteSession {
         if g.blocks.is_empty() && g.inputs.is_empty() {
             return Ok(());
         }
-        if let Some(sec) = g
-            .sections
-            .iter()
-            .find(|s| s.role == SectionRole::ThreadLocal)
-        {
-            return Err(Error::Unsupported {
-                file: g.inputs.first().cloned().unwrap_or_default(),
-                what: format!(
-                    "thread-local storage ({}) through an executor is not supported yet",
-                    sec.name
-                ),
-            });
-        }
         let dso_block = add_linker_content(&mut g);
 
         // Resolve: earlier sets, absolutes, then the executor's process in one request.
@@ -208,9 +197,20 @@ impl RemoteSession {
             &mut g,
             &reach,
             &ExecutorHost(std::cell::RefCell::new(&mut *ex)),
-            0,
+            info.tlsdesc_resolver,
         )?;
         let lay = layout::layout(&mut g, page)?;
+        let tls = match layout::layout_tls(&mut g) {
+            None => TlsValues::default(),
+            Some(tl) => {
+                let target = TlsTarget::for_machine(info.machine).ok_or_else(|| {
+                    Error::InvalidArgument("thread-local storage for this machine".into())
+                })?;
+                let image = fixup::apply_tls(&g, tl.init_len)?;
+                let module = build_module(target, &image, tl.len, tl.align, g.needs_static_tls);
+                ex.load_tls(&module, g.needs_static_tls, tl.len)?
+            }
+        };
         if lay.len as u64 > size || base % lay.align as u64 != 0 {
             ex.release(base, size)?;
             return Err(Error::InvalidArgument(format!(
@@ -223,7 +223,7 @@ impl RemoteSession {
             base,
             bytes: vec![0; lay.len],
         };
-        let shipped = fixup::apply(&g, &mut image, TlsValues::default())
+        let shipped = fixup::apply(&g, &mut image, tls)
             .and_then(|()| check_eh_frames(&g, &mut image))
             .and_then(|()| {
                 for &(off, len, perm) in &lay.segments {
@@ -260,6 +260,9 @@ impl RemoteSession {
                 continue;
             }
             if let Def::Block { block, offset } = s.def {
+                if g.is_tls_block(block) {
+                    continue;
+                }
                 let addr = g.blocks[block.index()].addr + offset;
                 symbols.entry(s.name.into()).or_insert(addr);
             }

@@ -37,7 +37,7 @@ fn check_program_in(
     let mut jobs = Vec::new();
     for config in configs {
         for source in &sources {
-            let mut flags = declared_cflags(source);
+            let mut flags = declared_cflags_for(source, config.compiler);
             flags.extend(extra.iter().map(|f| f.to_string()));
             jobs.push(CompileJob::new(config, source, &flags));
         }
@@ -207,19 +207,20 @@ fn mismatch_report_shows_first_difference() {
 /// descriptors (one file is compiled with -mtls-dialect=gnu2).
 #[test]
 fn tls() {
-    check_program(
-        "tls",
-        &[
-            Run {
-                spec: RunSpec::args(&["4"]),
-                exit_code: 0,
-            },
-            Run {
-                spec: RunSpec::args::<&str>(&[]),
-                exit_code: 0,
-            },
-        ],
-    );
+    check_program("tls", &tls_runs());
+}
+
+fn tls_runs() -> Vec<Run> {
+    vec![
+        Run {
+            spec: RunSpec::args(&["4"]),
+            exit_code: 0,
+        },
+        Run {
+            spec: RunSpec::args::<&str>(&[]),
+            exit_code: 0,
+        },
+    ]
 }
 
 /// The x86-64 programs in an executor process (`jitlink --executor process`), in the covering
@@ -232,6 +233,7 @@ fn executor_process() {
         ("linkage", linkage_runs()),
         ("runtime", runtime_runs()),
         ("initfini", initfini_runs()),
+        ("tls", tls_runs()),
     ] {
         check_program_in(name, &runs, &configs, &[], &["--executor", "process"]);
     }
@@ -263,6 +265,7 @@ fn aarch64_under_qemu() {
         ("linkage", linkage_runs()),
         ("runtime", runtime_runs()),
         ("initfini", initfini_runs()),
+        ("tls", tls_runs()),
     ] {
         check_program_in(name, &runs, &configs, &[], &[]);
     }

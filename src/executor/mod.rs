@@ -38,9 +38,12 @@ const OP_RELEASE: u32 = 13;
 const OP_REGISTER_FINIS: u32 = 14;
 const OP_DESCRIBE: u32 = 15;
 const OP_READ: u32 = 16;
+const OP_LOAD_TLS: u32 = 17;
 
 /// The file descriptor of the channel in the executor.
 const CHANNEL_FD: i32 = 3;
+/// Bytes of static TLS surplus the executor starts with, for linked sets' thread-locals.
+const STATIC_TLS_SURPLUS: u32 = 64 << 10;
 /// Largest reply accepted (a lookup of many names is the largest).
 const MAX_REPLY: u32 = 1 << 28;
 
@@ -74,6 +77,8 @@ pub struct TargetInfo {
     pub page_size: u64,
     /// An address inside the target's C library (the anchor for near placement).
     pub libc_anchor: u64,
+    /// The executor's resolver for TLS descriptors of static blocks.
+    pub tlsdesc_resolver: u64,
 }
 
 /// A running executor process.
@@ -190,6 +195,20 @@ impl Executor {
             }
         };
         cmd.args(["--fd", &CHANNEL_FD.to_string()]);
+        // glibc sizes static TLS when the process starts: give the executor room for the blocks
+        // of linked sets (jitlink in process restarts itself instead). The executor puts the
+        // program's own GLIBC_TUNABLES back before anything runs.
+        let tunable = format!("glibc.rtld.optional_static_tls={STATIC_TLS_SURPLUS}");
+        match std::env::var("GLIBC_TUNABLES") {
+            Ok(t) => {
+                cmd.env("GLIBC_TUNABLES", format!("{t}:{tunable}"));
+                cmd.args(["--tunables", &t]);
+            }
+            Err(_) => {
+                cmd.env("GLIBC_TUNABLES", tunable);
+                cmd.arg("--no-tunables");
+            }
+        }
         let child_fd = theirs.as_raw_fd();
         // SAFETY: the closure runs in the forked child before exec and only calls dup2 or fcntl,
         // which are async-signal-safe. Either leaves descriptor 3 without FD_CLOEXEC, so the
@@ -224,16 +243,18 @@ impl Executor {
                 machine: 0,
                 page_size: 0,
                 libc_anchor: 0,
+                tlsdesc_resolver: 0,
             },
         };
         let hello = ex.request(OP_HELLO, &[], "hello")?;
-        if hello.len() != 16 {
+        if hello.len() != 24 {
             return Err(proto_err("hello", "short reply"));
         }
         ex.info = TargetInfo {
             machine: u32_at(&hello, 0) as u16,
             page_size: u64::from(u32_at(&hello, 4)),
             libc_anchor: u64_at(&hello, 8),
+            tlsdesc_resolver: u64_at(&hello, 16),
         };
         Ok(ex)
     }
@@ -420,6 +441,38 @@ impl Executor {
     /// `len` bytes of the executor's memory at `addr`.
     pub fn read(&mut self, addr: u64, len: u64) -> Result<Vec<u8>> {
         self.request(OP_READ, &words(&[addr, len]), "reading memory")
+    }
+
+    /// Loads a TLS module (see [`crate::runtime::tls::build_module`]) with the executor's
+    /// dynamic loader; returns the module's id and, if asked, its block's offset from the
+    /// thread pointer.
+    pub fn load_tls(
+        &mut self,
+        module: &crate::runtime::tls::TlsModule,
+        static_tls: bool,
+        total: u64,
+    ) -> Result<jitlink_arch::TlsValues> {
+        let bias = match self.request(OP_LOAD_TLS, &module.bytes, "loading a TLS module") {
+            Ok(r) => r
+                .get(..8)
+                .map(|b| u64_at(b, 0))
+                .ok_or_else(|| proto_err("loading a TLS module", "short reply"))?,
+            Err(Error::Executor { source, .. })
+                if static_tls && source.to_string().contains("static TLS") =>
+            {
+                return Err(Error::StaticTlsExhausted { needed: total })
+            }
+            Err(e) => return Err(e),
+        };
+        let words = self.read(bias + module.module_at, 16)?;
+        Ok(jitlink_arch::TlsValues {
+            module: u64_at(&words, 0),
+            tp_offset: if static_tls {
+                u64_at(&words, 8) as i64
+            } else {
+                0
+            },
+        })
     }
 
     fn child_alive(&mut self) -> bool {

@@ -701,11 +701,26 @@ pub fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 /// Per-file flags declared by a test source on a line of the form
 /// `/* cflags: -fcommon */`.
 pub fn declared_cflags(source: &Path) -> Vec<String> {
+    declared_cflags_for(source, Compiler::Gcc)
+}
+
+/// The flags a source declares for `compiler`'s target: `/* cflags: ... */` for every target,
+/// `/* cflags-x86_64: ... */` and `/* cflags-aarch64: ... */` for one.
+pub fn declared_cflags_for(source: &Path, compiler: Compiler) -> Vec<String> {
     let text = fs::read_to_string(source)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));
+    let arch = if compiler.is_cross() {
+        "/* cflags-aarch64:"
+    } else {
+        "/* cflags-x86_64:"
+    };
     let mut flags = Vec::new();
     for line in text.lines() {
-        if let Some(rest) = line.trim().strip_prefix("/* cflags:") {
+        let line = line.trim();
+        if let Some(rest) = line
+            .strip_prefix("/* cflags:")
+            .or_else(|| line.strip_prefix(arch))
+        {
             let rest = rest.trim_end().trim_end_matches("*/");
             flags.extend(rest.split_whitespace().map(String::from));
         }
