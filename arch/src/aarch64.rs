@@ -192,6 +192,14 @@ fn patch(block: &mut [u8], offset: usize, mask: u32, bits: u32) -> Result<(), Fi
     )
 }
 
+/// A `bytes`-wide data field holding `x` as a signed or an unsigned value (the ABS and PREL
+/// relocations narrower than 64 bits accept both ranges).
+fn write_data(block: &mut [u8], offset: usize, x: i128, bytes: usize) -> Result<(), FixupError> {
+    let bits = 8 * bytes as u32;
+    check_range(x, -(1i128 << (bits - 1)), (1i128 << bits) - 1)?;
+    write_field(block, offset, &(x as u64).to_le_bytes()[..bytes])
+}
+
 fn check_aligned(x: i128, shift: u8) -> Result<(), FixupError> {
     if x & ((1i128 << shift) - 1) != 0 {
         return Err(FixupError::Misaligned {
@@ -308,27 +316,11 @@ impl Arch for AArch64 {
         use EdgeKind::*;
         match kind {
             Pointer64 => write_field(block, offset, &(absolute(v) as u64).to_le_bytes()),
-            Pointer32 => {
-                let x = absolute(v);
-                check_range(x, -(1i128 << 31), (1i128 << 32) - 1)?;
-                write_field(block, offset, &(x as u32).to_le_bytes())
-            }
-            Pointer16 => {
-                let x = absolute(v);
-                check_range(x, -(1i128 << 15), (1i128 << 16) - 1)?;
-                write_field(block, offset, &(x as u16).to_le_bytes())
-            }
+            Pointer32 => write_data(block, offset, absolute(v), 4),
+            Pointer16 => write_data(block, offset, absolute(v), 2),
             Delta64 => write_field(block, offset, &(delta(v) as u64).to_le_bytes()),
-            Delta32 => {
-                let x = delta(v);
-                check_range(x, -(1i128 << 31), (1i128 << 32) - 1)?;
-                write_field(block, offset, &(x as u32).to_le_bytes())
-            }
-            Delta16 => {
-                let x = delta(v);
-                check_range(x, -(1i128 << 15), (1i128 << 16) - 1)?;
-                write_field(block, offset, &(x as u16).to_le_bytes())
-            }
+            Delta32 => write_data(block, offset, delta(v), 4),
+            Delta16 => write_data(block, offset, delta(v), 2),
             Branch26PCRel => write_pc_imm(block, offset, delta(v), 26, IMM26, 0),
             Page21 => write_page21(block, offset, page_delta(v), true),
             Page21NoCheck => write_page21(block, offset, page_delta(v), false),
