@@ -12,12 +12,20 @@ JITLINK_TOOLS=(
     "clang++-19:clang-19"
     "ld.lld-19:lld-19"
     "llvm-jitlink-22:llvm-22"
+    "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
+    "qemu-aarch64:qemu-user"
+    "/usr/aarch64-linux-gnu/lib/libc.so.6:libc6-dev-arm64-cross"
 )
 
 jitlink_missing_tools() {
     local entry
+    local tool
     for entry in "${JITLINK_TOOLS[@]}"; do
-        command -v "${entry%%:*}" >/dev/null 2>&1 || echo "${entry%%:*}"
+        tool="${entry%%:*}"
+        case "$tool" in
+            /*) [ -e "$tool" ] || echo "$tool" ;; # a file, not a command
+            *) command -v "$tool" >/dev/null 2>&1 || echo "$tool" ;;
+        esac
     done
 }
 
@@ -54,6 +62,9 @@ jitlink_ensure_tools() {
         return 1
     fi
     for entry in "${JITLINK_TOOLS[@]}"; do
-        printf '%-16s %s\n' "${entry%%:*}" "$("${entry%%:*}" --version 2>&1 | head -n 1)"
+        case "${entry%%:*}" in
+            /*) printf '%-16s %s\n' "${entry#*:}" "${entry%%:*}" ;;
+            *) printf '%-16s %s\n' "${entry%%:*}" "$("${entry%%:*}" --version 2>&1 | head -n 1)" ;;
+        esac
     done
 }

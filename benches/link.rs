@@ -85,6 +85,9 @@ fn build_and_link(c: &mut Criterion) {
         fn describe(&self, _: u64) -> Option<HostSymbol> {
             None
         }
+        fn read(&self, _: u64, _: usize) -> Option<Vec<u8>> {
+            None
+        }
     }
     got_stubs::run(&mut graph, &Near, &NoHost, 0).expect("GOT pass");
     let mut mem = MemoryManager::new();

@@ -105,6 +105,13 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The executor process failed or broke the protocol (see [`crate::executor`]).
+    Executor {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// A looked-up symbol is not defined anywhere.
     SymbolNotFound(String),
     /// A linked set that does not exist (already removed).
@@ -162,6 +169,7 @@ impl fmt::Display for Error {
                 x.file, x.section, x.offset, x.kind, x.target, x.reason
             ),
             Error::Memory { what, source } => write!(f, "memory: {what}: {source}"),
+            Error::Executor { what, source } => write!(f, "executor: {what}: {source}"),
             Error::SymbolNotFound(name) => write!(f, "symbol not found: {name}"),
             Error::NoSuchLinkedSet(id) => write!(f, "no linked set with id {id}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
@@ -181,7 +189,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } | Error::Memory { source, .. } => Some(source),
+            Error::Io { source, .. }
+            | Error::Memory { source, .. }
+            | Error::Executor { source, .. } => Some(source),
             _ => None,
         }
     }

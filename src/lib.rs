@@ -33,6 +33,7 @@
 
 pub mod builder;
 pub mod error;
+pub mod executor;
 pub mod fixup;
 pub mod graph;
 pub mod layout;
@@ -40,6 +41,7 @@ pub mod lazy;
 pub mod link;
 pub mod memory;
 pub mod passes;
+pub mod remote;
 pub mod reopt;
 pub mod runtime;
 pub mod stubs;

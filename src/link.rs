@@ -92,16 +92,19 @@ struct Defined {
     file: Arc<str>,
 }
 
-struct ArchiveInput {
-    bytes: Bytes,
-    index: ArchiveIndex,
+pub(crate) struct ArchiveInput {
+    pub(crate) bytes: Bytes,
+    pub(crate) index: ArchiveIndex,
 }
 
 struct LinkedSet {
     memory: Finalized,
     dso: u64,
     unwind: Registration,
-    names: Vec<Box<[u8]>>,
+    /// The names the set published, end to end (`name_ends` marks where each one ends): two
+    /// allocations however many names.
+    names: Vec<u8>,
+    name_ends: Vec<u32>,
 }
 
 /// Time spent in each pipeline stage, summed over links.
@@ -113,7 +116,9 @@ pub struct Timings {
 
 impl Timings {
     fn add(&mut self, stage: &'static str, t: Duration) {
-        match self.stages.iter_mut().find(|(s, _)| *s == stage) {
+        // Stage names are literals: comparing their addresses first avoids comparing bytes.
+        let same = |s: &&str| std::ptr::eq(*s, stage) || *s == stage;
+        match self.stages.iter_mut().find(|(s, _)| same(s)) {
             Some((_, d)) => *d += t,
             None => self.stages.push((stage, t)),
         }
@@ -190,15 +195,13 @@ impl Session {
 
     /// Adds an object file or archive held in memory; `name` is used in messages.
     pub fn add_bytes(&mut self, name: String, bytes: Bytes) -> Result<()> {
-        match detect(&name, &bytes)? {
-            InputKind::Elf => self.pending.push((name, bytes)),
-            InputKind::Archive => {
-                let index = ArchiveIndex::parse(&name, &bytes)?;
-                self.loaded.push(vec![false; index.members.len()]);
-                self.archives.push((name, ArchiveInput { bytes, index }));
-            }
-        }
-        Ok(())
+        add_input(
+            name,
+            bytes,
+            &mut self.pending,
+            &mut self.archives,
+            &mut self.loaded,
+        )
     }
 
     /// Adds an object file held in memory.
@@ -273,6 +276,11 @@ impl Session {
         let t = Instant::now();
         let mut g = LinkGraph::<A>::new(format!("set{set_id}"));
         let mut st = ElfState::default();
+        let (nsec, nsym) = pending.iter().fold((0, 0), |(a, b), (_, bytes)| {
+            let (s, y) = elf::size_hint(bytes);
+            (a + s, b + y)
+        });
+        g.reserve(nsec, nsym);
         for (name, bytes) in pending {
             elf::add_object(&mut g, &mut st, name, bytes)?;
         }
@@ -290,81 +298,16 @@ impl Session {
 
         // Archive members, loaded on demand until nothing more is needed.
         let t = Instant::now();
-        let mut extra: Vec<&[u8]> = wanted.into_iter().collect();
-        loop {
-            let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
-            need.extend(g.globals.iter().filter_map(|(&name, &id)| {
-                let s = &g.symbols[id.index()];
-                (s.def == Def::External
-                    && !s.weak_ref
-                    && name != GOT_SYMBOL
-                    && !symbols.contains_key(name))
-                .then_some(name)
-            }));
-            let mut added = false;
-            for name in need {
-                for (ai, (_, ar)) in archives.iter().enumerate() {
-                    let Some(&m) = ar.index.symbols.get(name) else {
-                        continue;
-                    };
-                    if !loaded[ai][m] {
-                        loaded[ai][m] = true;
-                        let data = ar.index.member_bytes(&ar.bytes, m);
-                        elf::add_object(&mut g, &mut st, &ar.index.members[m].name, data)?;
-                        added = true;
-                    }
-                    break;
-                }
-            }
-            if !added {
-                break;
-            }
-        }
+        load_archive_members(&mut g, &mut st, archives, loaded, wanted, |name| {
+            symbols.contains_key(name)
+        })?;
         if g.blocks.is_empty() && g.inputs.is_empty() {
             timings.add("resolve", t.elapsed());
             return Ok(None);
         }
 
-        // Resolve what the graph does not define. The set's `__dso_handle` identifies it to
-        // `__cxa_atexit`; it is defined here whether or not an input references it.
-        let dso_block = {
-            let sec = g.section("$__DSO", Perm::ReadWrite, SectionRole::Plain);
-            let block = g.add_block(sec, Content::Zero(8), 8, SYNTHETIC);
-            if let Some(&h) = g.globals.get(&b"__dso_handle"[..]) {
-                if g.symbols[h.index()].def == Def::External {
-                    let s = &mut g.symbols[h.index()];
-                    s.def = Def::Block { block, offset: 0 };
-                    s.scope = Scope::Hidden;
-                }
-            }
-            block
-        };
-        // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
-        // local-dynamic model use it).
-        if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
-            if let (Def::External, Some(block)) =
-                (g.symbols[base.index()].def, layout::first_tls_block(&g))
-            {
-                let s = &mut g.symbols[base.index()];
-                s.def = Def::Block { block, offset: 0 };
-                s.scope = Scope::Hidden;
-            }
-        }
-        // One zero-length terminator after all `.eh_frame` blocks: the set registers its
-        // unwind information as one object, since libgcc stops searching at the first
-        // registered object whose lowest address lies below the PC.
-        if let Some(sec) = g
-            .sections
-            .iter()
-            .position(|s| s.role == SectionRole::EhFrame)
-        {
-            g.add_block(
-                crate::graph::SectionId(sec as u32),
-                Content::Owned(vec![0; 4]),
-                4,
-                SYNTHETIC,
-            );
-        }
+        // Resolve what the graph does not define, after adding what the linker defines itself.
+        let dso_block = add_linker_content(&mut g);
         let mut undefined = Vec::new();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
@@ -487,11 +430,16 @@ impl Session {
         timings.add("finalize", t.elapsed());
 
         // Publish the set's symbols.
+        let t = Instant::now();
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut names = Vec::new();
         if let Some(locals) = &mut hooks.locals {
             record_locals(&g, &files, locals);
         }
+        let mut name_ends = Vec::new();
+        let stubs_of: FxHashMap<SymbolId, u64> =
+            redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
+        symbols.reserve(g.globals.len());
         for (i, s) in g.symbols.iter().enumerate() {
             let Def::Block { block, .. } = s.def else {
                 continue;
@@ -509,26 +457,26 @@ impl Session {
                 .get(s.input as usize)
                 .cloned()
                 .unwrap_or_else(|| Arc::from("<linker>"));
-            let stub = redirected
-                .iter()
-                .find(|(b, _)| b.index() == i)
-                .map(|(_, h)| h.stub);
+            let id = SymbolId(i as u32);
             let d = Defined {
-                addr: stub.unwrap_or_else(|| g.address(SymbolId(i as u32))),
+                addr: stubs_of.get(&id).copied().unwrap_or_else(|| g.address(id)),
                 size: s.size,
                 callable: s.callable,
                 weak: s.linkage == Linkage::Weak,
                 set: set_id,
                 file,
             };
-            names.push(Box::<[u8]>::from(s.name));
+            names.extend_from_slice(s.name);
+            name_ends.push(names.len() as u32);
             symbols.insert(s.name.into(), d);
         }
+        timings.add("publish", t.elapsed());
         self.sets.push(Some(LinkedSet {
             memory,
             dso,
             unwind,
             names,
+            name_ends,
         }));
         // Initializers run last: they may call anything in the set, which is now complete.
         let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
@@ -569,7 +517,10 @@ impl Session {
             .get_mut(id.0 as usize)
             .and_then(Option::take)
             .ok_or(Error::NoSuchLinkedSet(id.0))?;
-        for name in &set.names {
+        let mut start = 0;
+        for &end in &set.name_ends {
+            let name = set.names.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
             if self.symbols.get(name).is_some_and(|d| d.set == id.0) {
                 self.symbols.remove(name);
             }
@@ -805,7 +756,10 @@ fn make_redirectable<A: Arch>(
 }
 
 /// Checks every fixed-up `.eh_frame` block before it is registered with the host unwinder.
-fn check_eh_frames<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut crate::memory::InFlight) -> Result<()> {
+pub(crate) fn check_eh_frames<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    mem: &mut dyn crate::memory::Image,
+) -> Result<()> {
     for sec in g.sections.iter().filter(|s| s.role == SectionRole::EhFrame) {
         for &b in &sec.blocks {
             let blk = &g.blocks[b.index()];
@@ -818,7 +772,7 @@ fn check_eh_frames<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut crate::memory::InFli
     Ok(())
 }
 
-fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
+pub(crate) fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
     use object::read::elf::FileHeader;
     let h = object::elf::FileHeader64::<object::LittleEndian>::parse(data)
         .map_err(|e| crate::error::malformed(name, e))?;
@@ -826,7 +780,7 @@ fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
     Ok(h.e_machine(endian))
 }
 
-fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
+pub(crate) fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
     let content: u64 = g.blocks.iter().map(|b| b.content.size() + b.align).sum();
     let edges: usize = g.blocks.iter().map(|b| b.edges.len()).sum();
     (content as usize)
@@ -834,7 +788,7 @@ fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
         .saturating_add(4 * page)
 }
 
-fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
+pub(crate) fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
     let mut refs: FxHashMap<SymbolId, Vec<String>> =
         undefined.iter().map(|&u| (u, Vec::new())).collect();
     for b in &g.blocks {
@@ -894,6 +848,9 @@ impl Reachability for ChunkReach<'_> {
     fn pc_rel(&self, addr: u64) -> bool {
         self.mem.reaches(self.chunk, addr)
     }
+    fn within(&self, addr: u64, range: u64) -> bool {
+        self.mem.reaches_within(self.chunk, addr, range)
+    }
 }
 
 struct DlHost;
@@ -902,4 +859,116 @@ impl HostInfo for DlHost {
     fn describe(&self, addr: u64) -> Option<got_stubs::HostSymbol> {
         HostSymbols::describe(addr)
     }
+    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        HostSymbols::describe(addr).filter(|h| h.size >= len as u64)?;
+        // SAFETY: `addr` is a data object of at least `len` bytes in the dynamic symbol table
+        // of a library loaded in this process (dladdr1 reported it), so the bytes are mapped
+        // and readable.
+        Some(unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec())
+    }
+}
+
+/// Adds the archive members that define what the graph references but does not define (and
+/// `wanted`), and what those members need in turn, until nothing more is needed. `defined`
+/// says whether a name is already defined outside the graph.
+pub(crate) fn load_archive_members<'a, A: ElfArch>(
+    g: &mut LinkGraph<'a, A>,
+    st: &mut ElfState<'a>,
+    archives: &'a [(String, ArchiveInput)],
+    loaded: &mut [Vec<bool>],
+    wanted: Option<&[u8]>,
+    defined: impl Fn(&[u8]) -> bool,
+) -> Result<()> {
+    let mut extra: Vec<&[u8]> = wanted.into_iter().collect();
+    loop {
+        let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
+        need.extend(g.globals.iter().filter_map(|(&name, &id)| {
+            let s = &g.symbols[id.index()];
+            (s.def == Def::External && !s.weak_ref && name != GOT_SYMBOL && !defined(name))
+                .then_some(name)
+        }));
+        let mut added = false;
+        for name in need {
+            for (ai, (_, ar)) in archives.iter().enumerate() {
+                let Some(&m) = ar.index.symbols.get(name) else {
+                    continue;
+                };
+                if !loaded[ai][m] {
+                    loaded[ai][m] = true;
+                    let data = ar.index.member_bytes(&ar.bytes, m);
+                    elf::add_object(g, st, &ar.index.members[m].name, data)?;
+                    added = true;
+                }
+                break;
+            }
+        }
+        if !added {
+            return Ok(());
+        }
+    }
+}
+
+/// Adds what the linker defines itself: the set's `__dso_handle` (which identifies it to
+/// `__cxa_atexit`; defined whether or not an input references it), `_TLS_MODULE_BASE_` when
+/// referenced, and the terminator of the set's `.eh_frame`. Returns the handle's block.
+pub(crate) fn add_linker_content<A: Arch>(g: &mut LinkGraph<'_, A>) -> crate::graph::BlockId {
+    let dso_block = {
+        let sec = g.section("$__DSO", Perm::ReadWrite, SectionRole::Plain);
+        let block = g.add_block(sec, Content::Zero(8), 8, SYNTHETIC);
+        if let Some(&h) = g.globals.get(&b"__dso_handle"[..]) {
+            if g.symbols[h.index()].def == Def::External {
+                let s = &mut g.symbols[h.index()];
+                s.def = Def::Block { block, offset: 0 };
+                s.scope = Scope::Hidden;
+            }
+        }
+        block
+    };
+    // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
+    // local-dynamic model use it).
+    if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
+        if let (Def::External, Some(block)) =
+            (g.symbols[base.index()].def, layout::first_tls_block(g))
+        {
+            let s = &mut g.symbols[base.index()];
+            s.def = Def::Block { block, offset: 0 };
+            s.scope = Scope::Hidden;
+        }
+    }
+    // One zero-length terminator after all `.eh_frame` blocks: the set registers its
+    // unwind information as one object, since libgcc stops searching at the first
+    // registered object whose lowest address lies below the PC.
+    if let Some(sec) = g
+        .sections
+        .iter()
+        .position(|s| s.role == SectionRole::EhFrame)
+    {
+        g.add_block(
+            crate::graph::SectionId(sec as u32),
+            Content::Owned(vec![0; 4]),
+            4,
+            SYNTHETIC,
+        );
+    }
+    dso_block
+}
+
+/// Files an input, recognized by its content: an object joins `pending`; an archive is indexed
+/// and joins `archives`, with its members marked not loaded in `loaded`.
+pub(crate) fn add_input(
+    name: String,
+    bytes: Bytes,
+    pending: &mut Vec<(String, Bytes)>,
+    archives: &mut Vec<(String, ArchiveInput)>,
+    loaded: &mut Vec<Vec<bool>>,
+) -> Result<()> {
+    match detect(&name, &bytes)? {
+        InputKind::Elf => pending.push((name, bytes)),
+        InputKind::Archive => {
+            let index = ArchiveIndex::parse(&name, &bytes)?;
+            loaded.push(vec![false; index.members.len()]);
+            archives.push((name, ArchiveInput { bytes, index }));
+        }
+    }
+    Ok(())
 }

@@ -96,10 +96,12 @@ fn add_lookup_call_remove() {
 
         s.remove(set).expect("remove");
         assert!(s.linked_range(set).is_none());
-        assert_eq!(
-            protection_of(add).as_deref().map(|p| &p[..3]),
-            Some("---"),
-            "removed code must be unmapped"
+        // Small released ranges keep their pages for the next link, read-write and never
+        // executable: a call into removed code faults.
+        let after = protection_of(add);
+        assert!(
+            after.as_deref().is_some_and(|p| !p[..3].contains('x')),
+            "removed code must not stay executable: {after:?}"
         );
         assert!(
             s.lookup("add").is_err(),

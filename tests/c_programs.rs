@@ -19,13 +19,25 @@ fn check_program(name: &str, runs: &[Run]) {
 
 /// As `check_program`, in `configs` with `extra` compiler flags.
 fn check_program_with(name: &str, runs: &[Run], configs: &[Config], extra: &[&str]) {
+    check_program_in(name, runs, configs, extra, &[]);
+}
+
+/// As `check_program_with`, with `jit_options` for jitlink (an executor). Configurations of a
+/// cross compiler run natively under qemu-user and with `jitlink --executor qemu`.
+fn check_program_in(
+    name: &str,
+    runs: &[Run],
+    configs: &[Config],
+    extra: &[&str],
+    jit_options: &[&str],
+) {
     let dir = testdata_dir().join("c").join(name);
     let sources = c_sources(&dir);
 
     let mut jobs = Vec::new();
     for config in configs {
         for source in &sources {
-            let mut flags = declared_cflags(source);
+            let mut flags = declared_cflags_for(source, config.compiler);
             flags.extend(extra.iter().map(|f| f.to_string()));
             jobs.push(CompileJob::new(config, source, &flags));
         }
@@ -39,7 +51,12 @@ fn check_program_with(name: &str, runs: &[Run], configs: &[Config], extra: &[&st
         let exe = native_link(config, objs, name);
         for (ri, run) in runs.iter().enumerate() {
             let label = format!("{name} run#{ri} {config} {}", extra.join(" "));
-            let (native, verdict) = run_both(&label, &exe, objs, &run.spec);
+            let mut options = jit_options.to_vec();
+            if config.compiler.is_cross() {
+                options.extend(["--executor", "qemu"]);
+            }
+            let native_cmd = native_command(config.compiler, &exe);
+            let (native, verdict) = run_both_command(&label, native_cmd, &options, objs, &run.spec);
             failures.record(
                 if native.status.code() == Some(run.exit_code) && !native.hung {
                     Ok(())
@@ -85,40 +102,40 @@ fn code_models() {
 /// static locals and a non-zero exit code from main.
 #[test]
 fn crossref() {
-    check_program(
-        "crossref",
-        &[
-            Run {
-                spec: RunSpec::args(&[
-                    "delta", "alpha", "charlie", "bravo", "kilo", "echo", "zulu",
-                ]),
-                exit_code: 43,
-            },
-            Run {
-                spec: RunSpec::args::<&str>(&[]),
-                exit_code: 43,
-            },
-        ],
-    );
+    check_program("crossref", &crossref_runs());
+}
+
+fn crossref_runs() -> Vec<Run> {
+    vec![
+        Run {
+            spec: RunSpec::args(&["delta", "alpha", "charlie", "bravo", "kilo", "echo", "zulu"]),
+            exit_code: 43,
+        },
+        Run {
+            spec: RunSpec::args::<&str>(&[]),
+            exit_code: 43,
+        },
+    ]
 }
 
 /// Common symbols (with different sizes), weak definitions overridden and
 /// not, weak undefined references, over-aligned data and large .bss.
 #[test]
 fn linkage() {
-    check_program(
-        "linkage",
-        &[
-            Run {
-                spec: RunSpec::args(&["3"]),
-                exit_code: 0,
-            },
-            Run {
-                spec: RunSpec::args(&["1"]),
-                exit_code: 0,
-            },
-        ],
-    );
+    check_program("linkage", &linkage_runs());
+}
+
+fn linkage_runs() -> Vec<Run> {
+    vec![
+        Run {
+            spec: RunSpec::args(&["3"]),
+            exit_code: 0,
+        },
+        Run {
+            spec: RunSpec::args(&["1"]),
+            exit_code: 0,
+        },
+    ]
 }
 
 /// Varargs (own formatter and vsnprintf), setjmp/longjmp across objects,
@@ -126,41 +143,43 @@ fn linkage() {
 /// exit(3) from a nested call.
 #[test]
 fn runtime() {
-    check_program(
-        "runtime",
-        &[
-            Run {
-                spec: RunSpec::args(&[
-                    "12",
-                    "-7",
-                    "99999999999999999999",
-                    "-99999999999999999999",
-                    "0x1f",
-                    "3x",
-                ])
-                .stdin("first line\nsecond\n\nlast line without newline")
-                .env("JITLINK_TEST_GREETING", "hello from the harness"),
-                exit_code: 3,
-            },
-            Run {
-                spec: RunSpec::args::<&str>(&[]),
-                exit_code: 3,
-            },
-        ],
-    );
+    check_program("runtime", &runtime_runs());
+}
+
+fn runtime_runs() -> Vec<Run> {
+    vec![
+        Run {
+            spec: RunSpec::args(&[
+                "12",
+                "-7",
+                "99999999999999999999",
+                "-99999999999999999999",
+                "0x1f",
+                "3x",
+            ])
+            .stdin("first line\nsecond\n\nlast line without newline")
+            .env("JITLINK_TEST_GREETING", "hello from the harness"),
+            exit_code: 3,
+        },
+        Run {
+            spec: RunSpec::args::<&str>(&[]),
+            exit_code: 3,
+        },
+    ]
 }
 
 /// Constructors and destructors with priorities across objects, atexit
 /// handlers, and their order relative to main.
 #[test]
 fn initfini() {
-    check_program(
-        "initfini",
-        &[Run {
-            spec: RunSpec::args(&["12", "9", "3", "100"]),
-            exit_code: 0,
-        }],
-    );
+    check_program("initfini", &initfini_runs());
+}
+
+fn initfini_runs() -> Vec<Run> {
+    vec![Run {
+        spec: RunSpec::args(&["12", "9", "3", "100"]),
+        exit_code: 0,
+    }]
 }
 
 /// The harness itself: a mismatch report points at the first differing line
@@ -188,17 +207,64 @@ fn mismatch_report_shows_first_difference() {
 /// descriptors (one file is compiled with -mtls-dialect=gnu2).
 #[test]
 fn tls() {
-    check_program(
-        "tls",
-        &[
-            Run {
-                spec: RunSpec::args(&["4"]),
-                exit_code: 0,
-            },
-            Run {
-                spec: RunSpec::args::<&str>(&[]),
-                exit_code: 0,
-            },
-        ],
-    );
+    check_program("tls", &tls_runs());
+}
+
+fn tls_runs() -> Vec<Run> {
+    vec![
+        Run {
+            spec: RunSpec::args(&["4"]),
+            exit_code: 0,
+        },
+        Run {
+            spec: RunSpec::args::<&str>(&[]),
+            exit_code: 0,
+        },
+    ]
+}
+
+/// The x86-64 programs in an executor process (`jitlink --executor process`), in the covering
+/// configurations: the same output and exit status as the natively linked programs.
+#[test]
+fn executor_process() {
+    let configs = covering_configs();
+    for (name, runs) in programs() {
+        check_program_in(name, &runs, &configs, &[], &["--executor", "process"]);
+    }
+}
+
+/// aarch64 configurations: aarch64-linux-gnu-gcc and clang-19 --target=aarch64-linux-gnu, -O0
+/// and -O2, PIE, PIC and non-PIC, with and without -ffunction-sections and -g.
+fn aarch64_configs() -> Vec<Config> {
+    let mut v = Vec::new();
+    for compiler in Compiler::AARCH64 {
+        v.extend([
+            Config::new(compiler, Opt::O0, Pic::Pie, false, false),
+            Config::new(compiler, Opt::O2, Pic::Pic, true, false),
+            Config::new(compiler, Opt::O2, Pic::NoPic, false, true),
+            Config::new(compiler, Opt::O0, Pic::Pic, true, true),
+            Config::new(compiler, Opt::O2, Pic::Pie, true, false),
+        ]);
+    }
+    v
+}
+
+/// The aarch64 builds of the programs under qemu-user, linked natively by the aarch64 system
+/// linker and by `jitlink --executor qemu`.
+#[test]
+fn aarch64_under_qemu() {
+    for (name, runs) in programs() {
+        check_program_in(name, &runs, &aarch64_configs(), &[], &[]);
+    }
+}
+
+/// Every program with its runs.
+fn programs() -> [(&'static str, Vec<Run>); 5] {
+    [
+        ("crossref", crossref_runs()),
+        ("linkage", linkage_runs()),
+        ("runtime", runtime_runs()),
+        ("initfini", initfini_runs()),
+        ("tls", tls_runs()),
+    ]
 }

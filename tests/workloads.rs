@@ -81,16 +81,25 @@ fn package_dir(name: &str) -> PathBuf {
 
 /// Runs one configuration's natively linked program and the `jitlink` run
 /// over the same inputs; records the comparison and the native exit check.
+/// Programs of a cross compiler run natively under qemu-user and with `--executor qemu`.
+#[allow(clippy::too_many_arguments)]
 fn check_run(
     failures: &mut Failures,
     natives: &mut Vec<(String, Outcome)>,
     label: String,
+    compiler: Compiler,
     exe: &Path,
     inputs: &[PathBuf],
     spec: &RunSpec,
     exit_code: i32,
 ) {
-    let (native, verdict) = run_both(&label, exe, inputs, spec);
+    let options: &[&str] = if compiler.is_cross() {
+        &["--executor", "qemu"]
+    } else {
+        &[]
+    };
+    let native_cmd = native_command(compiler, exe);
+    let (native, verdict) = run_both_command(&label, native_cmd, options, inputs, spec);
     failures.record(if native.status.code() == Some(exit_code) && !native.hung {
         Ok(())
     } else {
@@ -126,6 +135,28 @@ fn check_lazy(
 /// archive (`driver.o liblua.a`), each compared with the matching native link.
 #[test]
 fn lua() {
+    check_lua(&covering_configs());
+}
+
+/// Lua built for aarch64 by gcc and clang, run under qemu-user with `--executor qemu`.
+#[test]
+fn lua_aarch64() {
+    check_lua(&aarch64_workload_configs());
+}
+
+/// Four aarch64 configurations: each compiler at -O0 and -O2, PIC and non-PIC, with and
+/// without -ffunction-sections.
+fn aarch64_workload_configs() -> Vec<Config> {
+    use Compiler::{Aarch64Clang, Aarch64Gcc};
+    vec![
+        Config::new(Aarch64Gcc, Opt::O2, Pic::Pie, false, false),
+        Config::new(Aarch64Gcc, Opt::O0, Pic::NoPic, true, true),
+        Config::new(Aarch64Clang, Opt::O2, Pic::Pic, true, false),
+        Config::new(Aarch64Clang, Opt::O0, Pic::Pie, false, true),
+    ]
+}
+
+fn check_lua(configs: &[Config]) {
     let root = package_dir("lua-src");
     let lua_dir = std::fs::read_dir(&root)
         .expect("list lua-src")
@@ -150,9 +181,8 @@ fn lua() {
     let script = workload.join("test.lua");
     let defines = vec!["-DLUA_USE_LINUX".to_string()];
 
-    let configs = covering_configs();
     let mut jobs = Vec::new();
-    for config in &configs {
+    for config in configs {
         jobs.push(CompileJob::new(config, &driver, &[]).include(&lua_dir));
         for source in &lib_sources {
             jobs.push(CompileJob::new(config, source, &defines));
@@ -183,6 +213,7 @@ fn lua() {
             &mut failures,
             &mut natives,
             format!("lua objects {config}"),
+            config.compiler,
             &exe,
             objs,
             &spec,
@@ -214,6 +245,7 @@ fn lua() {
             &mut failures,
             &mut natives,
             format!("lua archive {config}"),
+            config.compiler,
             &exe,
             &with_lib,
             &spec,
@@ -231,6 +263,16 @@ fn lua() {
 /// configurations with debug info also link the library as an archive.
 #[test]
 fn zlib() {
+    check_zlib(&all_configs());
+}
+
+/// zlib built for aarch64, run under qemu-user with `--executor qemu`.
+#[test]
+fn zlib_aarch64() {
+    check_zlib(&aarch64_workload_configs());
+}
+
+fn check_zlib(configs: &[Config]) {
     let zlib_dir = package_dir("libz-sys").join("src").join("zlib");
     let lib_sources = c_sources(&zlib_dir);
     for required in [
@@ -259,9 +301,8 @@ fn zlib() {
     .map(|s| s.to_string())
     .collect();
 
-    let configs = all_configs();
     let mut jobs = Vec::new();
-    for config in &configs {
+    for config in configs {
         jobs.push(CompileJob::new(config, &driver, &[]).include(&zlib_dir));
         for source in &lib_sources {
             jobs.push(CompileJob::new(config, source, &defines));
@@ -280,6 +321,7 @@ fn zlib() {
             &mut failures,
             &mut natives,
             format!("zlib objects {config}"),
+            config.compiler,
             &exe,
             objs,
             &spec,
@@ -302,6 +344,7 @@ fn zlib() {
                 &mut failures,
                 &mut natives,
                 format!("zlib archive {config}"),
+                config.compiler,
                 &exe,
                 &with_lib,
                 &spec,
@@ -356,6 +399,7 @@ fn sqlite() {
             &mut failures,
             &mut natives,
             format!("sqlite {config}"),
+            config.compiler,
             &exe,
             &objs,
             &spec,

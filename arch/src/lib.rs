@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 #![no_std]
 
+pub mod aarch64;
 pub mod x86_64;
 
 use core::fmt;
@@ -44,6 +45,13 @@ pub enum FixupError {
     PlaceOutOfBounds,
     /// A relaxation or rewrite found an instruction it does not expect.
     UnexpectedInstruction(&'static str),
+    /// The computed value is not a multiple of the alignment the field requires.
+    Misaligned {
+        /// The value that was computed.
+        value: i128,
+        /// The alignment it needs.
+        align: u32,
+    },
 }
 
 impl fmt::Display for FixupError {
@@ -54,6 +62,9 @@ impl fmt::Display for FixupError {
             }
             FixupError::PlaceOutOfBounds => write!(f, "fixup place lies outside its block"),
             FixupError::UnexpectedInstruction(what) => write!(f, "unexpected instruction: {what}"),
+            FixupError::Misaligned { value, align } => {
+                write!(f, "value {value:#x} is not a multiple of {align}")
+            }
         }
     }
 }
@@ -199,17 +210,20 @@ pub trait Arch: 'static + Sized {
     const TP_OFFSET_KIND: Self::EdgeKind;
     /// Jump stub that transfers control through a pointer slot.
     const JUMP_STUB: StubTemplate<Self::EdgeKind>;
+    /// How far a direct branch ([`EdgeRole::Branch`]) reaches either way, in bytes.
+    const BRANCH_RANGE: u64 = 1 << 31;
     /// Lazy re-entry trampoline: pushes its identity and jumps to the resolver, which expects
-    /// the identity on the stack above the caller's return address.
-    const REENTRY_TRAMPOLINE: TrampolineTemplate<Self::EdgeKind>;
+    /// the identity on the stack above the caller's return address. `None` where the runtime
+    /// has no resolver for the architecture yet.
+    const REENTRY_TRAMPOLINE: Option<TrampolineTemplate<Self::EdgeKind>> = None;
     /// Counting trampoline: atomically increments its counter (which starts at `-threshold`);
     /// the one call that brings it to zero enters the resolver like [`Arch::REENTRY_TRAMPOLINE`],
     /// every other call jumps through its target slot. Clobbers no argument register.
-    const COUNTING_TRAMPOLINE: TrampolineTemplate<Self::EdgeKind>;
+    const COUNTING_TRAMPOLINE: Option<TrampolineTemplate<Self::EdgeKind>> = None;
     /// [`Arch::COUNTING_TRAMPOLINE`] with a plain (not atomic) increment: cheaper, but calls
     /// made at the same moment on several threads may be counted once, and more than one of
     /// them may see the counter reach zero (the runtime keeps only the first).
-    const COUNTING_TRAMPOLINE_RELAXED: TrampolineTemplate<Self::EdgeKind>;
+    const COUNTING_TRAMPOLINE_RELAXED: Option<TrampolineTemplate<Self::EdgeKind>> = None;
 
     /// Applies `kind` at `offset` of `block` (the block's final bytes in writable memory).
     fn apply_fixup(

@@ -138,6 +138,49 @@ const COUNTING_RELAXED_BYTES: [u8; 32] = {
     b
 };
 
+/// The re-entry trampoline (see [`Arch::REENTRY_TRAMPOLINE`]).
+const REENTRY: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
+    bytes: &REENTRY_BYTES,
+    id_offset: REENTRY_ID,
+    fields: &[TrampolineField {
+        offset: REENTRY_RESOLVER,
+        kind: EdgeKind::Delta32,
+        addend: -4,
+        slot: TrampolineSlot::Resolver,
+    }],
+};
+/// The counting trampoline (see [`Arch::COUNTING_TRAMPOLINE`]).
+const COUNTING: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
+    bytes: &COUNTING_BYTES,
+    id_offset: COUNTING_ID,
+    fields: &[
+        TrampolineField {
+            offset: COUNTING_COUNTER,
+            kind: EdgeKind::Delta32,
+            addend: -4,
+            slot: TrampolineSlot::Counter,
+        },
+        TrampolineField {
+            offset: COUNTING_TARGET,
+            kind: EdgeKind::Delta32,
+            addend: -4,
+            slot: TrampolineSlot::Target,
+        },
+        TrampolineField {
+            offset: COUNTING_RESOLVER,
+            kind: EdgeKind::Delta32,
+            addend: -4,
+            slot: TrampolineSlot::Resolver,
+        },
+    ],
+};
+
+/// The counting trampoline with a plain increment.
+const COUNTING_RELAXED: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
+    bytes: &COUNTING_RELAXED_BYTES,
+    ..COUNTING
+};
+
 fn put<const N: usize>(block: &mut [u8], offset: usize, bytes: [u8; N]) -> Result<(), FixupError> {
     write_field(block, offset, &bytes)
 }
@@ -184,45 +227,10 @@ impl Arch for X86_64 {
         align: 8,
     };
 
-    const REENTRY_TRAMPOLINE: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
-        bytes: &REENTRY_BYTES,
-        id_offset: REENTRY_ID,
-        fields: &[TrampolineField {
-            offset: REENTRY_RESOLVER,
-            kind: EdgeKind::Delta32,
-            addend: -4,
-            slot: TrampolineSlot::Resolver,
-        }],
-    };
-    const COUNTING_TRAMPOLINE: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
-        bytes: &COUNTING_BYTES,
-        id_offset: COUNTING_ID,
-        fields: &[
-            TrampolineField {
-                offset: COUNTING_COUNTER,
-                kind: EdgeKind::Delta32,
-                addend: -4,
-                slot: TrampolineSlot::Counter,
-            },
-            TrampolineField {
-                offset: COUNTING_TARGET,
-                kind: EdgeKind::Delta32,
-                addend: -4,
-                slot: TrampolineSlot::Target,
-            },
-            TrampolineField {
-                offset: COUNTING_RESOLVER,
-                kind: EdgeKind::Delta32,
-                addend: -4,
-                slot: TrampolineSlot::Resolver,
-            },
-        ],
-    };
-
-    const COUNTING_TRAMPOLINE_RELAXED: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
-        bytes: &COUNTING_RELAXED_BYTES,
-        ..Self::COUNTING_TRAMPOLINE
-    };
+    const REENTRY_TRAMPOLINE: Option<TrampolineTemplate<EdgeKind>> = Some(REENTRY);
+    const COUNTING_TRAMPOLINE: Option<TrampolineTemplate<EdgeKind>> = Some(COUNTING);
+    const COUNTING_TRAMPOLINE_RELAXED: Option<TrampolineTemplate<EdgeKind>> =
+        Some(COUNTING_RELAXED);
 
     fn apply_fixup(
         kind: EdgeKind,
@@ -570,14 +578,11 @@ mod tests {
     #[test]
     fn trampolines_reference_their_words() {
         let at = 0x8000;
-        let r = trampoline(X86_64::REENTRY_TRAMPOLINE, at, 0x1234);
+        let r = trampoline(REENTRY, at, 0x1234);
         assert_eq!(&r[..5], &[0x68, 0x34, 0x12, 0, 0]); // push $0x1234
         assert_eq!(rip_target(&r, at, 7, 11), 0x9000); // jmp *resolver(%rip)
 
-        for (t, first) in [
-            (X86_64::COUNTING_TRAMPOLINE, 0xf0),
-            (X86_64::COUNTING_TRAMPOLINE_RELAXED, 0x90),
-        ] {
+        for (t, first) in [(COUNTING, 0xf0), (COUNTING_RELAXED, 0x90)] {
             let c = trampoline(t, at, 7);
             assert_eq!(c[0], first); // lock / nop
             assert_eq!(rip_target(&c, at, 4, 8), 0xa000); // incq counter(%rip)
@@ -616,10 +621,12 @@ mod tests {
         Ok(b)
     }
 
+    /// `(kind, bytes before, offset, P, S, A, expected bytes or None for a range error)`.
+    type Case<'a> = (EdgeKind, &'a [u8], usize, u64, u64, i64, Option<&'a [u8]>);
+
     #[test]
     fn table() {
-        // (kind, bytes before, offset, P, S, A, expected bytes or None for range error)
-        let cases: &[(EdgeKind, &[u8], usize, u64, u64, i64, Option<&[u8]>)] = &[
+        let cases: &[Case] = &[
             (
                 Pointer64,
                 &[],

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, CString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -62,6 +62,10 @@ struct Cli {
     /// Count calls with plain instead of atomic increments (cheaper; approximate under threads).
     #[arg(long)]
     reopt_plain_counters: bool,
+    /// Run in an executor process instead of this one: `process` (a child of this architecture)
+    /// or `qemu` (a child of the inputs' architecture under qemu-user).
+    #[arg(long, value_name = "KIND", value_parser = ["process", "qemu"])]
+    executor: Option<String>,
 }
 
 /// What must stay alive while linked code runs.
@@ -128,7 +132,58 @@ fn parse_abs(s: &str) -> Result<(String, u64), Error> {
     Ok((name.to_string(), addr))
 }
 
+/// Links and runs the inputs in an executor process; returns jitlink's exit status: the
+/// program's, or 128 + the signal that killed it (reported on stderr).
+fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
+    use jitlink::executor::{describe_status, Executor, ExecutorKind};
+    if !cli.libs.is_empty() || cli.noexec || cli.show_graph || cli.lazy || !cli.reopt.is_empty() {
+        return Err(Error::InvalidArgument(
+            "--executor does not take -l, --noexec, --show-graph, --lazy or --reopt yet".into(),
+        ));
+    }
+    let kind = match kind {
+        "process" => ExecutorKind::Process,
+        _ => {
+            let first = cli
+                .inputs
+                .first()
+                .ok_or_else(|| Error::InvalidArgument("--executor qemu needs an input".into()))?;
+            ExecutorKind::Qemu {
+                machine: jitlink::remote::file_machine(first)?,
+            }
+        }
+    };
+    let absolutes = cli
+        .absolutes
+        .iter()
+        .map(|s| parse_abs(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut session = jitlink::remote::RemoteSession::new(Executor::spawn(kind)?, absolutes);
+    for input in &cli.inputs {
+        session.add_file(input)?;
+    }
+    let args: Vec<String> = std::iter::once(
+        cli.inputs
+            .first()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    )
+    .chain(cli.args.iter().cloned())
+    .collect();
+    let status = session.run(&cli.entry, &args)?;
+    match describe_status(status) {
+        Ok(code) => Ok(code),
+        Err(report) => {
+            eprintln!("jitlink: linked program {report}");
+            Ok(128 + status.signal().unwrap_or(0))
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<c_int, Error> {
+    if let Some(kind) = cli.executor.clone() {
+        return run_in_executor(&cli, &kind);
+    }
     let start = Instant::now();
     let absolutes = cli
         .absolutes

@@ -10,6 +10,8 @@ use object::{
 use rustc_hash::FxHashSet;
 
 use crate::error::{malformed, Error, Result};
+
+mod aarch64;
 use crate::graph::{
     BlockId, Content, Def, InputId, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId,
 };
@@ -188,6 +190,28 @@ fn tolerates_discarded(name: &str) -> bool {
     name == ".eh_frame" || name.starts_with(".gcc_except_table")
 }
 
+/// `(sections, symbols)` an object will add to a graph, read from its ELF header and symbol
+/// table header alone; `(0, 0)` if they cannot be read (the builder reports why later).
+pub fn size_hint(data: &[u8]) -> (usize, usize) {
+    let Ok(header) = Header::parse(data) else {
+        return (0, 0);
+    };
+    let Ok(endian) = header.endian() else {
+        return (0, 0);
+    };
+    let Ok(sections) = header.section_headers(endian, data) else {
+        return (0, 0);
+    };
+    let symbols = sections
+        .iter()
+        .find(|sh| sh.sh_type(endian) == elf::SHT_SYMTAB)
+        .map_or(0, |sh| {
+            let entsize = (sh.sh_entsize(endian) as usize).max(1);
+            (sh.sh_size(endian) as usize / entsize).min(data.len() / 16)
+        });
+    (sections.len(), symbols)
+}
+
 /// Adds one ELF relocatable object to `graph`.
 pub fn add_object<'a, A: ElfArch>(
     graph: &mut LinkGraph<'a, A>,
@@ -221,7 +245,8 @@ pub fn add_object<'a, A: ElfArch>(
         .symbols(endian, data, elf::SHT_SYMTAB)
         .map_err(bad)?;
     let input: InputId = graph.add_input(file);
-    // Grow the arenas once per object rather than by doubling as it goes.
+    // Grow the arenas once per object rather than by doubling as it goes (the driver reserves
+    // for all its inputs at once with [`size_hint`]; then this does nothing).
     graph.blocks.reserve(sections.len());
     graph.symbols.reserve(symtab.len());
     let nsec = sections.len();

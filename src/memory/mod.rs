@@ -18,8 +18,10 @@ use crate::graph::Perm;
 const CHUNK_SIZE: usize = 512 << 20;
 /// Bytes reserved for a low chunk: the kernel's `MAP_32BIT` window is only 1 GiB wide.
 const LOW_CHUNK_SIZE: usize = 256 << 20;
-/// PC-relative references reach ±2 GiB; keep this much margin for addends.
-const REACH: u64 = (1 << 31) - (16 << 20);
+/// Margin kept below a reference's range, for addends.
+const REACH_MARGIN: u64 = 16 << 20;
+/// PC-relative references reach ±2 GiB; keep a margin for addends.
+const REACH: u64 = (1 << 31) - REACH_MARGIN;
 
 /// Placement of a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +32,9 @@ pub enum Placement {
     Low,
 }
 
-/// A free range. `dirty` ranges kept their pages when released (see [`KEEP_PAGES`]) and must
-/// be cleared before reuse; clean ranges read as zero.
+/// A free range. `dirty` ranges kept their pages when released (see [`KEEP_PAGES`]): they are
+/// readable and writable (never executable) and must be cleared before reuse. Clean ranges are
+/// inaccessible and read as zero once made accessible.
 #[derive(Debug, Clone, Copy)]
 struct Free {
     start: usize,
@@ -39,9 +42,11 @@ struct Free {
     dirty: bool,
 }
 
-/// Allocations up to this size keep their pages when released: they become inaccessible
-/// (`PROT_NONE`) but stay resident, so that linking and removing small sets over and over costs
-/// no page faults. Larger ones give their pages back to the system.
+/// Allocations up to this size keep their pages when released: they become read-write (not
+/// executable, so a call into removed code faults) and stay resident, so that linking and
+/// removing small sets over and over costs no page faults and no protection change when the
+/// range is reused: one `mprotect` at release instead of one at release and one at reuse.
+/// Larger ones give their pages back to the system.
 const KEEP_PAGES: usize = 64 << 10;
 
 struct Chunk {
@@ -235,8 +240,15 @@ impl MemoryManager {
 
     /// True if a 32-bit PC-relative reference from anywhere in `id` reaches `addr`.
     pub fn reaches(&self, id: ChunkId, addr: u64) -> bool {
+        self.reaches_within(id, addr, 1 << 31)
+    }
+
+    /// True if a reference reaching `range` bytes either way from anywhere in `id` reaches
+    /// `addr` (with a margin for addends).
+    pub fn reaches_within(&self, id: ChunkId, addr: u64, range: u64) -> bool {
         let (lo, hi) = self.bounds(id);
-        addr.abs_diff(lo) < REACH && addr.abs_diff(hi) < REACH
+        let range = range.saturating_sub(REACH_MARGIN);
+        addr.abs_diff(lo) < range && addr.abs_diff(hi) < range
     }
 
     /// Allocates `segments` (offset from base, length, protection; page-aligned) in `chunk` and
@@ -285,15 +297,31 @@ impl MemoryManager {
             );
         }
         // SAFETY: [base, base+len) lies inside a chunk this manager reserved and just took off
-        // the free list, so no other allocation uses it.
-        if unsafe { libc::mprotect(base as *mut libc::c_void, len, prot(Perm::ReadWrite)) } != 0 {
+        // the free list, so no other allocation uses it. Dirty ranges are read-write already.
+        if !dirty
+            && unsafe { libc::mprotect(base as *mut libc::c_void, len, prot(Perm::ReadWrite)) } != 0
+        {
             let e = os_err("making new memory writable");
             self.free_range(chunk, base, len);
             return Err(e);
         }
         if dirty {
-            // SAFETY: the range was just made writable and belongs to this allocation alone.
-            unsafe { std::ptr::write_bytes(base as *mut u8, 0, len) };
+            // Clear what the segments occupy (zero-fill blocks and the padding between blocks
+            // included). The tails of the last pages of data segments keep bytes of an earlier
+            // set of this session, which nothing reads; code segments are cleared to the end of
+            // their pages, so that no stale byte becomes executable again.
+            for &(o, l, perm) in &segments {
+                let l = if perm == Perm::ReadExec {
+                    l.next_multiple_of(page)
+                } else {
+                    l
+                };
+                if o.checked_add(l).is_some_and(|end| end <= len) {
+                    // SAFETY: the segment lies inside this allocation, which is read-write and
+                    // belongs to it alone.
+                    unsafe { std::ptr::write_bytes((base + o) as *mut u8, 0, l) };
+                }
+            }
         }
         let segments = segments
             .into_iter()
@@ -307,12 +335,14 @@ impl MemoryManager {
         })
     }
 
-    /// Returns a range to its chunk. It becomes inaccessible; small ranges keep their pages
-    /// (and are cleared on reuse), larger ones drop them.
+    /// Returns a range to its chunk. Small ranges keep their pages, read-write and not
+    /// executable (and are cleared on reuse); larger ones drop them and become inaccessible.
     fn free_range(&mut self, chunk: ChunkId, base: usize, len: usize) {
         let keep = len <= KEEP_PAGES
-            // SAFETY: the range lies inside our own reservation and is no longer used.
-            && unsafe { libc::mprotect(base as *mut libc::c_void, len, libc::PROT_NONE) } == 0;
+            // SAFETY: the range lies inside our own reservation and is no longer used; making it
+            // read-write removes execute permission in the same step.
+            && unsafe { libc::mprotect(base as *mut libc::c_void, len, prot(Perm::ReadWrite)) }
+                == 0;
         if !keep {
             // SAFETY: the range lies inside our own reservation; MAP_FIXED replaces only our
             // pages, dropping their contents and leaving them reserved but inaccessible.
@@ -380,6 +410,37 @@ fn find_fit(free: &[Free], len: usize, align: usize) -> Option<(usize, usize)> {
         let base = f.start.checked_next_multiple_of(align)?;
         (base.checked_add(len)? <= f.start + f.len).then_some((i, base))
     })
+}
+
+/// Memory that a laid-out graph is written to, addressed by the graph's final addresses: this
+/// process's memory ([`InFlight`]) or a buffer standing for another address space
+/// ([`TargetImage`]).
+pub trait Image {
+    /// The writable bytes at `[addr, addr + len)`, `None` unless they lie inside the image.
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]>;
+}
+
+/// The bytes of an allocation in another address space (an executor's, or a fixed base),
+/// written here and shipped when complete.
+#[derive(Debug, Clone)]
+pub struct TargetImage {
+    /// Address of the first byte in the target.
+    pub base: u64,
+    /// The content.
+    pub bytes: Vec<u8>,
+}
+
+impl Image for TargetImage {
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let start = usize::try_from(addr.checked_sub(self.base)?).ok()?;
+        self.bytes.get_mut(start..start.checked_add(len)?)
+    }
+}
+
+impl Image for InFlight {
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        InFlight::bytes_mut(self, addr, len)
+    }
 }
 
 impl InFlight {

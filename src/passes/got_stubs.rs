@@ -39,12 +39,22 @@ pub struct HostSymbol {
 pub trait HostInfo {
     /// The host symbol at exactly `addr`, if any.
     fn describe(&self, addr: u64) -> Option<HostSymbol>;
+
+    /// The current bytes of the host's memory at `[addr, addr + len)` (for copies of data
+    /// objects that [`HostInfo::describe`] reported), if readable.
+    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>>;
 }
 
 /// Whether a reference of reach class `reach` reaches absolute address `addr`.
 pub trait Reachability {
     /// True if a 32-bit PC-relative reference from the graph's chunk reaches `addr`.
     fn pc_rel(&self, addr: u64) -> bool;
+
+    /// True if a reference reaching `range` bytes either way from anywhere in the graph's
+    /// chunk reaches `addr`. The default knows only the 32-bit case and answers no otherwise.
+    fn within(&self, addr: u64, range: u64) -> bool {
+        range >= 1 << 31 && self.pc_rel(addr)
+    }
 }
 
 struct Tables {
@@ -112,9 +122,10 @@ pub fn run<A: Arch>(
                         // Read-only data (vtables, type info, constant tables) is copied
                         // exactly; a pointer-sized variable (stdout) is copied as of now.
                         Some(h) if h.size > 0 && (!h.writable || h.size <= A::POINTER_SIZE) => {
-                            Edge {
-                                target: copy(g, &mut t, e.target, addr, h.size),
-                                ..e
+                            match copy(g, &mut t, host, e.target, addr, h.size) {
+                                Some(target) => Edge { target, ..e },
+                                // Unreadable: the fixup reports the overflow with full context.
+                                None => continue,
                             }
                         }
                         Some(h) if h.size > 0 => {
@@ -141,7 +152,7 @@ pub fn run<A: Arch>(
                     }
                 }
                 EdgeRole::Branch => {
-                    if pc_reach {
+                    if abs.is_none_or(|a| reach.within(a, A::BRANCH_RANGE)) {
                         continue;
                     }
                     Edge {
@@ -320,19 +331,18 @@ fn stub<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables, target: SymbolId) -> 
 fn copy<A: Arch>(
     g: &mut LinkGraph<'_, A>,
     t: &mut Tables,
+    host: &dyn HostInfo,
     target: SymbolId,
     addr: u64,
     size: u64,
-) -> SymbolId {
+) -> Option<SymbolId> {
     if let Some(&c) = t.copies.get(&target) {
-        return c;
+        return Some(c);
     }
-    // SAFETY: `addr` and `size` describe a data object in the dynamic symbol table of a library
-    // loaded in this process (dladdr1 reported them), so the bytes are mapped and readable.
-    let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, size as usize) }.to_vec();
+    let bytes = host.read(addr, usize::try_from(size).ok()?)?;
     let sec = g.section("$__COPIES", Perm::ReadWrite, SectionRole::Plain);
     let block = g.add_block(sec, Content::Owned(bytes), 16, SYNTHETIC);
     let c = g.add_anonymous(block, 0, size, false);
     t.copies.insert(target, c);
-    c
+    Some(c)
 }

@@ -50,8 +50,19 @@ fn priority(name: &str, base: &str, legacy: &str) -> Option<(u32, bool)> {
     None
 }
 
-/// Reads the function pointers of the set's init and fini sections (after fixups).
+/// Reads the function pointers of the set's init and fini sections from its finalized memory
+/// in this process.
 pub fn collect<A: Arch>(g: &LinkGraph<'_, A>) -> InitFini {
+    collect_with(g, |addr| {
+        // SAFETY: `addr` lies in a block of this set's finalized, readable memory, laid out with
+        // room for the pointer-sized entry the fixups wrote there.
+        Some(unsafe { std::ptr::read_unaligned(addr as usize as *const u64) })
+    })
+}
+
+/// Reads the function pointers of the set's init and fini sections (after fixups) with `read`,
+/// which returns the pointer-sized value at an address.
+pub fn collect_with<A: Arch>(g: &LinkGraph<'_, A>, read: impl Fn(u64) -> Option<u64>) -> InitFini {
     let ptr = A::POINTER_SIZE as usize;
     // (priority, block order, pointers)
     let mut pre = Vec::new();
@@ -78,11 +89,7 @@ pub fn collect<A: Arch>(g: &LinkGraph<'_, A>) -> InitFini {
             }
             let n = blk.content.size() as usize / ptr;
             let mut fns: Vec<u64> = (0..n)
-                .map(|i| {
-                    // SAFETY: the block was laid out at `addr` in this set's finalized, readable
-                    // memory, and holds `n` pointer-sized entries written by the fixups.
-                    unsafe { std::ptr::read_unaligned((blk.addr as usize + i * ptr) as *const u64) }
-                })
+                .filter_map(|i| read(blk.addr + (i * ptr) as u64))
                 // Entries of 0 and -1 are placeholders (legacy list terminators).
                 .filter(|&f| f != 0 && f != u64::MAX)
                 .collect();

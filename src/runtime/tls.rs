@@ -47,8 +47,49 @@ pub fn tlsdesc_resolver() -> u64 {
     jitlink_tlsdesc_static as *const () as usize as u64
 }
 
-const R_X86_64_DTPMOD64: u64 = 16;
-const R_X86_64_TPOFF64: u64 = 18;
+/// The ELF machine and dynamic relocation types a TLS module is written with.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsTarget {
+    /// `e_machine`.
+    pub machine: u16,
+    /// The relocation that yields the module id (`R_X86_64_DTPMOD64`, `R_AARCH64_TLS_DTPMOD`).
+    pub dtpmod: u32,
+    /// The relocation that yields the offset from the thread pointer (`R_X86_64_TPOFF64`,
+    /// `R_AARCH64_TLS_TPREL`).
+    pub tpoff: u32,
+}
+
+impl TlsTarget {
+    /// The module format for ELF machine `machine`, if jitlink knows it.
+    pub fn for_machine(machine: u16) -> Option<Self> {
+        use object::elf;
+        match machine {
+            elf::EM_X86_64 => Some(TlsTarget {
+                machine,
+                dtpmod: elf::R_X86_64_DTPMOD64,
+                tpoff: elf::R_X86_64_TPOFF64,
+            }),
+            elf::EM_AARCH64 => Some(TlsTarget {
+                machine,
+                dtpmod: elf::R_AARCH64_TLS_DTPMOD,
+                tpoff: elf::R_AARCH64_TLS_TPREL,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A TLS module ready to be loaded: the shared object's bytes and the file offsets of the
+/// words its dynamic relocations fill in (module id; offset from the thread pointer).
+#[derive(Debug, Clone)]
+pub struct TlsModule {
+    /// The shared object.
+    pub bytes: Vec<u8>,
+    /// Where the module id is written.
+    pub module_at: u64,
+    /// Where the offset from the thread pointer is written (static TLS only).
+    pub tp_offset_at: u64,
+}
 
 fn push<T: Copy>(v: &mut Vec<u8>, x: T) {
     // SAFETY: T is a plain integer type here; its bytes are read as they are.
@@ -58,9 +99,15 @@ fn push<T: Copy>(v: &mut Vec<u8>, x: T) {
     v.extend_from_slice(bytes);
 }
 
-/// Builds the shared object: returns its bytes and the file offsets of the two words that the
-/// dynamic relocations fill in.
-fn build_object(image: &[u8], total: u64, align: u64, static_tls: bool) -> (Vec<u8>, u64, u64) {
+/// Builds the shared object for `target`, holding `image` as the block's initialized data and
+/// `total` bytes in all; with `static_tls`, the loader is asked for a static block.
+pub fn build_module(
+    target: TlsTarget,
+    image: &[u8],
+    total: u64,
+    align: u64,
+    static_tls: bool,
+) -> TlsModule {
     const EHDR: u64 = 64;
     const PHDR: u64 = 56;
     let phnum = 3u64;
@@ -79,7 +126,7 @@ fn build_object(image: &[u8], total: u64, align: u64, static_tls: bool) -> (Vec<
     // ELF header.
     f.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     push(&mut f, 3u16); // ET_DYN
-    push(&mut f, 62u16); // EM_X86_64
+    push(&mut f, target.machine);
     push(&mut f, 1u32); // EV_CURRENT
     push(&mut f, 0u64); // e_entry
     push(&mut f, EHDR); // e_phoff
@@ -129,17 +176,26 @@ fn build_object(image: &[u8], total: u64, align: u64, static_tls: bool) -> (Vec<
     f.resize(rela_off as usize, 0);
     // r_offset, r_info (symbol 0: this object's own block), r_addend.
     push(&mut f, words_off);
-    push(&mut f, R_X86_64_DTPMOD64);
+    push(&mut f, u64::from(target.dtpmod));
     push(&mut f, 0i64);
     if static_tls {
         push(&mut f, words_off + 8);
-        push(&mut f, R_X86_64_TPOFF64);
+        push(&mut f, u64::from(target.tpoff));
         push(&mut f, 0i64);
     }
     f.resize(image_off as usize, 0);
     f.extend_from_slice(image);
-    (f, words_off, words_off + 8)
+    TlsModule {
+        bytes: f,
+        module_at: words_off,
+        tp_offset_at: words_off + 8,
+    }
 }
+
+#[cfg(target_arch = "x86_64")]
+const HOST_MACHINE: u16 = object::elf::EM_X86_64;
+#[cfg(target_arch = "aarch64")]
+const HOST_MACHINE: u16 = object::elf::EM_AARCH64;
 
 /// Loads a TLS module with `image` as initialized data and `total` bytes in all.
 pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Result<TlsValues> {
@@ -147,7 +203,13 @@ pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Re
         file: "<thread-local storage>".into(),
         what,
     };
-    let (bytes, modid_at, tpoff_at) = build_object(image, total, align, static_tls);
+    let target = TlsTarget::for_machine(HOST_MACHINE)
+        .ok_or_else(|| err("thread-local storage on this host".into()))?;
+    let TlsModule {
+        bytes,
+        module_at: modid_at,
+        tp_offset_at: tpoff_at,
+    } = build_module(target, image, total, align, static_tls);
 
     let name = CString::new("jitlink-tls").unwrap_or_default();
     // SAFETY: memfd_create with a valid NUL-terminated name; the fd is closed below.

@@ -52,6 +52,9 @@ pub fn check(bytes: &[u8], addr: u64) -> Result<(), String> {
     let bases = BaseAddresses::default().set_eh_frame(addr);
     let mut entries = eh.entries(&bases);
     let mut count = 0usize;
+    // CIEs already checked, by offset: an object's FDEs share one or two CIEs, which need not be
+    // parsed again for each FDE.
+    let mut cies = Vec::new();
     while let Some(entry) = entries
         .next()
         .map_err(|e| format!("eh_frame entry {count}: {e}"))?
@@ -64,10 +67,16 @@ pub fn check(bytes: &[u8], addr: u64) -> Result<(), String> {
                     .map_err(|e| format!("eh_frame CIE {count}: {e}"))?
                     .is_some()
                 {}
+                cies.push(cie);
             }
             CieOrFde::Fde(partial) => {
                 partial
-                    .parse(|eh, bases, o| eh.cie_from_offset(bases, o))
+                    .parse(
+                        |eh, bases, o| match cies.iter().find(|c| c.offset() == o.0) {
+                            Some(c) => Ok(c.clone()),
+                            None => eh.cie_from_offset(bases, o),
+                        },
+                    )
                     .map_err(|e| format!("eh_frame FDE {count}: {e}"))?;
             }
         }

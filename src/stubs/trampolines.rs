@@ -93,17 +93,21 @@ impl<A: Arch> TrampolinePool<A> {
         }
     }
 
-    fn template(kind: Kind) -> TrampolineTemplate<A::EdgeKind> {
-        match kind {
+    fn template(kind: Kind) -> Result<TrampolineTemplate<A::EdgeKind>> {
+        let t = match kind {
             Kind::Reentry => A::REENTRY_TRAMPOLINE,
             Kind::Counting => A::COUNTING_TRAMPOLINE,
             Kind::CountingRelaxed => A::COUNTING_TRAMPOLINE_RELAXED,
-        }
+        };
+        t.ok_or_else(|| Error::Unsupported {
+            file: String::new(),
+            what: format!("re-entry trampolines on {}", A::NAME),
+        })
     }
 
     /// Makes a batch of at least `n` trampolines of `kind` (a page of code at least).
     fn grow(&self, kind: Kind, n: usize) -> Result<Batch> {
-        let tpl = Self::template(kind);
+        let tpl = Self::template(kind)?;
         let size = tpl.bytes.len();
         let mut mem = lock(&self.mem);
         let page = mem.page_size();
@@ -178,7 +182,7 @@ impl<A: Arch> TrampolinePool<A> {
     /// Hands out one trampoline per `(initial counter, initial target, handler)`, growing the
     /// pool by one batch if the current one has too few left.
     fn take(&self, kind: Kind, items: Vec<(u64, u64, Handler)>) -> Result<Vec<Trampoline>> {
-        let size = Self::template(kind).bytes.len() as u64;
+        let size = Self::template(kind)?.bytes.len() as u64;
         let mut batches = lock(&self.batches);
         let fits = |b: &Batch| b.kind == kind && b.count - b.used >= items.len();
         if !batches.iter().any(fits) {

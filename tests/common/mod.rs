@@ -237,16 +237,24 @@ pub fn jitlink_path() -> PathBuf {
 pub enum Compiler {
     Gcc,
     Clang,
+    /// aarch64-linux-gnu-gcc: aarch64 Linux objects, run under qemu-user.
+    Aarch64Gcc,
+    /// clang-19 --target=aarch64-linux-gnu.
+    Aarch64Clang,
 }
 
 impl Compiler {
+    /// The host's compilers.
     pub const ALL: [Compiler; 2] = [Compiler::Gcc, Compiler::Clang];
+    /// The compilers for aarch64 Linux.
+    pub const AARCH64: [Compiler; 2] = [Compiler::Aarch64Gcc, Compiler::Aarch64Clang];
 
     /// The executable name looked up on PATH.
     pub fn program(self) -> &'static str {
         match self {
             Compiler::Gcc => "gcc",
-            Compiler::Clang => "clang-19",
+            Compiler::Clang | Compiler::Aarch64Clang => "clang-19",
+            Compiler::Aarch64Gcc => "aarch64-linux-gnu-gcc",
         }
     }
 
@@ -254,11 +262,41 @@ impl Compiler {
         tool(self.program())
     }
 
+    /// The driver that links this compiler's objects natively.
+    pub fn linker(self) -> &'static Tool {
+        match self {
+            Compiler::Aarch64Gcc | Compiler::Aarch64Clang => tool("aarch64-linux-gnu-gcc"),
+            _ => self.tool(),
+        }
+    }
+
+    /// True for compilers whose code runs under qemu-user (`jitlink --executor qemu`).
+    pub fn is_cross(self) -> bool {
+        matches!(self, Compiler::Aarch64Gcc | Compiler::Aarch64Clang)
+    }
+
     fn short(self) -> &'static str {
         match self {
             Compiler::Gcc => "gcc",
             Compiler::Clang => "clang",
+            Compiler::Aarch64Gcc => "a64-gcc",
+            Compiler::Aarch64Clang => "a64-clang",
         }
+    }
+}
+
+/// The system root qemu-user loads aarch64 programs' libraries from.
+pub const AARCH64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
+
+/// The command that runs a natively linked executable of `compiler`: directly, or under
+/// qemu-user for a cross compiler.
+pub fn native_command(compiler: Compiler, exe: &Path) -> Command {
+    if compiler.is_cross() {
+        let mut c = Command::new(&tool("qemu-aarch64").path);
+        c.arg("-L").arg(AARCH64_SYSROOT).arg(exe);
+        c
+    } else {
+        Command::new(exe)
     }
 }
 
@@ -320,10 +358,14 @@ impl Config {
 
     /// Code generation flags for every compile in this configuration.
     pub fn cflags(&self) -> Vec<String> {
-        let mut f = vec![match self.opt {
+        let mut f = Vec::new();
+        if self.compiler == Compiler::Aarch64Clang {
+            f.push("--target=aarch64-linux-gnu");
+        }
+        f.push(match self.opt {
             Opt::O0 => "-O0",
             Opt::O2 => "-O2",
-        }];
+        });
         f.push(match self.pic {
             Pic::Pie => "-fPIE",
             Pic::Pic => "-fPIC",
@@ -659,11 +701,26 @@ pub fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 /// Per-file flags declared by a test source on a line of the form
 /// `/* cflags: -fcommon */`.
 pub fn declared_cflags(source: &Path) -> Vec<String> {
+    declared_cflags_for(source, Compiler::Gcc)
+}
+
+/// The flags a source declares for `compiler`'s target: `/* cflags: ... */` for every target,
+/// `/* cflags-x86_64: ... */` and `/* cflags-aarch64: ... */` for one.
+pub fn declared_cflags_for(source: &Path, compiler: Compiler) -> Vec<String> {
     let text = fs::read_to_string(source)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));
+    let arch = if compiler.is_cross() {
+        "/* cflags-aarch64:"
+    } else {
+        "/* cflags-x86_64:"
+    };
     let mut flags = Vec::new();
     for line in text.lines() {
-        if let Some(rest) = line.trim().strip_prefix("/* cflags:") {
+        let line = line.trim();
+        if let Some(rest) = line
+            .strip_prefix("/* cflags:")
+            .or_else(|| line.strip_prefix(arch))
+        {
             let rest = rest.trim_end().trim_end_matches("*/");
             flags.extend(rest.split_whitespace().map(String::from));
         }
@@ -707,7 +764,7 @@ pub fn archive(members: &[PathBuf], name: &str) -> PathBuf {
 /// the configuration's compiler driver, adding `-lm -lpthread`; cached.
 pub fn native_link(config: &Config, inputs: &[PathBuf], name: &str) -> PathBuf {
     let libs = ["-lm", "-lpthread"];
-    let cc = config.compiler.tool();
+    let cc = config.compiler.linker();
     let mut h = KeyHasher::new();
     h.str("link");
     h.str(&cc.identity);
@@ -949,7 +1006,24 @@ pub fn run_both_with_options(
     jit_inputs: &[PathBuf],
     spec: &RunSpec,
 ) -> (Outcome, Result<(), String>) {
-    let mut native_cmd = Command::new(native_exe);
+    run_both_command(
+        label,
+        Command::new(native_exe),
+        jit_options,
+        jit_inputs,
+        spec,
+    )
+}
+
+/// [`run_both_with_options`] with the native program started by `native_cmd` (for example
+/// under qemu-user: see [`native_command`]); the arguments are appended to it.
+pub fn run_both_command(
+    label: &str,
+    mut native_cmd: Command,
+    jit_options: &[&str],
+    jit_inputs: &[PathBuf],
+    spec: &RunSpec,
+) -> (Outcome, Result<(), String>) {
     native_cmd.args(&spec.args);
     let native_line = shell_line(&native_cmd);
     let native = run(native_cmd, spec, label);

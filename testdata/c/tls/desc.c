@@ -1,4 +1,4 @@
-/* cflags: -mtls-dialect=gnu2 */
+/* cflags-x86_64: -mtls-dialect=gnu2 */
 /* Thread-local accesses through TLS descriptors (with -fPIC this emits
  * R_X86_64_GOTPC32_TLSDESC and R_X86_64_TLSDESC_CALL). */
 #include "tls.h"

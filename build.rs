@@ -1,0 +1,44 @@
+//! Builds the executor (executor/executor.c) for the host and, when its cross compiler is
+//! installed, for aarch64 Linux; the binaries are embedded in jitlink (see src/executor/).
+
+use std::path::Path;
+use std::process::Command;
+
+fn build(compiler: &str, out: &Path) -> Result<(), String> {
+    let status = Command::new(compiler)
+        .args(["-O2", "-Wall", "-Wextra", "-o"])
+        .arg(out)
+        .arg("executor/executor.c")
+        .args(["-ldl", "-lpthread"])
+        .status()
+        .map_err(|e| format!("{compiler}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{compiler} failed on executor/executor.c: {status}"
+        ))
+    }
+}
+
+fn main() {
+    println!("cargo::rerun-if-changed=executor/executor.c");
+    println!("cargo::rerun-if-env-changed=CC");
+    println!("cargo::rustc-check-cfg=cfg(jitlink_executor_aarch64)");
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    let out = Path::new(&out);
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    if let Err(e) = build(&cc, &out.join("jitlink-executor-host")) {
+        panic!("building the host executor: {e}");
+    }
+    match build(
+        "aarch64-linux-gnu-gcc",
+        &out.join("jitlink-executor-aarch64"),
+    ) {
+        Ok(()) => println!("cargo::rustc-cfg=jitlink_executor_aarch64"),
+        Err(e) => println!(
+            "cargo::warning=no aarch64 executor ({e}): `--executor qemu` needs \
+             gcc-aarch64-linux-gnu when jitlink is built"
+        ),
+    }
+}

@@ -1,0 +1,444 @@
+/*
+ * jitlink-executor: runs code that jitlink links in another process.
+ *
+ * jitlink starts this program with a socket on the file descriptor given by `--fd N` and talks
+ * to it over that socket only, so the linked program keeps stdin, stdout and stderr. The same
+ * source is built for the host (by build.rs) and for other architectures by their cross
+ * compilers (run under qemu-user); it depends on nothing but the C library.
+ *
+ * Protocol: every request is a header {u32 op, u32 length} followed by `length` bytes; every
+ * reply is {u32 status, u32 length} and `length` bytes, status 0 for success, otherwise an
+ * errno value and a message. All integers are little-endian (both supported targets are).
+ * Requests are listed in `enum op`; src/executor/mod.rs is the other side.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+extern char **environ;
+extern void __register_frame(const void *begin);
+extern void __deregister_frame(const void *begin);
+
+enum op {
+    OP_HELLO = 1,     /* -> u32 e_machine, u32 page size, u64 address inside the C library,
+                         u64 address of the resolver for static TLS descriptors */
+    OP_LOOKUP = 2,    /* NUL-terminated names -> u64 address per name (0: not found) */
+    OP_RESERVE = 3,   /* u64 size, u64 hint, u64 flags (1: below 2 GiB) -> u64 base of new
+                         read-write memory */
+    OP_WRITE = 4,     /* u64 address, bytes */
+    OP_PROTECT = 5,   /* u64 address, u64 length, u32 protection (1 r, 2 w, 4 x; never w|x) */
+    OP_REGISTER_EH = 6,   /* u64 address of a terminated .eh_frame */
+    OP_DEREGISTER_EH = 7, /* u64 address */
+    OP_SET_ARGS = 8,  /* NUL-terminated arguments, argv[0] first */
+    OP_RUN_INITS = 9, /* u64 function addresses, called as f(argc, argv, envp) */
+    OP_CALL = 10,     /* u64 function, up to six u64 arguments -> u64 result */
+    OP_RUN_MAIN = 11, /* u64 entry: replies, then serves requests on a thread while the main
+                         thread runs exit(entry(argc, argv, envp)) */
+    OP_WRITE_U64 = 12, /* u64 address, u64 value: one release-ordered atomic store */
+    OP_RELEASE = 13,  /* u64 address, u64 length: unmaps */
+    OP_REGISTER_FINIS = 14, /* u64 dso handle, u64 functions in the order they run at exit */
+    OP_DESCRIBE = 15, /* u64 address -> u64 size, u32 is-function, u32 is-writable of the
+                         dynamic symbol starting there (ENOENT if none) */
+    OP_READ = 16,     /* u64 address, u64 length -> the bytes */
+    OP_LOAD_TLS = 17, /* a shared object holding a PT_TLS segment -> u64 its load bias */
+};
+
+/* The TLS descriptor resolver for blocks in static TLS: the descriptor's second word is the
+   offset from the thread pointer, returned as the descriptor ABI requires (in %rax / x0, every
+   other register preserved). */
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".type jitlink_tlsdesc_static, @function\n"
+        "jitlink_tlsdesc_static:\n"
+        "    movq 8(%rax), %rax\n"
+        "    ret\n"
+        ".size jitlink_tlsdesc_static, . - jitlink_tlsdesc_static\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".type jitlink_tlsdesc_static, %function\n"
+        "jitlink_tlsdesc_static:\n"
+        "    ldr x0, [x0, #8]\n"
+        "    ret\n"
+        ".size jitlink_tlsdesc_static, . - jitlink_tlsdesc_static\n");
+#endif
+void jitlink_tlsdesc_static(void);
+
+/* glibc places a dlopened TLS block in static TLS only if its alignment is at most that of the
+   blocks the process started with. This variable raises that to 64 bytes (a cache line), the
+   alignment compilers give over-aligned thread-locals; x86-64's thread descriptor has it anyway. */
+static _Thread_local _Alignas(64) char tls_alignment_anchor[1] __attribute__((used));
+
+extern int __cxa_atexit(void (*f)(void *), void *arg, void *dso);
+
+#define MAX_PAYLOAD (1u << 30)
+
+static int chan = -1;
+static int prog_argc;
+static char **prog_argv;
+
+/* Reads (`writing` 0) or writes all `n` bytes at `p` on the channel; -1 if it closed. */
+static int transfer(void *p, size_t n, int writing) {
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = writing ? write(chan, c, n) : read(chan, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int read_full(void *p, size_t n) { return transfer(p, n, 0); }
+static int write_full(const void *p, size_t n) { return transfer((void *)p, n, 1); }
+
+static pthread_mutex_t reply_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int reply(uint32_t status, const void *data, uint32_t len) {
+    uint32_t h[2] = {status, len};
+    pthread_mutex_lock(&reply_lock);
+    int r = write_full(h, sizeof h) || (len && write_full(data, len)) ? -1 : 0;
+    pthread_mutex_unlock(&reply_lock);
+    return r;
+}
+
+static int fail(int err, const char *what) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+    return reply((uint32_t)(err ? err : EINVAL), msg, (uint32_t)strlen(msg));
+}
+
+static uint64_t get64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Splits NUL-terminated strings; returns their count and fills `out` when given. */
+static size_t split(const uint8_t *p, uint32_t len, char **out) {
+    size_t n = 0;
+    uint32_t start = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        if (p[i] == 0) {
+            if (out)
+                out[n] = (char *)p + start;
+            n++;
+            start = i + 1;
+        }
+    }
+    return n;
+}
+
+/* True if `addr` lies in a writable mapping of this process. */
+static int writable(uint64_t addr) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 1;
+    char line[512];
+    int w = 1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        char perms[5];
+        if (sscanf(line, "%llx-%llx %4s", &lo, &hi, perms) == 3 && addr >= lo && addr < hi) {
+            w = perms[1] == 'w';
+            break;
+        }
+    }
+    fclose(f);
+    return w;
+}
+
+static uint16_t machine(void) {
+#if defined(__x86_64__)
+    return EM_X86_64;
+#elif defined(__aarch64__)
+    return EM_AARCH64;
+#else
+#error "unsupported architecture"
+#endif
+}
+
+typedef uint64_t (*call6)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+typedef void (*init_fn)(int, char **, char **);
+typedef int (*main_fn)(int, char **, char **);
+
+static void *serve(void *arg);
+
+/* Handles one request; returns -1 when the channel is gone. `*entry` is set by OP_RUN_MAIN. */
+static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
+    switch (op) {
+    case OP_HELLO: {
+        uint8_t out[24];
+        uint32_t m = machine(), page = (uint32_t)sysconf(_SC_PAGESIZE);
+        uint64_t resolver = (uint64_t)(uintptr_t)&jitlink_tlsdesc_static;
+        tls_alignment_anchor[0] = 1;
+        uint64_t anchor = (uint64_t)(uintptr_t)&printf;
+        Dl_info info;
+        if (dladdr((void *)&printf, &info) && info.dli_fbase)
+            anchor = (uint64_t)(uintptr_t)info.dli_fbase;
+        memcpy(out, &m, 4);
+        memcpy(out + 4, &page, 4);
+        memcpy(out + 8, &anchor, 8);
+        memcpy(out + 16, &resolver, 8);
+        return reply(0, out, sizeof out);
+    }
+    case OP_LOOKUP: {
+        size_t n = split(p, len, NULL);
+        char **names = calloc(n ? n : 1, sizeof *names);
+        uint64_t *addrs = calloc(n ? n : 1, 8);
+        if (!names || !addrs) {
+            free(names);
+            free(addrs);
+            return fail(ENOMEM, "lookup");
+        }
+        split(p, len, names);
+        for (size_t i = 0; i < n; i++) {
+            /* glibc exports atexit only from libc_nonshared.a, linked into this program. */
+            if (strcmp(names[i], "atexit") == 0)
+                addrs[i] = (uint64_t)(uintptr_t)&atexit;
+            else
+                addrs[i] = (uint64_t)(uintptr_t)dlsym(RTLD_DEFAULT, names[i]);
+        }
+        int r = reply(0, addrs, (uint32_t)(n * 8));
+        free(names);
+        free(addrs);
+        return r;
+    }
+    case OP_RESERVE: {
+        if (len != 24)
+            return fail(EINVAL, "reserve");
+        uint64_t size = get64(p), hint = get64(p + 8), flags = get64(p + 16);
+        int extra = 0;
+        if (flags & 1) {
+#ifdef MAP_32BIT
+            extra = MAP_32BIT;
+            hint = 0;
+#else
+            return fail(ENOTSUP, "reserve below 2 GiB");
+#endif
+        }
+        void *m = mmap((void *)(uintptr_t)hint, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra, -1, 0);
+        if (m == MAP_FAILED)
+            return fail(errno, "reserve");
+        if ((flags & 1) && (uint64_t)(uintptr_t)m + size > (1ull << 31)) {
+            munmap(m, size);
+            return fail(ENOMEM, "reserve below 2 GiB");
+        }
+        uint64_t base = (uint64_t)(uintptr_t)m;
+        return reply(0, &base, 8);
+    }
+    case OP_WRITE:
+        if (len < 8)
+            return fail(EINVAL, "write");
+        memcpy((void *)(uintptr_t)get64(p), p + 8, len - 8);
+        return reply(0, NULL, 0);
+    case OP_PROTECT: {
+        if (len != 20)
+            return fail(EINVAL, "protect");
+        uint64_t addr = get64(p), size = get64(p + 8);
+        uint32_t want;
+        memcpy(&want, p + 16, 4);
+        if ((want & 2) && (want & 4))
+            return fail(EPERM, "protect: writable and executable");
+        int prot = ((want & 1) ? PROT_READ : 0) | ((want & 2) ? PROT_WRITE : 0) |
+                   ((want & 4) ? PROT_EXEC : 0);
+        if (want & 4)
+            __builtin___clear_cache((char *)(uintptr_t)addr, (char *)(uintptr_t)(addr + size));
+        if (mprotect((void *)(uintptr_t)addr, size, prot) != 0)
+            return fail(errno, "protect");
+        return reply(0, NULL, 0);
+    }
+    case OP_REGISTER_EH:
+    case OP_DEREGISTER_EH:
+        if (len != 8)
+            return fail(EINVAL, "eh_frame");
+        if (op == OP_REGISTER_EH)
+            __register_frame((void *)(uintptr_t)get64(p));
+        else
+            __deregister_frame((void *)(uintptr_t)get64(p));
+        return reply(0, NULL, 0);
+    case OP_SET_ARGS: {
+        size_t n = split(p, len, NULL);
+        char **argv = calloc(n + 1, sizeof *argv);
+        char *copy = malloc(len ? len : 1);
+        if (!argv || !copy) {
+            free(argv);
+            free(copy);
+            return fail(ENOMEM, "arguments");
+        }
+        memcpy(copy, p, len);
+        split((uint8_t *)copy, len, argv);
+        prog_argc = (int)n;
+        prog_argv = argv;
+        return reply(0, NULL, 0);
+    }
+    case OP_RUN_INITS:
+        for (uint32_t i = 0; i + 8 <= len; i += 8)
+            ((init_fn)(uintptr_t)get64(p + i))(prog_argc, prog_argv, environ);
+        return reply(0, NULL, 0);
+    case OP_CALL: {
+        if (len < 8 || len > 56 || len % 8)
+            return fail(EINVAL, "call");
+        uint64_t a[6] = {0};
+        for (uint32_t i = 8; i < len; i += 8)
+            a[i / 8 - 1] = get64(p + i);
+        uint64_t r = ((call6)(uintptr_t)get64(p))(a[0], a[1], a[2], a[3], a[4], a[5]);
+        return reply(0, &r, 8);
+    }
+    case OP_RUN_MAIN:
+        if (len != 8)
+            return fail(EINVAL, "run");
+        *entry = get64(p);
+        return reply(0, NULL, 0);
+    case OP_WRITE_U64:
+        if (len != 16)
+            return fail(EINVAL, "write_u64");
+        __atomic_store_n((uint64_t *)(uintptr_t)get64(p), get64(p + 8), __ATOMIC_RELEASE);
+        return reply(0, NULL, 0);
+    case OP_RELEASE:
+        if (len != 16)
+            return fail(EINVAL, "release");
+        if (munmap((void *)(uintptr_t)get64(p), get64(p + 8)) != 0)
+            return fail(errno, "release");
+        return reply(0, NULL, 0);
+    case OP_REGISTER_FINIS:
+        if (len < 8 || len % 8)
+            return fail(EINVAL, "finalizers");
+        /* Handlers run last-registered first: register the last finalizer first. A function
+           of no arguments may be called with one on the supported ABIs. */
+        for (uint32_t i = len; i > 8; i -= 8)
+            __cxa_atexit((void (*)(void *))(uintptr_t)get64(p + i - 8), NULL,
+                         (void *)(uintptr_t)get64(p));
+        return reply(0, NULL, 0);
+    case OP_DESCRIBE: {
+        if (len != 8)
+            return fail(EINVAL, "describe");
+        uint64_t addr = get64(p);
+        Dl_info info;
+        const Elf64_Sym *sym = NULL;
+        if (!dladdr1((void *)(uintptr_t)addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+            (uint64_t)(uintptr_t)info.dli_saddr != addr)
+            return fail(ENOENT, "describe");
+        uint8_t out[16];
+        uint64_t size = sym->st_size;
+        uint32_t type = ELF64_ST_TYPE(sym->st_info);
+        uint32_t function = type == STT_FUNC || type == STT_GNU_IFUNC;
+        uint32_t w = (uint32_t)writable(addr);
+        memcpy(out, &size, 8);
+        memcpy(out + 8, &function, 4);
+        memcpy(out + 12, &w, 4);
+        return reply(0, out, sizeof out);
+    }
+    case OP_READ:
+        if (len != 16 || get64(p + 8) > MAX_PAYLOAD)
+            return fail(EINVAL, "read");
+        return reply(0, (void *)(uintptr_t)get64(p), (uint32_t)get64(p + 8));
+    case OP_LOAD_TLS: {
+        /* The descriptor stays open: glibc knows loaded objects by name, and a reused number
+           would make the next module's path equal to this one's. */
+        int fd = memfd_create("jitlink-tls", 0);
+        if (fd < 0)
+            return fail(errno, "TLS module");
+        for (uint32_t done = 0; done < len;) {
+            ssize_t n = write(fd, p + done, len - done);
+            if (n <= 0) {
+                close(fd);
+                return fail(errno, "TLS module");
+            }
+            done += (uint32_t)n;
+        }
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            const char *msg = dlerror();
+            close(fd);
+            if (!msg)
+                msg = "dlopen failed";
+            return reply(EINVAL, msg, (uint32_t)strlen(msg));
+        }
+        void *map = NULL;
+        if (dlinfo(h, RTLD_DI_LINKMAP, &map) != 0 || !map)
+            return fail(EINVAL, "TLS module: dlinfo");
+        uint64_t bias = *(uint64_t *)map; /* struct link_map starts with l_addr */
+        return reply(0, &bias, 8);
+    }
+    default:
+        return fail(ENOSYS, "unknown request");
+    }
+}
+
+/* Serves requests until the channel closes or, on the main thread, until OP_RUN_MAIN. */
+static uint64_t loop(void) {
+    uint8_t *buf = NULL;
+    uint32_t cap = 0;
+    for (;;) {
+        uint32_t h[2];
+        if (read_full(h, sizeof h) != 0)
+            break;
+        if (h[1] > MAX_PAYLOAD)
+            break;
+        if (h[1] > cap) {
+            uint8_t *n = realloc(buf, h[1]);
+            if (!n)
+                break;
+            buf = n;
+            cap = h[1];
+        }
+        if (h[1] && read_full(buf, h[1]) != 0)
+            break;
+        uint64_t entry = 0;
+        if (handle(h[0], buf, h[1], &entry) != 0)
+            break;
+        if (entry) {
+            free(buf);
+            return entry;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+static void *serve(void *arg) {
+    (void)arg;
+    loop();
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc)
+            chan = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--tunables") == 0 && i + 1 < argc)
+            setenv("GLIBC_TUNABLES", argv[++i], 1); /* the program's own value */
+        else if (strcmp(argv[i], "--no-tunables") == 0)
+            unsetenv("GLIBC_TUNABLES"); /* jitlink's, read by the loader already */
+    }
+    if (chan < 0) {
+        fprintf(stderr, "jitlink-executor: started without --fd; jitlink starts it\n");
+        return 2;
+    }
+    /* What a compiler driver links by default, so that linked code finds it. */
+    static const char *libs[] = {"libm.so.6", "libgcc_s.so.1", "libstdc++.so.6"};
+    for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
+        dlopen(libs[i], RTLD_NOW | RTLD_GLOBAL);
+    uint64_t entry = loop();
+    if (!entry)
+        return 0;
+    /* The program runs on this thread; redirections and other requests go on being served. */
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, NULL) == 0)
+        pthread_detach(t);
+    exit(((main_fn)(uintptr_t)entry)(prog_argc, prog_argv, environ));
+}

@@ -1,0 +1,544 @@
+//! Out-of-process execution: an executor process allocates memory, reports addresses, receives
+//! linked bytes, applies protections, registers unwind information, runs initializers and the
+//! entry point, on jitlink's request.
+//!
+//! The executor is a small C program (`executor/executor.c`) built with jitlink for the host and,
+//! when `aarch64-linux-gnu-gcc` is installed at build time, for aarch64 Linux; both are embedded
+//! in jitlink and started from an anonymous file (`memfd`), so nothing needs installing. It talks
+//! to jitlink over a socket on file descriptor 3 only: the program keeps stdin, stdout and
+//! stderr. An executor for another architecture runs under qemu-user, with the target's system
+//! root found by itself (`QEMU_LD_PREFIX`, else `/usr/<triple>`).
+//!
+//! A crash of the linked code kills the executor, never jitlink: [`Executor::wait`] reports the
+//! exit status or the signal.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+
+use crate::error::{Error, Result};
+use crate::graph::Perm;
+
+const OP_HELLO: u32 = 1;
+const OP_LOOKUP: u32 = 2;
+const OP_RESERVE: u32 = 3;
+const OP_WRITE: u32 = 4;
+const OP_PROTECT: u32 = 5;
+const OP_REGISTER_EH: u32 = 6;
+const OP_DEREGISTER_EH: u32 = 7;
+const OP_SET_ARGS: u32 = 8;
+const OP_RUN_INITS: u32 = 9;
+const OP_CALL: u32 = 10;
+const OP_RUN_MAIN: u32 = 11;
+const OP_WRITE_U64: u32 = 12;
+const OP_RELEASE: u32 = 13;
+const OP_REGISTER_FINIS: u32 = 14;
+const OP_DESCRIBE: u32 = 15;
+const OP_READ: u32 = 16;
+const OP_LOAD_TLS: u32 = 17;
+
+/// The file descriptor of the channel in the executor.
+const CHANNEL_FD: i32 = 3;
+/// Bytes of static TLS surplus the executor starts with, for linked sets' thread-locals.
+const STATIC_TLS_SURPLUS: u32 = 64 << 10;
+/// Largest reply accepted (a lookup of many names is the largest).
+const MAX_REPLY: u32 = 1 << 28;
+
+static HOST_EXECUTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jitlink-executor-host"));
+#[cfg(jitlink_executor_aarch64)]
+static AARCH64_EXECUTOR: Option<&[u8]> = Some(include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/jitlink-executor-aarch64"
+)));
+#[cfg(not(jitlink_executor_aarch64))]
+static AARCH64_EXECUTOR: Option<&[u8]> = None;
+
+/// Where the executor runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// A child process of the host's architecture.
+    Process,
+    /// A child process of another architecture under qemu-user (`e_machine` value).
+    Qemu {
+        /// ELF machine of the target (`EM_AARCH64`).
+        machine: u16,
+    },
+}
+
+/// What the executor reported about its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetInfo {
+    /// ELF machine (`EM_X86_64`, `EM_AARCH64`).
+    pub machine: u16,
+    /// Page size.
+    pub page_size: u64,
+    /// An address inside the target's C library (the anchor for near placement).
+    pub libc_anchor: u64,
+    /// The executor's resolver for TLS descriptors of static blocks.
+    pub tlsdesc_resolver: u64,
+}
+
+/// A running executor process.
+pub struct Executor {
+    child: Child,
+    chan: UnixStream,
+    info: TargetInfo,
+}
+
+fn io_err(what: impl Into<String>, source: std::io::Error) -> Error {
+    Error::Executor {
+        what: what.into(),
+        source,
+    }
+}
+
+fn proto_err(what: impl Into<String>, detail: &str) -> Error {
+    io_err(what, std::io::Error::other(detail.to_string()))
+}
+
+/// The executor binary for `kind`, as an executable anonymous file.
+fn executor_file(kind: &ExecutorKind) -> Result<OwnedFd> {
+    let bytes = match kind {
+        ExecutorKind::Process => HOST_EXECUTOR,
+        ExecutorKind::Qemu { machine } if *machine == object::elf::EM_AARCH64 => {
+            AARCH64_EXECUTOR.ok_or_else(|| {
+                proto_err(
+                    "starting the aarch64 executor",
+                    "jitlink was built without it: install gcc-aarch64-linux-gnu and rebuild",
+                )
+            })?
+        }
+        ExecutorKind::Qemu { machine } => {
+            return Err(proto_err(
+                "starting an executor",
+                &format!("no executor for ELF machine {machine}"),
+            ))
+        }
+    };
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; the descriptor it returns is
+    // owned by the OwnedFd below. It is inherited by the child (no MFD_CLOEXEC) so that the
+    // child can execute it through /proc/self/fd.
+    let fd = unsafe { libc::memfd_create(c"jitlink-executor".as_ptr(), 0) };
+    if fd < 0 {
+        return Err(io_err(
+            "creating the executor file",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // The child puts its channel on descriptor 3; keep the executor file clear of it.
+    // SAFETY: F_DUPFD duplicates a descriptor we own onto the lowest free number >= 10.
+    let high = unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_DUPFD, 10) };
+    if high < 0 {
+        return Err(io_err(
+            "creating the executor file",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    drop(owned);
+    // SAFETY: `high` was just returned by fcntl and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(high) };
+    let mut file = std::fs::File::from(owned.try_clone().map_err(|e| io_err("executor file", e))?);
+    file.write_all(bytes)
+        .map_err(|e| io_err("writing the executor file", e))?;
+    Ok(owned)
+}
+
+/// The system root for qemu-user: `QEMU_LD_PREFIX`, else `/usr/<triple>`.
+fn sysroot(machine: u16) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("QEMU_LD_PREFIX") {
+        return Ok(PathBuf::from(p));
+    }
+    let triple = match machine {
+        object::elf::EM_AARCH64 => "aarch64-linux-gnu",
+        _ => {
+            return Err(proto_err(
+                "finding a system root",
+                "unsupported architecture",
+            ))
+        }
+    };
+    let root = Path::new("/usr").join(triple);
+    if root.join("lib").is_dir() {
+        Ok(root)
+    } else {
+        Err(proto_err(
+            "finding the aarch64 system root",
+            &format!(
+                "{} is missing: install libc6-dev-arm64-cross (or set QEMU_LD_PREFIX)",
+                root.display()
+            ),
+        ))
+    }
+}
+
+impl Executor {
+    /// Starts an executor.
+    pub fn spawn(kind: ExecutorKind) -> Result<Self> {
+        let exe = executor_file(&kind)?;
+        let exe_path = format!("/proc/self/fd/{}", exe.as_raw_fd());
+        let (ours, theirs) = UnixStream::pair().map_err(|e| io_err("creating the channel", e))?;
+        let mut cmd = match &kind {
+            ExecutorKind::Process => Command::new(&exe_path),
+            ExecutorKind::Qemu { machine } => {
+                let qemu = match *machine {
+                    object::elf::EM_AARCH64 => "qemu-aarch64",
+                    _ => "qemu",
+                };
+                let mut c = Command::new(qemu);
+                c.arg("-L").arg(sysroot(*machine)?).arg(&exe_path);
+                c
+            }
+        };
+        cmd.args(["--fd", &CHANNEL_FD.to_string()]);
+        // glibc sizes static TLS when the process starts: give the executor room for the blocks
+        // of linked sets (jitlink in process restarts itself instead). The executor puts the
+        // program's own GLIBC_TUNABLES back before anything runs.
+        let tunable = format!("glibc.rtld.optional_static_tls={STATIC_TLS_SURPLUS}");
+        match std::env::var("GLIBC_TUNABLES") {
+            Ok(t) => {
+                cmd.env("GLIBC_TUNABLES", format!("{t}:{tunable}"));
+                cmd.args(["--tunables", &t]);
+            }
+            Err(_) => {
+                cmd.env("GLIBC_TUNABLES", tunable);
+                cmd.arg("--no-tunables");
+            }
+        }
+        let child_fd = theirs.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and only calls dup2 or fcntl,
+        // which are async-signal-safe. Either leaves descriptor 3 without FD_CLOEXEC, so the
+        // executor inherits the channel there.
+        unsafe {
+            cmd.pre_exec(move || {
+                let ok = if child_fd == CHANNEL_FD {
+                    // Already in place: dup2 would do nothing, so clear close-on-exec by hand.
+                    libc::fcntl(CHANNEL_FD, libc::F_SETFD, 0) >= 0
+                } else {
+                    libc::dup2(child_fd, CHANNEL_FD) >= 0
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let child = cmd.spawn().map_err(|e| {
+            io_err(
+                format!("starting {}", cmd.get_program().to_string_lossy()),
+                e,
+            )
+        })?;
+        drop(theirs);
+        drop(exe);
+        let mut ex = Executor {
+            child,
+            chan: ours,
+            info: TargetInfo {
+                machine: 0,
+                page_size: 0,
+                libc_anchor: 0,
+                tlsdesc_resolver: 0,
+            },
+        };
+        let hello = ex.request(OP_HELLO, &[], "hello")?;
+        if hello.len() != 24 {
+            return Err(proto_err("hello", "short reply"));
+        }
+        ex.info = TargetInfo {
+            machine: u32_at(&hello, 0) as u16,
+            page_size: u64::from(u32_at(&hello, 4)),
+            libc_anchor: u64_at(&hello, 8),
+            tlsdesc_resolver: u64_at(&hello, 16),
+        };
+        Ok(ex)
+    }
+
+    /// What the executor reported about its process.
+    pub fn info(&self) -> TargetInfo {
+        self.info
+    }
+
+    /// The executor's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn request(&mut self, op: u32, payload: &[u8], what: &str) -> Result<Vec<u8>> {
+        let len = u32::try_from(payload.len())
+            .map_err(|_| proto_err(what.to_string(), "request too large"))?;
+        let mut msg = Vec::with_capacity(8 + payload.len());
+        msg.extend_from_slice(&op.to_le_bytes());
+        msg.extend_from_slice(&len.to_le_bytes());
+        msg.extend_from_slice(payload);
+        self.chan
+            .write_all(&msg)
+            .map_err(|e| io_err(what.to_string(), e))?;
+        let mut h = [0u8; 8];
+        self.chan
+            .read_exact(&mut h)
+            .map_err(|e| io_err(what.to_string(), e))?;
+        let (status, len) = (u32_at(&h, 0), u32_at(&h, 4));
+        if len > MAX_REPLY {
+            return Err(proto_err(what.to_string(), "reply too large"));
+        }
+        let mut body = vec![0u8; len as usize];
+        self.chan
+            .read_exact(&mut body)
+            .map_err(|e| io_err(what.to_string(), e))?;
+        if status != 0 {
+            return Err(proto_err(what.to_string(), &String::from_utf8_lossy(&body)));
+        }
+        Ok(body)
+    }
+
+    /// Addresses of `names` in the executor's process (0 for a name it does not define).
+    pub fn lookup(&mut self, names: &[&[u8]]) -> Result<Vec<u64>> {
+        let mut p = Vec::new();
+        for n in names {
+            p.extend_from_slice(n);
+            p.push(0);
+        }
+        let r = self.request(OP_LOOKUP, &p, "looking up symbols")?;
+        if r.len() != names.len() * 8 {
+            return Err(proto_err("looking up symbols", "wrong reply length"));
+        }
+        Ok(r.chunks_exact(8).map(|c| u64_at(c, 0)).collect())
+    }
+
+    /// Maps `size` bytes of read-write memory (near `hint` if possible, below 2 GiB if `low`);
+    /// returns the base.
+    pub fn reserve(&mut self, size: u64, hint: u64, low: bool) -> Result<u64> {
+        let r = self.request(
+            OP_RESERVE,
+            &words(&[size, hint, u64::from(low)]),
+            "reserving memory",
+        )?;
+        r.get(..8)
+            .map(|b| u64_at(b, 0))
+            .ok_or_else(|| proto_err("reserving memory", "short reply"))
+    }
+
+    /// Writes `bytes` at `addr`.
+    pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<()> {
+        let mut p = addr.to_le_bytes().to_vec();
+        p.extend_from_slice(bytes);
+        self.request(OP_WRITE, &p, "writing memory").map(drop)
+    }
+
+    /// Gives `[addr, addr + len)` the protection `perm` (flushing the instruction cache of code).
+    pub fn protect(&mut self, addr: u64, len: u64, perm: Perm) -> Result<()> {
+        let bits: u32 = match perm {
+            Perm::ReadExec => 1 | 4,
+            Perm::Read => 1,
+            Perm::ReadWrite => 1 | 2,
+        };
+        let mut p = words(&[addr, len]);
+        p.extend_from_slice(&bits.to_le_bytes());
+        self.request(OP_PROTECT, &p, "protecting memory").map(drop)
+    }
+
+    /// Registers the terminated `.eh_frame` at `addr` with the executor's unwinder.
+    pub fn register_eh_frame(&mut self, addr: u64) -> Result<()> {
+        self.request(
+            OP_REGISTER_EH,
+            &words(&[addr]),
+            "registering unwind information",
+        )
+        .map(drop)
+    }
+
+    /// Deregisters an `.eh_frame` registered by [`Executor::register_eh_frame`].
+    pub fn deregister_eh_frame(&mut self, addr: u64) -> Result<()> {
+        self.request(
+            OP_DEREGISTER_EH,
+            &words(&[addr]),
+            "deregistering unwind information",
+        )
+        .map(drop)
+    }
+
+    /// Sets the program's `argv` (argv[0] first) for initializers and the entry point.
+    pub fn set_args(&mut self, args: &[String]) -> Result<()> {
+        let mut p = Vec::new();
+        for a in args {
+            if a.as_bytes().contains(&0) {
+                return Err(Error::InvalidArgument("argument contains NUL".into()));
+            }
+            p.extend_from_slice(a.as_bytes());
+            p.push(0);
+        }
+        self.request(OP_SET_ARGS, &p, "passing arguments").map(drop)
+    }
+
+    /// Calls each initializer as `f(argc, argv, envp)`, in order.
+    pub fn run_inits(&mut self, inits: &[u64]) -> Result<()> {
+        self.request(OP_RUN_INITS, &words(inits), "running initializers")
+            .map(drop)
+    }
+
+    /// Registers finalizers (in the order they run at exit) under the set's `dso` handle.
+    pub fn register_finis(&mut self, dso: u64, finis: &[u64]) -> Result<()> {
+        if finis.is_empty() {
+            return Ok(());
+        }
+        let mut all = vec![dso];
+        all.extend_from_slice(finis);
+        self.request(OP_REGISTER_FINIS, &words(&all), "registering finalizers")
+            .map(drop)
+    }
+
+    /// Calls the function at `addr` with up to six integer arguments; returns its result.
+    pub fn call(&mut self, addr: u64, args: &[u64]) -> Result<u64> {
+        if args.len() > 6 {
+            return Err(Error::InvalidArgument(
+                "at most six arguments for a remote call".into(),
+            ));
+        }
+        let mut all = vec![addr];
+        all.extend_from_slice(args);
+        let r = self.request(OP_CALL, &words(&all), "calling a function")?;
+        r.get(..8)
+            .map(|b| u64_at(b, 0))
+            .ok_or_else(|| proto_err("calling a function", "short reply"))
+    }
+
+    /// Starts `exit(entry(argc, argv, envp))` in the executor. Requests are still served while
+    /// the program runs; [`Executor::wait`] returns how it ended.
+    pub fn start_main(&mut self, entry: u64) -> Result<()> {
+        self.request(OP_RUN_MAIN, &words(&[entry]), "starting the program")
+            .map(drop)
+    }
+
+    /// Stores `value` at the 8-byte aligned `addr` with one release-ordered atomic store (a
+    /// stub's slot: this is how a redirect reaches the executor).
+    pub fn write_u64(&mut self, addr: u64, value: u64) -> Result<()> {
+        self.request(OP_WRITE_U64, &words(&[addr, value]), "redirecting")
+            .map(drop)
+    }
+
+    /// The dynamic symbol that starts at `addr` in the executor's process: size, whether it is
+    /// a function, whether it lies in writable memory. `None` if there is none.
+    pub fn describe(&mut self, addr: u64) -> Result<Option<crate::passes::got_stubs::HostSymbol>> {
+        match self.request(OP_DESCRIBE, &words(&[addr]), "describing a symbol") {
+            Ok(r) if r.len() == 16 => Ok(Some(crate::passes::got_stubs::HostSymbol {
+                size: u64_at(&r, 0),
+                function: u32_at(&r, 8) != 0,
+                writable: u32_at(&r, 12) != 0,
+            })),
+            Ok(_) => Err(proto_err("describing a symbol", "wrong reply length")),
+            // ENOENT: no symbol starts there.
+            Err(Error::Executor { .. }) if self.child_alive() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `len` bytes of the executor's memory at `addr`.
+    pub fn read(&mut self, addr: u64, len: u64) -> Result<Vec<u8>> {
+        self.request(OP_READ, &words(&[addr, len]), "reading memory")
+    }
+
+    /// Loads a TLS module (see [`crate::runtime::tls::build_module`]) with the executor's
+    /// dynamic loader; returns the module's id and, if asked, its block's offset from the
+    /// thread pointer.
+    pub fn load_tls(
+        &mut self,
+        module: &crate::runtime::tls::TlsModule,
+        static_tls: bool,
+        total: u64,
+    ) -> Result<jitlink_arch::TlsValues> {
+        let bias = match self.request(OP_LOAD_TLS, &module.bytes, "loading a TLS module") {
+            Ok(r) => r
+                .get(..8)
+                .map(|b| u64_at(b, 0))
+                .ok_or_else(|| proto_err("loading a TLS module", "short reply"))?,
+            Err(Error::Executor { source, .. })
+                if static_tls && source.to_string().contains("static TLS") =>
+            {
+                return Err(Error::StaticTlsExhausted { needed: total })
+            }
+            Err(e) => return Err(e),
+        };
+        let words = self.read(bias + module.module_at, 16)?;
+        Ok(jitlink_arch::TlsValues {
+            module: u64_at(&words, 0),
+            tp_offset: if static_tls {
+                u64_at(&words, 8) as i64
+            } else {
+                0
+            },
+        })
+    }
+
+    fn child_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Unmaps memory reserved by [`Executor::reserve`].
+    pub fn release(&mut self, addr: u64, len: u64) -> Result<()> {
+        self.request(OP_RELEASE, &words(&[addr, len]), "releasing memory")
+            .map(drop)
+    }
+
+    /// Waits for the executor process to end: after the program exits, or at once (closing the
+    /// channel ends an executor that runs no program).
+    pub fn wait(mut self) -> Result<ExitStatus> {
+        let _ = self.chan.shutdown(std::net::Shutdown::Both);
+        self.child
+            .wait()
+            .map_err(|e| io_err("waiting for the executor", e))
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // An executor that was not waited for is ended: it holds no state worth keeping.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// How a program's end is reported: `Ok(code)` for an exit, `Err(message)` for a signal.
+pub fn describe_status(status: ExitStatus) -> std::result::Result<i32, String> {
+    if let Some(code) = status.code() {
+        return Ok(code);
+    }
+    let sig = status.signal().unwrap_or(0);
+    // SAFETY: strsignal returns a pointer to a static or thread-local string (or NULL).
+    let name = unsafe {
+        let p = libc::strsignal(sig);
+        if p.is_null() {
+            String::from("unknown signal")
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    };
+    Err(format!("killed by signal {sig} ({name})"))
+}
+
+fn words(ws: &[u64]) -> Vec<u8> {
+    ws.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        w.copy_from_slice(s);
+    }
+    u32::from_le_bytes(w)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        w.copy_from_slice(s);
+    }
+    u64::from_le_bytes(w)
+}

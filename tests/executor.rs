@@ -1,0 +1,146 @@
+//! The executor protocol on its own: real child processes (the host's, and aarch64 under
+//! qemu-user) that allocate memory, receive machine code, run it, and report crashes.
+
+use jitlink::executor::{describe_status, Executor, ExecutorKind};
+use jitlink::graph::Perm;
+
+/// `mov eax, edi; add eax, esi; ret` (x86-64) and `add w0, w0, w1; ret` (aarch64): the sum of
+/// the first two integer arguments.
+const ADD_X86_64: &[u8] = &[0x89, 0xf8, 0x01, 0xf0, 0xc3];
+const ADD_AARCH64: &[u8] = &[0x00, 0x00, 0x01, 0x0b, 0xc0, 0x03, 0x5f, 0xd6];
+
+fn run_code(kind: ExecutorKind, code: &[u8], machine: u16) {
+    let mut ex = Executor::spawn(kind).expect("start the executor");
+    let info = ex.info();
+    assert_eq!(
+        info.machine, machine,
+        "the executor reports its architecture"
+    );
+    assert!(info.page_size >= 4096 && info.page_size.is_power_of_two());
+    let printf = ex
+        .lookup(&[b"printf", b"no_such_symbol_here"])
+        .expect("lookup");
+    assert_ne!(printf[0], 0, "printf is found in the executor's C library");
+    assert_eq!(printf[1], 0, "an unknown name is reported as missing");
+
+    let base = ex.reserve(info.page_size, 0, false).expect("reserve");
+    ex.write(base, code).expect("write");
+    ex.protect(base, info.page_size, Perm::ReadExec)
+        .expect("protect");
+    assert_eq!(ex.call(base, &[40, 2]).expect("call"), 42);
+    assert_eq!(ex.call(base, &[7, 8]).expect("call"), 15);
+
+    let data = ex.reserve(info.page_size, 0, false).expect("reserve");
+    ex.write_u64(data, 0x1122_3344_5566_7788)
+        .expect("atomic store");
+    ex.release(data, info.page_size).expect("release");
+
+    // Code that crashes takes down the executor only: the call fails, and waiting reports the
+    // signal.
+    assert!(
+        ex.call(8, &[]).is_err(),
+        "a call into unmapped memory cannot return"
+    );
+    let status = ex.wait().expect("wait");
+    let report = describe_status(status).expect_err("the executor was killed");
+    assert!(report.contains("signal 11"), "{report}");
+}
+
+#[test]
+fn host_process_runs_code_and_reports_a_crash() {
+    run_code(ExecutorKind::Process, ADD_X86_64, object::elf::EM_X86_64);
+}
+
+#[test]
+fn aarch64_under_qemu_runs_code_and_reports_a_crash() {
+    run_code(
+        ExecutorKind::Qemu {
+            machine: object::elf::EM_AARCH64,
+        },
+        ADD_AARCH64,
+        object::elf::EM_AARCH64,
+    );
+}
+
+#[test]
+fn closing_the_channel_ends_an_idle_executor() {
+    let mut ex = Executor::spawn(ExecutorKind::Process).expect("start the executor");
+    let page = ex.info().page_size;
+    let base = ex.reserve(page, 0, false).expect("reserve");
+    // An executor that runs no program exits with status 0 when jitlink closes the channel.
+    ex.protect(base, page, Perm::Read).expect("read-only");
+    let status = ex.wait().expect("wait");
+    assert_eq!(describe_status(status), Ok(0));
+}
+
+mod common;
+
+/// A linked program that dereferences a bad pointer kills only the executor: jitlink reports
+/// the signal and exits with 128 + its number, for the host and for aarch64 under qemu.
+#[test]
+fn a_crash_of_linked_code_is_reported_and_jitlink_exits_cleanly() {
+    use common::*;
+    let source = "#include <stdio.h>\n\
+                  int poke(volatile int *p) { return *p; }\n\
+                  int main(void) { puts(\"before\"); fflush(stdout); return poke((int *)8); }\n";
+    for (compiler, kind) in [(Compiler::Gcc, "process"), (Compiler::Aarch64Gcc, "qemu")] {
+        let config = Config::new(compiler, Opt::O0, Pic::Pie, false, false);
+        let objs = compile_generated(&config, &[("crash.c", source)]);
+        let mut cmd = jitlink_command(&["--executor", kind], &objs, &[]);
+        let (code, stdout, stderr) = outcome(&mut cmd);
+        assert_eq!(code, Some(128 + 11), "{kind}: {stderr}");
+        assert_eq!(stdout, "before\n", "{kind}");
+        assert!(
+            stderr.contains("jitlink: linked program killed by signal 11"),
+            "{kind}: {stderr}"
+        );
+    }
+}
+
+/// Redirectable stubs in an executor: a redirect writes the slot in the executor's memory, and
+/// code linked later binds to the stub.
+#[test]
+fn redirects_write_the_executors_slots() {
+    use common::*;
+    use jitlink::remote::RemoteSession;
+    let funcs = "int twice(int x) { return 2 * x; }\nint thrice(int x) { return 3 * x; }\n";
+    let user = "int twice(int);\nint use_twice(int x) { return twice(x) + 1; }\n";
+    for (compiler, kind) in [
+        (Compiler::Gcc, ExecutorKind::Process),
+        (
+            Compiler::Aarch64Gcc,
+            ExecutorKind::Qemu {
+                machine: object::elf::EM_AARCH64,
+            },
+        ),
+    ] {
+        let config = Config::new(compiler, Opt::O2, Pic::Pie, false, false);
+        let objs = compile_generated(&config, &[("funcs.c", funcs), ("user.c", user)]);
+        let mut s = RemoteSession::new(Executor::spawn(kind.clone()).expect("executor"), vec![]);
+        s.add_file(&objs[0]).expect("add funcs.o");
+        s.link_pending().expect("link funcs.o");
+        let thrice = s.lookup("thrice").expect("thrice");
+        let stubs = s.create_redirectable(&["twice"]).expect("stubs");
+        assert_eq!(
+            s.lookup("twice"),
+            Some(stubs[0]),
+            "{kind:?}: lookups return the stub"
+        );
+        assert_eq!(s.executor().call(stubs[0], &[5]).expect("call"), 10);
+        s.redirect("twice", thrice).expect("redirect");
+        assert_eq!(s.executor().call(stubs[0], &[5]).expect("call"), 15);
+
+        s.add_file(&objs[1]).expect("add user.o");
+        s.link_pending().expect("link user.o");
+        let use_twice = s.lookup("use_twice").expect("use_twice");
+        assert_eq!(
+            s.executor().call(use_twice, &[5]).expect("call"),
+            16,
+            "{kind:?}"
+        );
+        assert!(
+            s.redirect("thrice", 0).is_err(),
+            "only redirectable names redirect"
+        );
+    }
+}
