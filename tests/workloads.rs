@@ -114,14 +114,18 @@ fn check_run(
 }
 
 /// The same inputs linked lazily (`jitlink --lazy`: per object, or per function with
-/// -ffunction-sections), compared with the same native run.
+/// -ffunction-sections), compared with the same native run; host programs only.
 fn check_lazy(
     failures: &mut Failures,
     label: String,
+    config: &Config,
     exe: &Path,
     inputs: &[PathBuf],
     spec: &RunSpec,
 ) {
+    if config.compiler.is_cross() {
+        return;
+    }
     let (_, verdict) = run_both_with_options(&label, exe, &["--lazy"], inputs, spec);
     failures.record(verdict);
 }
@@ -191,7 +195,7 @@ fn check_lua(configs: &[Config]) {
     // Tier 1 for the -O0 configurations: the library at -O2, for `--reopt`.
     let tier1: Vec<Config> = configs
         .iter()
-        .filter(|c| c.opt == Opt::O0)
+        .filter(|c| c.opt == Opt::O0 && !c.compiler.is_cross())
         .map(|c| Config { opt: Opt::O2, ..*c })
         .collect();
     for config in &tier1 {
@@ -222,6 +226,7 @@ fn check_lua(configs: &[Config]) {
         check_lazy(
             &mut failures,
             format!("lua --lazy {config}"),
+            config,
             &exe,
             objs,
             &spec,
@@ -331,6 +336,7 @@ fn check_zlib(configs: &[Config]) {
             check_lazy(
                 &mut failures,
                 format!("zlib --lazy {config}"),
+                config,
                 &exe,
                 objs,
                 &spec,
@@ -408,6 +414,7 @@ fn sqlite() {
         check_lazy(
             &mut failures,
             format!("sqlite --lazy {config}"),
+            config,
             &exe,
             &objs,
             &spec,
