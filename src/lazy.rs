@@ -164,9 +164,10 @@ impl Shared {
                         units[i].state = State::Linking;
                     }
                     let name = units[u].name.clone();
-                    let content = match &mut units[u].content {
-                        Content::Object(b) => Content::Object(b.take()),
-                        Content::Function(o, _) => Content::Function(*o, String::new()),
+                    // What to link: the object's bytes, or functions of split object `o`.
+                    let job = match &mut units[u].content {
+                        Content::Object(b) => Err(b.take()),
+                        Content::Function(o, _) => Ok(*o),
                     };
                     let functions: Vec<String> = batch
                         .iter()
@@ -177,20 +178,16 @@ impl Shared {
                         .collect();
                     drop(units);
                     let start = Instant::now();
-                    let linked = match content {
-                        Content::Object(None) => {
-                            Err(Error::InvalidArgument(format!("{name} has no content")))
-                        }
-                        Content::Object(Some(b)) => with_session(self, |s| {
+                    let linked = match job {
+                        Err(None) => Err(Error::InvalidArgument(format!("{name} has no content"))),
+                        Err(Some(b)) => with_session(self, |s| {
                             s.add_bytes(name.clone(), b)?;
                             s.link_pending().map(|_| ())
                         }),
-                        Content::Function(o, _) => {
-                            with_session(self, |s| match lock(&self.split).get_mut(o) {
-                                Some(split) => split.link(s, &functions),
-                                None => Err(Error::InvalidArgument(format!("{name}: no object"))),
-                            })
-                        }
+                        Ok(o) => with_session(self, |s| match lock(&self.split).get_mut(o) {
+                            Some(split) => split.link(s, &functions),
+                            None => Err(Error::InvalidArgument(format!("{name}: no object"))),
+                        }),
                     };
                     if self.log {
                         let ms = start.elapsed().as_secs_f64() * 1e3;
