@@ -18,6 +18,13 @@
 //! **Driver.** [`Session`] ties the stages together and resolves symbols across inputs,
 //! earlier linked sets, absolute definitions and the host process.
 //!
+//! **Stubs, lazy linking, re-optimization.** [`stubs`] gives functions stable addresses whose
+//! targets change with one atomic store, and makes re-entry and counting trampolines that enter
+//! the runtime through [`runtime::reentry`]. On top of them, [`lazy::LazySession`] links an
+//! object (or one function) on its first call, and [`reopt::Reoptimizer`] counts calls per function
+//! and links a better version of a hot one, bound to the running program's state by
+//! [`passes::bind`].
+//!
 //! ```no_run
 //! # fn main() -> Result<(), jitlink::Error> {
 //! let mut session = jitlink::Session::new(jitlink::Options::default());
