@@ -293,3 +293,32 @@ fn resolver_accepts_a_misaligned_stack() {
     assert_eq!(r, 42);
     assert_eq!(lazy.materialized().len(), 1);
 }
+
+/// A lazy unit that cannot be linked: the first call cannot return an error to C code, so jitlink
+/// prints the error, naming the function, the object and the undefined symbol, and aborts.
+#[test]
+fn failed_materialization_names_the_cause_and_aborts() {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let objs = common::compile_generated(
+        &config,
+        &[
+            (
+                "lazy_main.c",
+                "int broken(int);\nint main(void) { return broken(1); }\n",
+            ),
+            (
+                "broken.c",
+                "int missing_function(int);\nint broken(int x) { return missing_function(x); }\n",
+            ),
+        ],
+    );
+    let mut cmd = common::jitlink_command(&["--lazy"], &objs, &[]);
+    let out = cmd.output().expect("run jitlink");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(6), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.o for broken") && stderr.contains("missing_function"),
+        "{stderr}"
+    );
+}

@@ -229,6 +229,18 @@ fn background_and_synchronous_tier_up_through_the_library() {
             t.config
         );
 
+        // A definition that cannot be bound: an event, and the old version keeps running.
+        let (refused, r3) = drive(&t, base.clone(), Some(t.extra.clone()), 400);
+        assert_eq!(refused, tier0_only, "{}", t.config);
+        assert!(!r3.is_reoptimized("kernel_sum"), "{}", t.config);
+        let ev = r3.events();
+        assert!(
+            matches!(&ev[..], [ReoptEvent::Refused { symbol, calls: 100, reason }]
+                if symbol == "kernel_sum" && reason.contains("extra_state")),
+            "{}: {ev:?}",
+            t.config
+        );
+
         let sync = ReoptOptions {
             background: false,
             ..base
