@@ -208,6 +208,10 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     if !cli.noexec {
         if let Some((entry, keep)) = link_tiered(&cli, opts.clone())? {
             let ret = call_entry(&cli, entry)?;
+            // Re-optimizations under way when main returns finish (and log) before the exit.
+            if let Some(r) = keep.downcast_ref::<jitlink::reopt::Reoptimizer>() {
+                r.wait_idle();
+            }
             // Linked code stays mapped: atexit handlers registered by it run in `exit`.
             std::mem::forget(keep);
             return Ok(ret);

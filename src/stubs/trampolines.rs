@@ -4,7 +4,8 @@
 //! [`jitlink_arch::Arch::COUNTING_TRAMPOLINE`]) with a range of identities reserved at once: its
 //! code is written once and finalized read-execute, so each trampoline's identity is fixed when the
 //! batch is made and its purpose (the handler) is set when it is handed out. Layout of a batch:
-//! code (r-x) | the resolver's address (r--) | per trampoline a counter and a target (rw-).
+//! code (r-x) | the resolver's address (r--) | per trampoline a counter and a target (rw-; a
+//! cache line each for counting trampolines).
 //! Batches are never unmapped while the pool lives: a thread may still be inside a trampoline.
 
 use std::marker::PhantomData;
@@ -18,8 +19,15 @@ use crate::graph::Perm;
 use crate::memory::{Finalized, MemoryManager, Placement};
 use crate::runtime::reentry::{self, Handler};
 
-/// Data bytes per trampoline: its counter and its target slot.
-const DATA_PER_TRAMPOLINE: usize = 16;
+/// Data bytes per trampoline: its counter and its target slot. A counter is written on every
+/// call, so counting trampolines get a cache line each: functions counted on different threads
+/// do not share one.
+fn data_stride(kind: Kind) -> usize {
+    match kind {
+        Kind::Reentry => 16,
+        Kind::Counting | Kind::CountingRelaxed => 64,
+    }
+}
 
 /// A trampoline handed out by a [`TrampolinePool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +121,8 @@ impl<A: Arch> TrampolinePool<A> {
         let page = mem.page_size();
         let n = n.max(page / size);
         let code_len = (n * size).next_multiple_of(page);
-        let data_len = (n * DATA_PER_TRAMPOLINE).next_multiple_of(page);
+        let stride = data_stride(kind);
+        let data_len = (n * stride).next_multiple_of(page);
         let len = code_len + page + data_len;
         let first_id = reentry::reserve_ids(n).map_err(Error::InvalidArgument)?;
         let chunk = mem.chunk_for(Placement::Near, len, page)?;
@@ -141,7 +150,7 @@ impl<A: Arch> TrampolinePool<A> {
                         let id = first_id + i as u32;
                         t[tpl.id_offset..tpl.id_offset + 4].copy_from_slice(&id.to_le_bytes());
                         let here = base + (i * size) as u64;
-                        let words = data + (i * DATA_PER_TRAMPOLINE) as u64;
+                        let words = data + (i * stride) as u64;
                         for f in tpl.fields {
                             let s = match f.slot {
                                 TrampolineSlot::Resolver => resolver,
@@ -199,8 +208,8 @@ impl<A: Arch> TrampolinePool<A> {
             let t = Trampoline {
                 addr: b.code + i as u64 * size,
                 id: b.first_id + i as u32,
-                counter: b.data + (i * DATA_PER_TRAMPOLINE) as u64,
-                target: b.data + (i * DATA_PER_TRAMPOLINE) as u64 + 8,
+                counter: b.data + (i * data_stride(kind)) as u64,
+                target: b.data + (i * data_stride(kind)) as u64 + 8,
             };
             Trampoline::word(t.counter).store(counter, Ordering::Relaxed);
             Trampoline::word(t.target).store(target, Ordering::Release);
