@@ -5,3 +5,4 @@ pub mod host;
 pub mod init;
 pub mod tls;
 pub mod unwind;
+pub mod win64;
