@@ -14,6 +14,8 @@ JITLINK_TOOLS=(
     "llvm-jitlink-22:llvm-22"
     "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
     "qemu-aarch64:qemu-user"
+    "llvm-mc-19:llvm-19"
+    "x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64"
 )
 
 jitlink_missing_tools() {

@@ -16,7 +16,7 @@ int run_hello(void) {
     line[20] = 0;
     puts(line);
     puts("hello from linked code");
-#if !defined(_WIN32)
+#if !defined(_WIN32) && !defined(NO_PRINTF)
     printf("%s has %d characters, %x in hex, pi is about %.3f\n", line, (int)strlen(line), 48879, 3.14159);
 #endif
     return (int)strlen(line) + 1;

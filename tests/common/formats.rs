@@ -1,0 +1,122 @@
+//! Shared by `tests/macho.rs` and `tests/coff.rs`: compiles the freestanding programs of
+//! `testdata/formats/` for a foreign object format and compares each entry point's run through
+//! `jitlink --entry` with the ELF build of the same sources linked by gcc.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::common::*;
+
+/// The checksum program's sources and entry points.
+pub const PROGRAM: &[&str] = &[
+    "ck_main",
+    "ck_tables",
+    "ck_funcs",
+    "ck_weak",
+    "ck_imported",
+    "hello",
+];
+pub const ENTRIES: &[&str] = &[
+    "run_checksum",
+    "run_switch",
+    "run_pointers",
+    "run_linkage",
+    "run_hello",
+];
+
+pub fn formats_dir() -> PathBuf {
+    testdata_dir().join("formats")
+}
+
+/// Runs `cmd`, panicking with its output if it fails.
+pub fn must(mut cmd: Command, what: &str) {
+    let line = shell_line(&cmd);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run {line}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {line}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compiles `sources` (names in `testdata/formats`, without `.c`) with `compiler args` into
+/// `dir`; returns the objects.
+pub fn compile_objects(
+    dir: &Path,
+    compiler: &str,
+    args: &[&str],
+    sources: &[&str],
+) -> Vec<PathBuf> {
+    let cc = tool(compiler);
+    sources
+        .iter()
+        .map(|s| {
+            let obj = dir.join(format!("{s}.o"));
+            let mut cmd = Command::new(&cc.path);
+            cmd.args(args)
+                .args(["-ffreestanding", "-fno-stack-protector", "-c"])
+                .arg(formats_dir().join(format!("{s}.c")))
+                .arg("-o")
+                .arg(&obj);
+            must(
+                cmd,
+                &format!("compiling {s}.c with {compiler} {}", args.join(" ")),
+            );
+            obj
+        })
+        .collect()
+}
+
+/// The ELF build of the program whose `main` returns `entry()`, linked by gcc.
+pub fn native_program(dir: &Path, entry: &str, defines: &[&str]) -> PathBuf {
+    let exe = dir.join(format!("native-{entry}"));
+    let mut cmd = Command::new(&tool("gcc").path);
+    cmd.args(["-O2", &format!("-DENTRY={entry}")]).args(defines);
+    for s in PROGRAM {
+        cmd.arg(formats_dir().join(format!("{s}.c")));
+    }
+    cmd.arg(formats_dir().join("entry_main.c"))
+        .arg("-o")
+        .arg(&exe);
+    must(cmd, "building the ELF program");
+    exe
+}
+
+/// Compiles the program with `compiler args`, runs every entry through jitlink and compares
+/// exit status and output with the ELF build. Returns the failures.
+pub fn check_program(
+    label: &str,
+    compiler: &str,
+    args: &[&str],
+    native_defines: &[&str],
+) -> Vec<String> {
+    let dir = scratch_dir(label);
+    let objs = compile_objects(&dir, compiler, args, PROGRAM);
+    let mut failures = Vec::new();
+    for entry in ENTRIES {
+        let native = native_program(&dir, entry, native_defines);
+        let (out, verdict) = run_both_with_options(
+            &format!("{label} {entry}"),
+            &native,
+            &["--entry", entry],
+            &objs,
+            &RunSpec::default(),
+        );
+        // The program must have computed something: every entry returns a non-zero value.
+        if out.status.code() == Some(0) {
+            failures.push(format!("[{label} {entry}] the ELF build returned 0"));
+        }
+        if let Err(e) = verdict {
+            failures.push(e);
+        }
+    }
+    failures
+}
+
+/// Runs jitlink with `args`; returns (exit code, stdout, stderr).
+pub fn jitlink(args: &[&str], inputs: &[PathBuf]) -> (Option<i32>, String, String) {
+    let mut cmd = jitlink_command(args, inputs, &[]);
+    outcome(&mut cmd)
+}
