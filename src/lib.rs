@@ -34,6 +34,7 @@
 pub mod builder;
 pub mod error;
 pub mod executor;
+pub mod fixed;
 pub mod fixup;
 pub mod graph;
 pub mod layout;

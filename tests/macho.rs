@@ -100,3 +100,117 @@ fn thread_local_variables_are_rejected() {
         "the error should name the file and the TLV runtime: {stderr}"
     );
 }
+
+#[test]
+fn arm64_programs_run_under_qemu_and_agree_with_the_aarch64_elf_build() {
+    // arm64 Mach-O code that does not depend on the OS runs in an aarch64 Linux executor
+    // under qemu-user. printf is left out: Apple's arm64 convention passes variadic arguments
+    // on the stack, glibc's in registers.
+    let mut failures = Vec::new();
+    for opt in ["-O0", "-O2"] {
+        let label = format!("macho arm64 {opt}");
+        let dir = scratch_dir(&label);
+        let objs = compile_objects(
+            &dir,
+            "clang-19",
+            &["--target=arm64-apple-macos11", opt, "-DNO_PRINTF"],
+            PROGRAM,
+        );
+        for entry in ENTRIES {
+            let native =
+                native_program_with(&dir, "aarch64-linux-gnu-gcc", entry, &["-DNO_PRINTF"]);
+            let mut native_cmd = Command::new(&tool("qemu-aarch64").path);
+            native_cmd.arg("-L").arg(AARCH64_SYSROOT).arg(&native);
+            let (out, verdict) = run_both_command(
+                &format!("{label} {entry}"),
+                native_cmd,
+                &["--executor", "qemu", "--entry", entry],
+                &objs,
+                &RunSpec::default(),
+            );
+            if out.status.code() == Some(0) {
+                failures.push(format!("[{label} {entry}] the ELF build returned 0"));
+            }
+            if let Err(e) = verdict {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn sext(v: u64, bits: u32) -> i64 {
+    ((v << (64 - bits)) as i64) >> (64 - bits)
+}
+
+/// The page an `adrp` at `p` addresses.
+fn adrp_page(insn: u32, p: u64) -> u64 {
+    assert_eq!(insn & 0x9f00_0000, 0x9000_0000, "not adrp: {insn:#010x}");
+    let imm = u64::from((insn >> 29) & 3) | (u64::from((insn >> 5) & 0x7ffff) << 2);
+    (p & !0xfff).wrapping_add((sext(imm, 21) << 12) as u64)
+}
+
+/// The byte offset an `add` or load (unsigned offset) adds, scaled by its access size.
+fn lo12(insn: u32) -> u64 {
+    let imm = u64::from((insn >> 10) & 0xfff);
+    if insn & 0x1f00_0000 == 0x1100_0000 {
+        return imm;
+    }
+    assert_eq!(insn & 0x3b00_0000, 0x3900_0000, "not add/ldr: {insn:#010x}");
+    let mut size = insn >> 30;
+    if size == 0 && insn & 0x0480_0000 == 0x0480_0000 {
+        size = 4;
+    }
+    imm << size
+}
+
+#[test]
+fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
+    let dir = scratch_dir("macho-arm64-fixed");
+    let obj = dir.join("macho_arm64.o");
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=arm64-apple-macos11", "-filetype=obj"])
+        .arg(formats_dir().join("macho_arm64.s"))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "assembling macho_arm64.s");
+    let ext = 0x1234_5678_9abc_u64;
+    let base = 0x4000_0000;
+    let img = jitlink::fixed::link_at(
+        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
+        base,
+        &[("ext".to_string(), ext)],
+    )
+    .unwrap();
+    let sym = |n: &str| img.symbol(n).unwrap();
+    let (f, g, data) = (sym("f"), sym("g"), sym("data"));
+    let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
+    let page = |a: u64| a & !0xfff;
+    // PAGE21 / PAGEOFF12 (add), with and without ADDEND, and the load sizes.
+    assert_eq!(adrp_page(insn(0), f), page(data));
+    assert_eq!(lo12(insn(1)), data & 0xfff);
+    assert_eq!(adrp_page(insn(2), f + 8), page(data + 40));
+    assert_eq!(lo12(insn(3)), (data + 40) & 0xfff);
+    assert_eq!(lo12(insn(4)), (data + 48) & 0xfff);
+    assert_eq!(lo12(insn(5)), (data + 64) & 0xfff);
+    assert_eq!(lo12(insn(6)), (data + 3) & 0xfff);
+    // GOT_LOAD_PAGE21 + GOT_LOAD_PAGEOFF12 address a GOT entry holding ext.
+    let got_entry = adrp_page(insn(7), f + 28) + lo12(insn(8));
+    assert_eq!(img.u64_at(got_entry), Some(ext));
+    // BRANCH26, with and without ADDEND.
+    let bl = |k: u64| {
+        let i = insn(k);
+        assert_eq!(i & 0xfc00_0000, 0x9400_0000, "not bl: {i:#010x}");
+        (f + 4 * k).wrapping_add((sext(u64::from(i & 0x3ff_ffff), 26) << 2) as u64)
+    };
+    assert_eq!(bl(9), g);
+    assert_eq!(bl(10), g + 8);
+    // Data: UNSIGNED, SUBTRACTOR pairs (64 and 32 bits), POINTER_TO_GOT.
+    assert_eq!(img.u64_at(sym("ptr")), Some(g + 4));
+    assert_eq!(img.u64_at(sym("diff")), Some(g.wrapping_sub(sym("diff"))));
+    let d32 = img.u32_at(sym("diff32")).unwrap() as i32 as i64;
+    assert_eq!(d32, g as i64 - sym("diff32") as i64 + 12);
+    let gotp = sym("gotp");
+    let to_got = gotp.wrapping_add(img.u32_at(gotp).unwrap() as i32 as i64 as u64);
+    assert_eq!(img.u64_at(to_got), Some(ext));
+}

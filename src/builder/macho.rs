@@ -64,9 +64,11 @@ pub trait MachOArch: Arch {
     /// `cputype` value.
     const CPU_TYPE: u32;
     /// The one exhaustive translation of raw relocation types (with their `pcrel`, `length`
-    /// and `extern` bits). `Err` says why a relocation is rejected.
+    /// and `extern` bits); `insn` is the 32-bit word at the place (arm64 page offsets take
+    /// their access size from the instruction). `Err` says why a relocation is rejected.
     fn translate_macho(
         r: &macho::RelocationInfo,
+        insn: u32,
     ) -> std::result::Result<MachOReloc<Self::EdgeKind>, &'static str>;
     /// The relocation type's name for messages.
     fn macho_reloc_name(r_type: u8) -> String;
@@ -80,6 +82,7 @@ impl MachOArch for x86_64::X86_64 {
 
     fn translate_macho(
         r: &macho::RelocationInfo,
+        _insn: u32,
     ) -> std::result::Result<MachOReloc<x86_64::EdgeKind>, &'static str> {
         use x86_64::EdgeKind::*;
         use Implicit::{Data, PcRel32};
@@ -668,7 +671,8 @@ fn add_relocations<'a, A: MachOArch>(
                 )
             })
         };
-        let (kind, target, a) = match A::translate_macho(&r).map_err(unsupported)? {
+        let insn = read_place(s.data, off as usize, 4).unwrap_or(0) as u32;
+        let (kind, target, a) = match A::translate_macho(&r, insn).map_err(unsupported)? {
             MachOReloc::Addend => {
                 // A signed 24-bit addend in r_symbolnum.
                 addend = Some(i64::from(((r.r_symbolnum << 8) as i32) >> 8));
@@ -685,7 +689,7 @@ fn add_relocations<'a, A: MachOArch>(
                     ));
                 }
                 if !matches!(
-                    A::translate_macho(&next),
+                    A::translate_macho(&next, insn),
                     Ok(MachOReloc::Edge(_, Implicit::Data))
                 ) {
                     return Err(unsupported("SUBTRACTOR not followed by UNSIGNED"));

@@ -71,8 +71,13 @@ pub fn compile_objects(
 
 /// The ELF build of the program whose `main` returns `entry()`, linked by gcc.
 pub fn native_program(dir: &Path, entry: &str, defines: &[&str]) -> PathBuf {
-    let exe = dir.join(format!("native-{entry}"));
-    let mut cmd = Command::new(&tool("gcc").path);
+    native_program_with(dir, "gcc", entry, defines)
+}
+
+/// [`native_program`] built by the gcc driver `gcc` (a cross compiler for aarch64).
+pub fn native_program_with(dir: &Path, gcc: &str, entry: &str, defines: &[&str]) -> PathBuf {
+    let exe = dir.join(format!("native-{gcc}-{entry}"));
+    let mut cmd = Command::new(&tool(gcc).path);
     cmd.args(["-O2", &format!("-DENTRY={entry}")]).args(defines);
     for s in PROGRAM {
         cmd.arg(formats_dir().join(format!("{s}.c")));
