@@ -127,3 +127,161 @@ fn comdat_selections() {
         );
     }
 }
+
+fn sext(v: u64, bits: u32) -> i64 {
+    ((v << (64 - bits)) as i64) >> (64 - bits)
+}
+
+#[test]
+fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
+    let dir = scratch_dir("coff-arm64-fixed");
+    let obj = dir.join("coff_arm64.o");
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=aarch64-pc-windows-msvc", "-filetype=obj"])
+        .arg(formats_dir().join("coff_arm64.s"))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "assembling coff_arm64.s");
+    let ext = 0x1234_5678_9abc_u64;
+    let base = 0x4000_0000;
+    let img = jitlink::fixed::link_at(
+        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
+        base,
+        &[("ext".to_string(), ext)],
+    )
+    .unwrap();
+    let sym = |n: &str| img.symbol(n).unwrap();
+    let (f, g, h, data) = (sym("f"), sym("g"), sym("h"), sym("data"));
+    let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
+    let at = |k: u64| f + 4 * k;
+    let page = |a: u64| a & !0xfff;
+    let adr = |i: u32| sext(u64::from((i >> 29) & 3) | (u64::from((i >> 5) & 0x7ffff) << 2), 21);
+    let adrp_page = |k: u64| {
+        let i = insn(k);
+        assert_eq!(i & 0x9f00_0000, 0x9000_0000, "not adrp: {i:#010x}");
+        page(at(k)).wrapping_add((adr(i) << 12) as u64)
+    };
+    let lo12 = |k: u64| {
+        let i = insn(k);
+        let imm = u64::from((i >> 10) & 0xfff);
+        if i & 0x1f00_0000 == 0x1100_0000 {
+            return imm;
+        }
+        let mut size = i >> 30;
+        if size == 0 && i & 0x0480_0000 == 0x0480_0000 {
+            size = 4;
+        }
+        imm << size
+    };
+    // PAGEBASE_REL21 and PAGEOFFSET_12A/12L, addends taken from the instructions.
+    assert_eq!(adrp_page(0), page(data));
+    assert_eq!(lo12(1), data & 0xfff);
+    assert_eq!(adrp_page(2), page(data + 40));
+    assert_eq!(lo12(3), (data + 40) & 0xfff);
+    assert_eq!(lo12(4), (data + 48) & 0xfff);
+    assert_eq!(lo12(5), (data + 64) & 0xfff);
+    assert_eq!(lo12(6), (data + 3) & 0xfff);
+    // BRANCH26, REL21, BRANCH19, BRANCH14.
+    let bl = |k: u64| at(k).wrapping_add((sext(u64::from(insn(k) & 0x3ff_ffff), 26) << 2) as u64);
+    assert_eq!(bl(7), g);
+    assert_eq!(bl(8), h);
+    assert_eq!(at(9).wrapping_add(adr(insn(9)) as u64), h);
+    let b19 = at(10).wrapping_add((sext(u64::from((insn(10) >> 5) & 0x7ffff), 19) << 2) as u64);
+    assert_eq!(b19, g);
+    let b14 = at(11).wrapping_add((sext(u64::from((insn(11) >> 5) & 0x3fff), 14) << 2) as u64);
+    assert_eq!(b14, g);
+    // Data: ADDR64, ADDR32, ADDR32NB (relative to the image base, the set's lowest address),
+    // REL32 (relative to the end of the field), SECREL (g starts its section), ADDR64 to an
+    // absolute symbol.
+    assert_eq!(img.u64_at(sym("ptr")), Some(g + 4));
+    assert_eq!(img.u32_at(sym("ptr32")).map(u64::from), Some(g + 8));
+    assert_eq!(img.u32_at(sym("rva")).map(u64::from), Some(g - base));
+    let rel = sym("rel");
+    assert_eq!(img.u32_at(rel).map(|v| v as i32 as i64), Some(g as i64 - rel as i64));
+    assert_eq!(img.u32_at(sym("secrel")), Some(12));
+    assert_eq!(img.u64_at(sym("extp")), Some(ext));
+}
+
+#[test]
+fn arm64_msvc_program_links_at_a_fixed_base() {
+    // The checksum program compiled for aarch64-pc-windows-msvc links completely (every
+    // relocation clang emits is translated and fits); it does not run here.
+    for opt in ["-O0", "-O2"] {
+        let dir = scratch_dir(&format!("coff-arm64-program{opt}"));
+        let objs = compile_objects(&dir, "clang-19", &["--target=aarch64-pc-windows-msvc", opt], PROGRAM);
+        let inputs: Vec<(String, Vec<u8>)> = objs
+            .iter()
+            .map(|o| (o.display().to_string(), std::fs::read(o).unwrap()))
+            .collect();
+        let absolutes: Vec<(String, u64)> = ["puts", "strlen", "memset"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), 0x7000_0000 + 0x100 * i as u64))
+            .collect();
+        let img = jitlink::fixed::link_at(&inputs, 0x4000_0000, &absolutes)
+            .unwrap_or_else(|e| panic!("{opt}: {e}"));
+        for entry in ENTRIES {
+            assert!(img.symbol(entry).is_ok(), "{opt}: {entry} missing");
+        }
+    }
+}
+
+/// Rewrites the REL32 relocations at `.text` offsets 2, 10 and 18 of the assembled
+/// `coff_x86_64.s` into REL32_1, REL32_2 and REL32_4 with zero stored displacements, the form
+/// MSVC emits (LLVM and GNU as fold the immediate's size into a plain REL32 instead).
+fn with_rel32_n(mut obj: Vec<u8>) -> Vec<u8> {
+    use object::pe;
+    use object::read::coff::CoffFile;
+    let (rel_at, nrel, data_at) = {
+        let file = CoffFile::<&[u8]>::parse(&obj[..]).unwrap();
+        let text = file.coff_section_table().section(object::SectionIndex(1)).unwrap();
+        (
+            text.pointer_to_relocations.get(object::LittleEndian) as usize,
+            text.number_of_relocations.get(object::LittleEndian) as usize,
+            text.pointer_to_raw_data.get(object::LittleEndian) as usize,
+        )
+    };
+    for r in 0..nrel {
+        let e = rel_at + 10 * r;
+        let offset = u32::from_le_bytes(obj[e..e + 4].try_into().unwrap()) as usize;
+        let typ = match offset {
+            2 => pe::IMAGE_REL_AMD64_REL32_1,
+            10 => pe::IMAGE_REL_AMD64_REL32_2,
+            18 => pe::IMAGE_REL_AMD64_REL32_4,
+            _ => continue,
+        };
+        obj[e + 8..e + 10].copy_from_slice(&typ.to_le_bytes());
+        obj[data_at + offset..data_at + offset + 4].copy_from_slice(&[0; 4]);
+    }
+    obj
+}
+
+#[test]
+fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
+    let dir = scratch_dir("coff-x86_64-fixed");
+    let obj = dir.join("coff_x86_64.o");
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
+        .arg(formats_dir().join("coff_x86_64.s"))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "assembling coff_x86_64.s");
+    let bytes = with_rel32_n(std::fs::read(&obj).unwrap());
+    let base = 0x4000_0000;
+    let img = jitlink::fixed::link_at(&[(obj.display().to_string(), bytes)], base, &[]).unwrap();
+    let sym = |n: &str| img.symbol(n).unwrap();
+    let (f, g) = (sym("f"), sym("g"));
+    // rip-relative operands: the displacement at `field` counts from the instruction's end.
+    let target = |field: u64, end: u64| {
+        (f + end).wrapping_add(img.u32_at(f + field).unwrap() as i32 as i64 as u64)
+    };
+    assert_eq!(target(2, 7), g, "REL32_1");
+    assert_eq!(target(10, 16), g, "REL32_2");
+    assert_eq!(target(18, 26), g, "REL32_4");
+    assert_eq!(target(29, 33), base, "REL32 to __ImageBase, the lowest address");
+    assert_eq!(img.u32_at(sym("rva")).map(u64::from), Some(g - base), "ADDR32NB");
+    assert_eq!(img.u32_at(sym("secrel")), Some(4), "SECREL");
+    let secidx = img.bytes(sym("secidx"), 2).unwrap();
+    assert_eq!(u16::from_le_bytes([secidx[0], secidx[1]]), 2, "SECTION: .data is section 2");
+    assert_eq!(img.u64_at(sym("ptr")), Some(g + 16), "ADDR64");
+}

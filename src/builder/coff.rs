@@ -47,6 +47,14 @@ pub enum CoffReloc<K> {
         /// Added to the stored addend (REL32_N: the distance to the next instruction).
         bias: i64,
     },
+    /// An edge of this kind whose addend the instruction's immediate field held (arm64); the
+    /// fixup overwrites the field.
+    Insn {
+        /// The edge kind.
+        kind: K,
+        /// The addend, decoded from the instruction.
+        addend: i64,
+    },
     /// `S + A - ImageBase` (ADDR32NB): an edge of this 32-bit absolute kind whose addend is
     /// lowered by the image base after layout.
     ImageRelative(K),
@@ -62,8 +70,12 @@ pub enum CoffReloc<K> {
 pub trait CoffArch: Arch {
     /// `Machine` value of the COFF header.
     const COFF_MACHINE: u16;
-    /// The one exhaustive translation of raw relocation types.
-    fn translate_coff(typ: u16) -> std::result::Result<CoffReloc<Self::EdgeKind>, &'static str>;
+    /// The one exhaustive translation of raw relocation types; `insn` is the 32-bit word at the
+    /// place (arm64 keeps addends in instruction fields).
+    fn translate_coff(
+        typ: u16,
+        insn: u32,
+    ) -> std::result::Result<CoffReloc<Self::EdgeKind>, &'static str>;
     /// The relocation type's name for messages.
     fn coff_reloc_name(typ: u16) -> String;
 }
@@ -71,7 +83,10 @@ pub trait CoffArch: Arch {
 impl CoffArch for x86_64::X86_64 {
     const COFF_MACHINE: u16 = pe::IMAGE_FILE_MACHINE_AMD64;
 
-    fn translate_coff(typ: u16) -> std::result::Result<CoffReloc<x86_64::EdgeKind>, &'static str> {
+    fn translate_coff(
+        typ: u16,
+        _insn: u32,
+    ) -> std::result::Result<CoffReloc<x86_64::EdgeKind>, &'static str> {
         use x86_64::EdgeKind::*;
         let rel32 = |n: i64| CoffReloc::Edge {
             kind: Delta32,
@@ -590,16 +605,20 @@ pub fn add_object<'a, A: CoffArch>(
                 kind: A::coff_reloc_name(typ),
                 why,
             };
-            let reloc = A::translate_coff(typ).map_err(unsupported)?;
+            let insn = read_addend(content, offset as usize, 4).unwrap_or(0) as u32;
+            let reloc = A::translate_coff(typ, insn).map_err(unsupported)?;
             let (kind, width, bias, lower) = match reloc {
                 CoffReloc::Skip => continue,
                 CoffReloc::Edge { kind, width, bias } => (kind, width, bias, None),
+                // The instruction is 4 bytes; its field's addend replaces the stored value.
+                CoffReloc::Insn { kind, addend } => (kind, 4, addend, None),
                 CoffReloc::ImageRelative(k) => (k, 4, 0, Some(Lower::ImageBase)),
                 CoffReloc::SectionRelative(k) => (k, 4, 0, Some(Lower::SectionStart)),
                 CoffReloc::SectionNumber(k) => (k, 2, 0, None),
             };
             let stored = read_addend(content, offset as usize, width)
                 .ok_or_else(|| unsupported("place lies outside its section"))?;
+            let stored = if matches!(reloc, CoffReloc::Insn { .. }) { 0 } else { stored };
             let sym_index = r.symbol().0;
             let mut target = *map
                 .get(sym_index)

@@ -23,7 +23,7 @@ use object::read::macho::{LoadCommandVariant, MachHeader, Nlist, Section};
 use object::LittleEndian as LE;
 use rustc_hash::FxHashMap;
 
-mod aarch64;
+pub(crate) mod aarch64;
 
 use crate::error::{malformed, Error, Result};
 use crate::graph::{BlockId, Content, Def, Edge, LinkGraph, Linkage, Perm, Scope, SectionRole};
