@@ -155,7 +155,12 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
     let at = |k: u64| f + 4 * k;
     let page = |a: u64| a & !0xfff;
-    let adr = |i: u32| sext(u64::from((i >> 29) & 3) | (u64::from((i >> 5) & 0x7ffff) << 2), 21);
+    let adr = |i: u32| {
+        sext(
+            u64::from((i >> 29) & 3) | (u64::from((i >> 5) & 0x7ffff) << 2),
+            21,
+        )
+    };
     let adrp_page = |k: u64| {
         let i = insn(k);
         assert_eq!(i & 0x9f00_0000, 0x9000_0000, "not adrp: {i:#010x}");
@@ -197,7 +202,10 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     assert_eq!(img.u32_at(sym("ptr32")).map(u64::from), Some(g + 8));
     assert_eq!(img.u32_at(sym("rva")).map(u64::from), Some(g - base));
     let rel = sym("rel");
-    assert_eq!(img.u32_at(rel).map(|v| v as i32 as i64), Some(g as i64 - rel as i64));
+    assert_eq!(
+        img.u32_at(rel).map(|v| v as i32 as i64),
+        Some(g as i64 - rel as i64)
+    );
     assert_eq!(img.u32_at(sym("secrel")), Some(12));
     assert_eq!(img.u64_at(sym("extp")), Some(ext));
 }
@@ -208,7 +216,12 @@ fn arm64_msvc_program_links_at_a_fixed_base() {
     // relocation clang emits is translated and fits); it does not run here.
     for opt in ["-O0", "-O2"] {
         let dir = scratch_dir(&format!("coff-arm64-program{opt}"));
-        let objs = compile_objects(&dir, "clang-19", &["--target=aarch64-pc-windows-msvc", opt], PROGRAM);
+        let objs = compile_objects(
+            &dir,
+            "clang-19",
+            &["--target=aarch64-pc-windows-msvc", opt],
+            PROGRAM,
+        );
         let inputs: Vec<(String, Vec<u8>)> = objs
             .iter()
             .map(|o| (o.display().to_string(), std::fs::read(o).unwrap()))
@@ -234,7 +247,10 @@ fn with_rel32_n(mut obj: Vec<u8>) -> Vec<u8> {
     use object::read::coff::CoffFile;
     let (rel_at, nrel, data_at) = {
         let file = CoffFile::<&[u8]>::parse(&obj[..]).unwrap();
-        let text = file.coff_section_table().section(object::SectionIndex(1)).unwrap();
+        let text = file
+            .coff_section_table()
+            .section(object::SectionIndex(1))
+            .unwrap();
         (
             text.pointer_to_relocations.get(object::LittleEndian) as usize,
             text.number_of_relocations.get(object::LittleEndian) as usize,
@@ -278,10 +294,22 @@ fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
     assert_eq!(target(2, 7), g, "REL32_1");
     assert_eq!(target(10, 16), g, "REL32_2");
     assert_eq!(target(18, 26), g, "REL32_4");
-    assert_eq!(target(29, 33), base, "REL32 to __ImageBase, the lowest address");
-    assert_eq!(img.u32_at(sym("rva")).map(u64::from), Some(g - base), "ADDR32NB");
+    assert_eq!(
+        target(29, 33),
+        base,
+        "REL32 to __ImageBase, the lowest address"
+    );
+    assert_eq!(
+        img.u32_at(sym("rva")).map(u64::from),
+        Some(g - base),
+        "ADDR32NB"
+    );
     assert_eq!(img.u32_at(sym("secrel")), Some(4), "SECREL");
     let secidx = img.bytes(sym("secidx"), 2).unwrap();
-    assert_eq!(u16::from_le_bytes([secidx[0], secidx[1]]), 2, "SECTION: .data is section 2");
+    assert_eq!(
+        u16::from_le_bytes([secidx[0], secidx[1]]),
+        2,
+        "SECTION: .data is section 2"
+    );
     assert_eq!(img.u64_at(sym("ptr")), Some(g + 16), "ADDR64");
 }

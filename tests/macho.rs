@@ -214,3 +214,40 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     let to_got = gotp.wrapping_add(img.u32_at(gotp).unwrap() as i32 as i64 as u64);
     assert_eq!(img.u64_at(to_got), Some(ext));
 }
+
+#[test]
+fn eh_frame_is_registered_with_the_host_unwinder() {
+    // Backtraces from inside Mach-O code count the frames of its functions: __eh_frame was
+    // linked with its implicit FDE-to-function edges and registered.
+    let dir = scratch_dir("macho-unwind");
+    let native = dir.join("native-unwind");
+    let mut cmd = Command::new(&tool("gcc").path);
+    cmd.args(["-O1", "-DENTRY=run_unwind"])
+        .arg(formats_dir().join("unwind.c"))
+        .arg(formats_dir().join("entry_main.c"))
+        .arg("-o")
+        .arg(&native);
+    must(cmd, "building the ELF unwind program");
+    // -ffreestanding (which compile_objects passes) turns unwind tables off for Darwin targets.
+    for opt in ["-O0", "-O2"] {
+        let objs = compile_objects(
+            &dir,
+            "clang-19",
+            &[TARGET, opt, "-funwind-tables"],
+            &["unwind"],
+        );
+        let (out, verdict) = run_both_with_options(
+            &format!("macho unwind {opt}"),
+            &native,
+            &["--entry", "run_unwind"],
+            &objs,
+            &RunSpec::default(),
+        );
+        verdict.unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(13),
+            "the ELF build counts three frames"
+        );
+    }
+}

@@ -618,7 +618,11 @@ pub fn add_object<'a, A: CoffArch>(
             };
             let stored = read_addend(content, offset as usize, width)
                 .ok_or_else(|| unsupported("place lies outside its section"))?;
-            let stored = if matches!(reloc, CoffReloc::Insn { .. }) { 0 } else { stored };
+            let stored = if matches!(reloc, CoffReloc::Insn { .. }) {
+                0
+            } else {
+                stored
+            };
             let sym_index = r.symbol().0;
             let mut target = *map
                 .get(sym_index)

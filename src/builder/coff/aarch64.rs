@@ -19,9 +19,16 @@ fn adr_imm(insn: u32) -> i64 {
 impl CoffArch for AArch64 {
     const COFF_MACHINE: u16 = pe::IMAGE_FILE_MACHINE_ARM64;
 
-    fn translate_coff(typ: u16, insn: u32) -> std::result::Result<CoffReloc<EdgeKind>, &'static str> {
+    fn translate_coff(
+        typ: u16,
+        insn: u32,
+    ) -> std::result::Result<CoffReloc<EdgeKind>, &'static str> {
         use EdgeKind::*;
-        let data = |kind, width| CoffReloc::Edge { kind, width, bias: 0 };
+        let data = |kind, width| CoffReloc::Edge {
+            kind,
+            width,
+            bias: 0,
+        };
         let insn_edge = |kind, addend| CoffReloc::Insn { kind, addend };
         Ok(match typ {
             pe::IMAGE_REL_ARM64_ABSOLUTE => CoffReloc::Skip,
@@ -29,12 +36,20 @@ impl CoffArch for AArch64 {
             pe::IMAGE_REL_ARM64_ADDR64 => data(Pointer64, 8),
             pe::IMAGE_REL_ARM64_ADDR32NB => CoffReloc::ImageRelative(Pointer32),
             // Relative to the end of the field, as on x86-64.
-            pe::IMAGE_REL_ARM64_REL32 => CoffReloc::Edge { kind: Delta32, width: 4, bias: -4 },
+            pe::IMAGE_REL_ARM64_REL32 => CoffReloc::Edge {
+                kind: Delta32,
+                width: 4,
+                bias: -4,
+            },
             pe::IMAGE_REL_ARM64_BRANCH26 => {
                 insn_edge(Branch26PCRel, sext(insn & 0x03ff_ffff, 26) << 2)
             }
-            pe::IMAGE_REL_ARM64_BRANCH19 => insn_edge(CondBranch19, sext((insn >> 5) & 0x7ffff, 19) << 2),
-            pe::IMAGE_REL_ARM64_BRANCH14 => insn_edge(TestBranch14, sext((insn >> 5) & 0x3fff, 14) << 2),
+            pe::IMAGE_REL_ARM64_BRANCH19 => {
+                insn_edge(CondBranch19, sext((insn >> 5) & 0x7ffff, 19) << 2)
+            }
+            pe::IMAGE_REL_ARM64_BRANCH14 => {
+                insn_edge(TestBranch14, sext((insn >> 5) & 0x3fff, 14) << 2)
+            }
             pe::IMAGE_REL_ARM64_PAGEBASE_REL21 => insn_edge(Page21, adr_imm(insn)),
             pe::IMAGE_REL_ARM64_REL21 => insn_edge(AdrLiteral21, adr_imm(insn)),
             pe::IMAGE_REL_ARM64_PAGEOFFSET_12A => {
@@ -46,14 +61,19 @@ impl CoffArch for AArch64 {
             pe::IMAGE_REL_ARM64_PAGEOFFSET_12L => {
                 let shift = page_offset_shift(insn)
                     .ok_or("PAGEOFFSET_12L on an instruction that is not a load or store")?;
-                insn_edge(PageOffset12 { shift }, i64::from((insn >> 10) & 0xfff) << shift)
+                insn_edge(
+                    PageOffset12 { shift },
+                    i64::from((insn >> 10) & 0xfff) << shift,
+                )
             }
             pe::IMAGE_REL_ARM64_SECREL => CoffReloc::SectionRelative(Pointer32),
             pe::IMAGE_REL_ARM64_SECTION => CoffReloc::SectionNumber(Pointer16),
             pe::IMAGE_REL_ARM64_SECREL_LOW12A
             | pe::IMAGE_REL_ARM64_SECREL_HIGH12A
             | pe::IMAGE_REL_ARM64_SECREL_LOW12L => {
-                return Err("section-relative instruction fields (thread-local storage) are not supported")
+                return Err(
+                    "section-relative instruction fields (thread-local storage) are not supported",
+                )
             }
             pe::IMAGE_REL_ARM64_TOKEN => return Err("CLR tokens are not supported"),
             _ => return Err("unknown relocation type"),
