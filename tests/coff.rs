@@ -211,9 +211,30 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
 }
 
 #[test]
+fn arm64_msvc_programs_run_under_qemu_and_agree_with_the_aarch64_elf_build() {
+    // Windows arm64 code follows the AArch64 procedure call standard (variadic calls aside),
+    // so freestanding code runs in an aarch64 Linux executor under qemu-user.
+    let mut failures = Vec::new();
+    for opt in [
+        &["-O0"][..],
+        &["-O2"],
+        &["-O2", "-ffunction-sections", "-fdata-sections"],
+    ] {
+        let mut args = vec!["--target=aarch64-pc-windows-msvc"];
+        args.extend_from_slice(opt);
+        failures.extend(check_program_under_qemu(
+            &format!("coff arm64 {}", opt.join(" ")),
+            "clang-19",
+            &args,
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
 fn arm64_msvc_program_links_at_a_fixed_base() {
-    // The checksum program compiled for aarch64-pc-windows-msvc links completely (every
-    // relocation clang emits is translated and fits); it does not run here.
+    // The checksum program compiled for aarch64-pc-windows-msvc links completely at a fixed
+    // base (every relocation clang emits is translated and fits).
     for opt in ["-O0", "-O2"] {
         let dir = scratch_dir(&format!("coff-arm64-program{opt}"));
         let objs = compile_objects(

@@ -186,7 +186,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     // SAFETY: reading the C library's `environ` pointer.
     let envp = unsafe { environ };
     let argc = argv.len() as c_int - 1;
-    let ret = if inputs_are_coff(&cli.inputs)? {
+    let ret = if entry_is_win64(&cli.inputs)? {
         // COFF code was compiled for Windows: call it with the Windows x64 convention.
         type Main = extern "win64" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
         // SAFETY: as below, with the convention the object was compiled for.
@@ -204,14 +204,17 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     Ok(ret)
 }
 
-/// True if the first object input is COFF (then the entry uses the Windows x64 convention).
-fn inputs_are_coff(inputs: &[PathBuf]) -> Result<bool, Error> {
-    use jitlink::builder::{detect, Bytes, InputKind};
+/// True if the first object input is x86-64 COFF: then the entry uses the Windows x64
+/// convention.
+fn entry_is_win64(inputs: &[PathBuf]) -> Result<bool, Error> {
+    use jitlink::builder::{detect, machine, Bytes, InputKind};
     for path in inputs {
         let name = path.to_string_lossy();
-        match detect(&name, &Bytes::map_file(path)?)? {
+        let bytes = Bytes::map_file(path)?;
+        match detect(&name, &bytes)? {
             InputKind::Archive => continue,
-            kind => return Ok(kind == InputKind::Coff),
+            InputKind::Coff => return Ok(machine(&name, &bytes)? == object::elf::EM_X86_64),
+            _ => return Ok(false),
         }
     }
     Ok(false)

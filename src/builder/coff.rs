@@ -169,8 +169,10 @@ enum Lower {
 /// Per-graph state of the COFF builder.
 #[derive(Default)]
 pub struct CoffState<'a> {
-    /// COFF objects added (the graph's code then uses the Windows x64 convention).
-    pub objects: usize,
+    /// x86-64 COFF objects added: the graph's code then uses the Windows x64 convention. (arm64
+    /// Windows code follows the standard AArch64 procedure call standard, as Linux code does,
+    /// apart from variadic calls and the reserved x18.)
+    pub win64_objects: usize,
     comdats: FxHashMap<&'a [u8], Leader<'a>>,
     lowered: Vec<(BlockId, u32, Lower)>,
     image_base: Option<SymbolId>,
@@ -271,7 +273,9 @@ pub fn add_object<'a, A: CoffArch>(
             what: format!("COFF machine {machine:#x} is not {}", A::NAME),
         });
     }
-    state.objects += 1;
+    if machine == pe::IMAGE_FILE_MACHINE_AMD64 {
+        state.win64_objects += 1;
+    }
     let sections = coff.coff_section_table();
     let symtab = coff.coff_symbol_table();
     let strings = symtab.strings();

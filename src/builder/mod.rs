@@ -106,9 +106,10 @@ pub enum HostAbi {
 }
 
 impl<'a> BuildState<'a> {
-    /// The convention of the graph's code: Windows x64 as soon as it holds a COFF object.
+    /// The convention of the graph's code: Windows x64 as soon as it holds an x86-64 COFF
+    /// object.
     pub fn host_abi(&self) -> HostAbi {
-        if self.coff.objects > 0 {
+        if self.coff.win64_objects > 0 {
             HostAbi::Win64
         } else {
             HostAbi::Native

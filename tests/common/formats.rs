@@ -125,3 +125,34 @@ pub fn jitlink(args: &[&str], inputs: &[PathBuf]) -> (Option<i32>, String, Strin
     let mut cmd = jitlink_command(args, inputs, &[]);
     outcome(&mut cmd)
 }
+
+/// Compiles the program with `compiler args` for aarch64, runs every entry through
+/// `jitlink --executor qemu` and compares with the aarch64-linux-gnu-gcc build under qemu-user.
+/// printf is left out (`-DNO_PRINTF`): Apple's and Windows' arm64 conventions pass variadic
+/// arguments differently from glibc's.
+pub fn check_program_under_qemu(label: &str, compiler: &str, args: &[&str]) -> Vec<String> {
+    let dir = scratch_dir(label);
+    let mut args = args.to_vec();
+    args.push("-DNO_PRINTF");
+    let objs = compile_objects(&dir, compiler, &args, PROGRAM);
+    let mut failures = Vec::new();
+    for entry in ENTRIES {
+        let native = native_program_with(&dir, "aarch64-linux-gnu-gcc", entry, &["-DNO_PRINTF"]);
+        let mut native_cmd = Command::new(&tool("qemu-aarch64").path);
+        native_cmd.arg("-L").arg(AARCH64_SYSROOT).arg(&native);
+        let (out, verdict) = run_both_command(
+            &format!("{label} {entry}"),
+            native_cmd,
+            &["--executor", "qemu", "--entry", entry],
+            &objs,
+            &RunSpec::default(),
+        );
+        if out.status.code() == Some(0) {
+            failures.push(format!("[{label} {entry}] the ELF build returned 0"));
+        }
+        if let Err(e) = verdict {
+            failures.push(e);
+        }
+    }
+    failures
+}
