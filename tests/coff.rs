@@ -31,6 +31,7 @@ fn clang_msvc_programs_agree_with_the_elf_build() {
             "clang-19",
             &args,
             NO_PRINTF,
+            &[],
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -49,6 +50,7 @@ fn mingw_gcc_programs_agree_with_the_elf_build() {
             "x86_64-w64-mingw32-gcc",
             opt,
             NO_PRINTF,
+            &[],
         ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -333,4 +335,56 @@ fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
         "SECTION: .data is section 2"
     );
     assert_eq!(img.u64_at(sym("ptr")), Some(g + 16), "ADDR64");
+}
+
+/// Assembles `text` for x86_64-pc-windows-msvc into `dir/name.o`.
+fn assemble(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let src = dir.join(format!("{name}.s"));
+    std::fs::write(&src, text).unwrap();
+    let obj = dir.join(format!("{name}.o"));
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, &format!("assembling {name}.s"));
+    obj
+}
+
+#[test]
+fn associative_sections_follow_their_comdat() {
+    // Both objects define `extra` in a section associated with COMDAT `val`: the second copy
+    // of `val` is dropped and its associated section with it, or `extra` would be defined twice.
+    let dir = scratch_dir("coff-associative");
+    let object = |name: &str, val: u32, extra: u32, entry: bool| {
+        let run = if entry {
+            ".text\n.globl run\nrun:\n movl val(%rip), %eax\n addl extra(%rip), %eax\n ret\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "{run}.section .data$val,\"dw\",discard,val\n.globl val\n.p2align 3\nval:\n .long {val}\n\
+             .section .data$extra,\"dw\",associative,val\n.globl extra\nextra:\n .long {extra}\n"
+        );
+        assemble(&dir, name, &text)
+    };
+    let objs = vec![
+        object("first", 5, 100, true),
+        object("second", 7, 200, false),
+    ];
+    let (code, _, stderr) = jitlink(&["--entry", "run"], &objs);
+    assert_eq!(code, Some(105), "{stderr}");
+}
+
+#[test]
+fn drectve_alternate_names_bind_to_their_default() {
+    // `/alternatename:alias_fn=real_fn` in .drectve: a call to alias_fn, which nothing defines,
+    // reaches real_fn; other directives (/DEFAULTLIB, /EXPORT) are read and ignored.
+    let dir = scratch_dir("coff-drectve");
+    let text = ".text\n.globl run\nrun:\n jmp alias_fn\n\
+                .globl real_fn\nreal_fn:\n movl $42, %eax\n ret\n\
+                .section .drectve,\"yn\"\n.ascii \" /DEFAULTLIB:\\\"LIBCMT\\\" /alternatename:alias_fn=real_fn /EXPORT:run\"\n";
+    let obj = assemble(&dir, "alt", text);
+    let (code, _, stderr) = jitlink(&["--entry", "run"], &[obj]);
+    assert_eq!(code, Some(42), "{stderr}");
 }

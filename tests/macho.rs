@@ -33,8 +33,17 @@ fn programs_agree_with_the_elf_build() {
             "clang-19",
             &args,
             &[],
+            &[],
         ));
     }
+    // The same objects in a child process (`--executor process`).
+    failures.extend(check_program(
+        "macho executor",
+        "clang-19",
+        &[TARGET, "-O2"],
+        &[],
+        &["--executor", "process"],
+    ));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

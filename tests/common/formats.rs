@@ -89,23 +89,27 @@ pub fn native_program_with(dir: &Path, gcc: &str, entry: &str, defines: &[&str])
     exe
 }
 
-/// Compiles the program with `compiler args`, runs every entry through jitlink and compares
-/// exit status and output with the ELF build. Returns the failures.
+/// Compiles the program with `compiler args`, runs every entry through jitlink (with
+/// `jit_options` before the inputs) and compares exit status and output with the ELF build.
+/// Returns the failures.
 pub fn check_program(
     label: &str,
     compiler: &str,
     args: &[&str],
     native_defines: &[&str],
+    jit_options: &[&str],
 ) -> Vec<String> {
     let dir = scratch_dir(label);
     let objs = compile_objects(&dir, compiler, args, PROGRAM);
     let mut failures = Vec::new();
     for entry in ENTRIES {
         let native = native_program(&dir, entry, native_defines);
+        let mut options = jit_options.to_vec();
+        options.extend(["--entry", entry]);
         let (out, verdict) = run_both_with_options(
             &format!("{label} {entry}"),
             &native,
-            &["--entry", entry],
+            &options,
             &objs,
             &RunSpec::default(),
         );
