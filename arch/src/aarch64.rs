@@ -780,6 +780,18 @@ mod tests {
         assert!(AArch64::apply_fixup(Delta16, &mut b, 0, values(0x8001, 0, 0)).is_err());
         AArch64::apply_fixup(TPOff64, &mut b, 0, values(0, 0x20, 8)).unwrap();
         assert_eq!(u64::from_le_bytes(b), 0x38);
+        // P - S + A, at the exact edges of the 32-bit range.
+        AArch64::apply_fixup(NegDelta64, &mut b, 0, values(0x1000, 0x800, 8)).unwrap();
+        assert_eq!(u64::from_le_bytes(b), 0x808);
+        let top = 0x1000 + 0x7fff_ffff;
+        AArch64::apply_fixup(NegDelta32, &mut b, 0, values(top, 0x1000, 0)).unwrap();
+        assert_eq!(b[..4], [0xff, 0xff, 0xff, 0x7f]);
+        assert!(AArch64::apply_fixup(NegDelta32, &mut b, 0, values(top + 1, 0x1000, 0)).is_err());
+        AArch64::apply_fixup(NegDelta32, &mut b, 0, values(0x1000, 0x8000_1000, 0)).unwrap();
+        assert_eq!(b[..4], [0, 0, 0, 0x80]);
+        assert!(
+            AArch64::apply_fixup(NegDelta32, &mut b, 0, values(0x1000, 0x8000_1001, 0)).is_err()
+        );
         assert_eq!(
             AArch64::apply_fixup(Pointer64, &mut b, 4, values(0, 0, 0)),
             Err(FixupError::PlaceOutOfBounds)
