@@ -14,14 +14,20 @@ JITLINK_TOOLS=(
     "llvm-jitlink-22:llvm-22"
     "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
     "qemu-aarch64:qemu-user"
+    "/usr/aarch64-linux-gnu/lib/libc.so.6:libc6-dev-arm64-cross"
     "llvm-mc-19:llvm-19"
     "x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64"
 )
 
 jitlink_missing_tools() {
     local entry
+    local tool
     for entry in "${JITLINK_TOOLS[@]}"; do
-        command -v "${entry%%:*}" >/dev/null 2>&1 || echo "${entry%%:*}"
+        tool="${entry%%:*}"
+        case "$tool" in
+            /*) [ -e "$tool" ] || echo "$tool" ;; # a file, not a command
+            *) command -v "$tool" >/dev/null 2>&1 || echo "$tool" ;;
+        esac
     done
 }
 
@@ -58,6 +64,9 @@ jitlink_ensure_tools() {
         return 1
     fi
     for entry in "${JITLINK_TOOLS[@]}"; do
-        printf '%-16s %s\n' "${entry%%:*}" "$("${entry%%:*}" --version 2>&1 | head -n 1)"
+        case "${entry%%:*}" in
+            /*) printf '%-16s %s\n' "${entry#*:}" "${entry%%:*}" ;;
+            *) printf '%-16s %s\n' "${entry%%:*}" "$("${entry%%:*}" --version 2>&1 | head -n 1)" ;;
+        esac
     done
 }

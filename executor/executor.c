@@ -84,10 +84,11 @@ static int chan = -1;
 static int prog_argc;
 static char **prog_argv;
 
-static int read_full(void *p, size_t n) {
+/* Reads (`writing` 0) or writes all `n` bytes at `p` on the channel; -1 if it closed. */
+static int transfer(void *p, size_t n, int writing) {
     char *c = p;
     while (n > 0) {
-        ssize_t r = read(chan, c, n);
+        ssize_t r = writing ? write(chan, c, n) : read(chan, c, n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -98,19 +99,8 @@ static int read_full(void *p, size_t n) {
     return 0;
 }
 
-static int write_full(const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t r = write(chan, c, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
+static int read_full(void *p, size_t n) { return transfer(p, n, 0); }
+static int write_full(const void *p, size_t n) { return transfer((void *)p, n, 1); }
 
 static pthread_mutex_t reply_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -171,15 +171,13 @@ impl Session {
 
     /// Adds an object file or archive held in memory; `name` is used in messages.
     pub fn add_bytes(&mut self, name: String, bytes: Bytes) -> Result<()> {
-        match detect(&name, &bytes)? {
-            InputKind::Elf | InputKind::MachO | InputKind::Coff => self.pending.push((name, bytes)),
-            InputKind::Archive => {
-                let index = ArchiveIndex::parse(&name, &bytes)?;
-                self.loaded.push(vec![false; index.members.len()]);
-                self.archives.push((name, ArchiveInput { bytes, index }));
-            }
-        }
-        Ok(())
+        add_input(
+            name,
+            bytes,
+            &mut self.pending,
+            &mut self.archives,
+            &mut self.loaded,
+        )
     }
 
     /// Adds an object file held in memory.
@@ -767,4 +765,24 @@ pub(crate) fn add_linker_content<A: Arch>(g: &mut LinkGraph<'_, A>) -> crate::gr
         );
     }
     dso_block
+}
+
+/// Files an input, recognized by its content: an object joins `pending`; an archive is indexed
+/// and joins `archives`, with its members marked not loaded in `loaded`.
+pub(crate) fn add_input(
+    name: String,
+    bytes: Bytes,
+    pending: &mut Vec<(String, Bytes)>,
+    archives: &mut Vec<(String, ArchiveInput)>,
+    loaded: &mut Vec<Vec<bool>>,
+) -> Result<()> {
+    match detect(&name, &bytes)? {
+        InputKind::Elf | InputKind::MachO | InputKind::Coff => pending.push((name, bytes)),
+        InputKind::Archive => {
+            let index = ArchiveIndex::parse(&name, &bytes)?;
+            loaded.push(vec![false; index.members.len()]);
+            archives.push((name, ArchiveInput { bytes, index }));
+        }
+    }
+    Ok(())
 }

@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::graph::{Def, LinkGraph, Scope, SectionRole, SymbolId};
 use crate::link::{
-    add_linker_content, check_eh_frames, estimate_size, load_archive_members, undefined_error,
-    ArchiveInput,
+    add_input, add_linker_content, check_eh_frames, estimate_size, load_archive_members,
+    undefined_error, ArchiveInput,
 };
 use crate::memory::{Image, TargetImage};
 use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
@@ -75,15 +75,13 @@ impl RemoteSession {
         let path = path.as_ref();
         let bytes = Bytes::map_file(path)?;
         let name = path.to_string_lossy().into_owned();
-        match detect(&name, &bytes)? {
-            InputKind::Elf | InputKind::MachO | InputKind::Coff => self.pending.push((name, bytes)),
-            InputKind::Archive => {
-                let index = ArchiveIndex::parse(&name, &bytes)?;
-                self.loaded.push(vec![false; index.members.len()]);
-                self.archives.push((name, ArchiveInput { bytes, index }));
-            }
-        }
-        Ok(())
+        add_input(
+            name,
+            bytes,
+            &mut self.pending,
+            &mut self.archives,
+            &mut self.loaded,
+        )
     }
 
     /// The address of a symbol defined by a linked set.

@@ -228,13 +228,7 @@ fn tls_runs() -> Vec<Run> {
 #[test]
 fn executor_process() {
     let configs = covering_configs();
-    for (name, runs) in [
-        ("crossref", crossref_runs()),
-        ("linkage", linkage_runs()),
-        ("runtime", runtime_runs()),
-        ("initfini", initfini_runs()),
-        ("tls", tls_runs()),
-    ] {
+    for (name, runs) in programs() {
         check_program_in(name, &runs, &configs, &[], &["--executor", "process"]);
     }
 }
@@ -259,14 +253,18 @@ fn aarch64_configs() -> Vec<Config> {
 /// linker and by `jitlink --executor qemu`.
 #[test]
 fn aarch64_under_qemu() {
-    let configs = aarch64_configs();
-    for (name, runs) in [
+    for (name, runs) in programs() {
+        check_program_in(name, &runs, &aarch64_configs(), &[], &[]);
+    }
+}
+
+/// Every program with its runs.
+fn programs() -> [(&'static str, Vec<Run>); 5] {
+    [
         ("crossref", crossref_runs()),
         ("linkage", linkage_runs()),
         ("runtime", runtime_runs()),
         ("initfini", initfini_runs()),
         ("tls", tls_runs()),
-    ] {
-        check_program_in(name, &runs, &configs, &[], &[]);
-    }
+    ]
 }

@@ -68,6 +68,20 @@ fn shapes_in_every_configuration() {
                                 "{tag} order {order:?}:\nnative {native:?}\njitlink {jit:?}"
                             ));
                         }
+                        // The same in an executor process: exceptions unwind through the frames
+                        // registered there, destructors run at its exit.
+                        let remote = outcome(
+                            Command::new(env!("CARGO_BIN_EXE_jitlink"))
+                                .args(["--executor", "process"])
+                                .args(inputs)
+                                .arg("--")
+                                .args(args),
+                        );
+                        if native != remote {
+                            failures.push(format!(
+                                "{tag} order {order:?}, --executor process:\nnative {native:?}\njitlink {remote:?}"
+                            ));
+                        }
                     }
                 }
             }

@@ -203,6 +203,14 @@ fn patch(block: &mut [u8], offset: usize, mask: u32, bits: u32) -> Result<(), Fi
     )
 }
 
+/// A `bytes`-wide data field holding `x` as a signed or an unsigned value (the ABS and PREL
+/// relocations narrower than 64 bits accept both ranges).
+fn write_data(block: &mut [u8], offset: usize, x: i128, bytes: usize) -> Result<(), FixupError> {
+    let bits = 8 * bytes as u32;
+    check_range(x, -(1i128 << (bits - 1)), (1i128 << bits) - 1)?;
+    write_field(block, offset, &(x as u64).to_le_bytes()[..bytes])
+}
+
 fn check_aligned(x: i128, shift: u8) -> Result<(), FixupError> {
     if x & ((1i128 << shift) - 1) != 0 {
         return Err(FixupError::Misaligned {
@@ -319,16 +327,8 @@ impl Arch for AArch64 {
         use EdgeKind::*;
         match kind {
             Pointer64 => write_field(block, offset, &(absolute(v) as u64).to_le_bytes()),
-            Pointer32 => {
-                let x = absolute(v);
-                check_range(x, -(1i128 << 31), (1i128 << 32) - 1)?;
-                write_field(block, offset, &(x as u32).to_le_bytes())
-            }
-            Pointer16 => {
-                let x = absolute(v);
-                check_range(x, -(1i128 << 15), (1i128 << 16) - 1)?;
-                write_field(block, offset, &(x as u16).to_le_bytes())
-            }
+            Pointer32 => write_data(block, offset, absolute(v), 4),
+            Pointer16 => write_data(block, offset, absolute(v), 2),
             Delta64 => write_field(block, offset, &(delta(v) as u64).to_le_bytes()),
             NegDelta64 => write_field(block, offset, &(neg_delta(v) as u64).to_le_bytes()),
             NegDelta32 => {
@@ -336,16 +336,8 @@ impl Arch for AArch64 {
                 check_range(x, -(1i128 << 31), (1i128 << 31) - 1)?;
                 write_field(block, offset, &(x as i32).to_le_bytes())
             }
-            Delta32 => {
-                let x = delta(v);
-                check_range(x, -(1i128 << 31), (1i128 << 32) - 1)?;
-                write_field(block, offset, &(x as u32).to_le_bytes())
-            }
-            Delta16 => {
-                let x = delta(v);
-                check_range(x, -(1i128 << 15), (1i128 << 16) - 1)?;
-                write_field(block, offset, &(x as u16).to_le_bytes())
-            }
+            Delta32 => write_data(block, offset, delta(v), 4),
+            Delta16 => write_data(block, offset, delta(v), 2),
             Branch26PCRel => write_pc_imm(block, offset, delta(v), 26, IMM26, 0),
             Page21 => write_page21(block, offset, page_delta(v), true),
             Page21NoCheck => write_page21(block, offset, page_delta(v), false),
@@ -519,6 +511,57 @@ fn flush_icache_range(start: usize, len: usize) {
     }
     // SAFETY: barriers only; `isb` makes this thread fetch the new instructions.
     unsafe { core::arch::asm!("dsb ish", "isb", options(nostack)) };
+}
+
+/// The operands of an instruction that relocations patch, numbered as LLVM's MC layer numbers
+/// them (as `jitlink-check`'s `decode_operand` expects): registers count as operands and give
+/// their number; branch and literal offsets are in instructions (4 bytes), `adrp`'s in pages,
+/// `adr`'s in bytes; `ldr`/`str` offsets in units of the access size. `None` for an instruction
+/// of another class or an operand it does not have.
+pub fn decode_operand(ins: u32, n: usize) -> Option<i64> {
+    let sext = |v: u32, bits: u32| -> i64 { ((v as i64) << (64 - bits)) >> (64 - bits) };
+    let rd = i64::from(ins & 0x1f);
+    let rn = i64::from((ins >> 5) & 0x1f);
+    let imm12 = i64::from((ins >> 10) & 0xfff);
+    let imm19 = sext((ins >> 5) & 0x7ffff, 19);
+    let adr_imm = sext(((ins >> 5) & 0x7ffff) << 2 | ((ins >> 29) & 3), 21);
+    let ops: &[i64] = match ins {
+        // b, bl
+        _ if ins & 0x7c00_0000 == 0x1400_0000 => &[sext(ins & 0x03ff_ffff, 26)],
+        // adr, adrp
+        _ if ins & 0x1f00_0000 == 0x1000_0000 => &[rd, adr_imm],
+        // b.cond: condition, offset
+        _ if ins & 0xff00_0010 == 0x5400_0000 => &[i64::from(ins & 0xf), imm19],
+        // cbz, cbnz
+        _ if ins & 0x7e00_0000 == 0x3400_0000 => &[rd, imm19],
+        // tbz, tbnz: register, bit number, offset
+        _ if ins & 0x7e00_0000 == 0x3600_0000 => &[
+            rd,
+            i64::from(((ins >> 31) << 5) | ((ins >> 19) & 0x1f)),
+            sext((ins >> 5) & 0x3fff, 14),
+        ],
+        // ldr (literal), general and SIMD registers
+        _ if ins & 0x3b00_0000 == 0x1800_0000 => &[rd, imm19],
+        // add/sub (immediate): Rd, Rn, imm12, shift
+        _ if ins & 0x1f80_0000 == 0x1100_0000 => &[rd, rn, imm12, i64::from((ins >> 22) & 1) * 12],
+        // movk: Rd, Rd (tied), imm16, shift
+        _ if ins & 0x7f80_0000 == 0x7280_0000 => &[
+            rd,
+            rd,
+            i64::from((ins >> 5) & 0xffff),
+            i64::from((ins >> 21) & 3) * 16,
+        ],
+        // movn, movz: Rd, imm16, shift
+        _ if ins & 0x1f80_0000 == 0x1280_0000 => &[
+            rd,
+            i64::from((ins >> 5) & 0xffff),
+            i64::from((ins >> 21) & 3) * 16,
+        ],
+        // ldr/str (unsigned offset), general and SIMD registers: Rt, Rn, imm12
+        _ if ins & 0x3b00_0000 == 0x3900_0000 => &[rd, rn, imm12],
+        _ => return None,
+    };
+    ops.get(n).copied()
 }
 
 #[cfg(test)]
@@ -768,6 +811,43 @@ mod tests {
                 None => assert!(got.is_err(), "{kind:?} P={p:#x} S={s:#x} A={a}: {got:?}"),
             }
         }
+    }
+
+    /// Instructions from `llvm-mc-19 -triple=aarch64 -show-encoding` and the operands LLVM's
+    /// disassembler gives them.
+    #[test]
+    fn decodes_the_operands_relocations_patch() {
+        let cases: &[(u32, usize, i64)] = &[
+            (0x9400_0400, 0, 0x400),      // bl #0x1000
+            (0x97ff_ffff, 0, -1),         // bl #-4
+            (0xf000_0001, 1, 3),          // adrp x1, #0x3000 (pages)
+            (0xf0ff_ffe0, 1, -1),         // adrp x0, #-0x1000
+            (0x1000_0021, 1, 4),          // adr x1, #4
+            (0x9104_fc00, 2, 0x13f),      // add x0, x0, #0x13f
+            (0x9140_0400, 3, 12),         // add x0, x0, #1, lsl #12
+            (0xf940_a77c, 2, 0x148 / 8),  // ldr x28, [x27, #0x148]
+            (0xf940_a77c, 1, 27),         // its base register
+            (0x3dc0_0400, 2, 1),          // ldr q0, [x0, #0x10]
+            (0x5800_0040, 1, 2),          // ldr x0, #8
+            (0x54ff_ffe0, 1, -1),         // b.eq #-4
+            (0x3603_ffe0, 2, 0x7ffc / 4), // tbz w0, #0, #0x7ffc
+            (0xd297_dde0, 1, 0xbeef),     // movz x0, #0xbeef
+            (0xf2bb_d5a0, 2, 0xdead),     // movk x0, #0xdead, lsl #16
+            (0xf2bb_d5a0, 3, 16),
+            (0x9280_0020, 1, 1), // movn x0, #1
+        ];
+        for &(ins, n, want) in cases {
+            assert_eq!(
+                decode_operand(ins, n),
+                Some(want),
+                "{ins:#010x} operand {n}"
+            );
+        }
+        assert_eq!(
+            decode_operand(0xd503_201f, 0),
+            None,
+            "nop has no such operand"
+        );
     }
 
     #[test]
