@@ -291,6 +291,10 @@ impl LazySession {
                 lock(&self.inputs).push((name, bytes));
                 Ok(())
             }
+            InputKind::MachO | InputKind::Coff => Err(Error::Unsupported {
+                file: name,
+                what: "lazy linking reads ELF objects only".into(),
+            }),
         }
     }
 

@@ -4,9 +4,10 @@
 //! alignment), symbols naming places, and edges (fixups) whose kinds belong to the architecture
 //! (the `jitlink-arch` crate).
 //!
-//! **Builders.** [`builder`] turns ELF objects into graph content, resolving COMDAT groups,
-//! common and weak symbols, and translating each raw relocation type to an edge kind once.
-//! Archives are indexed and their members loaded on demand.
+//! **Builders.** [`builder`] turns ELF, Mach-O and COFF objects into graph content, resolving
+//! COMDAT groups and selections, common and weak symbols, and translating each raw relocation
+//! type to an edge kind once per (format, architecture). Archives are indexed and their members
+//! loaded on demand.
 //!
 //! **Passes and layout.** [`passes`] synthesizes GOT entries and stubs only for references that
 //! cannot reach their target, and relaxes the rest; [`layout`] groups blocks by protection.
@@ -16,7 +17,9 @@
 //! overflows with file, section and symbol.
 //!
 //! **Driver.** [`Session`] ties the stages together and resolves symbols across inputs,
-//! earlier linked sets, absolute definitions and the host process.
+//! earlier linked sets, absolute definitions and the host process (for Windows x64 code, only
+//! through the thunks of [`runtime::win64`]). [`fixed::link_at`] runs the same stages at a
+//! chosen address into a byte image, for any architecture, without running anything.
 //!
 //! **Stubs, lazy linking, re-optimization.** [`stubs`] gives functions stable addresses whose
 //! targets change with one atomic store, and makes re-entry and counting trampolines that enter
@@ -41,6 +44,7 @@
 pub mod builder;
 pub mod error;
 pub mod executor;
+pub mod fixed;
 pub mod fixup;
 pub mod graph;
 pub mod layout;

@@ -12,8 +12,8 @@ use jitlink_arch::{x86_64::X86_64, Arch};
 use rustc_hash::FxHashMap;
 
 use crate::builder::archive::ArchiveIndex;
-use crate::builder::elf::{self, ElfArch, ElfState, GOT_SYMBOL};
-use crate::builder::{detect, Bytes, InputKind};
+use crate::builder::elf::GOT_SYMBOL;
+use crate::builder::{self, detect, BuildState, Bytes, HostAbi, InputKind, ObjectArch};
 use crate::error::{Error, Result, Undefined};
 use crate::graph::{
     Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, SymbolId, SYNTHETIC,
@@ -235,7 +235,7 @@ impl Session {
         }
         let machine = pending
             .first()
-            .map(|(name, b)| elf_machine(name, b))
+            .map(|(name, b)| builder::machine(name, b))
             .transpose()?;
         // The one runtime match on the architecture; everything below is generic.
         match machine {
@@ -244,7 +244,7 @@ impl Session {
             }
             Some(m) => Err(Error::Unsupported {
                 file: pending.first().map(|p| p.0.clone()).unwrap_or_default(),
-                what: format!("ELF machine {m} cannot run on this host"),
+                what: format!("machine {m} (as an ELF machine number) cannot run on this host"),
             }),
             None => Err(Error::Unsupported {
                 file: String::new(),
@@ -253,7 +253,7 @@ impl Session {
         }
     }
 
-    fn link_as<A: ElfArch>(
+    fn link_as<A: ObjectArch>(
         &mut self,
         pending: &[(String, Bytes)],
         wanted: Option<&[u8]>,
@@ -275,14 +275,14 @@ impl Session {
         // Build.
         let t = Instant::now();
         let mut g = LinkGraph::<A>::new(format!("set{set_id}"));
-        let mut st = ElfState::default();
+        let mut st = BuildState::default();
         let (nsec, nsym) = pending.iter().fold((0, 0), |(a, b), (_, bytes)| {
-            let (s, y) = elf::size_hint(bytes);
+            let (s, y) = builder::size_hint(bytes);
             (a + s, b + y)
         });
         g.reserve(nsec, nsym);
         for (name, bytes) in pending {
-            elf::add_object(&mut g, &mut st, name, bytes)?;
+            builder::add_object(&mut g, &mut st, name, bytes)?;
         }
         let bound_root = match hooks.bind.take() {
             Some(spec) => Some(bind::run(&mut g, &spec, &|name| {
@@ -309,6 +309,7 @@ impl Session {
         // Resolve what the graph does not define, after adding what the linker defines itself.
         let dso_block = add_linker_content(&mut g);
         let mut undefined = Vec::new();
+        let abi = st.host_abi();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
             if s.def != Def::External || s.name == GOT_SYMBOL {
@@ -319,6 +320,9 @@ impl Session {
                 Some((d.addr, d.size, d.callable))
             } else if let Some((_, a)) = opts.absolutes.iter().find(|(n, _)| n.as_bytes() == name) {
                 Some((*a, 0, false))
+            } else if abi == HostAbi::Win64 {
+                // Windows x64 code reaches the host only through thunks (see `runtime::win64`).
+                crate::runtime::win64::thunk(name).map(|a| (a, 0, true))
             } else if let Some(a) = init::runtime_symbol(name) {
                 Some((a, 0, true))
             } else if let Some(a) = host.lookup(name) {
@@ -375,6 +379,10 @@ impl Session {
         let tls_layout = layout::layout_tls(&mut g);
         let mut inflight = mem.allocate(chunk, lay.len, lay.align, lay.segments.clone())?;
         layout::rebase(&mut g, inflight.base());
+        if let Err(e) = st.after_layout(&mut g, inflight.base()) {
+            mem.abandon(inflight);
+            return Err(e);
+        }
         timings.add("layout", t.elapsed());
 
         // Fixups.
@@ -772,14 +780,6 @@ pub(crate) fn check_eh_frames<A: Arch>(
     Ok(())
 }
 
-pub(crate) fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
-    use object::read::elf::FileHeader;
-    let h = object::elf::FileHeader64::<object::LittleEndian>::parse(data)
-        .map_err(|e| crate::error::malformed(name, e))?;
-    let endian = h.endian().map_err(|e| crate::error::malformed(name, e))?;
-    Ok(h.e_machine(endian))
-}
-
 pub(crate) fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
     let content: u64 = g.blocks.iter().map(|b| b.content.size() + b.align).sum();
     let edges: usize = g.blocks.iter().map(|b| b.edges.len()).sum();
@@ -871,9 +871,9 @@ impl HostInfo for DlHost {
 /// Adds the archive members that define what the graph references but does not define (and
 /// `wanted`), and what those members need in turn, until nothing more is needed. `defined`
 /// says whether a name is already defined outside the graph.
-pub(crate) fn load_archive_members<'a, A: ElfArch>(
+pub(crate) fn load_archive_members<'a, A: ObjectArch>(
     g: &mut LinkGraph<'a, A>,
-    st: &mut ElfState<'a>,
+    st: &mut BuildState<'a>,
     archives: &'a [(String, ArchiveInput)],
     loaded: &mut [Vec<bool>],
     wanted: Option<&[u8]>,
@@ -896,7 +896,7 @@ pub(crate) fn load_archive_members<'a, A: ElfArch>(
                 if !loaded[ai][m] {
                     loaded[ai][m] = true;
                     let data = ar.index.member_bytes(&ar.bytes, m);
-                    elf::add_object(g, st, &ar.index.members[m].name, data)?;
+                    builder::add_object(g, st, &ar.index.members[m].name, data)?;
                     added = true;
                 }
                 break;
@@ -963,7 +963,7 @@ pub(crate) fn add_input(
     loaded: &mut Vec<Vec<bool>>,
 ) -> Result<()> {
     match detect(&name, &bytes)? {
-        InputKind::Elf => pending.push((name, bytes)),
+        InputKind::Elf | InputKind::MachO | InputKind::Coff => pending.push((name, bytes)),
         InputKind::Archive => {
             let index = ArchiveIndex::parse(&name, &bytes)?;
             loaded.push(vec![false; index.members.len()]);

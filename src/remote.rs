@@ -17,14 +17,14 @@ use jitlink_arch::TlsValues;
 use rustc_hash::FxHashMap;
 
 use crate::builder::archive::ArchiveIndex;
-use crate::builder::elf::{self, ElfArch, ElfState, GOT_SYMBOL};
-use crate::builder::{detect, Bytes, InputKind};
+use crate::builder::elf::GOT_SYMBOL;
+use crate::builder::{self, detect, BuildState, Bytes, InputKind, ObjectArch};
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::graph::{Def, LinkGraph, Scope, SectionRole, SymbolId};
 use crate::link::{
-    add_input, add_linker_content, check_eh_frames, elf_machine, estimate_size,
-    load_archive_members, undefined_error, ArchiveInput,
+    add_input, add_linker_content, check_eh_frames, estimate_size, load_archive_members,
+    undefined_error, ArchiveInput,
 };
 use crate::memory::{Image, TargetImage};
 use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
@@ -112,7 +112,7 @@ impl RemoteSession {
         }
     }
 
-    fn link_as<A: ElfArch>(
+    fn link_as<A: ObjectArch>(
         &mut self,
         pending: &[(String, Bytes)],
         wanted: Option<&[u8]>,
@@ -127,13 +127,19 @@ impl RemoteSession {
             ..
         } = self;
         let mut g = LinkGraph::<A>::new(format!("remote set {set}"));
-        let mut st = ElfState::default();
+        let mut st = BuildState::default();
         for (name, bytes) in pending {
-            elf::add_object(&mut g, &mut st, name, bytes)?;
+            builder::add_object(&mut g, &mut st, name, bytes)?;
         }
         load_archive_members(&mut g, &mut st, archives, loaded, wanted, |name| {
             symbols.contains_key(name)
         })?;
+        if st.host_abi() != builder::HostAbi::Native {
+            return Err(Error::Unsupported {
+                file: pending.first().map(|p| p.0.clone()).unwrap_or_default(),
+                what: "COFF (Windows x64) objects in an executor process".into(),
+            });
+        }
         if g.blocks.is_empty() && g.inputs.is_empty() {
             return Ok(());
         }
@@ -217,6 +223,7 @@ impl RemoteSession {
             )));
         }
         layout::rebase(&mut g, base);
+        st.after_layout(&mut g, base)?;
         let mut image = TargetImage {
             base,
             bytes: vec![0; lay.len],
@@ -367,17 +374,17 @@ pub fn file_machine(path: &Path) -> Result<u16> {
     let name = path.to_string_lossy().into_owned();
     let bytes = Bytes::map_file(path)?;
     match detect(&name, &bytes)? {
-        InputKind::Elf => elf_machine(&name, &bytes),
+        InputKind::Elf | InputKind::MachO | InputKind::Coff => builder::machine(&name, &bytes),
         InputKind::Archive => {
             let index = ArchiveIndex::parse(&name, &bytes)?;
             let first = (0..index.members.len())
                 .map(|m| index.member_bytes(&bytes, m))
-                .find(|b| b.starts_with(b"\x7fELF"))
+                .find(|b| !matches!(detect(&name, b), Err(_) | Ok(InputKind::Archive)))
                 .ok_or_else(|| Error::Unsupported {
                     file: name.clone(),
-                    what: "archive without ELF members".into(),
+                    what: "archive without object members".into(),
                 })?;
-            elf_machine(&name, first)
+            builder::machine(&name, first)
         }
     }
 }

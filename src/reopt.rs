@@ -388,6 +388,12 @@ impl DefinitionFiles {
                     }
                     d.files.push((name, bytes, Some(index)));
                 }
+                InputKind::MachO | InputKind::Coff => {
+                    return Err(Error::Unsupported {
+                        file: name,
+                        what: "better versions are read from ELF objects only".into(),
+                    })
+                }
             }
         }
         Ok(d)

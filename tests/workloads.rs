@@ -161,16 +161,7 @@ fn aarch64_workload_configs() -> Vec<Config> {
 }
 
 fn check_lua(configs: &[Config]) {
-    let root = package_dir("lua-src");
-    let lua_dir = std::fs::read_dir(&root)
-        .expect("list lua-src")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("lua-5.4"))
-        })
-        .unwrap_or_else(|| panic!("no lua-5.4.* directory in {}", root.display()));
+    let lua_dir = lua_dir();
     let lib_sources: Vec<PathBuf> = c_sources(&lua_dir)
         .into_iter()
         .filter(|p| {
@@ -259,6 +250,125 @@ fn check_lua(configs: &[Config]) {
     }
     failures.record(check_native_agreement("lua", &natives));
     failures.finish();
+}
+
+/// The Lua 5.4 sources of the `lua-src` package.
+fn lua_dir() -> PathBuf {
+    let root = package_dir("lua-src");
+    std::fs::read_dir(&root)
+        .expect("list lua-src")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("lua-5.4"))
+        })
+        .unwrap_or_else(|| panic!("no lua-5.4.* directory in {}", root.display()))
+}
+
+/// Lua compiled as Mach-O x86-64 objects (clang --target=x86_64-apple-macos against this
+/// system's glibc headers) runs in process against the host C library and agrees with the
+/// native ELF build: Mach-O's underscore-prefixed names bind to glibc's, and the calling
+/// convention is the same System V one.
+#[test]
+fn lua_macho_x86_64() {
+    let lua_dir = lua_dir();
+    let workload = testdata_dir().join("workloads").join("lua");
+    let mut sources: Vec<PathBuf> = c_sources(&lua_dir)
+        .into_iter()
+        .filter(|p| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("lua.c" | "luac.c")
+            )
+        })
+        .collect();
+    sources.push(workload.join("driver.c"));
+    let resource = Command::new(&tool("clang-19").path)
+        .arg("-print-resource-dir")
+        .output()
+        .expect("clang-19 -print-resource-dir");
+    let resource = PathBuf::from(String::from_utf8_lossy(&resource.stdout).trim());
+    for opt in ["-O0", "-O2"] {
+        let dir = scratch_dir(&format!("lua-macho{opt}"));
+        let mut objs = Vec::new();
+        let mut native_objs = Vec::new();
+        for src in &sources {
+            let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("src");
+            let obj = dir.join(format!("{stem}.o"));
+            let mut cmd = Command::new(&tool("clang-19").path);
+            // Darwin's clang on glibc's headers: no Darwin SDK, Linux's declarations (glibc
+            // spells its non-null attribute with a name that is a keyword on Darwin).
+            cmd.args([
+                "--target=x86_64-apple-macos11",
+                opt,
+                "-nostdinc",
+                "-isystem",
+            ])
+            .arg(resource.join("include"))
+            .args([
+                "-isystem",
+                "/usr/include/x86_64-linux-gnu",
+                "-isystem",
+                "/usr/include",
+            ])
+            .args([
+                "-D__linux__",
+                "-U__APPLE__",
+                "-fno-stack-protector",
+                "-DLUA_USE_LINUX",
+            ])
+            .arg("-D__nonnull(p)=__attribute__((__nonnull__ p))")
+            .arg("-I")
+            .arg(&lua_dir)
+            .arg("-c")
+            .arg(src)
+            .arg("-o")
+            .arg(&obj);
+            let out = cmd.output().expect("run clang-19");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                shell_line(&cmd),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            objs.push(obj);
+            let nobj = dir.join(format!("{stem}.elf.o"));
+            let mut cmd = Command::new(&tool("gcc").path);
+            cmd.args([opt, "-DLUA_USE_LINUX", "-I"])
+                .arg(&lua_dir)
+                .arg("-c")
+                .arg(src)
+                .arg("-o")
+                .arg(&nobj);
+            let out = cmd.output().expect("run gcc");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                shell_line(&cmd),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            native_objs.push(nobj);
+        }
+        let exe = dir.join("lua-native");
+        let mut cmd = Command::new(&tool("gcc").path);
+        cmd.args(&native_objs).args(["-lm", "-o"]).arg(&exe);
+        let out = cmd.output().expect("run gcc");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let spec = RunSpec::args(&[workload.join("test.lua").display().to_string()]);
+        let (native, verdict) = run_both(&format!("lua macho {opt}"), &exe, &objs, &spec);
+        assert_eq!(
+            native.status.code(),
+            Some(5),
+            "the native Lua run: {}",
+            native.stderr_text()
+        );
+        verdict.unwrap();
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -33,6 +33,11 @@ pub enum EdgeKind {
     Delta32,
     /// `Fixup <- S + A - P : int16 or uint16` (`PREL16`), error if out of range.
     Delta16,
+    /// `Fixup <- P - S + A : int64` (a Mach-O `SUBTRACTOR` pair whose minuend lies in the
+    /// fixup's block).
+    NegDelta64,
+    /// `Fixup <- P - S + A : int32`, error if out of range.
+    NegDelta32,
     /// `b`/`bl imm26 <- (S + A - P) >> 2`, in ±128 MiB (`CALL26`, `JUMP26`). The GOT/stub
     /// pass sends it through a stub when the target is out of reach.
     Branch26PCRel,
@@ -118,6 +123,8 @@ pub enum EdgeKind {
     RequestGOTAndTransformToGotPageOffset15,
     /// Request a GOT entry (`GOT_LD_PREL19`); becomes [`EdgeKind::LoadLiteral19`] to it.
     RequestGOTAndTransformToLoadLiteral19,
+    /// Request a GOT entry (Mach-O `POINTER_TO_GOT`); becomes [`EdgeKind::Delta32`] to it.
+    RequestGOTAndTransformToDelta32,
     /// Request a GOT entry holding the thread-pointer offset (`TLSIE_ADR_GOTTPREL_PAGE21`);
     /// becomes [`EdgeKind::Page21`] to it.
     RequestTPOffAndTransformToPage21,
@@ -158,6 +165,10 @@ const MOVZ_BIT: u32 = 1 << 30;
 
 fn delta(v: FixupValues) -> i128 {
     v.s as i128 + v.a as i128 - v.p as i128
+}
+
+fn neg_delta(v: FixupValues) -> i128 {
+    v.p as i128 - v.s as i128 + v.a as i128
 }
 
 fn absolute(v: FixupValues) -> i128 {
@@ -319,6 +330,12 @@ impl Arch for AArch64 {
             Pointer32 => write_data(block, offset, absolute(v), 4),
             Pointer16 => write_data(block, offset, absolute(v), 2),
             Delta64 => write_field(block, offset, &(delta(v) as u64).to_le_bytes()),
+            NegDelta64 => write_field(block, offset, &(neg_delta(v) as u64).to_le_bytes()),
+            NegDelta32 => {
+                let x = neg_delta(v);
+                check_range(x, -(1i128 << 31), (1i128 << 31) - 1)?;
+                write_field(block, offset, &(x as i32).to_le_bytes())
+            }
             Delta32 => write_data(block, offset, delta(v), 4),
             Delta16 => write_data(block, offset, delta(v), 2),
             Branch26PCRel => write_pc_imm(block, offset, delta(v), 26, IMM26, 0),
@@ -374,6 +391,7 @@ impl Arch for AArch64 {
             | RequestGOTAndTransformToPageOffset12
             | RequestGOTAndTransformToGotPageOffset15
             | RequestGOTAndTransformToLoadLiteral19
+            | RequestGOTAndTransformToDelta32
             | RequestTPOffAndTransformToPage21
             | RequestTPOffAndTransformToPageOffset12
             | RequestTLSDescAndTransformToPage21
@@ -392,7 +410,9 @@ impl Arch for AArch64 {
         const ADD: EdgeKind = PageOffset12 { shift: 0 };
         let tls = |entry, to_entry| EdgeRole::TlsRequest { entry, to_entry };
         match kind {
-            Pointer64 | Delta64 | PageOffset12 { .. } | AdrpLdr64Pair => EdgeRole::Data(Reach::Any),
+            Pointer64 | Delta64 | NegDelta64 | PageOffset12 { .. } | AdrpLdr64Pair => {
+                EdgeRole::Data(Reach::Any)
+            }
             MovWUnsigned { .. } | MovWSigned { .. } | MovWPCRel { .. } => {
                 EdgeRole::Data(Reach::Any)
             }
@@ -401,7 +421,7 @@ impl Arch for AArch64 {
             }
             TLSModule64 | DTPOff64 | TPOff64 => EdgeRole::Data(Reach::Any),
             Pointer32 | Pointer16 => EdgeRole::Data(Reach::Abs32),
-            Delta32 | Delta16 | Page21 | Page21NoCheck | AdrLiteral21 => {
+            Delta32 | NegDelta32 | Delta16 | Page21 | Page21NoCheck | AdrLiteral21 => {
                 EdgeRole::Data(Reach::PcRel32)
             }
             LoadLiteral19 | CondBranch19 | TestBranch14 => EdgeRole::Data(Reach::PcRel32),
@@ -414,6 +434,7 @@ impl Arch for AArch64 {
             RequestGOTAndTransformToLoadLiteral19 => EdgeRole::GotRequest {
                 to_entry: LoadLiteral19,
             },
+            RequestGOTAndTransformToDelta32 => EdgeRole::GotRequest { to_entry: Delta32 },
             RequestTPOffAndTransformToPage21 => tls(TlsEntry::TpOffset, Page21),
             RequestTPOffAndTransformToPageOffset12 => tls(TlsEntry::TpOffset, LDR64),
             RequestTLSDescAndTransformToPage21 => tls(TlsEntry::Descriptor, Page21),
@@ -839,6 +860,18 @@ mod tests {
         assert!(AArch64::apply_fixup(Delta16, &mut b, 0, values(0x8001, 0, 0)).is_err());
         AArch64::apply_fixup(TPOff64, &mut b, 0, values(0, 0x20, 8)).unwrap();
         assert_eq!(u64::from_le_bytes(b), 0x38);
+        // P - S + A, at the exact edges of the 32-bit range.
+        AArch64::apply_fixup(NegDelta64, &mut b, 0, values(0x1000, 0x800, 8)).unwrap();
+        assert_eq!(u64::from_le_bytes(b), 0x808);
+        let top = 0x1000 + 0x7fff_ffff;
+        AArch64::apply_fixup(NegDelta32, &mut b, 0, values(top, 0x1000, 0)).unwrap();
+        assert_eq!(b[..4], [0xff, 0xff, 0xff, 0x7f]);
+        assert!(AArch64::apply_fixup(NegDelta32, &mut b, 0, values(top + 1, 0x1000, 0)).is_err());
+        AArch64::apply_fixup(NegDelta32, &mut b, 0, values(0x1000, 0x8000_1000, 0)).unwrap();
+        assert_eq!(b[..4], [0, 0, 0, 0x80]);
+        assert!(
+            AArch64::apply_fixup(NegDelta32, &mut b, 0, values(0x1000, 0x8000_1001, 0)).is_err()
+        );
         assert_eq!(
             AArch64::apply_fixup(Pointer64, &mut b, 4, values(0, 0, 0)),
             Err(FixupError::PlaceOutOfBounds)

@@ -33,6 +33,11 @@ pub enum EdgeKind {
     Delta16,
     /// `Fixup <- S + A - P : int8`, error if out of range.
     Delta8,
+    /// `Fixup <- P - S + A : int64` (the subtrahend of a Mach-O `SUBTRACTOR` pair is the
+    /// target, the minuend lies in the fixup's block).
+    NegDelta64,
+    /// `Fixup <- P - S + A : int32`, error if out of range.
+    NegDelta32,
     /// `Fixup <- S + A - GOT : int64`.
     Delta64FromGOT,
     /// `Fixup <- S + A - P : int32` for a call or jump; the GOT/stub pass sends it through a stub
@@ -189,6 +194,10 @@ fn delta(v: FixupValues) -> i128 {
     v.s as i128 + v.a as i128 - v.p as i128
 }
 
+fn neg_delta(v: FixupValues) -> i128 {
+    v.p as i128 - v.s as i128 + v.a as i128
+}
+
 fn absolute(v: FixupValues) -> i128 {
     v.s as i128 + v.a as i128
 }
@@ -269,6 +278,8 @@ impl Arch for X86_64 {
                 check_range(x, i8::MIN as i128, i8::MAX as i128)?;
                 put(block, offset, [x as i8 as u8])
             }
+            NegDelta64 => put(block, offset, (neg_delta(v) as u64).to_le_bytes()),
+            NegDelta32 => write_i32(block, offset, neg_delta(v)),
             Delta64FromGOT => {
                 let x = absolute(v) - v.got as i128;
                 put(block, offset, (x as u64).to_le_bytes())
@@ -326,7 +337,9 @@ impl Arch for X86_64 {
     fn role(kind: EdgeKind) -> EdgeRole<EdgeKind> {
         use EdgeKind::*;
         match kind {
-            Pointer64 | Delta64 | Delta64FromGOT | Size64 | Size32 => EdgeRole::Data(Reach::Any),
+            Pointer64 | Delta64 | NegDelta64 | Delta64FromGOT | Size64 | Size32 => {
+                EdgeRole::Data(Reach::Any)
+            }
             TLSModule64 | DTPOff64 | DTPOff32 | TPOff64 | TPOff32 => EdgeRole::Data(Reach::Any),
             RequestTLSGDPairAndTransformToDelta32 => EdgeRole::TlsRequest {
                 entry: TlsEntry::ModuleAndOffset,
@@ -345,7 +358,7 @@ impl Arch for X86_64 {
                 to_entry: Delta32,
             },
             Pointer32 | Pointer32Signed | Pointer16 | Pointer8 => EdgeRole::Data(Reach::Abs32),
-            Delta32 | Delta16 | Delta8 => EdgeRole::Data(Reach::PcRel32),
+            Delta32 | NegDelta32 | Delta16 | Delta8 => EdgeRole::Data(Reach::PcRel32),
             GOTLoadRelaxedToLea | GOTCallRelaxedToDirect | GOTJmpRelaxedToDirect => {
                 EdgeRole::Data(Reach::PcRel32)
             }
@@ -691,6 +704,34 @@ mod tests {
                 Some(&[0xff, 0xff, 0xff, 0x7f]),
             ),
             (Delta32, &[], 0, 0x1000, 0x1000 + 0x8000_0000 + 4, -4, None),
+            (
+                NegDelta64,
+                &[],
+                0,
+                0x1000,
+                0x800,
+                8,
+                Some(&0x808i64.to_le_bytes()),
+            ),
+            (
+                NegDelta32,
+                &[],
+                0,
+                0x1000 + 0x7fff_ffff,
+                0x1000,
+                0,
+                Some(&[0xff, 0xff, 0xff, 0x7f]),
+            ),
+            (NegDelta32, &[], 0, 0x1000 + 0x8000_0000, 0x1000, 0, None),
+            (
+                NegDelta32,
+                &[],
+                0,
+                0x1000,
+                0x1000 + 0x8000_0000,
+                0,
+                Some(&[0, 0, 0, 0x80]),
+            ),
             (
                 Delta32,
                 &[],

@@ -10,7 +10,8 @@ use std::time::Instant;
 use clap::Parser;
 use jitlink::{Error, Options, Session};
 
-/// Links ELF relocatable objects and static archives in memory and calls their entry point.
+/// Links relocatable objects (ELF, Mach-O, COFF) and static archives in memory and calls their
+/// entry point.
 #[derive(Parser, Debug)]
 #[command(name = "jitlink", version, about)]
 struct Cli {
@@ -20,7 +21,8 @@ struct Cli {
     /// Arguments passed to the entry point after argv[0] (the first input's path).
     #[arg(last = true)]
     args: Vec<String>,
-    /// Entry symbol, called as `int main(int argc, char **argv, char **envp)`.
+    /// Entry symbol, called as `int main(int argc, char **argv, char **envp)` (with the Windows
+    /// x64 convention when the inputs are COFF objects).
     #[arg(long, default_value = "main")]
     entry: String,
     /// Link everything, run nothing.
@@ -270,13 +272,39 @@ fn call_entry(cli: &Cli, entry: u64) -> Result<c_int, Error> {
     extern "C" {
         static environ: *const *const c_char;
     }
-    type Main = extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
-    // SAFETY: the entry symbol is a function the user asked to call with main's signature;
-    // `entry` is its address in finalized executable memory.
-    let main: Main = unsafe { std::mem::transmute::<usize, Main>(entry as usize) };
     // SAFETY: reading the C library's `environ` pointer.
     let envp = unsafe { environ };
-    Ok(main(argv.len() as c_int - 1, argv.as_ptr(), envp))
+    let argc = argv.len() as c_int - 1;
+    let ret = if entry_is_win64(&cli.inputs)? {
+        // COFF code was compiled for Windows: call it with the Windows x64 convention.
+        type Main = extern "win64" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
+        // SAFETY: as below, with the convention the object was compiled for.
+        let main: Main = unsafe { std::mem::transmute::<usize, Main>(entry as usize) };
+        main(argc, argv.as_ptr(), envp)
+    } else {
+        type Main = extern "C" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
+        // SAFETY: the entry symbol is a function the user asked to call with main's signature;
+        // `entry` is its address in finalized executable memory.
+        let main: Main = unsafe { std::mem::transmute::<usize, Main>(entry as usize) };
+        main(argc, argv.as_ptr(), envp)
+    };
+    Ok(ret)
+}
+
+/// True if the first object input is x86-64 COFF: then the entry uses the Windows x64
+/// convention.
+fn entry_is_win64(inputs: &[PathBuf]) -> Result<bool, Error> {
+    use jitlink::builder::{detect, machine, Bytes, InputKind};
+    for path in inputs {
+        let name = path.to_string_lossy();
+        let bytes = Bytes::map_file(path)?;
+        match detect(&name, &bytes)? {
+            InputKind::Archive => continue,
+            InputKind::Coff => return Ok(machine(&name, &bytes)? == object::elf::EM_X86_64),
+            _ => return Ok(false),
+        }
+    }
+    Ok(false)
 }
 
 /// Set in the environment of the restart that gives glibc more static TLS, so it happens once.

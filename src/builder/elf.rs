@@ -440,15 +440,7 @@ pub fn add_object<'a, A: ElfArch>(
                     offset,
                 });
             }
-            match A::role(kind) {
-                jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32) => graph.needs_low = true,
-                jitlink_arch::EdgeRole::TlsRequest {
-                    entry: jitlink_arch::TlsEntry::TpOffset | jitlink_arch::TlsEntry::Descriptor,
-                    ..
-                } => graph.needs_static_tls = true,
-                _ if A::is_tp_relative(kind) => graph.needs_static_tls = true,
-                _ => {}
-            }
+            super::note_requirements(graph, kind);
             edges.push(crate::graph::Edge {
                 kind,
                 offset: offset as u32,
@@ -467,37 +459,20 @@ pub fn add_object<'a, A: ElfArch>(
 }
 
 fn null_symbol<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
-    *state
-        .null
-        .get_or_insert_with(|| graph.add_symbol(anonymous(Def::Absolute(0))))
+    super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
 }
 
 fn discarded_symbol<'a, A: Arch>(
     graph: &mut LinkGraph<'a, A>,
     state: &mut ElfState<'a>,
 ) -> SymbolId {
-    *state
-        .discarded
-        .get_or_insert_with(|| graph.add_symbol(anonymous(Def::Discarded)))
+    super::cached_symbol(graph, &mut state.discarded, Def::Discarded)
 }
 
 fn got_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
     *state
         .got_base
         .get_or_insert_with(|| graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC))
-}
-
-fn anonymous<'a>(def: Def) -> Symbol<'a> {
-    Symbol {
-        name: b"",
-        def,
-        size: 0,
-        scope: Scope::Local,
-        linkage: Linkage::Strong,
-        callable: false,
-        weak_ref: false,
-        input: crate::graph::SYNTHETIC,
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -560,33 +535,7 @@ fn elf_symbol<'a, A: Arch>(
 
     if shndx == elf::SHN_COMMON {
         // A tentative definition: st_value is the alignment.
-        let align = value.max(1);
-        if !align.is_power_of_two() {
-            return Err(malformed(
-                file,
-                format!(
-                    "common symbol {} has alignment {align}",
-                    String::from_utf8_lossy(name)
-                ),
-            ));
-        }
-        if let Some(&existing) = graph.globals.get(name) {
-            let old = &graph.symbols[existing.index()];
-            let keep = match (old.def, old.linkage) {
-                (Def::External, _) => false,
-                (_, Linkage::Common) => old.size >= size,
-                (_, Linkage::Weak) => false,
-                _ => true,
-            };
-            if keep {
-                return Ok(existing);
-            }
-        }
-        let sec = graph.section("COMMON", Perm::ReadWrite, SectionRole::Plain);
-        let block = graph.add_block(sec, Content::Zero(size), align, input);
-        new.def = Def::Block { block, offset: 0 };
-        new.linkage = Linkage::Common;
-        return graph.define(new);
+        return super::define_common(graph, file, new, value);
     }
     if shndx == elf::SHN_ABS {
         return if global {

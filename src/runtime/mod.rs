@@ -6,3 +6,4 @@ pub mod init;
 pub mod reentry;
 pub mod tls;
 pub mod unwind;
+pub mod win64;

@@ -1,0 +1,823 @@
+//! COFF relocatable objects → LinkGraph. Holds COFF's quirks:
+//!
+//! - Sections are grouped by the part of their name before `$` (`.text$mn` joins `.text`);
+//!   each input section is one block.
+//! - COMDAT sections are chosen by their leader symbol's name and selection: NODUPLICATES (a
+//!   second copy is an error), ANY (the first wins), SAME_SIZE and EXACT_MATCH (the first
+//!   wins; a copy of another size, or other bytes, is an error), LARGEST (the largest wins: the
+//!   leader's name is rebound to it; a smaller copy added earlier stays in memory, reachable
+//!   only from its own object), ASSOCIATIVE (kept exactly when the associated section is:
+//!   `.pdata`/`.xdata` follow their function), NEWEST (an error, as in every modern linker).
+//! - Weak externals (and `/alternatename:` in `.drectve`) bind the name to its default symbol
+//!   unless something else defines it.
+//! - A reference to `__imp_NAME` that nothing defines gets a pointer slot holding NAME's
+//!   address, as an import table would.
+//! - Relocations keep their addend in the place (REL): it is read once here. ADDR32NB and
+//!   SECREL depend on addresses only known after layout (the image base, the target's section
+//!   start); [`lower`] adjusts their addends then. `__ImageBase` is the lowest address of the
+//!   linked set.
+//! - `.drectve` is parsed: `/alternatename:` and `-aligncomm:` are applied, every other
+//!   directive (`/DEFAULTLIB`, `/EXPORT`, `/INCLUDE`, `/FAILIFMISMATCH`, ...) is ignored.
+//! - `.pdata`/`.xdata` are linked (read-only, with their relocations) but not registered:
+//!   Linux's unwinder reads DWARF CFI only, so Windows unwind data has no consumer in process.
+//! - Static initializers (`.CRT$XC*`, mingw's `.ctors`) are linked as plain data and not run:
+//!   they are Windows x64 code, and the session's initializer runner calls with the host's
+//!   convention. Thread-local sections (`.tls`) are rejected: they need a Windows TEB.
+
+use jitlink_arch::{x86_64, Arch};
+use object::pe;
+use object::read::coff::{CoffFile, CoffHeader, ImageSymbol};
+use object::LittleEndian as LE;
+use rustc_hash::FxHashMap;
+
+use crate::error::{malformed, Error, Result};
+use crate::graph::{BlockId, Content, Def, Edge, LinkGraph, Linkage, Perm, Scope, SectionRole};
+use crate::graph::{Symbol, SymbolId};
+
+/// What a raw COFF relocation becomes. The addend is read from the place (`width` bytes,
+/// sign-extended unless the field is an unsigned 32-bit address) and `bias` added.
+#[derive(Debug, Clone, Copy)]
+pub enum CoffReloc<K> {
+    /// An edge of this kind.
+    Edge {
+        /// The edge kind.
+        kind: K,
+        /// Bytes of the stored addend.
+        width: u8,
+        /// Added to the stored addend (REL32_N: the distance to the next instruction).
+        bias: i64,
+    },
+    /// An edge of this kind whose addend the instruction's immediate field held (arm64); the
+    /// fixup overwrites the field.
+    Insn {
+        /// The edge kind.
+        kind: K,
+        /// The addend, decoded from the instruction.
+        addend: i64,
+    },
+    /// `S + A - ImageBase` (ADDR32NB): an edge of this 32-bit absolute kind whose addend is
+    /// lowered by the image base after layout.
+    ImageRelative(K),
+    /// `S + A - start of S's section` (SECREL): lowered after layout.
+    SectionRelative(K),
+    /// The 1-based number of the target's section in its object (SECTION), 16 bits.
+    SectionNumber(K),
+    /// Nothing to do.
+    Skip,
+}
+
+/// An architecture that COFF objects can target.
+pub trait CoffArch: Arch {
+    /// `Machine` value of the COFF header.
+    const COFF_MACHINE: u16;
+    /// The one exhaustive translation of raw relocation types; `insn` is the 32-bit word at the
+    /// place (arm64 keeps addends in instruction fields).
+    fn translate_coff(
+        typ: u16,
+        insn: u32,
+    ) -> std::result::Result<CoffReloc<Self::EdgeKind>, &'static str>;
+    /// The relocation type's name for messages.
+    fn coff_reloc_name(typ: u16) -> String;
+}
+
+impl CoffArch for x86_64::X86_64 {
+    const COFF_MACHINE: u16 = pe::IMAGE_FILE_MACHINE_AMD64;
+
+    fn translate_coff(
+        typ: u16,
+        _insn: u32,
+    ) -> std::result::Result<CoffReloc<x86_64::EdgeKind>, &'static str> {
+        use x86_64::EdgeKind::*;
+        let rel32 = |n: i64| CoffReloc::Edge {
+            kind: Delta32,
+            width: 4,
+            // The displacement is relative to the end of the field plus `n` immediate bytes.
+            bias: -4 - n,
+        };
+        Ok(match typ {
+            pe::IMAGE_REL_AMD64_ABSOLUTE => CoffReloc::Skip,
+            pe::IMAGE_REL_AMD64_ADDR64 => CoffReloc::Edge {
+                kind: Pointer64,
+                width: 8,
+                bias: 0,
+            },
+            pe::IMAGE_REL_AMD64_ADDR32 => CoffReloc::Edge {
+                kind: Pointer32,
+                width: 4,
+                bias: 0,
+            },
+            pe::IMAGE_REL_AMD64_ADDR32NB => CoffReloc::ImageRelative(Pointer32),
+            pe::IMAGE_REL_AMD64_REL32 => rel32(0),
+            pe::IMAGE_REL_AMD64_REL32_1 => rel32(1),
+            pe::IMAGE_REL_AMD64_REL32_2 => rel32(2),
+            pe::IMAGE_REL_AMD64_REL32_3 => rel32(3),
+            pe::IMAGE_REL_AMD64_REL32_4 => rel32(4),
+            pe::IMAGE_REL_AMD64_REL32_5 => rel32(5),
+            pe::IMAGE_REL_AMD64_SECTION => CoffReloc::SectionNumber(Pointer16),
+            pe::IMAGE_REL_AMD64_SECREL => CoffReloc::SectionRelative(Pointer32),
+            pe::IMAGE_REL_AMD64_SECREL7 => return Err("7-bit section offsets are not supported"),
+            pe::IMAGE_REL_AMD64_TOKEN => return Err("CLR tokens are not supported"),
+            pe::IMAGE_REL_AMD64_SREL32 | pe::IMAGE_REL_AMD64_PAIR | pe::IMAGE_REL_AMD64_SSPAN32 => {
+                return Err("span-dependent relocations are not supported")
+            }
+            _ => return Err("unknown relocation type"),
+        })
+    }
+
+    fn coff_reloc_name(typ: u16) -> String {
+        let name = match typ {
+            pe::IMAGE_REL_AMD64_ABSOLUTE => "IMAGE_REL_AMD64_ABSOLUTE",
+            pe::IMAGE_REL_AMD64_ADDR64 => "IMAGE_REL_AMD64_ADDR64",
+            pe::IMAGE_REL_AMD64_ADDR32 => "IMAGE_REL_AMD64_ADDR32",
+            pe::IMAGE_REL_AMD64_ADDR32NB => "IMAGE_REL_AMD64_ADDR32NB",
+            pe::IMAGE_REL_AMD64_REL32 => "IMAGE_REL_AMD64_REL32",
+            pe::IMAGE_REL_AMD64_REL32_1 => "IMAGE_REL_AMD64_REL32_1",
+            pe::IMAGE_REL_AMD64_REL32_2 => "IMAGE_REL_AMD64_REL32_2",
+            pe::IMAGE_REL_AMD64_REL32_3 => "IMAGE_REL_AMD64_REL32_3",
+            pe::IMAGE_REL_AMD64_REL32_4 => "IMAGE_REL_AMD64_REL32_4",
+            pe::IMAGE_REL_AMD64_REL32_5 => "IMAGE_REL_AMD64_REL32_5",
+            pe::IMAGE_REL_AMD64_SECTION => "IMAGE_REL_AMD64_SECTION",
+            pe::IMAGE_REL_AMD64_SECREL => "IMAGE_REL_AMD64_SECREL",
+            pe::IMAGE_REL_AMD64_SECREL7 => "IMAGE_REL_AMD64_SECREL7",
+            pe::IMAGE_REL_AMD64_TOKEN => "IMAGE_REL_AMD64_TOKEN",
+            pe::IMAGE_REL_AMD64_SREL32 => "IMAGE_REL_AMD64_SREL32",
+            pe::IMAGE_REL_AMD64_PAIR => "IMAGE_REL_AMD64_PAIR",
+            pe::IMAGE_REL_AMD64_SSPAN32 => "IMAGE_REL_AMD64_SSPAN32",
+            _ => return format!("type {typ:#x}"),
+        };
+        name.to_string()
+    }
+}
+
+mod aarch64;
+
+/// A kept COMDAT: its selection, size and bytes, and the leader's graph symbol.
+struct Leader<'a> {
+    selection: u8,
+    size: u64,
+    bytes: &'a [u8],
+    file: String,
+}
+
+/// An edge whose addend is lowered after layout.
+#[derive(Debug, Clone, Copy)]
+enum Lower {
+    ImageBase,
+    SectionStart,
+}
+
+/// Per-graph state of the COFF builder.
+#[derive(Default)]
+pub struct CoffState<'a> {
+    /// x86-64 COFF objects added: the graph's code then uses the Windows x64 convention. (arm64
+    /// Windows code follows the standard AArch64 procedure call standard, as Linux code does,
+    /// apart from variadic calls and the reserved x18.)
+    pub win64_objects: usize,
+    comdats: FxHashMap<&'a [u8], Leader<'a>>,
+    lowered: Vec<(BlockId, u32, Lower)>,
+    image_base: Option<SymbolId>,
+    null: Option<SymbolId>,
+    discarded: Option<SymbolId>,
+}
+
+/// Name of the symbol at the lowest address of the linked set.
+pub const IMAGE_BASE: &[u8] = b"__ImageBase";
+
+/// True if `data` starts like a COFF object of a machine jitlink knows (COFF has no magic).
+pub fn is_coff(data: &[u8]) -> bool {
+    let Some(m) = data.get(..2) else { return false };
+    let machine = u16::from_le_bytes([m[0], m[1]]);
+    matches!(
+        machine,
+        pe::IMAGE_FILE_MACHINE_AMD64 | pe::IMAGE_FILE_MACHINE_ARM64 | pe::IMAGE_FILE_MACHINE_I386
+    ) && CoffFile::<&[u8]>::parse(data).is_ok()
+}
+
+/// The object's machine.
+pub fn machine(file: &str, data: &[u8]) -> Result<u16> {
+    let mut offset = 0;
+    let header = pe::ImageFileHeader::parse(data, &mut offset).map_err(|e| malformed(file, e))?;
+    Ok(header.machine.get(LE))
+}
+
+fn group_name(name: &str) -> &str {
+    name.split_once('$').map_or(name, |(g, _)| g)
+}
+
+fn fallback_name(perm: Perm) -> &'static str {
+    match perm {
+        Perm::ReadExec => ".text$jitlink",
+        Perm::Read => ".rdata$jitlink",
+        Perm::ReadWrite => ".data$jitlink",
+    }
+}
+
+/// Directives of `.drectve` that change linking.
+#[derive(Default)]
+struct Directives<'a> {
+    alternate: Vec<(&'a [u8], &'a [u8])>,
+    align_common: FxHashMap<&'a [u8], u64>,
+}
+
+fn parse_directives(text: &[u8]) -> Directives<'_> {
+    let mut d = Directives::default();
+    for word in text
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word
+            .strip_prefix(b"/")
+            .or_else(|| word.strip_prefix(b"-"))
+            .unwrap_or(word);
+        let Some(colon) = word.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (key, value) = (&word[..colon], &word[colon + 1..]);
+        if key.eq_ignore_ascii_case(b"alternatename") {
+            if let Some(eq) = value.iter().position(|&b| b == b'=') {
+                d.alternate.push((&value[..eq], &value[eq + 1..]));
+            }
+        } else if key.eq_ignore_ascii_case(b"aligncomm") {
+            // `name,log2` (mingw).
+            let value = value.strip_prefix(b"\"").unwrap_or(value);
+            if let Some(comma) = value.iter().position(|&b| b == b',') {
+                let name = value[..comma]
+                    .strip_suffix(b"\"")
+                    .unwrap_or(&value[..comma]);
+                let log = std::str::from_utf8(&value[comma + 1..])
+                    .ok()
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .filter(|&l| l < 32);
+                if let Some(log) = log {
+                    d.align_common.insert(name, 1 << log);
+                }
+            }
+        }
+    }
+    d
+}
+
+/// Adds one COFF relocatable object to `graph`.
+pub fn add_object<'a, A: CoffArch>(
+    graph: &mut LinkGraph<'a, A>,
+    state: &mut CoffState<'a>,
+    file: &str,
+    data: &'a [u8],
+) -> Result<()> {
+    let bad = |e: object::read::Error| malformed(file, e);
+    let coff = CoffFile::<&'a [u8]>::parse(data).map_err(bad)?;
+    let machine = coff.coff_header().machine.get(LE);
+    if machine != A::COFF_MACHINE {
+        return Err(Error::Unsupported {
+            file: file.to_string(),
+            what: format!("COFF machine {machine:#x} is not {}", A::NAME),
+        });
+    }
+    if machine == pe::IMAGE_FILE_MACHINE_AMD64 {
+        state.win64_objects += 1;
+    }
+    let sections = coff.coff_section_table();
+    let symtab = coff.coff_symbol_table();
+    let strings = symtab.strings();
+    let nsec = sections.len();
+    let input = graph.add_input(file);
+
+    // Section names, `.drectve`, and which sections are loaded at all.
+    let mut names: Vec<&'a str> = Vec::with_capacity(nsec);
+    let mut load = vec![false; nsec];
+    let mut directives = Directives::default();
+    for (i, hdr) in sections.iter().enumerate() {
+        let name = std::str::from_utf8(hdr.name(strings).map_err(bad)?)
+            .map_err(|_| malformed(file, format!("section {} name is not UTF-8", i + 1)))?;
+        names.push(name);
+        let ch = hdr.characteristics.get(LE);
+        if ch & pe::IMAGE_SCN_LNK_INFO != 0 {
+            if name == ".drectve" {
+                let text = hdr
+                    .coff_data(data)
+                    .map_err(|()| malformed(file, ".drectve lies outside the file"))?;
+                directives = parse_directives(text);
+            }
+            continue;
+        }
+        if group_name(name) == ".tls" {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: format!(
+                    "thread-local section {name}: COFF thread-local storage needs a Windows TEB"
+                ),
+            });
+        }
+        load[i] = ch & (pe::IMAGE_SCN_LNK_REMOVE | pe::IMAGE_SCN_MEM_DISCARDABLE) == 0;
+    }
+
+    // COMDAT selection: section symbols carry the selection, the next symbol of the section
+    // is the leader whose name identifies the COMDAT.
+    let mut selection = vec![0u8; nsec];
+    let mut associate = vec![0usize; nsec];
+    let mut leader_name: Vec<Option<&'a [u8]>> = vec![None; nsec];
+    for (index, sym) in symtab.iter() {
+        let Some(sec) = sym.section() else { continue };
+        let s = sec.0 - 1;
+        if s >= nsec {
+            return Err(malformed(
+                file,
+                format!(
+                    "symbol {} names section {}, past the section table",
+                    index.0, sec.0
+                ),
+            ));
+        }
+        let comdat = sections.section(sec).map_err(bad)?.characteristics.get(LE)
+            & pe::IMAGE_SCN_LNK_COMDAT
+            != 0;
+        if !comdat {
+            continue;
+        }
+        if sym.has_aux_section() && selection[s] == 0 {
+            let aux = symtab.aux_section(index).map_err(bad)?;
+            selection[s] = aux.selection;
+            associate[s] = aux.number.get(LE) as usize;
+        } else if leader_name[s].is_none() && selection[s] != 0 {
+            leader_name[s] = Some(sym.name(strings).map_err(bad)?);
+        }
+    }
+    let mut replaces: Vec<Option<SymbolId>> = vec![None; nsec];
+    for s in 0..nsec {
+        let sel = selection[s];
+        if !load[s] || sel == 0 || sel == pe::IMAGE_COMDAT_SELECT_ASSOCIATIVE {
+            continue;
+        }
+        let hdr = sections.section(object::SectionIndex(s + 1)).map_err(bad)?;
+        let size = u64::from(hdr.size_of_raw_data.get(LE));
+        let bytes = if hdr.characteristics.get(LE) & pe::IMAGE_SCN_CNT_UNINITIALIZED_DATA != 0 {
+            &[][..]
+        } else {
+            hdr.coff_data(data).map_err(|()| {
+                malformed(file, format!("section {} lies outside the file", names[s]))
+            })?
+        };
+        let Some(leader) = leader_name[s] else {
+            return Err(malformed(
+                file,
+                format!("COMDAT section {} has no leader symbol", names[s]),
+            ));
+        };
+        let dup = |why: &str| Error::Unsupported {
+            file: file.to_string(),
+            what: format!("COMDAT {}: {why}", String::from_utf8_lossy(leader)),
+        };
+        if sel == pe::IMAGE_COMDAT_SELECT_NEWEST {
+            return Err(dup(
+                "selection NEWEST is not supported (no linker implements it)",
+            ));
+        }
+        let Some(old) = state.comdats.get_mut(leader) else {
+            if !(1..=6).contains(&sel) {
+                return Err(malformed(
+                    file,
+                    format!("COMDAT section {} has selection {sel}", names[s]),
+                ));
+            }
+            state.comdats.insert(
+                leader,
+                Leader {
+                    selection: sel,
+                    size,
+                    bytes,
+                    file: file.to_string(),
+                },
+            );
+            continue;
+        };
+        load[s] = match old.selection {
+            pe::IMAGE_COMDAT_SELECT_NODUPLICATES => {
+                return Err(Error::DuplicateDefinition {
+                    symbol: String::from_utf8_lossy(leader).into_owned(),
+                    first: old.file.clone(),
+                    second: file.to_string(),
+                })
+            }
+            pe::IMAGE_COMDAT_SELECT_ANY => false,
+            pe::IMAGE_COMDAT_SELECT_SAME_SIZE if old.size == size => false,
+            pe::IMAGE_COMDAT_SELECT_SAME_SIZE => {
+                return Err(dup(&format!(
+                    "SAME_SIZE copies differ in size ({} in {}, {size} here)",
+                    old.size, old.file
+                )))
+            }
+            pe::IMAGE_COMDAT_SELECT_EXACT_MATCH if old.bytes == bytes && old.size == size => false,
+            pe::IMAGE_COMDAT_SELECT_EXACT_MATCH => {
+                return Err(dup(&format!(
+                    "EXACT_MATCH copies differ (first in {})",
+                    old.file
+                )))
+            }
+            pe::IMAGE_COMDAT_SELECT_LARGEST if size > old.size => {
+                *old = Leader {
+                    selection: old.selection,
+                    size,
+                    bytes,
+                    file: file.to_string(),
+                };
+                replaces[s] = graph.globals.get(leader).copied();
+                true
+            }
+            _ => false,
+        };
+    }
+    // Associative sections follow their section (chains resolve in a few rounds).
+    for _ in 0..nsec.min(8) {
+        for s in 0..nsec {
+            if selection[s] == pe::IMAGE_COMDAT_SELECT_ASSOCIATIVE && load[s] {
+                let parent = associate[s].wrapping_sub(1);
+                if parent >= nsec || !load[parent] {
+                    load[s] = false;
+                }
+            }
+        }
+    }
+
+    // One block per loaded section.
+    let mut blocks: Vec<Option<BlockId>> = vec![None; nsec];
+    let mut callable = vec![false; nsec];
+    for (i, hdr) in sections.iter().enumerate() {
+        if !load[i] {
+            continue;
+        }
+        let ch = hdr.characteristics.get(LE);
+        let perm = if ch & (pe::IMAGE_SCN_CNT_CODE | pe::IMAGE_SCN_MEM_EXECUTE) != 0 {
+            Perm::ReadExec
+        } else if ch & pe::IMAGE_SCN_MEM_WRITE != 0 {
+            Perm::ReadWrite
+        } else {
+            Perm::Read
+        };
+        callable[i] = perm == Perm::ReadExec;
+        let size = u64::from(hdr.size_of_raw_data.get(LE));
+        let content = if ch & pe::IMAGE_SCN_CNT_UNINITIALIZED_DATA != 0 {
+            Content::Zero(size)
+        } else {
+            Content::Borrowed(hdr.coff_data(data).map_err(|()| {
+                malformed(file, format!("section {} lies outside the file", names[i]))
+            })?)
+        };
+        let sec = super::section_for(
+            graph,
+            group_name(names[i]),
+            perm,
+            SectionRole::Plain,
+            fallback_name,
+        );
+        blocks[i] = Some(graph.add_block(sec, content, hdr.coff_alignment(), input));
+    }
+
+    // Symbols.
+    let mut map: Vec<SymbolId> = vec![SymbolId(u32::MAX); symtab.len()];
+    let mut weak: Vec<(usize, &'a [u8], usize)> = Vec::new();
+    let mut section_syms: Vec<Option<SymbolId>> = vec![None; nsec];
+    for (index, sym) in symtab.iter() {
+        let name = sym.name(strings).map_err(bad)?;
+        let class = sym.storage_class();
+        let global = class == pe::IMAGE_SYM_CLASS_EXTERNAL;
+        let id = if class == pe::IMAGE_SYM_CLASS_WEAK_EXTERNAL {
+            let aux = symtab.aux_weak_external(index).map_err(bad)?;
+            weak.push((index.0, name, aux.default_symbol().0));
+            super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
+        } else if class == pe::IMAGE_SYM_CLASS_FILE || sym.section_number() == pe::IMAGE_SYM_DEBUG {
+            super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
+        } else if sym.section_number() == pe::IMAGE_SYM_UNDEFINED {
+            if !global {
+                super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
+            } else if sym.value() > 0 {
+                let size = u64::from(sym.value());
+                let align = directives
+                    .align_common
+                    .get(name)
+                    .copied()
+                    .unwrap_or_else(|| size.next_power_of_two().min(16));
+                super::define_common(
+                    graph,
+                    file,
+                    coff_symbol(name, Def::Absolute(0), size, true, false, input),
+                    align,
+                )?
+            } else {
+                graph.reference(name, false, input)
+            }
+        } else if sym.section_number() == pe::IMAGE_SYM_ABSOLUTE {
+            let s = coff_symbol(
+                name,
+                Def::Absolute(u64::from(sym.value())),
+                0,
+                global,
+                false,
+                input,
+            );
+            if global {
+                graph.define(s)?
+            } else {
+                graph.add_symbol(s)
+            }
+        } else {
+            let s = sym.section_number() as usize - 1;
+            match blocks.get(s).copied().flatten() {
+                None if global => graph.reference(name, false, input),
+                None => super::cached_symbol(graph, &mut state.discarded, Def::Discarded),
+                Some(block) if sym.has_aux_section() => {
+                    *section_syms[s].get_or_insert_with(|| graph.add_anonymous(block, 0, 0, false))
+                }
+                Some(block) => {
+                    let offset = u64::from(sym.value());
+                    let bsize = graph.blocks[block.index()].content.size();
+                    if offset > bsize {
+                        return Err(malformed(
+                            file,
+                            format!(
+                                "symbol {} lies outside its section",
+                                String::from_utf8_lossy(name)
+                            ),
+                        ));
+                    }
+                    let is_fn = sym.derived_type() == pe::IMAGE_SYM_DTYPE_FUNCTION || callable[s];
+                    let new = coff_symbol(
+                        name,
+                        Def::Block { block, offset },
+                        bsize - offset,
+                        global,
+                        is_fn,
+                        input,
+                    );
+                    match replaces[s] {
+                        // LARGEST: this copy wins over one already in the graph.
+                        Some(old) if global && graph.symbols[old.index()].name == name => {
+                            graph.symbols[old.index()] = new;
+                            old
+                        }
+                        _ if global => graph.define(new)?,
+                        _ => graph.add_symbol(new),
+                    }
+                }
+            }
+        };
+        map[index.0] = id;
+    }
+    // Weak externals and alternate names: the default, unless the name is defined.
+    for (index, name, default) in weak {
+        let def_id = *map
+            .get(default)
+            .filter(|d| d.0 != u32::MAX)
+            .ok_or_else(|| {
+                malformed(
+                    file,
+                    format!(
+                        "weak external {} names symbol {default}",
+                        String::from_utf8_lossy(name)
+                    ),
+                )
+            })?;
+        map[index] = alias(graph, input, name, def_id)?;
+    }
+    for (name, target) in directives.alternate {
+        if let Some(&t) = graph.globals.get(target) {
+            alias(graph, input, name, t)?;
+        }
+    }
+
+    // Relocations.
+    for (i, hdr) in sections.iter().enumerate() {
+        let Some(block) = blocks[i] else { continue };
+        let relocs = hdr.coff_relocations(data).map_err(bad)?;
+        let content: &'a [u8] = match graph.blocks[block.index()].content {
+            Content::Borrowed(b) => b,
+            _ => &[],
+        };
+        if content.is_empty() && !relocs.is_empty() {
+            return Err(malformed(
+                file,
+                format!("section {} has relocations but no bytes", names[i]),
+            ));
+        }
+        let mut edges = Vec::with_capacity(relocs.len());
+        for r in relocs {
+            let typ = r.typ.get(LE);
+            let offset = u64::from(r.virtual_address.get(LE));
+            let unsupported = |why: &'static str| Error::UnsupportedRelocation {
+                file: file.to_string(),
+                section: names[i].to_string(),
+                offset,
+                kind: A::coff_reloc_name(typ),
+                why,
+            };
+            let insn = read_addend(content, offset as usize, 4).unwrap_or(0) as u32;
+            let reloc = A::translate_coff(typ, insn).map_err(unsupported)?;
+            let (kind, width, bias, lower) = match reloc {
+                CoffReloc::Skip => continue,
+                CoffReloc::Edge { kind, width, bias } => (kind, width, bias, None),
+                // The instruction is 4 bytes; its field's addend replaces the stored value.
+                CoffReloc::Insn { kind, addend } => (kind, 4, addend, None),
+                CoffReloc::ImageRelative(k) => (k, 4, 0, Some(Lower::ImageBase)),
+                CoffReloc::SectionRelative(k) => (k, 4, 0, Some(Lower::SectionStart)),
+                CoffReloc::SectionNumber(k) => (k, 2, 0, None),
+            };
+            let stored = read_addend(content, offset as usize, width)
+                .ok_or_else(|| unsupported("place lies outside its section"))?;
+            let stored = if matches!(reloc, CoffReloc::Insn { .. }) {
+                0
+            } else {
+                stored
+            };
+            let sym_index = r.symbol().0;
+            let mut target = *map
+                .get(sym_index)
+                .filter(|t| t.0 != u32::MAX)
+                .ok_or_else(|| {
+                    malformed(
+                        file,
+                        format!("relocation in {} names symbol {sym_index}", names[i]),
+                    )
+                })?;
+            if graph.symbols[target.index()].def == Def::Discarded {
+                return Err(Error::DiscardedReference {
+                    file: file.to_string(),
+                    section: names[i].to_string(),
+                    offset,
+                });
+            }
+            if let CoffReloc::SectionNumber(_) = reloc {
+                let sec = symtab
+                    .symbol(object::SymbolIndex(sym_index))
+                    .map_err(bad)?
+                    .section_number();
+                if sec <= 0 {
+                    return Err(unsupported("SECTION of a symbol defined in another object"));
+                }
+                target = graph.add_absolute(sec as u64, false, input);
+            }
+            if graph.symbols[target.index()].name == IMAGE_BASE {
+                image_base(graph, state, target);
+            }
+            match lower {
+                Some(l) => state.lowered.push((block, offset as u32, l)),
+                None => super::note_requirements(graph, kind),
+            }
+            edges.push(Edge {
+                kind,
+                offset: offset as u32,
+                target,
+                addend: stored + bias,
+            });
+        }
+        graph.blocks[block.index()].edges.extend(edges);
+    }
+
+    // Import slots for `__imp_NAME` references nothing defines.
+    for &id in &map {
+        if id.0 == u32::MAX {
+            continue;
+        }
+        let s = &graph.symbols[id.index()];
+        let Some(target) = s.name.strip_prefix(b"__imp_") else {
+            continue;
+        };
+        if s.def != Def::External || target.is_empty() {
+            continue;
+        }
+        let name = s.name;
+        let sec = graph.section(".idata$jitlink", Perm::Read, SectionRole::Plain);
+        let slot = graph.add_block(sec, Content::Owned(vec![0; 8]), 8, input);
+        let to = graph.reference(target, false, input);
+        graph.blocks[slot.index()].edges.push(Edge {
+            kind: A::POINTER_KIND,
+            offset: 0,
+            target: to,
+            addend: 0,
+        });
+        let mut sym = coff_symbol(
+            name,
+            Def::Block {
+                block: slot,
+                offset: 0,
+            },
+            8,
+            true,
+            false,
+            input,
+        );
+        sym.linkage = Linkage::Weak;
+        graph.define(sym)?;
+    }
+    Ok(())
+}
+
+fn coff_symbol(
+    name: &[u8],
+    def: Def,
+    size: u64,
+    global: bool,
+    callable: bool,
+    input: u32,
+) -> Symbol<'_> {
+    Symbol {
+        name,
+        def,
+        size,
+        scope: if global { Scope::Default } else { Scope::Local },
+        linkage: Linkage::Strong,
+        callable,
+        weak_ref: false,
+        input,
+    }
+}
+
+/// Binds `name` to `default` unless something defines it: a weak definition at the default's
+/// place, or (if the default is itself undefined) the default symbol in its stead.
+fn alias<'a, A: Arch>(
+    graph: &mut LinkGraph<'a, A>,
+    input: u32,
+    name: &'a [u8],
+    default: SymbolId,
+) -> Result<SymbolId> {
+    let d = graph.symbols[default.index()].clone();
+    match d.def {
+        Def::Block { .. } | Def::Absolute(_) => {
+            let mut s = coff_symbol(name, d.def, d.size, true, d.callable, input);
+            s.linkage = Linkage::Weak;
+            graph.define(s)
+        }
+        Def::External | Def::Discarded => Ok(match graph.globals.get(name) {
+            Some(&id) if graph.symbols[id.index()].def != Def::External => id,
+            _ => default,
+        }),
+    }
+}
+
+/// `__ImageBase` is referenced: make sure it has a definition until [`lower`] places it at
+/// the set's lowest address.
+fn image_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut CoffState<'a>, sym: SymbolId) {
+    if graph.symbols[sym.index()].def != Def::External {
+        return;
+    }
+    let sec = graph.section(
+        ".text$jitlink_image_base",
+        Perm::ReadExec,
+        SectionRole::Plain,
+    );
+    let block = graph.add_block(sec, Content::Zero(0), 1, crate::graph::SYNTHETIC);
+    let s = &mut graph.symbols[sym.index()];
+    s.def = Def::Block { block, offset: 0 };
+    s.scope = Scope::Hidden;
+    state.image_base = Some(sym);
+}
+
+/// Reads a stored addend, sign-extended.
+fn read_addend(content: &[u8], off: usize, width: u8) -> Option<i64> {
+    let b = content.get(off..off.checked_add(usize::from(width))?)?;
+    Some(match width {
+        2 => i64::from(i16::from_le_bytes([b[0], b[1]])),
+        4 => i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        8 => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        _ => return None,
+    })
+}
+
+/// After layout: `__ImageBase` is the allocation's lowest address `base`; ADDR32NB addends
+/// lose the image base and SECREL addends their target section's start.
+pub fn lower<'a, A: Arch>(
+    state: &CoffState<'a>,
+    g: &mut LinkGraph<'a, A>,
+    base: u64,
+) -> Result<()> {
+    if let Some(sym) = state.image_base {
+        g.symbols[sym.index()].def = Def::Absolute(base);
+    }
+    for &(block, offset, how) in &state.lowered {
+        let Some(i) = g.blocks[block.index()]
+            .edges
+            .iter()
+            .position(|e| e.offset == offset)
+        else {
+            continue;
+        };
+        let e = g.blocks[block.index()].edges[i];
+        let minus = match how {
+            Lower::ImageBase => base,
+            Lower::SectionStart => match g.symbols[e.target.index()].def {
+                Def::Block { block: b, .. } => g.blocks[b.index()].addr,
+                _ => {
+                    let blk = &g.blocks[block.index()];
+                    return Err(Error::Unsupported {
+                        file: g.input_name(blk.input).to_string(),
+                        what: format!(
+                            "section {} offset {offset:#x}: section-relative reference to {}, which is not in a linked section",
+                            g.sections[blk.section.index()].name,
+                            g.symbol_name(e.target)
+                        ),
+                    });
+                }
+            },
+        };
+        g.blocks[block.index()].edges[i].addend = e.addend.wrapping_sub(minus as i64);
+    }
+    Ok(())
+}

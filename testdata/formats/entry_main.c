@@ -1,0 +1,3 @@
+/* The ELF build: calls the entry named by -DENTRY from main. */
+int ENTRY(void);
+int main(void) { return ENTRY(); }

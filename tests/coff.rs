@@ -1,0 +1,390 @@
+//! COFF x86-64 objects: programs compiled by clang for x86_64-pc-windows-msvc and by
+//! x86_64-w64-mingw32-gcc run in process through `jitlink --entry` (called with the Windows x64
+//! convention) and agree with the ELF build of the same sources; COMDAT selections from
+//! hand-written assembly.
+
+mod common;
+#[path = "common/formats.rs"]
+mod formats;
+
+use std::process::Command;
+
+use common::*;
+use formats::*;
+
+// COFF code reaches the host only through Windows x64 thunks, which offer no printf: the ELF
+// build leaves printf out too.
+const NO_PRINTF: &[&str] = &["-DNO_PRINTF"];
+
+#[test]
+fn clang_msvc_programs_agree_with_the_elf_build() {
+    let mut failures = Vec::new();
+    for opt in [
+        &["-O0"][..],
+        &["-O2"],
+        &["-O2", "-ffunction-sections", "-fdata-sections"],
+    ] {
+        let mut args = vec!["--target=x86_64-pc-windows-msvc"];
+        args.extend_from_slice(opt);
+        failures.extend(check_program(
+            &format!("msvc {}", opt.join(" ")),
+            "clang-19",
+            &args,
+            NO_PRINTF,
+            &[],
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn mingw_gcc_programs_agree_with_the_elf_build() {
+    let mut failures = Vec::new();
+    for opt in [
+        &["-O0"][..],
+        &["-O2"],
+        &["-O2", "-ffunction-sections", "-fdata-sections"],
+    ] {
+        failures.extend(check_program(
+            &format!("mingw {}", opt.join(" ")),
+            "x86_64-w64-mingw32-gcc",
+            opt,
+            NO_PRINTF,
+            &[],
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Two objects defining COMDAT `val` with `selection` (4 bytes holding 5, then 8 bytes holding
+/// 9 when `sizes_differ`, else 4 bytes holding `second`); `run` in the first returns `val`.
+fn comdat_pair(
+    label: &str,
+    selection: &str,
+    sizes_differ: bool,
+    second: u32,
+) -> Vec<std::path::PathBuf> {
+    let dir = scratch_dir(label);
+    let first = format!(
+        ".text\n.globl run\nrun:\n movl val(%rip), %eax\n ret\n\
+         .section .data$val,\"dw\",{selection},val\n.globl val\n.p2align 3\nval:\n .long 5\n"
+    );
+    let other = if sizes_differ {
+        ".quad 9".to_string()
+    } else {
+        format!(".long {second}")
+    };
+    let second_src = format!(
+        ".text\n.globl other\nother:\n ret\n\
+         .section .data$val,\"dw\",{selection},val\n.globl val\n.p2align 3\nval:\n {other}\n"
+    );
+    [("first", first), ("second", second_src)]
+        .iter()
+        .map(|(name, text)| {
+            let src = dir.join(format!("{name}.s"));
+            std::fs::write(&src, text).unwrap();
+            let obj = dir.join(format!("{name}.o"));
+            let mut cmd = Command::new(&tool("llvm-mc-19").path);
+            cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
+                .arg(&src)
+                .arg("-o")
+                .arg(&obj);
+            must(cmd, "assembling a COMDAT object");
+            obj
+        })
+        .collect()
+}
+
+#[test]
+fn comdat_selections() {
+    let run = |label: &str, sel: &str, differ: bool, second: u32| {
+        let objs = comdat_pair(label, sel, differ, second);
+        jitlink(&["--entry", "run"], &objs)
+    };
+    // ANY, SAME_SIZE and EXACT_MATCH keep the first copy when the second may be dropped.
+    assert_eq!(run("any", "discard", true, 0).0, Some(5));
+    assert_eq!(run("same-size", "same_size", false, 7).0, Some(5));
+    assert_eq!(run("exact", "same_contents", false, 5).0, Some(5));
+    // LARGEST takes the larger copy, even when it comes second.
+    assert_eq!(run("largest", "largest", true, 0).0, Some(9));
+    assert_eq!(run("largest-first", "largest", false, 3).0, Some(5));
+    // Errors: a second NODUPLICATES copy, sizes or contents that differ, NEWEST.
+    for (label, sel, differ, second, what) in [
+        (
+            "nodup",
+            "one_only",
+            false,
+            5,
+            "duplicate definition of symbol val",
+        ),
+        ("same-size-bad", "same_size", true, 0, "SAME_SIZE"),
+        ("exact-bad", "same_contents", false, 6, "EXACT_MATCH"),
+        ("newest", "newest", false, 5, "NEWEST"),
+    ] {
+        let (code, _, stderr) = run(label, sel, differ, second);
+        assert_eq!(code, Some(1), "[{label}] {stderr}");
+        assert!(
+            stderr.contains(what) && stderr.contains(".o"),
+            "[{label}] expected {what:?} naming the file: {stderr}"
+        );
+    }
+}
+
+fn sext(v: u64, bits: u32) -> i64 {
+    ((v << (64 - bits)) as i64) >> (64 - bits)
+}
+
+#[test]
+fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
+    let dir = scratch_dir("coff-arm64-fixed");
+    let obj = dir.join("coff_arm64.o");
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=aarch64-pc-windows-msvc", "-filetype=obj"])
+        .arg(formats_dir().join("coff_arm64.s"))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "assembling coff_arm64.s");
+    let ext = 0x1234_5678_9abc_u64;
+    let base = 0x4000_0000;
+    let img = jitlink::fixed::link_at(
+        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
+        base,
+        &[("ext".to_string(), ext)],
+    )
+    .unwrap();
+    let sym = |n: &str| img.symbol(n).unwrap();
+    let (f, g, h, data) = (sym("f"), sym("g"), sym("h"), sym("data"));
+    let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
+    let at = |k: u64| f + 4 * k;
+    let page = |a: u64| a & !0xfff;
+    let adr = |i: u32| {
+        sext(
+            u64::from((i >> 29) & 3) | (u64::from((i >> 5) & 0x7ffff) << 2),
+            21,
+        )
+    };
+    let adrp_page = |k: u64| {
+        let i = insn(k);
+        assert_eq!(i & 0x9f00_0000, 0x9000_0000, "not adrp: {i:#010x}");
+        page(at(k)).wrapping_add((adr(i) << 12) as u64)
+    };
+    let lo12 = |k: u64| {
+        let i = insn(k);
+        let imm = u64::from((i >> 10) & 0xfff);
+        if i & 0x1f00_0000 == 0x1100_0000 {
+            return imm;
+        }
+        let mut size = i >> 30;
+        if size == 0 && i & 0x0480_0000 == 0x0480_0000 {
+            size = 4;
+        }
+        imm << size
+    };
+    // PAGEBASE_REL21 and PAGEOFFSET_12A/12L, addends taken from the instructions.
+    assert_eq!(adrp_page(0), page(data));
+    assert_eq!(lo12(1), data & 0xfff);
+    assert_eq!(adrp_page(2), page(data + 40));
+    assert_eq!(lo12(3), (data + 40) & 0xfff);
+    assert_eq!(lo12(4), (data + 48) & 0xfff);
+    assert_eq!(lo12(5), (data + 64) & 0xfff);
+    assert_eq!(lo12(6), (data + 3) & 0xfff);
+    // BRANCH26, REL21, BRANCH19, BRANCH14.
+    let bl = |k: u64| at(k).wrapping_add((sext(u64::from(insn(k) & 0x3ff_ffff), 26) << 2) as u64);
+    assert_eq!(bl(7), g);
+    assert_eq!(bl(8), h);
+    assert_eq!(at(9).wrapping_add(adr(insn(9)) as u64), h);
+    let b19 = at(10).wrapping_add((sext(u64::from((insn(10) >> 5) & 0x7ffff), 19) << 2) as u64);
+    assert_eq!(b19, g);
+    let b14 = at(11).wrapping_add((sext(u64::from((insn(11) >> 5) & 0x3fff), 14) << 2) as u64);
+    assert_eq!(b14, g);
+    // Data: ADDR64, ADDR32, ADDR32NB (relative to the image base, the set's lowest address),
+    // REL32 (relative to the end of the field), SECREL (g starts its section), ADDR64 to an
+    // absolute symbol.
+    assert_eq!(img.u64_at(sym("ptr")), Some(g + 4));
+    assert_eq!(img.u32_at(sym("ptr32")).map(u64::from), Some(g + 8));
+    assert_eq!(img.u32_at(sym("rva")).map(u64::from), Some(g - base));
+    let rel = sym("rel");
+    assert_eq!(
+        img.u32_at(rel).map(|v| v as i32 as i64),
+        Some(g as i64 - rel as i64)
+    );
+    assert_eq!(img.u32_at(sym("secrel")), Some(12));
+    assert_eq!(img.u64_at(sym("extp")), Some(ext));
+}
+
+#[test]
+fn arm64_msvc_programs_run_under_qemu_and_agree_with_the_aarch64_elf_build() {
+    // Windows arm64 code follows the AArch64 procedure call standard (variadic calls aside),
+    // so freestanding code runs in an aarch64 Linux executor under qemu-user.
+    let mut failures = Vec::new();
+    for opt in [
+        &["-O0"][..],
+        &["-O2"],
+        &["-O2", "-ffunction-sections", "-fdata-sections"],
+    ] {
+        let mut args = vec!["--target=aarch64-pc-windows-msvc"];
+        args.extend_from_slice(opt);
+        failures.extend(check_program_under_qemu(
+            &format!("coff arm64 {}", opt.join(" ")),
+            "clang-19",
+            &args,
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn arm64_msvc_program_links_at_a_fixed_base() {
+    // The checksum program compiled for aarch64-pc-windows-msvc links completely at a fixed
+    // base (every relocation clang emits is translated and fits).
+    for opt in ["-O0", "-O2"] {
+        let dir = scratch_dir(&format!("coff-arm64-program{opt}"));
+        let objs = compile_objects(
+            &dir,
+            "clang-19",
+            &["--target=aarch64-pc-windows-msvc", opt],
+            PROGRAM,
+        );
+        let inputs: Vec<(String, Vec<u8>)> = objs
+            .iter()
+            .map(|o| (o.display().to_string(), std::fs::read(o).unwrap()))
+            .collect();
+        let absolutes: Vec<(String, u64)> = ["puts", "strlen", "memset"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), 0x7000_0000 + 0x100 * i as u64))
+            .collect();
+        let img = jitlink::fixed::link_at(&inputs, 0x4000_0000, &absolutes)
+            .unwrap_or_else(|e| panic!("{opt}: {e}"));
+        for entry in ENTRIES {
+            assert!(img.symbol(entry).is_ok(), "{opt}: {entry} missing");
+        }
+    }
+}
+
+/// Rewrites the REL32 relocations at `.text` offsets 2, 10 and 18 of the assembled
+/// `coff_x86_64.s` into REL32_1, REL32_2 and REL32_4 with zero stored displacements, the form
+/// MSVC emits (LLVM and GNU as fold the immediate's size into a plain REL32 instead).
+fn with_rel32_n(mut obj: Vec<u8>) -> Vec<u8> {
+    use object::pe;
+    use object::read::coff::CoffFile;
+    let (rel_at, nrel, data_at) = {
+        let file = CoffFile::<&[u8]>::parse(&obj[..]).unwrap();
+        let text = file
+            .coff_section_table()
+            .section(object::SectionIndex(1))
+            .unwrap();
+        (
+            text.pointer_to_relocations.get(object::LittleEndian) as usize,
+            text.number_of_relocations.get(object::LittleEndian) as usize,
+            text.pointer_to_raw_data.get(object::LittleEndian) as usize,
+        )
+    };
+    for r in 0..nrel {
+        let e = rel_at + 10 * r;
+        let offset = u32::from_le_bytes(obj[e..e + 4].try_into().unwrap()) as usize;
+        let typ = match offset {
+            2 => pe::IMAGE_REL_AMD64_REL32_1,
+            10 => pe::IMAGE_REL_AMD64_REL32_2,
+            18 => pe::IMAGE_REL_AMD64_REL32_4,
+            _ => continue,
+        };
+        obj[e + 8..e + 10].copy_from_slice(&typ.to_le_bytes());
+        obj[data_at + offset..data_at + offset + 4].copy_from_slice(&[0; 4]);
+    }
+    obj
+}
+
+#[test]
+fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
+    let dir = scratch_dir("coff-x86_64-fixed");
+    let obj = dir.join("coff_x86_64.o");
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
+        .arg(formats_dir().join("coff_x86_64.s"))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "assembling coff_x86_64.s");
+    let bytes = with_rel32_n(std::fs::read(&obj).unwrap());
+    let base = 0x4000_0000;
+    let img = jitlink::fixed::link_at(&[(obj.display().to_string(), bytes)], base, &[]).unwrap();
+    let sym = |n: &str| img.symbol(n).unwrap();
+    let (f, g) = (sym("f"), sym("g"));
+    // rip-relative operands: the displacement at `field` counts from the instruction's end.
+    let target = |field: u64, end: u64| {
+        (f + end).wrapping_add(img.u32_at(f + field).unwrap() as i32 as i64 as u64)
+    };
+    assert_eq!(target(2, 7), g, "REL32_1");
+    assert_eq!(target(10, 16), g, "REL32_2");
+    assert_eq!(target(18, 26), g, "REL32_4");
+    assert_eq!(
+        target(29, 33),
+        base,
+        "REL32 to __ImageBase, the lowest address"
+    );
+    assert_eq!(
+        img.u32_at(sym("rva")).map(u64::from),
+        Some(g - base),
+        "ADDR32NB"
+    );
+    assert_eq!(img.u32_at(sym("secrel")), Some(4), "SECREL");
+    let secidx = img.bytes(sym("secidx"), 2).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([secidx[0], secidx[1]]),
+        2,
+        "SECTION: .data is section 2"
+    );
+    assert_eq!(img.u64_at(sym("ptr")), Some(g + 16), "ADDR64");
+}
+
+/// Assembles `text` for x86_64-pc-windows-msvc into `dir/name.o`.
+fn assemble(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let src = dir.join(format!("{name}.s"));
+    std::fs::write(&src, text).unwrap();
+    let obj = dir.join(format!("{name}.o"));
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, &format!("assembling {name}.s"));
+    obj
+}
+
+#[test]
+fn associative_sections_follow_their_comdat() {
+    // Both objects define `extra` in a section associated with COMDAT `val`: the second copy
+    // of `val` is dropped and its associated section with it, or `extra` would be defined twice.
+    let dir = scratch_dir("coff-associative");
+    let object = |name: &str, val: u32, extra: u32, entry: bool| {
+        let run = if entry {
+            ".text\n.globl run\nrun:\n movl val(%rip), %eax\n addl extra(%rip), %eax\n ret\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "{run}.section .data$val,\"dw\",discard,val\n.globl val\n.p2align 3\nval:\n .long {val}\n\
+             .section .data$extra,\"dw\",associative,val\n.globl extra\nextra:\n .long {extra}\n"
+        );
+        assemble(&dir, name, &text)
+    };
+    let objs = vec![
+        object("first", 5, 100, true),
+        object("second", 7, 200, false),
+    ];
+    let (code, _, stderr) = jitlink(&["--entry", "run"], &objs);
+    assert_eq!(code, Some(105), "{stderr}");
+}
+
+#[test]
+fn drectve_alternate_names_bind_to_their_default() {
+    // `/alternatename:alias_fn=real_fn` in .drectve: a call to alias_fn, which nothing defines,
+    // reaches real_fn; other directives (/DEFAULTLIB, /EXPORT) are read and ignored.
+    let dir = scratch_dir("coff-drectve");
+    let text = ".text\n.globl run\nrun:\n jmp alias_fn\n\
+                .globl real_fn\nreal_fn:\n movl $42, %eax\n ret\n\
+                .section .drectve,\"yn\"\n.ascii \" /DEFAULTLIB:\\\"LIBCMT\\\" /alternatename:alias_fn=real_fn /EXPORT:run\"\n";
+    let obj = assemble(&dir, "alt", text);
+    let (code, _, stderr) = jitlink(&["--entry", "run"], &[obj]);
+    assert_eq!(code, Some(42), "{stderr}");
+}

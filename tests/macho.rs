@@ -1,0 +1,239 @@
+//! Mach-O x86-64 objects: programs compiled by clang for x86_64-apple-macos run in process
+//! through `jitlink --entry` and agree with the ELF build of the same sources; hand-written
+//! assembly checks SUBTRACTOR pairs and section-relative relocations; thread-local variables
+//! are rejected with a clear error.
+
+mod common;
+#[path = "common/formats.rs"]
+mod formats;
+
+use std::process::Command;
+
+use common::*;
+use formats::*;
+
+const TARGET: &str = "--target=x86_64-apple-macos11";
+
+#[test]
+fn programs_agree_with_the_elf_build() {
+    let mut failures = Vec::new();
+    for opt in [
+        &["-O0"][..],
+        &["-O2"],
+        &[
+            "-O2",
+            "-ffunction-sections",
+            "-fno-asynchronous-unwind-tables",
+        ],
+    ] {
+        let mut args = vec![TARGET];
+        args.extend_from_slice(opt);
+        failures.extend(check_program(
+            &format!("macho {}", opt.join(" ")),
+            "clang-19",
+            &args,
+            &[],
+            &[],
+        ));
+    }
+    // The same objects in a child process (`--executor process`).
+    failures.extend(check_program(
+        "macho executor",
+        "clang-19",
+        &[TARGET, "-O2"],
+        &[],
+        &["--executor", "process"],
+    ));
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn printf_from_macho_code() {
+    // run_hello calls printf, puts, strlen and memset of the host C library.
+    let dir = scratch_dir("macho-printf");
+    let objs = compile_objects(&dir, "clang-19", &[TARGET, "-O1"], &["hello"]);
+    let native = native_program(&dir, "run_hello", &[]);
+    let (out, verdict) = run_both_with_options(
+        "macho printf",
+        &native,
+        &["--entry", "run_hello"],
+        &objs,
+        &RunSpec::default(),
+    );
+    verdict.unwrap();
+    assert!(
+        out.stdout_text().contains("characters"),
+        "printf printed nothing: {}",
+        out.stdout_text()
+    );
+}
+
+#[test]
+fn subtractor_pairs_and_section_relative_relocations() {
+    // The program checks its own relocated values and returns the number of the first failed
+    // check (0 when all hold): SUBTRACTOR with the subtrahend in the fixup's block (64 and 32
+    // bits), with the minuend there (a negated delta), and SIGNED/UNSIGNED relocations against
+    // a section (non-extern) rather than a symbol.
+    let dir = scratch_dir("macho-asm");
+    let obj = dir.join("macho_reloc.o");
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=x86_64-apple-macos11", "-filetype=obj"])
+        .arg(formats_dir().join("macho_reloc.s"))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "assembling macho_reloc.s");
+    let (code, _, stderr) = jitlink(&["--entry", "run"], &[obj]);
+    assert_eq!(
+        code,
+        Some(0),
+        "a relocation check failed (exit code = check number): {stderr}"
+    );
+}
+
+#[test]
+fn thread_local_variables_are_rejected() {
+    let dir = scratch_dir("macho-tlv");
+    let src = dir.join("tlv.c");
+    std::fs::write(&src, "__thread int t = 3;\nint run(void) { return t; }\n").unwrap();
+    let obj = dir.join("tlv.o");
+    let mut cmd = Command::new(&tool("clang-19").path);
+    cmd.args([TARGET, "-O2", "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "compiling tlv.c");
+    let (code, _, stderr) = jitlink(&["--entry", "run"], &[obj]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("tlv.o") && stderr.contains("TLV"),
+        "the error should name the file and the TLV runtime: {stderr}"
+    );
+}
+
+#[test]
+fn arm64_programs_run_under_qemu_and_agree_with_the_aarch64_elf_build() {
+    // arm64 Mach-O code that does not depend on the OS runs in an aarch64 Linux executor
+    // under qemu-user.
+    let mut failures = Vec::new();
+    for opt in ["-O0", "-O2"] {
+        failures.extend(check_program_under_qemu(
+            &format!("macho arm64 {opt}"),
+            "clang-19",
+            &["--target=arm64-apple-macos11", opt],
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn sext(v: u64, bits: u32) -> i64 {
+    ((v << (64 - bits)) as i64) >> (64 - bits)
+}
+
+/// The page an `adrp` at `p` addresses.
+fn adrp_page(insn: u32, p: u64) -> u64 {
+    assert_eq!(insn & 0x9f00_0000, 0x9000_0000, "not adrp: {insn:#010x}");
+    let imm = u64::from((insn >> 29) & 3) | (u64::from((insn >> 5) & 0x7ffff) << 2);
+    (p & !0xfff).wrapping_add((sext(imm, 21) << 12) as u64)
+}
+
+/// The byte offset an `add` or load (unsigned offset) adds, scaled by its access size.
+fn lo12(insn: u32) -> u64 {
+    let imm = u64::from((insn >> 10) & 0xfff);
+    if insn & 0x1f00_0000 == 0x1100_0000 {
+        return imm;
+    }
+    assert_eq!(insn & 0x3b00_0000, 0x3900_0000, "not add/ldr: {insn:#010x}");
+    let mut size = insn >> 30;
+    if size == 0 && insn & 0x0480_0000 == 0x0480_0000 {
+        size = 4;
+    }
+    imm << size
+}
+
+#[test]
+fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
+    let dir = scratch_dir("macho-arm64-fixed");
+    let obj = dir.join("macho_arm64.o");
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.args(["-triple=arm64-apple-macos11", "-filetype=obj"])
+        .arg(formats_dir().join("macho_arm64.s"))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, "assembling macho_arm64.s");
+    let ext = 0x1234_5678_9abc_u64;
+    let base = 0x4000_0000;
+    let img = jitlink::fixed::link_at(
+        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
+        base,
+        &[("ext".to_string(), ext)],
+    )
+    .unwrap();
+    let sym = |n: &str| img.symbol(n).unwrap();
+    let (f, g, data) = (sym("f"), sym("g"), sym("data"));
+    let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
+    let page = |a: u64| a & !0xfff;
+    // PAGE21 / PAGEOFF12 (add), with and without ADDEND, and the load sizes.
+    assert_eq!(adrp_page(insn(0), f), page(data));
+    assert_eq!(lo12(insn(1)), data & 0xfff);
+    assert_eq!(adrp_page(insn(2), f + 8), page(data + 40));
+    assert_eq!(lo12(insn(3)), (data + 40) & 0xfff);
+    assert_eq!(lo12(insn(4)), (data + 48) & 0xfff);
+    assert_eq!(lo12(insn(5)), (data + 64) & 0xfff);
+    assert_eq!(lo12(insn(6)), (data + 3) & 0xfff);
+    // GOT_LOAD_PAGE21 + GOT_LOAD_PAGEOFF12 address a GOT entry holding ext.
+    let got_entry = adrp_page(insn(7), f + 28) + lo12(insn(8));
+    assert_eq!(img.u64_at(got_entry), Some(ext));
+    // BRANCH26, with and without ADDEND.
+    let bl = |k: u64| {
+        let i = insn(k);
+        assert_eq!(i & 0xfc00_0000, 0x9400_0000, "not bl: {i:#010x}");
+        (f + 4 * k).wrapping_add((sext(u64::from(i & 0x3ff_ffff), 26) << 2) as u64)
+    };
+    assert_eq!(bl(9), g);
+    assert_eq!(bl(10), g + 8);
+    // Data: UNSIGNED, SUBTRACTOR pairs (64 and 32 bits), POINTER_TO_GOT.
+    assert_eq!(img.u64_at(sym("ptr")), Some(g + 4));
+    assert_eq!(img.u64_at(sym("diff")), Some(g.wrapping_sub(sym("diff"))));
+    let d32 = img.u32_at(sym("diff32")).unwrap() as i32 as i64;
+    assert_eq!(d32, g as i64 - sym("diff32") as i64 + 12);
+    let gotp = sym("gotp");
+    let to_got = gotp.wrapping_add(img.u32_at(gotp).unwrap() as i32 as i64 as u64);
+    assert_eq!(img.u64_at(to_got), Some(ext));
+}
+
+#[test]
+fn eh_frame_is_registered_with_the_host_unwinder() {
+    // Backtraces from inside Mach-O code count the frames of its functions: __eh_frame was
+    // linked with its implicit FDE-to-function edges and registered.
+    let dir = scratch_dir("macho-unwind");
+    let native = dir.join("native-unwind");
+    let mut cmd = Command::new(&tool("gcc").path);
+    cmd.args(["-O1", "-DENTRY=run_unwind"])
+        .arg(formats_dir().join("unwind.c"))
+        .arg(formats_dir().join("entry_main.c"))
+        .arg("-o")
+        .arg(&native);
+    must(cmd, "building the ELF unwind program");
+    // -ffreestanding (which compile_objects passes) turns unwind tables off for Darwin targets.
+    for opt in ["-O0", "-O2"] {
+        let objs = compile_objects(
+            &dir,
+            "clang-19",
+            &[TARGET, opt, "-funwind-tables"],
+            &["unwind"],
+        );
+        let (out, verdict) = run_both_with_options(
+            &format!("macho unwind {opt}"),
+            &native,
+            &["--entry", "run_unwind"],
+            &objs,
+            &RunSpec::default(),
+        );
+        verdict.unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(13),
+            "the ELF build counts three frames"
+        );
+    }
+}
