@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod debug;
 pub mod error;
 pub mod fixup;
 pub mod graph;

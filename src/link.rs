@@ -43,6 +43,10 @@ pub struct Options {
     pub program_args: Vec<String>,
     /// Which functions defined by linked objects are made redirectable.
     pub redirectable: Redirectable,
+    /// Register each linked set with gdb's JIT interface (see [`crate::debug::gdb`]).
+    pub debugger_support: bool,
+    /// Write `/tmp/perf-PID.map` entries for every linked function and stub.
+    pub perf_map: bool,
 }
 
 /// Which linked functions get a stub as their stable address (see [`crate::stubs`]).
@@ -101,6 +105,7 @@ struct LinkedSet {
     dso: u64,
     unwind: Registration,
     names: Vec<Box<[u8]>>,
+    debug: crate::debug::SetDebug,
 }
 
 /// Time spent in each pipeline stage, summed over links.
@@ -437,6 +442,15 @@ impl Session {
                 .collect(),
         );
         timings.add("finalize", t.elapsed());
+        let t = Instant::now();
+        let debug = crate::debug::register_set(
+            &g,
+            &st.objects,
+            &redirected,
+            opts.debugger_support,
+            opts.perf_map,
+        )?;
+        timings.add("debug", t.elapsed());
 
         // Publish the set's symbols.
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
@@ -478,6 +492,7 @@ impl Session {
             dso,
             unwind,
             names,
+            debug,
         }));
         // Initializers run last: they may call anything in the set, which is now complete.
         let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
@@ -524,10 +539,28 @@ impl Session {
             }
         }
         init::finish(set.dso);
+        drop(set.debug);
         drop(set.unwind);
         self.stubs.release(Owner(u64::from(id.0)));
         lock(&self.mem).release(set.memory);
         Ok(())
+    }
+
+    /// What lies at `addr`: the linked function or stub containing it, its input file and the
+    /// offset from its start. `None` outside the code of live linked sets.
+    pub fn describe_address(&self, addr: u64) -> Option<crate::debug::AddressInfo> {
+        self.sets
+            .iter()
+            .flatten()
+            .find_map(|s| s.debug.functions.describe(addr))
+    }
+
+    /// Every function and stub of the live linked sets (for the perf map, crash reports).
+    pub fn functions(&self) -> impl Iterator<Item = crate::debug::FunctionEntry<'_>> {
+        self.sets
+            .iter()
+            .flatten()
+            .flat_map(|s| s.debug.functions.entries())
     }
 
     /// The address range of a linked set's memory.

@@ -44,6 +44,12 @@ struct Cli {
     /// Do not open libc, libm, libgcc_s and libstdc++ by default.
     #[arg(long)]
     no_default_libs: bool,
+    /// Register the linked code with gdb's JIT interface (symbols, source lines, backtraces).
+    #[arg(long)]
+    debugger_support: bool,
+    /// Write /tmp/perf-PID.map entries for every linked function and stub, for perf.
+    #[arg(long)]
+    perf_map: bool,
 }
 
 fn parse_abs(s: &str) -> Result<(String, u64), Error> {
@@ -72,6 +78,8 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         library_dirs: cli.lib_dirs.clone(),
         no_default_libs: cli.no_default_libs,
         show_graph: cli.show_graph,
+        debugger_support: cli.debugger_support,
+        perf_map: cli.perf_map,
         program_args: std::iter::once(
             cli.inputs
                 .first()
@@ -109,6 +117,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         std::mem::forget(session);
         return Ok(0);
     };
+
+    // Crashes in linked code name the function: `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`.
+    jitlink::debug::crash::install(session.functions());
 
     let mut argv_store = Vec::with_capacity(cli.args.len() + 1);
     let first = cli

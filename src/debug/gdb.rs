@@ -1,0 +1,230 @@
+//! The GDB JIT interface: the process defines `__jit_debug_descriptor` and
+//! `__jit_debug_register_code`; gdb reads the descriptor's list of in-memory object files
+//! ("symbol files") at startup and sets a breakpoint on the function, which the JIT calls after
+//! each change with the changed entry and the action in the descriptor.
+//!
+//! What jitlink registers: for each input object of a linked set, a copy of the object with
+//! every loaded section's `sh_addr` set to its final address (the approach of LLVM's RuntimeDyld
+//! for ELF). gdb reads such an `ET_REL` file as a relocatable object placed at those addresses:
+//! symbol addresses are section address + `st_value`, and it applies the relocations of the
+//! debug sections itself, so DWARF line tables and frame information describe the linked code.
+//! Sections of discarded COMDAT groups keep address 0, and the symbols defined in them are made
+//! undefined in the copy, so gdb does not see a second definition at address 0 (it ignores DWARF
+//! functions whose low address is 0, as a static linker leaves them).
+//!
+//! The list is process-global (gdb reads one descriptor), so every change takes one lock.
+
+use std::ptr::null_mut;
+use std::sync::Mutex;
+
+use object::elf;
+use object::read::elf::{FileHeader, SectionHeader};
+use object::LittleEndian as LE;
+
+use crate::builder::elf::LoadedObject;
+use crate::graph::LinkGraph;
+use jitlink_arch::Arch;
+
+const JIT_NOACTION: u32 = 0;
+const JIT_REGISTER_FN: u32 = 1;
+const JIT_UNREGISTER_FN: u32 = 2;
+
+/// One entry of gdb's list (`struct jit_code_entry` in gdb's documentation).
+#[repr(C)]
+struct JitCodeEntry {
+    next: *mut JitCodeEntry,
+    prev: *mut JitCodeEntry,
+    symfile_addr: *const u8,
+    symfile_size: u64,
+}
+
+/// The descriptor gdb reads (`struct jit_descriptor`).
+#[repr(C)]
+pub struct JitDescriptor {
+    version: u32,
+    action_flag: u32,
+    relevant_entry: *mut JitCodeEntry,
+    first_entry: *mut JitCodeEntry,
+}
+
+/// gdb finds the list here, by name.
+#[no_mangle]
+#[used]
+pub static mut __jit_debug_descriptor: JitDescriptor = JitDescriptor {
+    version: 1,
+    action_flag: JIT_NOACTION,
+    relevant_entry: null_mut(),
+    first_entry: null_mut(),
+};
+
+/// gdb sets a breakpoint here and reads the descriptor when it is hit. It must stay a real,
+/// separate function: the empty `asm!` counts as a side effect, so the call is never removed
+/// or merged.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn __jit_debug_register_code() {
+    // SAFETY: an empty assembly block: no instructions, no memory or register effects.
+    unsafe { std::arch::asm!("", options(nostack, preserves_flags)) };
+}
+
+/// Serializes changes to the descriptor's list.
+static LIST_LOCK: Mutex<()> = Mutex::new(());
+
+/// The objects of one linked set registered with gdb; unregistered when dropped.
+pub struct GdbRegistration {
+    /// Entries (leaked boxes, owned here) and the images they point to.
+    entries: Vec<(*mut JitCodeEntry, Box<[u8]>)>,
+}
+
+// SAFETY: the entries are only read or written under `LIST_LOCK` (or by gdb while the process is
+// stopped); the registration owns them and their images exclusively.
+unsafe impl Send for GdbRegistration {}
+// SAFETY: `&GdbRegistration` gives no access to the entries.
+unsafe impl Sync for GdbRegistration {}
+
+impl GdbRegistration {
+    /// Registers one image per input object of the linked graph `g`.
+    pub fn register<A: Arch>(g: &LinkGraph<'_, A>, objects: &[LoadedObject<'_>]) -> Self {
+        let images: Vec<Box<[u8]>> = objects.iter().filter_map(|o| debug_image(g, o)).collect();
+        let mut entries = Vec::with_capacity(images.len());
+        let _guard = LIST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        for image in images {
+            let entry = Box::into_raw(Box::new(JitCodeEntry {
+                next: null_mut(),
+                prev: null_mut(),
+                symfile_addr: image.as_ptr(),
+                symfile_size: image.len() as u64,
+            }));
+            // SAFETY: `entry` is a fresh allocation; the descriptor and the list it heads are
+            // only changed under `LIST_LOCK`, which is held; the image stays alive (owned by the
+            // registration) until the entry is unlinked.
+            unsafe {
+                let d = &raw mut __jit_debug_descriptor;
+                let first = (*d).first_entry;
+                (*entry).next = first;
+                if !first.is_null() {
+                    (*first).prev = entry;
+                }
+                (*d).first_entry = entry;
+                (*d).relevant_entry = entry;
+                (*d).action_flag = JIT_REGISTER_FN;
+            }
+            __jit_debug_register_code();
+            entries.push((entry, image));
+        }
+        GdbRegistration { entries }
+    }
+
+    /// Number of registered object images.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if nothing was registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl Drop for GdbRegistration {
+    fn drop(&mut self) {
+        let _guard = LIST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        for (entry, _image) in self.entries.drain(..).rev() {
+            // SAFETY: `entry` was linked into the list by `register` and not unlinked since;
+            // the list is only changed under `LIST_LOCK`, which is held. gdb reads the entry
+            // during the call, so it is freed after it.
+            unsafe {
+                let d = &raw mut __jit_debug_descriptor;
+                let (prev, next) = ((*entry).prev, (*entry).next);
+                if prev.is_null() {
+                    (*d).first_entry = next;
+                } else {
+                    (*prev).next = next;
+                }
+                if !next.is_null() {
+                    (*next).prev = prev;
+                }
+                (*d).relevant_entry = entry;
+                (*d).action_flag = JIT_UNREGISTER_FN;
+                __jit_debug_register_code();
+                (*d).relevant_entry = null_mut();
+                (*d).action_flag = JIT_NOACTION;
+                drop(Box::from_raw(entry));
+            }
+        }
+    }
+}
+
+/// The images in gdb's list, as `(address, size)`, newest first.
+pub fn registered_images() -> Vec<(u64, u64)> {
+    let _guard = LIST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = Vec::new();
+    // SAFETY: the list is only changed under `LIST_LOCK`, which is held; every entry in it is a
+    // live allocation owned by a registration.
+    unsafe {
+        let d = &raw const __jit_debug_descriptor;
+        let mut e = (*d).first_entry;
+        while !e.is_null() {
+            out.push(((*e).symfile_addr as u64, (*e).symfile_size));
+            e = (*e).next;
+        }
+    }
+    out
+}
+
+/// Size of an `Elf64_Shdr` and the offset of its `sh_addr`.
+const SHDR_SIZE: usize = 64;
+const SH_ADDR: usize = 16;
+/// Size of an `Elf64_Sym`, and the offsets of `st_info`, `st_shndx` and `st_value`.
+const SYM_SIZE: usize = 24;
+const ST_INFO: usize = 4;
+const ST_SHNDX: usize = 6;
+const ST_VALUE: usize = 8;
+
+/// A copy of the object with each loaded section's `sh_addr` set to its block's address, and
+/// the symbols of discarded sections made undefined. `None` if the object cannot be patched
+/// (it was already read once, so this only guards against surprises).
+fn debug_image<A: Arch>(g: &LinkGraph<'_, A>, o: &LoadedObject<'_>) -> Option<Box<[u8]>> {
+    let header = elf::FileHeader64::<LE>::parse(o.data).ok()?;
+    let endian = header.endian().ok()?;
+    let sections = header.sections(endian, o.data).ok()?;
+    let shoff = usize::try_from(header.e_shoff(endian)).ok()?;
+    if usize::from(header.e_shentsize(endian)) != SHDR_SIZE {
+        return None;
+    }
+    let mut image: Box<[u8]> = o.data.into();
+    for (i, block) in o.blocks.iter().enumerate() {
+        let Some(b) = *block else { continue };
+        if g.is_tls_block(b) {
+            // DWARF locates thread-locals by their offset in the TLS block: keep address 0.
+            continue;
+        }
+        let at = shoff
+            .checked_add(i.checked_mul(SHDR_SIZE)?)?
+            .checked_add(SH_ADDR)?;
+        image
+            .get_mut(at..at + 8)?
+            .copy_from_slice(&g.blocks[b.index()].addr.to_le_bytes());
+    }
+    if o.discarded.iter().any(|&d| d) {
+        for (_, sh) in sections.enumerate() {
+            if sh.sh_type(endian) != elf::SHT_SYMTAB {
+                continue;
+            }
+            let (start, size) = sh.file_range(endian)?;
+            let start = usize::try_from(start).ok()?;
+            let size = usize::try_from(size).ok()?;
+            let table = image.get_mut(start..start.checked_add(size)?)?;
+            for sym in table.chunks_exact_mut(SYM_SIZE) {
+                let info = sym[ST_INFO];
+                let shndx = usize::from(u16::from_le_bytes([sym[ST_SHNDX], sym[ST_SHNDX + 1]]));
+                let global = info >> 4 != elf::STB_LOCAL;
+                if global && o.discarded.get(shndx).copied().unwrap_or(false) {
+                    sym[ST_SHNDX..ST_SHNDX + 2].copy_from_slice(&0u16.to_le_bytes());
+                    sym[ST_VALUE..ST_VALUE + 8].copy_from_slice(&0u64.to_le_bytes());
+                }
+            }
+        }
+    }
+    Some(image)
+}

@@ -1,0 +1,44 @@
+//! Debugger and profiler support, a stage after finalize: each linked set gets a function table
+//! ([`symbols`]: address → function, file, offset; the source of the other three), optionally a
+//! registration with gdb's JIT interface ([`gdb`]) and perf map entries ([`perf`]). [`crash`]
+//! turns the tables into readable crash reports.
+
+pub mod crash;
+pub mod gdb;
+pub mod perf;
+pub mod symbols;
+
+use jitlink_arch::Arch;
+
+use crate::builder::elf::LoadedObject;
+use crate::error::Result;
+use crate::graph::{LinkGraph, SymbolId};
+use crate::stubs::StubHandle;
+
+pub use symbols::{AddressInfo, FunctionEntry, FunctionTable};
+
+/// The debugging state of one linked set; dropping it unregisters the set from gdb.
+#[derive(Default)]
+pub struct SetDebug {
+    /// The set's functions and stubs.
+    pub functions: FunctionTable,
+    /// The gdb registration, if debugger support is on.
+    pub gdb: Option<gdb::GdbRegistration>,
+}
+
+/// Runs after the set is finalized and before its initializers: builds the function table,
+/// registers the inputs with gdb (`debugger`) and writes the perf map (`perf_map`).
+pub(crate) fn register_set<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    objects: &[LoadedObject<'_>],
+    redirected: &[(SymbolId, StubHandle)],
+    debugger: bool,
+    perf_map: bool,
+) -> Result<SetDebug> {
+    let functions = FunctionTable::from_graph(g, redirected);
+    if perf_map {
+        perf::append_all(functions.entries())?;
+    }
+    let gdb = debugger.then(|| gdb::GdbRegistration::register(g, objects));
+    Ok(SetDebug { functions, gdb })
+}

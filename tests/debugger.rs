@@ -1,0 +1,484 @@
+//! Debugger and profiler support, checked with the real tools' views of linked code:
+//!
+//! * gdb (batch mode, through its JIT interface) runs a program compiled with -g that crashes
+//!   three objects deep, and its backtrace must name every linked frame with its source file and
+//!   line (the lines are found in the sources by markers, not written into the test);
+//! * the perf map that `--perf-map` writes must hold every linked function at the address the
+//!   linker gave it (read back from `--show-graph`, or from the library's lookups), with its
+//!   size from the object's symbol table, and the stubs, whose bytes must jump to their targets;
+//! * the crash report names the function, offset and file the program counter is in.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Compiler, Config, Opt, Pic};
+use jitlink::{Options, Redirectable, Session};
+
+/// main → dbg_walk (another object) → static dbg_step → dbg_crash (a third object), which
+/// writes through a null pointer. Each call's result is used after it, so no call is a tail
+/// call, and the functions are `noinline`, so every frame exists at -O2 too. `L:name` markers
+/// name the lines gdb must report.
+const MAIN_C: &str = r#"#include <stdio.h>
+int dbg_walk(int depth);
+int main(int argc, char **argv) {
+    (void)argv;
+    printf("walking\n");
+    fflush(stdout);
+    int r = dbg_walk(argc + 2); /* L:main */
+    printf("not reached %d\n", r);
+    return r;
+}
+"#;
+
+const WALK_C: &str = r#"#include <stdio.h>
+int dbg_crash(volatile int *where, int value);
+static volatile int *target;
+__attribute__((noinline)) static int dbg_step(int n) {
+    int r = dbg_crash(target, n) * 3; /* L:step */
+    return r + n;
+}
+__attribute__((noinline)) int dbg_walk(int depth) {
+    int r = dbg_step(depth + 1) + 7; /* L:walk */
+    puts("not reached either");
+    return r;
+}
+"#;
+
+const CRASH_C: &str = r#"__attribute__((noinline)) int dbg_crash(volatile int *where, int value) {
+    *where = value; /* L:crash */
+    return value * 2;
+}
+"#;
+
+/// The configurations gdb is driven on: both compilers, both optimization levels, every code
+/// model, with and without function sections.
+fn gdb_configs() -> Vec<Config> {
+    vec![
+        Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, true),
+        Config::new(Compiler::Gcc, Opt::O2, Pic::NoPic, true, true),
+        Config::new(Compiler::Clang, Opt::O0, Pic::Pic, false, true),
+        Config::new(Compiler::Clang, Opt::O2, Pic::Pie, true, true),
+    ]
+}
+
+fn sources() -> [(&'static str, &'static str); 3] {
+    [
+        ("dbg_main.c", MAIN_C),
+        ("dbg_walk.c", WALK_C),
+        ("dbg_crash.c", CRASH_C),
+    ]
+}
+
+/// The 1-based line of `marker` in `text`.
+fn line_of(text: &str, marker: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(&format!("/* L:{marker} */")))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("marker {marker} not in source"))
+}
+
+/// gdb in batch mode with nothing that could make it slow or hang here: no init files, no
+/// debuginfod (the network is closed), no auto-loaded scripts, no shell.
+fn gdb_command(jitlink_args: &[&str], inputs: &[PathBuf]) -> Command {
+    let gdb = common::tool("gdb");
+    let mut cmd = Command::new(&gdb.path);
+    cmd.args(["-nx", "-batch"]);
+    for setting in [
+        "set debuginfod enabled off",
+        "set auto-load off",
+        "set startup-with-shell off",
+        "set pagination off",
+        "set width 0",
+    ] {
+        cmd.args(["-iex", setting]);
+    }
+    cmd.args(["-ex", "run", "-ex", "bt"]);
+    cmd.arg("--args").arg(common::jitlink_path());
+    cmd.args(jitlink_args).args(inputs);
+    cmd
+}
+
+#[test]
+fn gdb_backtrace_names_linked_functions_with_source_lines() {
+    let mut failures = common::Failures::new("gdb backtraces through linked code");
+    for config in gdb_configs() {
+        let objects = common::compile_generated(&config, &sources());
+        let cmd = gdb_command(&["--debugger-support"], &objects);
+        let line = common::shell_line(&cmd);
+        let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt");
+        let text = format!("{}{}", out.stdout_text(), out.stderr_text());
+        let expected = [
+            ("dbg_crash", "dbg_crash.c", line_of(CRASH_C, "crash")),
+            ("dbg_step", "dbg_walk.c", line_of(WALK_C, "step")),
+            ("dbg_walk", "dbg_walk.c", line_of(WALK_C, "walk")),
+            ("main", "dbg_main.c", line_of(MAIN_C, "main")),
+        ];
+        let frames: Vec<&str> = text.lines().filter(|l| l.starts_with('#')).collect();
+        let mut problems = Vec::new();
+        if !text.contains("Program received signal SIGSEGV") {
+            problems.push("gdb did not stop on SIGSEGV".to_string());
+        }
+        let mut last = None;
+        for (func, file, line_no) in expected {
+            // gcc records the path as given, clang the absolute one.
+            let at = format!("at {file}:{line_no}");
+            let found = frames.iter().position(|f| {
+                let in_func = f.contains(&format!(" {func} ("));
+                let place = f.ends_with(&format!("/{file}:{line_no}")) || f.ends_with(&at);
+                in_func && place
+            });
+            match found {
+                Some(i) if last.is_none_or(|l| i > l) => last = Some(i),
+                Some(i) => problems.push(format!("frame of {func} (#{i}) out of order")),
+                None => problems.push(format!("no frame `{func} (...) {at}`")),
+            }
+        }
+        failures.record(if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{config}: {}\n  command: {line}\n  gdb output:\n{text}",
+                problems.join("; ")
+            ))
+        });
+    }
+    failures.finish();
+}
+
+/// Without --debugger-support gdb has nothing to name the frames with: the registration is
+/// what makes the difference (and the test above is not passing for another reason).
+#[test]
+fn gdb_sees_nothing_without_debugger_support() {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, true);
+    let objects = common::compile_generated(&config, &sources());
+    let cmd = gdb_command(&[], &objects);
+    let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt-off");
+    let text = out.stdout_text();
+    assert!(
+        text.contains("Program received signal SIGSEGV"),
+        "gdb did not stop on SIGSEGV:\n{text}{}",
+        out.stderr_text()
+    );
+    assert!(
+        !text.contains("dbg_crash.c:"),
+        "gdb found linked code's lines without registration:\n{text}"
+    );
+}
+
+/// Registration and removal, seen through the descriptor gdb reads: one image per input
+/// object while the set lives, none after `remove`.
+#[test]
+fn gdb_descriptor_lists_each_input_until_removed() {
+    let config = Config::new(Compiler::Clang, Opt::O2, Pic::Pie, true, true);
+    let objects = common::compile_generated(&config, &sources());
+    let before = jitlink::debug::gdb::registered_images();
+    let mut session = Session::new(Options {
+        debugger_support: true,
+        ..Options::default()
+    });
+    for o in &objects {
+        session.add_file(o).unwrap();
+    }
+    let id = session.link_pending().unwrap().unwrap();
+    let images = jitlink::debug::gdb::registered_images();
+    // Other tests in this process may register sets concurrently; ours are three more.
+    assert!(
+        images.len() >= before.len() + objects.len(),
+        "registered {images:?} (before: {before:?})"
+    );
+    let ours: Vec<_> = images.iter().filter(|i| !before.contains(i)).collect();
+    let range = session.linked_range(id).unwrap();
+    // Each image is an ELF relocatable object whose .text lies in the set's memory.
+    let mut texts = 0;
+    for &&(addr, size) in &ours {
+        // SAFETY: the image is owned by the live registration and `size` bytes long.
+        let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, size as usize) };
+        let file = object::read::elf::ElfFile64::<object::LittleEndian>::parse(bytes).unwrap();
+        use object::{Object, ObjectSection};
+        for s in file.sections() {
+            if s.name().unwrap_or("").starts_with(".text") && s.size() > 0 {
+                assert!(
+                    s.address() >= range.0 && s.address() + s.size() <= range.1,
+                    "{} at {:#x} outside the set {range:x?}",
+                    s.name().unwrap_or(""),
+                    s.address()
+                );
+                texts += 1;
+            }
+        }
+    }
+    assert!(texts >= objects.len(), "only {texts} .text sections placed");
+    session.remove(id).unwrap();
+    let after = jitlink::debug::gdb::registered_images();
+    assert!(
+        ours.iter().all(|i| !after.contains(i)),
+        "images still registered after remove"
+    );
+}
+
+/// `START SIZE NAME` lines of a perf map, hex without 0x.
+fn parse_perf_map(path: &Path) -> Vec<(u64, u64, String)> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .map(|l| {
+            let mut it = l.splitn(3, ' ');
+            let start = u64::from_str_radix(it.next().unwrap(), 16)
+                .unwrap_or_else(|_| panic!("bad start in {l:?}"));
+            let size = u64::from_str_radix(it.next().unwrap_or(""), 16)
+                .unwrap_or_else(|_| panic!("bad size in {l:?}"));
+            (start, size, it.next().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+/// Function symbols `(name, size)` of an object's symbol table.
+fn elf_functions(path: &Path) -> Vec<(String, u64)> {
+    use object::{Object, ObjectSymbol, SymbolKind};
+    let data = std::fs::read(path).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    file.symbols()
+        .filter(|s| s.kind() == SymbolKind::Text && s.is_definition())
+        .map(|s| (s.name().unwrap().to_string(), s.size()))
+        .collect()
+}
+
+/// The `jitlink` tool: every callable symbol of `--show-graph` is in the perf map at its
+/// address with the object's size, and the -fno-pic objects' calls to the C library go
+/// through stubs, which are in the map too.
+#[test]
+fn perf_map_matches_the_linked_graph() {
+    let mut failures = common::Failures::new("perf map against --show-graph");
+    for config in [
+        Config::new(Compiler::Gcc, Opt::O2, Pic::NoPic, false, false),
+        Config::new(Compiler::Clang, Opt::O0, Pic::NoPic, true, true),
+    ] {
+        let objects = common::compile_generated(&config, &sources());
+        let child =
+            common::jitlink_command(&["--perf-map", "--show-graph", "--noexec"], &objects, &[])
+                .output()
+                .unwrap();
+        assert!(child.status.success(), "{config}: jitlink failed");
+        // The map is named after the process that wrote it; find it by the graph's addresses.
+        let graph = String::from_utf8_lossy(&child.stderr).into_owned();
+        let mut symbols: HashMap<String, u64> = HashMap::new();
+        let mut stub_block = None;
+        let mut section = "";
+        for l in graph.lines() {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            if words.first() == Some(&"section") {
+                section = if words.get(1) == Some(&"$__STUBS") {
+                    "stubs"
+                } else {
+                    ""
+                };
+            }
+            if words.first() == Some(&"block") && section == "stubs" {
+                let start = u64::from_str_radix(words[1].trim_start_matches("0x"), 16).unwrap();
+                let size = u64::from_str_radix(words[3].trim_start_matches("0x"), 16).unwrap();
+                stub_block = Some((start, start + size));
+            }
+            if words.first() == Some(&"symbol") && l.ends_with("callable") && words.len() > 4 {
+                let addr = u64::from_str_radix(words[1].trim_start_matches("0x"), 16).unwrap();
+                symbols.insert(words[3].to_string(), addr);
+            }
+        }
+        let map_path = PathBuf::from(format!("/tmp/perf-{}.map", child_pid_from_map(&symbols)));
+        let map = parse_perf_map(&map_path);
+        let _ = std::fs::remove_file(&map_path);
+        let mut problems = Vec::new();
+        for o in &objects {
+            for (name, size) in elf_functions(o) {
+                match (symbols.get(&name), map.iter().find(|e| e.2 == name)) {
+                    (Some(&addr), Some(e)) if e.0 == addr && e.1 == size => {}
+                    (graph_addr, entry) => problems.push(format!(
+                        "{name}: graph {graph_addr:x?}, size {size:#x}; map {entry:x?}"
+                    )),
+                }
+            }
+        }
+        let (lo, hi) = stub_block.unwrap_or_else(|| panic!("{config}: no stubs in\n{graph}"));
+        for host in ["puts", "printf", "fflush"] {
+            let name = format!("{host}@stub");
+            if !map
+                .iter()
+                .any(|e| e.2 == name && e.0 >= lo && e.0 + e.1 <= hi)
+            {
+                problems.push(format!("no {name} inside the stub block {lo:#x}..{hi:#x}"));
+            }
+        }
+        failures.record(if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{config}: {}", problems.join("\n  ")))
+        });
+    }
+    failures.finish();
+}
+
+/// The perf map of a finished `jitlink` process: the `/tmp/perf-*.map` file whose `main`
+/// entry is at the address the graph gave `main` (addresses of two live processes never
+/// coincide with the same layout, and the writer has exited).
+fn child_pid_from_map(symbols: &HashMap<String, u64>) -> u32 {
+    let main = symbols["main"];
+    let want = format!("{main:x} ");
+    for entry in std::fs::read_dir("/tmp").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("perf-")
+            .and_then(|n| n.strip_suffix(".map"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if std::fs::read_to_string(entry.path()).is_ok_and(|t| {
+            t.lines()
+                .any(|l| l.starts_with(&want) && l.ends_with(" main"))
+        }) {
+            return pid;
+        }
+    }
+    panic!("no /tmp/perf-*.map with main at {main:#x}");
+}
+
+const PERF_LIB_C: &str = r#"#include <stdio.h>
+static int pm_counter;
+__attribute__((noinline)) static int pm_local(int x) { return x * 3 + pm_counter++; }
+int pm_twice(int x) { return pm_local(x) + pm_local(x + 1); }
+int pm_hello(void) { puts("hello from pm_hello"); return pm_twice(2); }
+"#;
+
+/// The library: a session with `perf_map` writes this process's map; each function's entry is
+/// where `lookup` (or, for a redirectable function, its stub's target) says, and
+/// `describe_address` agrees on every byte boundary. Stubs' bytes jump where they claim.
+#[test]
+fn perf_map_and_describe_address_in_process() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::NoPic, false, false);
+    let objects = common::compile_generated(&config, &[("perf_lib.c", PERF_LIB_C)]);
+    let mut session = Session::new(Options {
+        perf_map: true,
+        redirectable: Redirectable::Functions(vec!["pm_twice".to_string()]),
+        ..Options::default()
+    });
+    session.add_file(&objects[0]).unwrap();
+    let id = session.link_pending().unwrap().unwrap();
+    let (lo, hi) = session.linked_range(id).unwrap();
+    let map = parse_perf_map(&jitlink::debug::perf::path());
+    let entry = |name: &str| {
+        map.iter()
+            .rev()
+            .find(|e| e.2 == name && (e.0 >= lo && e.0 < hi || name.ends_with("@stub")))
+            .unwrap_or_else(|| panic!("{name} not in the perf map"))
+            .clone()
+    };
+    let file = objects[0].to_string_lossy().into_owned();
+    let sizes: HashMap<String, u64> = elf_functions(&objects[0]).into_iter().collect();
+
+    // Global functions: at their lookup address, with the object's size.
+    let hello = entry("pm_hello");
+    assert_eq!(hello.0, session.lookup("pm_hello").unwrap());
+    assert_eq!(hello.1, sizes["pm_hello"]);
+    // A redirectable function: lookup gives the stub; the body is where the stub points.
+    let stub = entry("pm_twice@stub");
+    assert_eq!(stub.0, session.lookup("pm_twice").unwrap());
+    let handle = session.redirection_manager().handle("pm_twice").unwrap();
+    let body = entry("pm_twice");
+    assert_eq!(body.0, handle.target());
+    assert_eq!(body.1, sizes["pm_twice"]);
+    // A static function is there too.
+    let local = entry("pm_local");
+    assert_eq!(local.1, sizes["pm_local"]);
+
+    // The GOT/stub pass's stub for puts (-fno-pic code placed low cannot reach the C
+    // library): `jmp *slot(%rip)` whose slot holds puts' address.
+    let puts_stub = entry("puts@stub");
+    // SAFETY: the stub lies in the set's finalized, readable code.
+    let code = unsafe { std::slice::from_raw_parts(puts_stub.0 as *const u8, 6) };
+    assert_eq!(&code[..2], &[0xff, 0x25], "not jmp *disp32(%rip)");
+    let disp = i32::from_le_bytes(code[2..6].try_into().unwrap());
+    let slot = (puts_stub.0 as i64 + 6 + i64::from(disp)) as u64;
+    // SAFETY: the slot is a GOT entry of the set, in its finalized, readable memory.
+    let slot_value = unsafe { *(slot as *const u64) };
+    // SAFETY: dlsym with a NUL-terminated name.
+    let puts = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"puts".as_ptr()) } as u64;
+    assert_eq!(slot_value, puts);
+
+    // describe_address agrees with the map at the first and last byte of every entry.
+    for e in [&hello, &stub, &body, &local, &puts_stub] {
+        for addr in [e.0, e.0 + e.1 - 1] {
+            let info = session
+                .describe_address(addr)
+                .unwrap_or_else(|| panic!("{addr:#x} ({}) not described", e.2));
+            assert_eq!(info.function, e.2, "at {addr:#x}");
+            assert_eq!(info.offset, addr - e.0);
+            assert_eq!(info.start, e.0);
+        }
+    }
+    assert_eq!(session.describe_address(hello.0).unwrap().file, file);
+    assert_eq!(
+        session.describe_address(puts_stub.0).unwrap().file,
+        "<linker>"
+    );
+    // Calling through the map's addresses runs the code they name.
+    // SAFETY: pm_hello is `int pm_hello(void)` in finalized code.
+    let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(hello.0 as usize) };
+    assert_eq!(f(), 2 * 3 + 3 * 3 + 1);
+
+    // A later version, appended by whoever made it, is the last entry for its address range.
+    jitlink::debug::perf::append(body.0, body.1, "pm_twice@v1").unwrap();
+    let again = parse_perf_map(&jitlink::debug::perf::path());
+    assert!(again.iter().any(|e| e.0 == body.0 && e.2 == "pm_twice@v1"));
+
+    session.remove(id).unwrap();
+    assert_eq!(session.describe_address(hello.0), None);
+}
+
+/// A crash in linked code is reported with the function, offset and input file, and the
+/// process still dies of the signal, as the native program does.
+#[test]
+fn crash_report_names_function_and_file() {
+    let mut failures = common::Failures::new("crash reports");
+    for config in [
+        Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false),
+        Config::new(Compiler::Clang, Opt::O0, Pic::NoPic, true, false),
+    ] {
+        let objects = common::compile_generated(&config, &sources());
+        let native = common::native_link(&config, &objects, "crash");
+        let native_out = common::run(Command::new(&native), &common::RunSpec::default(), "crash");
+        let jit = common::run(
+            common::jitlink_command(&[], &objects, &[]),
+            &common::RunSpec::default(),
+            "crash",
+        );
+        let err = jit.stderr_text();
+        let crash_obj = objects[2].to_string_lossy();
+        let mut problems = Vec::new();
+        if jit.describe_status() != native_out.describe_status() {
+            problems.push(format!(
+                "status {} (native: {})",
+                jit.describe_status(),
+                native_out.describe_status()
+            ));
+        }
+        if jit.stdout != native_out.stdout {
+            problems.push("stdout differs from the native run".to_string());
+        }
+        let line = err.lines().find(|l| l.starts_with("jitlink: crashed"));
+        match line {
+            Some(l)
+                if l.starts_with("jitlink: crashed (SIGSEGV, fault address 0x0) at 0x")
+                    && l.contains(" in dbg_crash+0x")
+                    && l.ends_with(&format!(" ({crash_obj})")) => {}
+            _ => problems.push(format!("unexpected report: {err}")),
+        }
+        failures.record(if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{config}: {}", problems.join("; ")))
+        });
+    }
+    failures.finish();
+}
