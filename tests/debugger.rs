@@ -82,7 +82,8 @@ fn line_of(text: &str, marker: &str) -> usize {
 
 /// gdb in batch mode with nothing that could make it slow or hang here: no init files, no
 /// debuginfod (the network is closed), no auto-loaded scripts, no shell.
-fn gdb_command(jitlink_args: &[&str], inputs: &[PathBuf]) -> Command {
+/// `extra` gdb commands run after `bt`.
+fn gdb_command(extra: &[&str], jitlink_args: &[&str], inputs: &[PathBuf]) -> Command {
     let gdb = common::tool("gdb");
     let mut cmd = Command::new(&gdb.path);
     cmd.args(["-nx", "-batch"]);
@@ -96,6 +97,9 @@ fn gdb_command(jitlink_args: &[&str], inputs: &[PathBuf]) -> Command {
         cmd.args(["-iex", setting]);
     }
     cmd.args(["-ex", "run", "-ex", "bt"]);
+    for command in extra {
+        cmd.args(["-ex", command]);
+    }
     cmd.arg("--args").arg(common::jitlink_path());
     cmd.args(jitlink_args).args(inputs);
     cmd
@@ -106,7 +110,7 @@ fn gdb_backtrace_names_linked_functions_with_source_lines() {
     let mut failures = common::Failures::new("gdb backtraces through linked code");
     for config in gdb_configs() {
         let objects = common::compile_generated(&config, &sources());
-        let cmd = gdb_command(&["--debugger-support"], &objects);
+        let cmd = gdb_command(&[], &["--debugger-support"], &objects);
         let line = common::shell_line(&cmd);
         let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt");
         let text = format!("{}{}", out.stdout_text(), out.stderr_text());
@@ -148,13 +152,92 @@ fn gdb_backtrace_names_linked_functions_with_source_lines() {
     failures.finish();
 }
 
+/// An inline C++ function defined in two objects: the second object's COMDAT copy is
+/// discarded. gdb must show the kept copy in the backtrace and must not see the discarded
+/// one at address 0 (as a second location, or as the name of a null pointer).
+const POKE_HPP: &str = r#"inline int dbg_poke(volatile int *p, int v) {
+    *p = v; /* L:poke */
+    return v;
+}
+"#;
+
+const COMDAT_A: &str = r#"#include "dbg_poke.h"
+int dbg_other(volatile int *p);
+static volatile int ok;
+int dbg_first(int x) { return dbg_poke(&ok, x); }
+int main() {
+    dbg_first(1);
+    return dbg_other(nullptr); /* L:main */
+}
+"#;
+
+const COMDAT_B: &str = r#"#include "dbg_poke.h"
+int dbg_other(volatile int *p) {
+    return dbg_poke(p, 2) + 1; /* L:other */
+}
+"#;
+
+#[test]
+fn gdb_ignores_discarded_comdat_copies() {
+    let mut failures = common::Failures::new("gdb and discarded COMDAT groups");
+    for compiler in Compiler::ALL {
+        let config = Config::new(compiler, Opt::O0, Pic::Pie, false, true);
+        // The header sits next to each source (its contents are part of the compile key).
+        let a = common::generated_source("dbg_comdat_a.cpp", COMDAT_A);
+        let b = common::generated_source("dbg_comdat_b.cpp", COMDAT_B);
+        for src in [&a, &b] {
+            std::fs::write(src.parent().unwrap().join("dbg_poke.h"), POKE_HPP).unwrap();
+        }
+        let objects = common::compile_all(&[
+            common::CompileJob::new(&config, a, &[]),
+            common::CompileJob::new(&config, b, &[]),
+        ]);
+        let gdb = gdb_command(&["info line dbg_poke"], &["--debugger-support"], &objects);
+        let line = common::shell_line(&gdb);
+        let out = common::run(gdb, &common::RunSpec::default(), "gdb-comdat");
+        let text = out.stdout_text();
+        let mut problems = Vec::new();
+        let frame = |func: &str, file: &str, marker: &str, src: &str| {
+            let want = format!("{file}:{}", line_of(src, marker));
+            text.lines().any(|l| {
+                l.starts_with('#') && l.contains(&format!(" {func} (")) && l.ends_with(&want)
+            })
+        };
+        if !frame("dbg_poke", "dbg_poke.h", "poke", POKE_HPP) {
+            problems.push("no dbg_poke frame at its header line");
+        }
+        if !frame("dbg_other", "dbg_comdat_b.cpp", "other", COMDAT_B) {
+            problems.push("no dbg_other frame");
+        }
+        if !frame("main", "dbg_comdat_a.cpp", "main", COMDAT_A) {
+            problems.push("no main frame");
+        }
+        if text.contains("0x0 <") {
+            problems.push("gdb names address 0 after a discarded copy");
+        }
+        let info: Vec<&str> = text.lines().filter(|l| l.starts_with("Line ")).collect();
+        if info.len() != 1 || info[0].contains("address 0x0 ") {
+            problems.push("`info line dbg_poke` does not give exactly the kept copy");
+        }
+        failures.record(if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{config}: {}\n  command: {line}\n{text}",
+                problems.join("; ")
+            ))
+        });
+    }
+    failures.finish();
+}
+
 /// Without --debugger-support gdb has nothing to name the frames with: the registration is
 /// what makes the difference (and the test above is not passing for another reason).
 #[test]
 fn gdb_sees_nothing_without_debugger_support() {
     let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, true);
     let objects = common::compile_generated(&config, &sources());
-    let cmd = gdb_command(&[], &objects);
+    let cmd = gdb_command(&[], &[], &objects);
     let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt-off");
     let text = out.stdout_text();
     assert!(

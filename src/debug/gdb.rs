@@ -172,8 +172,9 @@ pub fn registered_images() -> Vec<(u64, u64)> {
     out
 }
 
-/// Size of an `Elf64_Shdr` and the offset of its `sh_addr`.
+/// Size of an `Elf64_Shdr` and the offsets of its `sh_flags` and `sh_addr`.
 const SHDR_SIZE: usize = 64;
+const SH_FLAGS: usize = 8;
 const SH_ADDR: usize = 16;
 /// Size of an `Elf64_Sym`, and the offsets of `st_info`, `st_shndx` and `st_value`.
 const SYM_SIZE: usize = 24;
@@ -193,18 +194,33 @@ fn debug_image<A: Arch>(g: &LinkGraph<'_, A>, o: &LoadedObject<'_>) -> Option<Bo
         return None;
     }
     let mut image: Box<[u8]> = o.data.into();
-    for (i, block) in o.blocks.iter().enumerate() {
-        let Some(b) = *block else { continue };
-        if g.is_tls_block(b) {
-            // DWARF locates thread-locals by their offset in the TLS block: keep address 0.
-            continue;
+    for (i, (sh, block)) in sections.iter().zip(&o.blocks).enumerate() {
+        let header = shoff.checked_add(i.checked_mul(SHDR_SIZE)?)?;
+        let flags = sh.sh_flags(endian);
+        let placed = match *block {
+            Some(b) if !g.is_tls_block(b) => Some(g.blocks[b.index()].addr),
+            _ => None,
+        };
+        match placed {
+            Some(addr) => {
+                let at = header.checked_add(SH_ADDR)?;
+                image
+                    .get_mut(at..at + 8)?
+                    .copy_from_slice(&addr.to_le_bytes());
+            }
+            None if flags & u64::from(elf::SHF_ALLOC) != 0 => {
+                // Not in memory (a discarded COMDAT member) or at an offset in the TLS block:
+                // not loaded as far as gdb is concerned. An allocated section at address 0
+                // would make gdb keep the DWARF functions of discarded copies at address 0
+                // (it drops functions at 0 only when no section is loaded there).
+                let at = header.checked_add(SH_FLAGS)?;
+                let cleared = flags & !u64::from(elf::SHF_ALLOC);
+                image
+                    .get_mut(at..at + 8)?
+                    .copy_from_slice(&cleared.to_le_bytes());
+            }
+            None => {}
         }
-        let at = shoff
-            .checked_add(i.checked_mul(SHDR_SIZE)?)?
-            .checked_add(SH_ADDR)?;
-        image
-            .get_mut(at..at + 8)?
-            .copy_from_slice(&g.blocks[b.index()].addr.to_le_bytes());
     }
     if o.discarded.iter().any(|&d| d) {
         for (_, sh) in sections.enumerate() {
