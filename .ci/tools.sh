@@ -9,6 +9,7 @@ JITLINK_TOOLS=(
     "g++:g++"
     "ar:binutils"
     "gdb:gdb"
+    "perf:linux-perf"
     "clang-19:clang-19"
     "clang++-19:clang-19"
     "ld.lld-19:lld-19"

@@ -565,3 +565,78 @@ fn crash_report_names_function_and_file() {
     }
     failures.finish();
 }
+
+const SPIN_C: &str = r#"#include <stdio.h>
+__attribute__((noinline)) static long spin_inner(long n) {
+    long s = 0;
+    for (long i = 0; i < n; i++)
+        s += i * i % 7;
+    return s;
+}
+__attribute__((noinline)) long spin_outer(long n) {
+    long s = 0;
+    for (int k = 0; k < 20; k++)
+        s += spin_inner(n + k);
+    return s;
+}
+int main(int argc, char **argv) {
+    (void)argv;
+    printf("%ld\n", spin_outer(argc * 4000000L));
+    return 0;
+}
+"#;
+
+/// `perf record` + `perf report` on a program that spends its time in a static function of a
+/// linked object: with `--perf-map` perf names it, without it perf has only an address.
+#[test]
+fn perf_report_names_linked_functions() {
+    let perf = common::tool("perf");
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let objects = common::compile_generated(&config, &[("spin.c", SPIN_C)]);
+    let dir = common::scratch_dir("perf-report");
+    let mut report = |options: &[&str]| -> String {
+        let data = dir.join(format!("perf{}.data", options.len()));
+        let mut record = Command::new(&perf.path);
+        record
+            .args(["record", "-q", "-e", "cpu-clock", "-o"])
+            .arg(&data)
+            .arg("--")
+            .arg(common::jitlink_path())
+            .args(options)
+            .args(&objects);
+        let out = record.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            common::shell_line(&record),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut rep = Command::new(&perf.path);
+        rep.args(["report", "--stdio", "--sort", "pid,sym", "-i"])
+            .arg(&data);
+        let text = String::from_utf8_lossy(&rep.output().unwrap().stdout).into_owned();
+        // The map is named after the recorded process; remove it.
+        for pid in text
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1)?.split(':').next())
+        {
+            let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+        }
+        text
+    };
+    let with_map = report(&["--perf-map"]);
+    let hottest = with_map
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        hottest.ends_with("[.] spin_inner"),
+        "perf does not name the hottest function:\n{with_map}"
+    );
+    let without = report(&[]);
+    assert!(
+        !without.contains("spin_inner"),
+        "perf named linked code without a map:\n{without}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
