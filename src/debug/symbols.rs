@@ -137,7 +137,10 @@ impl FunctionTable {
     fn name(&mut self, parts: &[&[u8]]) -> (u32, u32) {
         let at = self.names.len() as u32;
         for p in parts {
-            self.names.push_str(&String::from_utf8_lossy(p));
+            match std::str::from_utf8(p) {
+                Ok(s) => self.names.push_str(s),
+                Err(_) => self.names.push_str(&String::from_utf8_lossy(p)),
+            }
         }
         (at, self.names.len() as u32)
     }
