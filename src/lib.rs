@@ -15,6 +15,9 @@
 //! write-xor-execute allocations; [`fixup`] copies content and applies every edge, reporting
 //! overflows with file, section and symbol.
 //!
+//! **Debugging.** [`debug`] keeps each linked set's function table (address → function, file,
+//! offset), registers sets with gdb's JIT interface and writes perf maps on request.
+//!
 //! **Driver.** [`Session`] ties the stages together and resolves symbols across inputs,
 //! earlier linked sets, absolute definitions and the host process.
 //!
