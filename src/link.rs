@@ -443,10 +443,17 @@ impl Session {
         );
         timings.add("finalize", t.elapsed());
         let t = Instant::now();
+        let inputs = pending.iter().map(|(n, b)| (n, b));
+        let files: Vec<crate::debug::gdb::FileBacked> = inputs
+            .chain(archives.iter().map(|(n, a)| (n, &a.bytes)))
+            .filter(|(_, b)| opts.debugger_support && matches!(b, Bytes::Mapped(_)))
+            .map(|(path, b)| crate::debug::gdb::FileBacked { bytes: b, path })
+            .collect();
         let debug = crate::debug::register_set(
             &g,
             &st.objects,
             &redirected,
+            &files,
             opts.debugger_support,
             opts.perf_map,
         )?;

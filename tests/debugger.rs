@@ -108,9 +108,22 @@ fn gdb_command(extra: &[&str], jitlink_args: &[&str], inputs: &[PathBuf]) -> Com
 #[test]
 fn gdb_backtrace_names_linked_functions_with_source_lines() {
     let mut failures = common::Failures::new("gdb backtraces through linked code");
-    for config in gdb_configs() {
+    let mut cases = Vec::new();
+    for (i, config) in gdb_configs().into_iter().enumerate() {
         let objects = common::compile_generated(&config, &sources());
-        let cmd = gdb_command(&[], &["--debugger-support"], &objects);
+        if i == 0 {
+            // Archive members are registered from inside the archive's file.
+            let lib = common::archive(&objects[1..], "dbg");
+            cases.push((
+                format!("{config}, members of an archive"),
+                vec![objects[0].clone(), lib],
+            ));
+        }
+        cases.push((config.to_string(), objects));
+    }
+    for (config, inputs) in cases {
+        // Debugger support is on by default when jitlink runs the program.
+        let cmd = gdb_command(&[], &[], &inputs);
         let line = common::shell_line(&cmd);
         let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt");
         let text = format!("{}{}", out.stdout_text(), out.stderr_text());
@@ -231,13 +244,13 @@ fn gdb_ignores_discarded_comdat_copies() {
     failures.finish();
 }
 
-/// Without --debugger-support gdb has nothing to name the frames with: the registration is
+/// With --no-debugger-support gdb has nothing to name the frames with: the registration is
 /// what makes the difference (and the test above is not passing for another reason).
 #[test]
 fn gdb_sees_nothing_without_debugger_support() {
     let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, true);
     let objects = common::compile_generated(&config, &sources());
-    let cmd = gdb_command(&[], &[], &objects);
+    let cmd = gdb_command(&[], &["--no-debugger-support"], &objects);
     let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt-off");
     let text = out.stdout_text();
     assert!(
@@ -262,7 +275,11 @@ fn gdb_descriptor_lists_each_input_until_removed() {
         debugger_support: true,
         ..Options::default()
     });
-    for o in &objects {
+    // Files are mapped again privately for gdb; bytes in memory are copied: do both.
+    session
+        .add_object_bytes("in-memory.o", std::fs::read(&objects[0]).unwrap())
+        .unwrap();
+    for o in &objects[1..] {
         session.add_file(o).unwrap();
     }
     let id = session.link_pending().unwrap().unwrap();
@@ -294,6 +311,33 @@ fn gdb_descriptor_lists_each_input_until_removed() {
         }
     }
     assert!(texts >= objects.len(), "only {texts} .text sections placed");
+    // The images of files are private mappings of those files (not copies); the image of the
+    // in-memory object is not in any file mapping.
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let file_of = |addr: u64| {
+        maps.lines().find_map(|l| {
+            let (range, rest) = l.split_once(' ')?;
+            let (lo, hi) = range.split_once('-')?;
+            let (lo, hi) = (
+                u64::from_str_radix(lo, 16).ok()?,
+                u64::from_str_radix(hi, 16).ok()?,
+            );
+            let path = rest.split_whitespace().nth(4)?;
+            (addr >= lo && addr < hi).then(|| PathBuf::from(path))
+        })
+    };
+    let mapped: Vec<Option<PathBuf>> = ours.iter().map(|&&(addr, _)| file_of(addr)).collect();
+    for o in &objects[1..] {
+        assert!(
+            mapped.iter().any(|m| m.as_deref() == Some(o.as_path())),
+            "no image mapped from {}: {mapped:?}",
+            o.display()
+        );
+    }
+    assert!(
+        mapped.iter().any(|m| m.is_none()),
+        "the in-memory object has no copied image: {mapped:?}"
+    );
     session.remove(id).unwrap();
     let after = jitlink::debug::gdb::registered_images();
     assert!(

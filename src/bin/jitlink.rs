@@ -45,8 +45,12 @@ struct Cli {
     #[arg(long)]
     no_default_libs: bool,
     /// Register the linked code with gdb's JIT interface (symbols, source lines, backtraces).
-    #[arg(long)]
+    /// On by default unless --noexec.
+    #[arg(long, overrides_with = "no_debugger_support")]
     debugger_support: bool,
+    /// Do not register the linked code with gdb.
+    #[arg(long, overrides_with = "debugger_support")]
+    no_debugger_support: bool,
     /// Write /tmp/perf-PID.map entries for every linked function and stub, for perf.
     #[arg(long)]
     perf_map: bool,
@@ -78,7 +82,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         library_dirs: cli.lib_dirs.clone(),
         no_default_libs: cli.no_default_libs,
         show_graph: cli.show_graph,
-        debugger_support: cli.debugger_support,
+        // As llvm-jitlink does: on when something runs (registration maps each input file
+        // again, privately; see the README for its cost), off for link-only runs.
+        debugger_support: cli.debugger_support || (!cli.noexec && !cli.no_debugger_support),
         perf_map: cli.perf_map,
         program_args: std::iter::once(
             cli.inputs

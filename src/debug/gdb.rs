@@ -73,7 +73,38 @@ static LIST_LOCK: Mutex<()> = Mutex::new(());
 /// The objects of one linked set registered with gdb; unregistered when dropped.
 pub struct GdbRegistration {
     /// Entries (leaked boxes, owned here) and the images they point to.
-    entries: Vec<(*mut JitCodeEntry, Box<[u8]>)>,
+    entries: Vec<(*mut JitCodeEntry, Image)>,
+}
+
+/// An input object mapped from a file: its image can be a private (copy-on-write) mapping of
+/// the same file, so that only the pages patched are copied.
+#[derive(Debug, Clone, Copy)]
+pub struct FileBacked<'a> {
+    /// The mapped bytes of the whole file.
+    pub bytes: &'a [u8],
+    /// The file's path.
+    pub path: &'a str,
+}
+
+/// The bytes gdb reads for one object.
+enum Image {
+    /// A copy on the heap.
+    Copied(Box<[u8]>),
+    /// A private mapping of the input's file, the object at `offset`.
+    Mapped {
+        map: memmap2::MmapMut,
+        offset: usize,
+        len: usize,
+    },
+}
+
+impl Image {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            Image::Copied(b) => b,
+            Image::Mapped { map, offset, len } => &mut map[*offset..*offset + *len],
+        }
+    }
 }
 
 // SAFETY: the entries are only read or written under `LIST_LOCK` (or by gdb while the process is
@@ -84,16 +115,25 @@ unsafe impl Sync for GdbRegistration {}
 
 impl GdbRegistration {
     /// Registers one image per input object of the linked graph `g`.
-    pub fn register<A: Arch>(g: &LinkGraph<'_, A>, objects: &[LoadedObject<'_>]) -> Self {
-        let images: Vec<Box<[u8]>> = objects.iter().filter_map(|o| debug_image(g, o)).collect();
+    /// Objects that lie in `files` are mapped privately from their file rather than copied.
+    pub fn register<A: Arch>(
+        g: &LinkGraph<'_, A>,
+        objects: &[LoadedObject<'_>],
+        files: &[FileBacked<'_>],
+    ) -> Self {
+        let images: Vec<Image> = objects
+            .iter()
+            .filter_map(|o| debug_image(g, o, files))
+            .collect();
         let mut entries = Vec::with_capacity(images.len());
         let _guard = LIST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-        for image in images {
+        for mut image in images {
+            let bytes = image.bytes_mut();
             let entry = Box::into_raw(Box::new(JitCodeEntry {
                 next: null_mut(),
                 prev: null_mut(),
-                symfile_addr: image.as_ptr(),
-                symfile_size: image.len() as u64,
+                symfile_addr: bytes.as_ptr(),
+                symfile_size: bytes.len() as u64,
             }));
             // SAFETY: `entry` is a fresh allocation; the descriptor and the list it heads are
             // only changed under `LIST_LOCK`, which is held; the image stays alive (owned by the
@@ -185,7 +225,11 @@ const ST_VALUE: usize = 8;
 /// A copy of the object with each loaded section's `sh_addr` set to its block's address, and
 /// the symbols of discarded sections made undefined. `None` if the object cannot be patched
 /// (it was already read once, so this only guards against surprises).
-fn debug_image<A: Arch>(g: &LinkGraph<'_, A>, o: &LoadedObject<'_>) -> Option<Box<[u8]>> {
+fn debug_image<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    o: &LoadedObject<'_>,
+    files: &[FileBacked<'_>],
+) -> Option<Image> {
     let header = elf::FileHeader64::<LE>::parse(o.data).ok()?;
     let endian = header.endian().ok()?;
     let sections = header.sections(endian, o.data).ok()?;
@@ -193,7 +237,10 @@ fn debug_image<A: Arch>(g: &LinkGraph<'_, A>, o: &LoadedObject<'_>) -> Option<Bo
     if usize::from(header.e_shentsize(endian)) != SHDR_SIZE {
         return None;
     }
-    let mut image: Box<[u8]> = o.data.into();
+    let table = shoff..shoff.checked_add(sections.len().checked_mul(SHDR_SIZE)?)?;
+    let mut owner =
+        map_privately(o.data, files, table).unwrap_or_else(|| Image::Copied(o.data.into()));
+    let image = owner.bytes_mut();
     for (i, (sh, block)) in sections.iter().zip(&o.blocks).enumerate() {
         let header = shoff.checked_add(i.checked_mul(SHDR_SIZE)?)?;
         let flags = sh.sh_flags(endian);
@@ -242,5 +289,49 @@ fn debug_image<A: Arch>(g: &LinkGraph<'_, A>, o: &LoadedObject<'_>) -> Option<Bo
             }
         }
     }
-    Some(image)
+    Some(owner)
+}
+
+/// A private mapping of the file that `data` was mapped from, if it is one of `files` and still
+/// holds the same ELF header and section header table (`table`) as the bytes the link used.
+/// `None` means: copy instead.
+fn map_privately(
+    data: &[u8],
+    files: &[FileBacked<'_>],
+    table: std::ops::Range<usize>,
+) -> Option<Image> {
+    let start = data.as_ptr() as usize;
+    let file = files.iter().find(|f| {
+        let base = f.bytes.as_ptr() as usize;
+        start >= base && start + data.len() <= base + f.bytes.len()
+    })?;
+    let in_file = start - file.bytes.as_ptr() as usize;
+    let page = region::page::size();
+    let aligned = in_file - in_file % page;
+    let offset = in_file - aligned;
+    let handle = std::fs::File::open(file.path).ok()?;
+    if handle.metadata().ok()?.len() != file.bytes.len() as u64 {
+        return None;
+    }
+    // SAFETY: a private (copy-on-write) mapping: writes go to this process's pages, never to the
+    // file. If another process changes the file, unpatched pages may show the change, as the
+    // input's own mapping would; the headers are compared below.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(aligned as u64)
+            .len(offset + data.len())
+            .map_copy(&handle)
+    }
+    .ok()?;
+    let copy = &map[offset..];
+    let same =
+        |r: std::ops::Range<usize>| copy.get(r.clone()).is_some_and(|c| Some(c) == data.get(r));
+    if !same(0..64) || !same(table) {
+        return None;
+    }
+    Some(Image::Mapped {
+        map,
+        offset,
+        len: data.len(),
+    })
 }

@@ -27,11 +27,13 @@ pub struct SetDebug {
 }
 
 /// Runs after the set is finalized and before its initializers: builds the function table,
-/// registers the inputs with gdb (`debugger`) and writes the perf map (`perf_map`).
+/// registers the inputs with gdb (`debugger`; inputs mapped from `files` are mapped again
+/// rather than copied) and writes the perf map (`perf_map`).
 pub(crate) fn register_set<A: Arch>(
     g: &LinkGraph<'_, A>,
     objects: &[LoadedObject<'_>],
     redirected: &[(SymbolId, StubHandle)],
+    files: &[gdb::FileBacked<'_>],
     debugger: bool,
     perf_map: bool,
 ) -> Result<SetDebug> {
@@ -39,6 +41,6 @@ pub(crate) fn register_set<A: Arch>(
     if perf_map {
         perf::append_all(functions.entries())?;
     }
-    let gdb = debugger.then(|| gdb::GdbRegistration::register(g, objects));
+    let gdb = debugger.then(|| gdb::GdbRegistration::register(g, objects, files));
     Ok(SetDebug { functions, gdb })
 }
