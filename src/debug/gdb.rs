@@ -212,6 +212,9 @@ pub fn registered_images() -> Vec<(u64, u64)> {
     out
 }
 
+/// Objects at least this large are mapped from their file rather than copied.
+const MAP_THRESHOLD: usize = 64 << 10;
+
 /// Size of an `Elf64_Shdr` and the offsets of its `sh_flags` and `sh_addr`.
 const SHDR_SIZE: usize = 64;
 const SH_FLAGS: usize = 8;
@@ -238,8 +241,12 @@ fn debug_image<A: Arch>(
         return None;
     }
     let table = shoff..shoff.checked_add(sections.len().checked_mul(SHDR_SIZE)?)?;
-    let mut owner =
-        map_privately(o.data, files, table).unwrap_or_else(|| Image::Copied(o.data.into()));
+    // Small objects are copied: that costs about what a mapping does (both touch fresh
+    // pages), and keeps the number of mappings in the process down.
+    let mapped = (o.data.len() >= MAP_THRESHOLD)
+        .then(|| map_privately(o.data, files, table))
+        .flatten();
+    let mut owner = mapped.unwrap_or_else(|| Image::Copied(o.data.into()));
     let image = owner.bytes_mut();
     for (i, (sh, block)) in sections.iter().zip(&o.blocks).enumerate() {
         let header = shoff.checked_add(i.checked_mul(SHDR_SIZE)?)?;
