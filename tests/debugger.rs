@@ -47,8 +47,11 @@ __attribute__((noinline)) int dbg_walk(int depth) {
 }
 "#;
 
-const CRASH_C: &str = r#"__attribute__((noinline)) int dbg_crash(volatile int *where, int value) {
-    *where = value; /* L:crash */
+/// The table makes the object larger than 64 KiB: gdb then reads it from a private mapping of
+/// its file (or of the archive holding it) rather than from a copy.
+const CRASH_C: &str = r#"const unsigned char dbg_crash_table[96 * 1024] = {1, 2, 3};
+__attribute__((noinline)) int dbg_crash(volatile int *where, int value) {
+    *where = value + dbg_crash_table[value]; /* L:crash */
     return value * 2;
 }
 "#;
@@ -270,12 +273,16 @@ fn gdb_sees_nothing_without_debugger_support() {
 fn gdb_descriptor_lists_each_input_until_removed() {
     let config = Config::new(Compiler::Clang, Opt::O2, Pic::Pie, true, true);
     let objects = common::compile_generated(&config, &sources());
+    // dbg_crash.o is above the size from which files are mapped rather than copied.
+    let big = &objects[2];
+    assert!(std::fs::metadata(big).unwrap().len() > 64 << 10);
     let before = jitlink::debug::gdb::registered_images();
     let mut session = Session::new(Options {
         debugger_support: true,
         ..Options::default()
     });
-    // Files are mapped again privately for gdb; bytes in memory are copied: do both.
+    // Large files are mapped again privately for gdb; small ones and bytes in memory are
+    // copied: do all three.
     session
         .add_object_bytes("in-memory.o", std::fs::read(&objects[0]).unwrap())
         .unwrap();
@@ -311,8 +318,8 @@ fn gdb_descriptor_lists_each_input_until_removed() {
         }
     }
     assert!(texts >= objects.len(), "only {texts} .text sections placed");
-    // The images of files are private mappings of those files (not copies); the image of the
-    // in-memory object is not in any file mapping.
+    // The image of the large file is a private mapping of that file (not a copy); the others
+    // are not in any file mapping.
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let file_of = |addr: u64| {
         maps.lines().find_map(|l| {
@@ -327,16 +334,15 @@ fn gdb_descriptor_lists_each_input_until_removed() {
         })
     };
     let mapped: Vec<Option<PathBuf>> = ours.iter().map(|&&(addr, _)| file_of(addr)).collect();
-    for o in &objects[1..] {
-        assert!(
-            mapped.iter().any(|m| m.as_deref() == Some(o.as_path())),
-            "no image mapped from {}: {mapped:?}",
-            o.display()
-        );
-    }
     assert!(
-        mapped.iter().any(|m| m.is_none()),
-        "the in-memory object has no copied image: {mapped:?}"
+        mapped.iter().any(|m| m.as_deref() == Some(big.as_path())),
+        "no image mapped from {}: {mapped:?}",
+        big.display()
+    );
+    assert_eq!(
+        mapped.iter().filter(|m| m.is_none()).count(),
+        objects.len() - 1,
+        "small objects are not copied: {mapped:?}"
     );
     session.remove(id).unwrap();
     let after = jitlink::debug::gdb::registered_images();
