@@ -3,14 +3,21 @@
 //! ("symbol files") at startup and sets a breakpoint on the function, which the JIT calls after
 //! each change with the changed entry and the action in the descriptor.
 //!
-//! What jitlink registers: for each input object of a linked set, a copy of the object with
+//! What jitlink registers: for each input object of a linked set, an image of the object with
 //! every loaded section's `sh_addr` set to its final address (the approach of LLVM's RuntimeDyld
 //! for ELF). gdb reads such an `ET_REL` file as a relocatable object placed at those addresses:
 //! symbol addresses are section address + `st_value`, and it applies the relocations of the
 //! debug sections itself, so DWARF line tables and frame information describe the linked code.
-//! Sections of discarded COMDAT groups keep address 0, and the symbols defined in them are made
-//! undefined in the copy, so gdb does not see a second definition at address 0 (it ignores DWARF
-//! functions whose low address is 0, as a static linker leaves them).
+//!
+//! Sections that are not in memory (discarded COMDAT copies) or not at an address (TLS
+//! sections) lose `SHF_ALLOC` in the image, and global symbols defined in discarded sections
+//! become undefined: gdb then drops the discarded copies' DWARF functions, whose address is 0, as
+//! it does for a static linker's output (it keeps functions at 0 when a loaded section is
+//! there), and sees one definition of each function.
+//!
+//! An image is a copy on the heap, or, for objects of 64 KiB or more mapped
+//! from a file (archive members included), a private copy-on-write mapping of the same file
+//! range, so that only the patched pages are copied.
 //!
 //! The list is process-global (gdb reads one descriptor), so every change takes one lock.
 
@@ -225,9 +232,9 @@ const ST_INFO: usize = 4;
 const ST_SHNDX: usize = 6;
 const ST_VALUE: usize = 8;
 
-/// A copy of the object with each loaded section's `sh_addr` set to its block's address, and
-/// the symbols of discarded sections made undefined. `None` if the object cannot be patched
-/// (it was already read once, so this only guards against surprises).
+/// The image of one object (see the module documentation). `None` if the object cannot be
+/// patched (it was read once already, so this only guards against surprises): it is then not
+/// registered.
 fn debug_image<A: Arch>(
     g: &LinkGraph<'_, A>,
     o: &LoadedObject<'_>,
@@ -259,7 +266,7 @@ fn debug_image<A: Arch>(
             Some(addr) => {
                 let at = header.checked_add(SH_ADDR)?;
                 image
-                    .get_mut(at..at + 8)?
+                    .get_mut(at..at.checked_add(8)?)?
                     .copy_from_slice(&addr.to_le_bytes());
             }
             None if flags & u64::from(elf::SHF_ALLOC) != 0 => {
@@ -270,7 +277,7 @@ fn debug_image<A: Arch>(
                 let at = header.checked_add(SH_FLAGS)?;
                 let cleared = flags & !u64::from(elf::SHF_ALLOC);
                 image
-                    .get_mut(at..at + 8)?
+                    .get_mut(at..at.checked_add(8)?)?
                     .copy_from_slice(&cleared.to_le_bytes());
             }
             None => {}
