@@ -47,6 +47,9 @@ pub struct Options {
     pub debugger_support: bool,
     /// Write `/tmp/perf-PID.map` entries for every linked function and stub.
     pub perf_map: bool,
+    /// Write a perf jitdump (`jit-PID.dump`, see [`crate::debug::jitdump`]) with the code of
+    /// every linked function and stub.
+    pub perf_jitdump: bool,
 }
 
 /// Which linked functions get a stub as their stable address (see [`crate::stubs`]).
@@ -449,14 +452,7 @@ impl Session {
             .filter(|(_, b)| opts.debugger_support && matches!(b, Bytes::Mapped(_)))
             .map(|(path, b)| crate::debug::gdb::FileBacked { bytes: b, path })
             .collect();
-        let debug = crate::debug::register_set(
-            &g,
-            &st.objects,
-            &redirected,
-            &files,
-            opts.debugger_support,
-            opts.perf_map,
-        )?;
+        let debug = crate::debug::register_set(&g, &st.objects, &redirected, &files, opts)?;
         timings.add("debug", t.elapsed());
 
         // Publish the set's symbols.

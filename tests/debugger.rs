@@ -567,6 +567,7 @@ fn perf_map_and_describe_address_in_process() {
 
     session.remove(id).unwrap();
     assert_eq!(session.describe_address(hello.0), None);
+    let _ = std::fs::remove_file(jitlink::debug::perf::path());
 }
 
 /// A crash in linked code is reported with the function, offset and input file, and the
@@ -644,7 +645,7 @@ fn perf_report_names_linked_functions() {
     let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
     let objects = common::compile_generated(&config, &[("spin.c", SPIN_C)]);
     let dir = common::scratch_dir("perf-report");
-    let mut report = |options: &[&str]| -> String {
+    let report = |options: &[&str]| -> String {
         let data = dir.join(format!("perf{}.data", options.len()));
         let mut record = Command::new(&perf.path);
         record
@@ -687,6 +688,84 @@ fn perf_report_names_linked_functions() {
     assert!(
         !without.contains("spin_inner"),
         "perf named linked code without a map:\n{without}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// jitdump: `perf record -k mono` + `perf inject --jit` turn the dump into one ELF file per
+/// function; the report attributes the samples to the file holding spin_inner, and that file's
+/// code is spin_inner's code from the object (it has no relocations to differ by).
+#[test]
+fn perf_jitdump_gives_perf_the_code() {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let perf = common::tool("perf");
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let objects = common::compile_generated(&config, &[("spin.c", SPIN_C)]);
+    let dir = common::scratch_dir("perf-jitdump");
+    let data = dir.join("perf.data");
+    let injected = dir.join("perf.jit.data");
+    let mut record = Command::new(&perf.path);
+    record
+        .args(["record", "-q", "-k", "mono", "-e", "cpu-clock", "-o"])
+        .arg(&data)
+        .arg("--")
+        .arg(common::jitlink_path())
+        .arg("--perf-jitdump")
+        .args(&objects)
+        .env("JITDUMPDIR", &dir);
+    let out = record.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut inject = Command::new(&perf.path);
+    inject
+        .args(["inject", "--jit", "-i"])
+        .arg(&data)
+        .arg("-o")
+        .arg(&injected);
+    let out = inject.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut report = Command::new(&perf.path);
+    report
+        .args(["report", "--stdio", "--sort", "dso,sym", "-i"])
+        .arg(&injected);
+    let text = String::from_utf8_lossy(&report.output().unwrap().stdout).into_owned();
+    let hottest = text
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap_or("");
+    let dso = hottest.split_whitespace().nth(1).unwrap_or("");
+    assert!(
+        dso.starts_with("jitted-") && hottest.ends_with("[.] spin_inner"),
+        "perf does not attribute the hottest function to its jitted file:\n{text}"
+    );
+    // The code perf got is the function's code.
+    let so = std::fs::read(dir.join(dso)).unwrap();
+    let so = object::File::parse(&*so).unwrap();
+    let jitted = so
+        .section_by_name(".text")
+        .unwrap()
+        .data()
+        .unwrap()
+        .to_vec();
+    let obj = std::fs::read(&objects[0]).unwrap();
+    let obj = object::File::parse(&*obj).unwrap();
+    let sym = obj
+        .symbols()
+        .find(|s| s.name() == Ok("spin_inner"))
+        .unwrap();
+    let section = obj.section_by_index(sym.section_index().unwrap()).unwrap();
+    let start = sym.address() - section.address();
+    let code = &section.data().unwrap()[start as usize..(start + sym.size()) as usize];
+    assert!(
+        jitted.starts_with(code),
+        "jitted code differs from the object's spin_inner"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -54,6 +54,10 @@ struct Cli {
     /// Write /tmp/perf-PID.map entries for every linked function and stub, for perf.
     #[arg(long)]
     perf_map: bool,
+    /// Write a perf jitdump ($JITDUMPDIR or /tmp, jit-PID.dump) with every function's code,
+    /// for `perf record -k mono` and `perf inject --jit`.
+    #[arg(long)]
+    perf_jitdump: bool,
 }
 
 fn parse_abs(s: &str) -> Result<(String, u64), Error> {
@@ -86,6 +90,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         // again, privately; see the README for its cost), off for link-only runs.
         debugger_support: cli.debugger_support || (!cli.noexec && !cli.no_debugger_support),
         perf_map: cli.perf_map,
+        perf_jitdump: cli.perf_jitdump,
         program_args: std::iter::once(
             cli.inputs
                 .first()

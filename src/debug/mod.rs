@@ -5,6 +5,7 @@
 
 pub mod crash;
 pub mod gdb;
+pub mod jitdump;
 pub mod perf;
 pub mod symbols;
 
@@ -27,20 +28,24 @@ pub struct SetDebug {
 }
 
 /// Runs after the set is finalized and before its initializers: builds the function table,
-/// registers the inputs with gdb (`debugger`; inputs mapped from `files` are mapped again
-/// rather than copied) and writes the perf map (`perf_map`).
+/// registers the inputs with gdb (`debugger_support`; inputs mapped from `files` are mapped
+/// again rather than copied), writes the perf map (`perf_map`) and jitdump (`perf_jitdump`).
 pub(crate) fn register_set<A: Arch>(
     g: &LinkGraph<'_, A>,
     objects: &[LoadedObject<'_>],
     redirected: &[(SymbolId, StubHandle)],
     files: &[gdb::FileBacked<'_>],
-    debugger: bool,
-    perf_map: bool,
+    opts: &crate::Options,
 ) -> Result<SetDebug> {
     let functions = FunctionTable::from_graph(g, redirected);
-    if perf_map {
+    if opts.perf_map {
         perf::append_all(functions.entries())?;
     }
-    let gdb = debugger.then(|| gdb::GdbRegistration::register(g, objects, files));
+    if opts.perf_jitdump {
+        jitdump::append_all(functions.entries())?;
+    }
+    let gdb = opts
+        .debugger_support
+        .then(|| gdb::GdbRegistration::register(g, objects, files));
     Ok(SetDebug { functions, gdb })
 }

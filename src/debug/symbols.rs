@@ -36,7 +36,7 @@ struct Entry {
 pub struct FunctionEntry<'t> {
     /// Start address.
     pub start: u64,
-    /// Size in bytes (at least 1).
+    /// Size in bytes (not 0).
     pub size: u64,
     /// Symbol name; stubs are `name@stub`.
     pub name: &'t str,
@@ -92,11 +92,10 @@ impl FunctionTable {
             let blk = &g.blocks[block.index()];
             // A function without a size extends to the end of its block (clipped below by the
             // next function).
-            let size = if s.size > 0 {
-                s.size
-            } else {
-                blk.content.size().saturating_sub(offset)
-            };
+            // A size past the block's end (a malformed object) is clipped to it: the table
+            // never covers memory the set does not own.
+            let rest = blk.content.size().saturating_sub(offset);
+            let size = if s.size > 0 { s.size.min(rest) } else { rest };
             let name = t.name(&[s.name]);
             t.entries.push(Entry {
                 start: blk.addr.wrapping_add(offset),
@@ -127,9 +126,8 @@ impl FunctionTable {
                 e.size = next - e.start;
             }
         }
-        for e in entries.iter_mut() {
-            e.size = e.size.max(1);
-        }
+        // Empty functions (a label at the end of a section) cover nothing.
+        entries.retain(|e| e.size > 0);
         t
     }
 
