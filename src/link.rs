@@ -454,6 +454,9 @@ impl Session {
             .collect();
         let debug = crate::debug::register_set(&g, &st.objects, &redirected, &files, opts)?;
         timings.add("debug", t.elapsed());
+        // Crashes in the set's initializers are reported by name too.
+        let tables = self.sets.iter().flatten().map(|s| &s.debug.functions);
+        crate::debug::crash::refresh(tables.chain([&debug.functions]));
 
         // Publish the set's symbols.
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
@@ -543,6 +546,7 @@ impl Session {
         }
         init::finish(set.dso);
         drop(set.debug);
+        crate::debug::crash::refresh(self.sets.iter().flatten().map(|s| &s.debug.functions));
         drop(set.unwind);
         self.stubs.release(Owner(u64::from(id.0)));
         lock(&self.mem).release(set.memory);

@@ -570,25 +570,52 @@ fn perf_map_and_describe_address_in_process() {
     let _ = std::fs::remove_file(jitlink::debug::perf::path());
 }
 
-/// A crash in linked code is reported with the function, offset and input file, and the
-/// process still dies of the signal, as the native program does.
+const CTOR_C: &str = r#"#include <stdio.h>
+static volatile int *nowhere;
+__attribute__((constructor)) static void dbg_ctor_crash(void) { *nowhere = 1; }
+int main(void) {
+    puts("not reached");
+    return 0;
+}
+"#;
+
+/// A crash in linked code, in `main`'s call chain or in a static constructor, is reported
+/// with the function, offset and input file, and the process still dies of the signal, as the
+/// native program does. The reported address is checked against the perf map of the same run.
 #[test]
 fn crash_report_names_function_and_file() {
     let mut failures = common::Failures::new("crash reports");
-    for config in [
-        Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false),
-        Config::new(Compiler::Clang, Opt::O0, Pic::NoPic, true, false),
+    let ctor: [(&str, &str); 1] = [("dbg_ctor.c", CTOR_C)];
+    for (config, files, function, object) in [
+        (
+            Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false),
+            &sources()[..],
+            "dbg_crash",
+            2,
+        ),
+        (
+            Config::new(Compiler::Clang, Opt::O0, Pic::NoPic, true, false),
+            &sources()[..],
+            "dbg_crash",
+            2,
+        ),
+        (
+            Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false),
+            &ctor[..],
+            "dbg_ctor_crash",
+            0,
+        ),
     ] {
-        let objects = common::compile_generated(&config, &sources());
+        let objects = common::compile_generated(&config, files);
         let native = common::native_link(&config, &objects, "crash");
         let native_out = common::run(Command::new(&native), &common::RunSpec::default(), "crash");
         let jit = common::run(
-            common::jitlink_command(&[], &objects, &[]),
+            common::jitlink_command(&["--perf-map"], &objects, &[]),
             &common::RunSpec::default(),
             "crash",
         );
         let err = jit.stderr_text();
-        let crash_obj = objects[2].to_string_lossy();
+        let crash_obj = objects[object].to_string_lossy();
         let mut problems = Vec::new();
         if jit.describe_status() != native_out.describe_status() {
             problems.push(format!(
@@ -600,13 +627,45 @@ fn crash_report_names_function_and_file() {
         if jit.stdout != native_out.stdout {
             problems.push("stdout differs from the native run".to_string());
         }
-        let line = err.lines().find(|l| l.starts_with("jitlink: crashed"));
-        match line {
-            Some(l)
-                if l.starts_with("jitlink: crashed (SIGSEGV, fault address 0x0) at 0x")
-                    && l.contains(" in dbg_crash+0x")
-                    && l.ends_with(&format!(" ({crash_obj})")) => {}
-            _ => problems.push(format!("unexpected report: {err}")),
+        // jitlink: crashed (SIGSEGV, fault address 0x0) at 0xADDR in FUNCTION+0xOFF (FILE)
+        let report = err
+            .lines()
+            .find(|l| l.starts_with("jitlink: crashed"))
+            .and_then(|l| {
+                let rest = l.strip_prefix("jitlink: crashed (SIGSEGV, fault address 0x0) at 0x")?;
+                let (addr, rest) = rest.split_once(" in ")?;
+                let (func, rest) = rest.split_once("+0x")?;
+                let (off, file) = rest.split_once(' ')?;
+                let addr = u64::from_str_radix(addr, 16).ok()?;
+                let off = u64::from_str_radix(off, 16).ok()?;
+                (func == function && file == format!("({crash_obj})")).then_some((addr, off))
+            });
+        match report {
+            Some((addr, off)) => {
+                // The perf map of that run has the function at addr - off, longer than off.
+                let want = format!("{:x} ", addr - off);
+                let found = std::fs::read_dir("/tmp").unwrap().flatten().find_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !(name.starts_with("perf-") && name.ends_with(".map")) {
+                        return None;
+                    }
+                    let text = std::fs::read_to_string(e.path()).ok()?;
+                    let line = text
+                        .lines()
+                        .find(|l| l.starts_with(&want) && l.ends_with(&format!(" {function}")))?;
+                    let size = u64::from_str_radix(line.split(' ').nth(1)?, 16).ok()?;
+                    let _ = std::fs::remove_file(e.path());
+                    Some(size)
+                });
+                match found {
+                    Some(size) if off < size => {}
+                    other => problems.push(format!(
+                        "no perf map entry of {function} at {:#x} covering +{off:#x}: {other:?}",
+                        addr - off
+                    )),
+                }
+            }
+            None => problems.push(format!("unexpected report: {err}")),
         }
         failures.record(if problems.is_empty() {
             Ok(())

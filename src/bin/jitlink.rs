@@ -101,6 +101,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         .collect(),
         ..Options::default()
     });
+    // Crashes in linked code (initializers included) name the function:
+    // `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`; the session keeps the table current.
+    jitlink::debug::crash::install(std::iter::empty());
     for input in &cli.inputs {
         session.add_file(input)?;
     }
@@ -128,9 +131,6 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         std::mem::forget(session);
         return Ok(0);
     };
-
-    // Crashes in linked code name the function: `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`.
-    jitlink::debug::crash::install(session.functions());
 
     let mut argv_store = Vec::with_capacity(cli.args.len() + 1);
     let first = cli

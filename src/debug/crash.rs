@@ -11,7 +11,7 @@
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use super::symbols::FunctionEntry;
+use super::symbols::{FunctionEntry, FunctionTable};
 
 struct Entry {
     start: u64,
@@ -31,6 +31,7 @@ static mut OLD: [std::mem::MaybeUninit<libc::sigaction>; 4] =
     [const { std::mem::MaybeUninit::uninit() }; 4];
 
 /// Installs the crash reporter (again, if already installed) with `functions` as its table.
+/// Once installed, sessions keep the table up to date with their linked sets.
 pub fn install<'a>(functions: impl IntoIterator<Item = FunctionEntry<'a>>) {
     let mut entries: Vec<Entry> = functions
         .into_iter()
@@ -59,6 +60,19 @@ pub fn install<'a>(functions: impl IntoIterator<Item = FunctionEntry<'a>>) {
             let old = (&raw mut OLD[i]).cast::<libc::sigaction>();
             libc::sigaction(sig, &act, old);
         }
+    }
+}
+
+/// True once [`install`] has run.
+pub fn is_installed() -> bool {
+    !TABLE.load(Ordering::Acquire).is_null()
+}
+
+/// If the reporter is installed, replaces its table with the functions of `tables`. Sessions
+/// call it after each link (before initializers run) and removal.
+pub fn refresh<'a>(tables: impl Iterator<Item = &'a FunctionTable>) {
+    if is_installed() {
+        install(tables.flat_map(FunctionTable::entries));
     }
 }
 
