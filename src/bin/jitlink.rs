@@ -103,7 +103,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     });
     // Crashes in linked code (initializers included) name the function:
     // `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`; the session keeps the table current.
-    jitlink::debug::crash::install(std::iter::empty());
+    jitlink::debug::crash::install();
     for input in &cli.inputs {
         session.add_file(input)?;
     }

@@ -1,27 +1,26 @@
 //! Readable crash reports: a `SIGSEGV`/`SIGBUS`/`SIGILL`/`SIGFPE` handler that names the linked
 //! function the program counter is in, then lets the signal take its course.
 //!
-//! The handler must be async-signal-safe: it allocates nothing and takes no lock. [`install`]
-//! builds the table (sorted addresses and pre-formatted labels) beforehand and publishes it
-//! through an atomic pointer; the handler binary-searches it, formats into a stack buffer and
-//! writes with `write(2)`. It then restores the previous action (Rust's stack-overflow handler,
+//! The handler must be async-signal-safe: it allocates nothing and takes no lock. Sessions
+//! publish their sets' function tables (built at link time, sorted, shared, never copied)
+//! through an atomic pointer; the handler binary-searches them, formats into a stack buffer
+//! and writes with `write(2)`. It then restores the previous action (Rust's stack-overflow handler,
 //! or the default) and returns: the faulting instruction runs again and the signal is delivered
 //! to that action, so the process still dies with the signal (and a core dump if enabled).
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Arc;
 
-use super::symbols::{FunctionEntry, FunctionTable};
+use super::symbols::FunctionTable;
 
-struct Entry {
-    start: u64,
-    end: u64,
-    name: Box<[u8]>,
-    file: Box<[u8]>,
-}
+/// The function tables of the live linked sets, shared with the sets (nothing is copied).
+type Tables = Vec<Arc<FunctionTable>>;
 
-/// The published table. Tables are never freed (a handler may be reading an older one).
-static TABLE: AtomicPtr<Vec<Entry>> = AtomicPtr::new(std::ptr::null_mut());
+/// The published tables. A published list is never freed (a handler may be reading it), so a
+/// process that installs the reporter keeps one small list per link and removal, and the
+/// tables of removed sets.
+static TABLE: AtomicPtr<Tables> = AtomicPtr::new(std::ptr::null_mut());
 
 const SIGNALS: [c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
@@ -30,22 +29,21 @@ const SIGNALS: [c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SI
 static mut OLD: [std::mem::MaybeUninit<libc::sigaction>; 4] =
     [const { std::mem::MaybeUninit::uninit() }; 4];
 
-/// Installs the crash reporter (again, if already installed) with `functions` as its table.
-/// Once installed, sessions keep the table up to date with their linked sets.
-pub fn install<'a>(functions: impl IntoIterator<Item = FunctionEntry<'a>>) {
-    let mut entries: Vec<Entry> = functions
-        .into_iter()
-        .map(|f| Entry {
-            start: f.start,
-            end: f.start.saturating_add(f.size),
-            name: f.name.as_bytes().into(),
-            file: f.file.as_bytes().into(),
-        })
-        .collect();
-    entries.sort_by_key(|e| e.start);
-    let old = TABLE.swap(Box::into_raw(Box::new(entries)), Ordering::AcqRel);
-    if !old.is_null() {
-        // Already installed: the new table is published, the handlers stay.
+/// Installs the crash reporter (once; later calls do nothing). Sessions then keep its tables
+/// up to date with their linked sets.
+pub fn install() {
+    let empty = Box::into_raw(Box::new(Tables::new()));
+    if TABLE
+        .compare_exchange(
+            std::ptr::null_mut(),
+            empty,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        // SAFETY: `empty` was never published.
+        drop(unsafe { Box::from_raw(empty) });
         return;
     }
     for (i, &sig) in SIGNALS.iter().enumerate() {
@@ -68,11 +66,12 @@ pub fn is_installed() -> bool {
     !TABLE.load(Ordering::Acquire).is_null()
 }
 
-/// If the reporter is installed, replaces its table with the functions of `tables`. Sessions
-/// call it after each link (before initializers run) and removal.
-pub fn refresh<'a>(tables: impl Iterator<Item = &'a FunctionTable>) {
+/// If the reporter is installed, publishes `tables` as the ones to search. Sessions call it
+/// after each link (before initializers run) and removal.
+pub fn refresh<'a>(tables: impl Iterator<Item = &'a Arc<FunctionTable>>) {
     if is_installed() {
-        install(tables.flat_map(FunctionTable::entries));
+        let list: Box<Tables> = Box::new(tables.cloned().collect());
+        TABLE.store(Box::into_raw(list), Ordering::Release);
     }
 }
 
@@ -132,20 +131,18 @@ extern "C" fn handler(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     out.hex(fault);
     out.push(b") at ");
     out.hex(pc);
-    // SAFETY: the table was published with release ordering and is never freed.
-    let table = unsafe { TABLE.load(Ordering::Acquire).as_ref() };
-    let hit = table.and_then(|t| {
-        let i = t.partition_point(|e| e.start <= pc);
-        t[..i].iter().rev().take(4).find(|e| pc < e.end)
-    });
+    // SAFETY: the list was published with release ordering and is never freed; it holds the
+    // tables alive. `FunctionTable::find` only reads (a binary search, UTF-8 checks).
+    let tables = unsafe { TABLE.load(Ordering::Acquire).as_ref() };
+    let hit = tables.and_then(|list| list.iter().find_map(|t| t.find(pc)));
     match hit {
         Some(e) => {
             out.push(b" in ");
-            out.push(&e.name);
+            out.push(e.name.as_bytes());
             out.push(b"+");
             out.hex(pc - e.start);
             out.push(b" (");
-            out.push(&e.file);
+            out.push(e.file.as_bytes());
             out.push(b")");
         }
         None => out.push(b", outside linked code"),

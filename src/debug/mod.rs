@@ -21,8 +21,8 @@ pub use symbols::{AddressInfo, FunctionEntry, FunctionTable};
 /// The debugging state of one linked set; dropping it unregisters the set from gdb.
 #[derive(Default)]
 pub struct SetDebug {
-    /// The set's functions and stubs.
-    pub functions: FunctionTable,
+    /// The set's functions and stubs (shared with the crash reporter).
+    pub functions: std::sync::Arc<FunctionTable>,
     /// The gdb registration, if debugger support is on.
     pub gdb: Option<gdb::GdbRegistration>,
 }
@@ -37,7 +37,7 @@ pub(crate) fn register_set<A: Arch>(
     files: &[gdb::FileBacked<'_>],
     opts: &crate::Options,
 ) -> Result<SetDebug> {
-    let functions = FunctionTable::from_graph(g, redirected);
+    let functions = std::sync::Arc::new(FunctionTable::from_graph(g, redirected));
     if opts.perf_map {
         perf::append_all(functions.entries())?;
     }

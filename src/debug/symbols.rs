@@ -56,7 +56,8 @@ impl FunctionEntry<'_> {
 #[derive(Debug, Default, Clone)]
 pub struct FunctionTable {
     entries: Vec<Entry>,
-    names: String,
+    /// Names as bytes (ELF names need not be UTF-8; they are checked when read).
+    names: Vec<u8>,
     files: Vec<String>,
 }
 
@@ -70,7 +71,7 @@ impl FunctionTable {
     ) -> Self {
         let mut t = FunctionTable {
             entries: Vec::new(),
-            names: String::new(),
+            names: Vec::new(),
             files: g.inputs.clone(),
         };
         let linker = t.files.len() as u32;
@@ -117,7 +118,10 @@ impl FunctionTable {
             });
         }
         let entries = &mut t.entries;
-        entries.sort_unstable_by_key(|e| (e.start, std::cmp::Reverse(e.size)));
+        // Symbol tables list symbols mostly in address order (locals, then globals): the
+        // stable sort finds those runs and merges them. Aliases keep table order; `find`
+        // looks at each of them.
+        entries.sort_by_key(|e| e.start);
         // Sizeless functions stop where the next one starts.
         for i in 1..entries.len() {
             let next = entries[i].start;
@@ -135,10 +139,7 @@ impl FunctionTable {
     fn name(&mut self, parts: &[&[u8]]) -> (u32, u32) {
         let at = self.names.len() as u32;
         for p in parts {
-            match std::str::from_utf8(p) {
-                Ok(s) => self.names.push_str(s),
-                Err(_) => self.names.push_str(&String::from_utf8_lossy(p)),
-            }
+            self.names.extend_from_slice(p);
         }
         (at, self.names.len() as u32)
     }
@@ -150,7 +151,8 @@ impl FunctionTable {
             name: self
                 .names
                 .get(e.name.0 as usize..e.name.1 as usize)
-                .unwrap_or(""),
+                .and_then(|n| std::str::from_utf8(n).ok())
+                .unwrap_or("<name not UTF-8>"),
             file: self.files.get(e.file as usize).map_or("", String::as_str),
         }
     }
@@ -169,8 +171,8 @@ impl FunctionTable {
             .iter()
             .rev()
             .take(4)
+            .find(|e| addr - e.start < e.size)
             .map(|e| self.view(e))
-            .find(|e| e.contains(addr))
     }
 
     /// Describes `addr`, if it lies in one of the table's functions.
