@@ -554,12 +554,14 @@ impl Session {
     }
 
     /// What lies at `addr`: the linked function or stub containing it, its input file and the
-    /// offset from its start. `None` outside the code of live linked sets.
+    /// offset from its start; or a named stub of the session's pool (`name@stub`, file
+    /// `<stub pool>`). `None` elsewhere.
     pub fn describe_address(&self, addr: u64) -> Option<crate::debug::AddressInfo> {
         self.sets
             .iter()
             .flatten()
             .find_map(|s| s.debug.functions.describe(addr))
+            .or_else(|| crate::debug::describe_pool_stub(&self.stubs, addr))
     }
 
     /// Every function and stub of the live linked sets (for the perf map, crash reports).

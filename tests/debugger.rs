@@ -560,6 +560,18 @@ fn perf_map_and_describe_address_in_process() {
     let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(hello.0 as usize) };
     assert_eq!(f(), 2 * 3 + 3 * 3 + 1);
 
+    // A stub made through the pool's API, outside any link, is described from the pool.
+    use jitlink::stubs::{Owner, RedirectableSymbolManager};
+    let user = session
+        .redirection_manager()
+        .create_redirectable_symbols(Owner(1 << 40), &[("pm_user", hello.0)])
+        .unwrap()[0];
+    let info = session.describe_address(user + 3).unwrap();
+    assert_eq!(
+        (info.function.as_str(), info.file.as_str(), info.offset, info.start),
+        ("pm_user@stub", "<stub pool>", 3, user)
+    );
+
     // A later version, appended by whoever made it, is the last entry for its address range.
     jitlink::debug::perf::append(body.0, body.1, "pm_twice@v1").unwrap();
     let again = parse_perf_map(&jitlink::debug::perf::path());

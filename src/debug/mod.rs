@@ -49,3 +49,18 @@ pub(crate) fn register_set<A: Arch>(
         .then(|| gdb::GdbRegistration::register(g, objects, files));
     Ok(SetDebug { functions, gdb })
 }
+
+/// A named stub of a session's pool containing `addr`, described as `name@stub`.
+pub(crate) fn describe_pool_stub<A: Arch>(
+    pool: &crate::stubs::StubPool<A>,
+    addr: u64,
+) -> Option<AddressInfo> {
+    let (name, h) = pool.stub_at(addr)?;
+    Some(AddressInfo {
+        function: format!("{name}@stub"),
+        file: "<stub pool>".to_string(),
+        offset: addr - h.stub,
+        start: h.stub,
+        size: A::JUMP_STUB.bytes.len() as u64,
+    })
+}
