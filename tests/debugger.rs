@@ -247,6 +247,48 @@ fn gdb_ignores_discarded_comdat_copies() {
     failures.finish();
 }
 
+/// A breakpoint set by source line before the program runs (pending) is resolved when the set
+/// is registered, stops there with the arguments readable, and the program continues.
+#[test]
+fn gdb_breakpoint_by_line_in_linked_code() {
+    let mut failures = common::Failures::new("gdb breakpoints in linked code");
+    for compiler in Compiler::ALL {
+        let config = Config::new(compiler, Opt::O0, Pic::Pie, false, true);
+        let objects = common::compile_generated(&config, &sources());
+        let step = line_of(WALK_C, "step");
+        let gdb = common::tool("gdb");
+        let mut cmd = Command::new(&gdb.path);
+        cmd.args(["-nx", "-batch"]);
+        for setting in [
+            "set debuginfod enabled off",
+            "set auto-load off",
+            "set startup-with-shell off",
+            "set breakpoint pending on",
+        ] {
+            cmd.args(["-iex", setting]);
+        }
+        cmd.args(["-ex", &format!("break dbg_walk.c:{step}")]);
+        cmd.args(["-ex", "run", "-ex", "info args", "-ex", "continue"]);
+        cmd.arg("--args").arg(common::jitlink_path()).args(&objects);
+        let line = common::shell_line(&cmd);
+        let text = common::run(cmd, &common::RunSpec::default(), "gdb-break").stdout_text();
+        let stopped = text.lines().any(|l| {
+            l.starts_with("Breakpoint 1, dbg_step (n=4) at ")
+                && l.ends_with(&format!("dbg_walk.c:{step}"))
+        });
+        let args = text.lines().any(|l| l == "n = 4");
+        let continued = text.contains("Program received signal SIGSEGV");
+        failures.record(if stopped && args && continued {
+            Ok(())
+        } else {
+            Err(format!(
+                "{config}: stopped {stopped}, args {args}, continued {continued}\n  command: {line}\n{text}"
+            ))
+        });
+    }
+    failures.finish();
+}
+
 /// With --no-debugger-support gdb has nothing to name the frames with: the registration is
 /// what makes the difference (and the test above is not passing for another reason).
 #[test]
@@ -568,7 +610,12 @@ fn perf_map_and_describe_address_in_process() {
         .unwrap()[0];
     let info = session.describe_address(user + 3).unwrap();
     assert_eq!(
-        (info.function.as_str(), info.file.as_str(), info.offset, info.start),
+        (
+            info.function.as_str(),
+            info.file.as_str(),
+            info.offset,
+            info.start
+        ),
         ("pm_user@stub", "<stub pool>", 3, user)
     );
 
