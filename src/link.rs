@@ -429,6 +429,23 @@ impl Session {
             eprint!("{g}");
         }
 
+        // Debugger and profiler support, while a failure can still abandon the memory.
+        let t = Instant::now();
+        let inputs = pending.iter().map(|(n, b)| (n, b));
+        let files: Vec<crate::debug::gdb::FileBacked> = inputs
+            .chain(archives.iter().map(|(n, a)| (n, &a.bytes)))
+            .filter(|(_, b)| opts.debugger_support && matches!(b, Bytes::Mapped(_)))
+            .map(|(path, b)| crate::debug::gdb::FileBacked { bytes: b, path })
+            .collect();
+        let debug = match crate::debug::register_set(&g, &st.objects, &redirected, &files, opts) {
+            Ok(d) => d,
+            Err(e) => {
+                mem.abandon(inflight);
+                return Err(e);
+            }
+        };
+        timings.add("debug", t.elapsed());
+
         let t = Instant::now();
         let memory = inflight.finalize::<A>(&mut mem)?;
         drop(mem);
@@ -445,15 +462,6 @@ impl Session {
                 .collect(),
         );
         timings.add("finalize", t.elapsed());
-        let t = Instant::now();
-        let inputs = pending.iter().map(|(n, b)| (n, b));
-        let files: Vec<crate::debug::gdb::FileBacked> = inputs
-            .chain(archives.iter().map(|(n, a)| (n, &a.bytes)))
-            .filter(|(_, b)| opts.debugger_support && matches!(b, Bytes::Mapped(_)))
-            .map(|(path, b)| crate::debug::gdb::FileBacked { bytes: b, path })
-            .collect();
-        let debug = crate::debug::register_set(&g, &st.objects, &redirected, &files, opts)?;
-        timings.add("debug", t.elapsed());
         // Crashes in the set's initializers are reported by name too.
         let tables = self.sets.iter().flatten().map(|s| &s.debug.functions);
         crate::debug::crash::refresh(tables.chain([&debug.functions]));

@@ -104,8 +104,9 @@ pub(crate) fn append_all<'t>(
     let (pid, tid) = (std::process::id(), tid());
     let mut out = Vec::new();
     for e in entries {
-        // SAFETY: every entry of a function table lies in the finalized, readable memory of a
-        // live linked set (functions and stubs in r-x segments, or the stub pool's code).
+        // SAFETY: every entry of a function table lies inside a block of the set being linked
+        // (sizes are clipped to their blocks), whose memory is mapped at its final address and
+        // readable (still read-write before finalize), or in the stub pool's finalized code.
         let code = unsafe { std::slice::from_raw_parts(e.start as *const u8, e.size as usize) };
         let total = 16 + 40 + e.name.len() + 1 + code.len();
         out.extend_from_slice(&JIT_CODE_LOAD.to_le_bytes());

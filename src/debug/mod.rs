@@ -27,7 +27,8 @@ pub struct SetDebug {
     pub gdb: Option<gdb::GdbRegistration>,
 }
 
-/// Runs after the set is finalized and before its initializers: builds the function table,
+/// Runs after fixups, before the set is finalized (its memory is readable at its final
+/// addresses) and before its initializers run: builds the function table,
 /// registers the inputs with gdb (`debugger_support`; inputs mapped from `files` are mapped
 /// again rather than copied), writes the perf map (`perf_map`) and jitdump (`perf_jitdump`).
 pub(crate) fn register_set<A: Arch>(
