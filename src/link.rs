@@ -572,7 +572,7 @@ impl Session {
             .or_else(|| crate::debug::describe_pool_stub(&self.stubs, addr))
     }
 
-    /// Every function and stub of the live linked sets (for the perf map, crash reports).
+    /// Every function and stub of the live linked sets, set by set, each sorted by address.
     pub fn functions(&self) -> impl Iterator<Item = crate::debug::FunctionEntry<'_>> {
         self.sets
             .iter()
