@@ -8,6 +8,8 @@ JITLINK_TOOLS=(
     "gcc:gcc"
     "g++:g++"
     "ar:binutils"
+    "gdb:gdb"
+    "perf:linux-perf"
     "clang-19:clang-19"
     "clang++-19:clang-19"
     "ld.lld-19:lld-19"

@@ -9,6 +9,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use jitlink::arch::x86_64::X86_64;
 use jitlink::arch::TlsValues;
 use jitlink::builder::elf::{add_object, ElfState};
+use jitlink::debug::gdb::GdbRegistration;
+use jitlink::debug::FunctionTable;
 use jitlink::graph::LinkGraph;
 use jitlink::memory::{MemoryManager, Placement};
 use jitlink::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
@@ -109,6 +111,14 @@ fn build_and_link(c: &mut Criterion) {
     });
     g.bench_function("fixups (copy and apply)", |b| {
         b.iter(|| fixup::apply(&graph, &mut inflight, TlsValues::default()).expect("fixups"))
+    });
+    // The debug stage: the function table every link builds, and the gdb registration that
+    // debugger support adds (images copied here: the object is in memory, not a file).
+    g.bench_function("function table", |b| {
+        b.iter(|| black_box(FunctionTable::from_graph(&graph, &[])))
+    });
+    g.bench_function("gdb registration and removal", |b| {
+        b.iter(|| black_box(GdbRegistration::register(&graph, &st.objects, &[]).len()))
     });
     mem.abandon(inflight);
 

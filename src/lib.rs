@@ -16,6 +16,9 @@
 //! write-xor-execute allocations; [`fixup`] copies content and applies every edge, reporting
 //! overflows with file, section and symbol.
 //!
+//! **Debugging.** [`debug`] keeps each linked set's function table (address → function, file,
+//! offset), registers sets with gdb's JIT interface and writes perf maps on request.
+//!
 //! **Driver.** [`Session`] ties the stages together and resolves symbols across inputs,
 //! earlier linked sets, absolute definitions and the host process (for Windows x64 code, only
 //! through the thunks of [`runtime::win64`]). [`fixed::link_at`] runs the same stages at a
@@ -42,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod debug;
 pub mod error;
 pub mod executor;
 pub mod fixed;

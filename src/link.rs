@@ -44,6 +44,13 @@ pub struct Options {
     pub program_args: Vec<String>,
     /// Which functions defined by linked objects are made redirectable.
     pub redirectable: Redirectable,
+    /// Register each linked set with gdb's JIT interface (see [`crate::debug::gdb`]).
+    pub debugger_support: bool,
+    /// Write `/tmp/perf-PID.map` entries for every linked function and stub.
+    pub perf_map: bool,
+    /// Write a perf jitdump (`jit-PID.dump`, see [`crate::debug::jitdump`]) with the code of
+    /// every linked function and stub.
+    pub perf_jitdump: bool,
 }
 
 /// Which linked functions get a stub as their stable address (see [`crate::stubs`]).
@@ -105,6 +112,7 @@ struct LinkedSet {
     /// allocations however many names.
     names: Vec<u8>,
     name_ends: Vec<u32>,
+    debug: crate::debug::SetDebug,
 }
 
 /// Time spent in each pipeline stage, summed over links.
@@ -408,6 +416,24 @@ impl Session {
             eprint!("{g}");
         }
 
+        // Debugger and profiler support, while a failure can still abandon the memory.
+        let t = Instant::now();
+        let inputs = pending.iter().map(|(n, b)| (n, b));
+        let files: Vec<crate::debug::gdb::FileBacked> = inputs
+            .chain(archives.iter().map(|(n, a)| (n, &a.bytes)))
+            .filter(|(_, b)| opts.debugger_support && matches!(b, Bytes::Mapped(_)))
+            .map(|(path, b)| crate::debug::gdb::FileBacked { bytes: b, path })
+            .collect();
+        let debug = match crate::debug::register_set(&g, &st.elf.objects, &redirected, &files, opts)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                mem.abandon(inflight);
+                return Err(e);
+            }
+        };
+        timings.add("debug", t.elapsed());
+
         let t = Instant::now();
         let memory = inflight.finalize::<A>(&mut mem)?;
         drop(mem);
@@ -436,6 +462,9 @@ impl Session {
                 .collect(),
         );
         timings.add("finalize", t.elapsed());
+        // Crashes in the set's initializers are reported by name too.
+        let tables = self.sets.iter().flatten().map(|s| &s.debug.functions);
+        crate::debug::crash::refresh(tables.chain([&debug.functions]));
 
         // Publish the set's symbols.
         let t = Instant::now();
@@ -485,6 +514,7 @@ impl Session {
             unwind,
             names,
             name_ends,
+            debug,
         }));
         // Initializers run last: they may call anything in the set, which is now complete.
         let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
@@ -534,10 +564,31 @@ impl Session {
             }
         }
         init::finish(set.dso);
+        drop(set.debug);
+        crate::debug::crash::refresh(self.sets.iter().flatten().map(|s| &s.debug.functions));
         drop(set.unwind);
         self.stubs.release(Owner(u64::from(id.0)));
         lock(&self.mem).release(set.memory);
         Ok(())
+    }
+
+    /// What lies at `addr`: the linked function or stub containing it, its input file and the
+    /// offset from its start; or a named stub of the session's pool (`name@stub`, file
+    /// `<stub pool>`). `None` elsewhere.
+    pub fn describe_address(&self, addr: u64) -> Option<crate::debug::AddressInfo> {
+        self.sets
+            .iter()
+            .flatten()
+            .find_map(|s| s.debug.functions.describe(addr))
+            .or_else(|| crate::debug::describe_pool_stub(&self.stubs, addr))
+    }
+
+    /// Every function and stub of the live linked sets, set by set, each sorted by address.
+    pub fn functions(&self) -> impl Iterator<Item = crate::debug::FunctionEntry<'_>> {
+        self.sets
+            .iter()
+            .flatten()
+            .flat_map(|s| s.debug.functions.entries())
     }
 
     /// The address range of a linked set's memory.

@@ -68,6 +68,20 @@ struct Cli {
     /// or `qemu` (a child of the inputs' architecture under qemu-user).
     #[arg(long, value_name = "KIND", value_parser = ["process", "qemu"])]
     executor: Option<String>,
+    /// Register the linked code with gdb's JIT interface (symbols, source lines, backtraces).
+    /// On by default unless --noexec.
+    #[arg(long, overrides_with = "no_debugger_support")]
+    debugger_support: bool,
+    /// Do not register the linked code with gdb.
+    #[arg(long, overrides_with = "debugger_support")]
+    no_debugger_support: bool,
+    /// Write /tmp/perf-PID.map entries for every linked function and stub, for perf.
+    #[arg(long)]
+    perf_map: bool,
+    /// Write a perf jitdump ($JITDUMPDIR or /tmp, jit-PID.dump) with every function's code,
+    /// for `perf record -k mono` and `perf inject --jit`.
+    #[arg(long)]
+    perf_jitdump: bool,
 }
 
 /// What must stay alive while linked code runs.
@@ -197,6 +211,11 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         library_dirs: cli.lib_dirs.clone(),
         no_default_libs: cli.no_default_libs,
         show_graph: cli.show_graph,
+        // As llvm-jitlink does: on when something runs (registration maps each input file
+        // again, privately; see the README for its cost), off for link-only runs.
+        debugger_support: cli.debugger_support || (!cli.noexec && !cli.no_debugger_support),
+        perf_map: cli.perf_map,
+        perf_jitdump: cli.perf_jitdump,
         program_args: std::iter::once(
             cli.inputs
                 .first()
@@ -207,6 +226,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         .collect(),
         ..Options::default()
     };
+    // Crashes in linked code (initializers included) name the function:
+    // `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`; the session keeps the table current.
+    jitlink::debug::crash::install();
     if !cli.noexec {
         if let Some((entry, keep)) = link_tiered(&cli, opts.clone())? {
             let ret = call_entry(&cli, entry)?;

@@ -151,6 +151,22 @@ pub struct ElfState<'a> {
     discarded: Option<SymbolId>,
     null: Option<SymbolId>,
     got_base: Option<SymbolId>,
+    /// Every object added, in input order, with the block made from each of its sections.
+    pub objects: Vec<LoadedObject<'a>>,
+}
+
+/// An object added to a graph: its bytes and, by section index, the block made from each
+/// section (`None` for sections that are not loaded, or discarded COMDAT members). Debugger
+/// registration (`crate::debug::gdb`) uses it to give each section its final address.
+pub struct LoadedObject<'a> {
+    /// The object's input id.
+    pub input: InputId,
+    /// The object file's bytes.
+    pub data: &'a [u8],
+    /// Block of each section, by section index.
+    pub blocks: Vec<Option<BlockId>>,
+    /// True for sections of discarded COMDAT groups, by section index.
+    pub discarded: Vec<bool>,
 }
 
 /// Name of the GOT base symbol, defined by the GOT pass when referenced.
@@ -455,6 +471,12 @@ pub fn add_object<'a, A: ElfArch>(
             slot.extend(edges);
         }
     }
+    state.objects.push(LoadedObject {
+        input,
+        data,
+        blocks,
+        discarded,
+    });
     Ok(())
 }
 

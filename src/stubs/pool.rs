@@ -276,6 +276,18 @@ impl<A: Arch> StubPool<A> {
             .collect()
     }
 
+    /// The named stub whose code contains `addr`: its name and handle.
+    pub fn stub_at(&self, addr: u64) -> Option<(Arc<str>, StubHandle)> {
+        let size = A::JUMP_STUB.bytes.len() as u64;
+        let inner = lock(&self.inner);
+        let b = inner.batches.iter().find(|b| {
+            addr >= b.stubs && addr - b.stubs < u64::from(b.count).saturating_mul(size)
+        })?;
+        let index = b.first + ((addr - b.stubs) / size) as u32;
+        let name = inner.name_of.get(&index)?.clone();
+        Some((name, inner.handle(index, size as usize)))
+    }
+
     fn create_named(
         &self,
         owner: Owner,
