@@ -6,10 +6,22 @@ use jitlink_arch::{Arch, FixupError, FixupValues, TlsValues};
 
 use crate::error::{Error, FixupFailure, Result};
 use crate::graph::{Content, LinkGraph, SectionRole};
-use crate::memory::InFlight;
+
+/// Where linked bytes are written: in-process memory ([`crate::memory::InFlight`]) or a plain
+/// buffer at a fixed base ([`crate::image::BufferImage`]).
+pub trait Image {
+    /// The writable bytes at `[addr, addr + len)`, or `None` if they lie outside the image.
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]>;
+}
+
+impl Image for crate::memory::InFlight {
+    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        crate::memory::InFlight::bytes_mut(self, addr, len)
+    }
+}
 
 /// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
-pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut InFlight, tls: TlsValues) -> Result<()> {
+pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut dyn Image, tls: TlsValues) -> Result<()> {
     let got = got_address(g);
     let blocks = g
         .sections

@@ -32,9 +32,11 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod check;
 pub mod error;
 pub mod fixup;
 pub mod graph;
+pub mod image;
 pub mod layout;
 pub mod link;
 pub mod memory;

@@ -290,46 +290,8 @@ impl Session {
             return Ok(None);
         }
 
-        // Resolve what the graph does not define. The set's `__dso_handle` identifies it to
-        // `__cxa_atexit`; it is defined here whether or not an input references it.
-        let dso_block = {
-            let sec = g.section("$__DSO", Perm::ReadWrite, SectionRole::Plain);
-            let block = g.add_block(sec, Content::Zero(8), 8, SYNTHETIC);
-            if let Some(&h) = g.globals.get(&b"__dso_handle"[..]) {
-                if g.symbols[h.index()].def == Def::External {
-                    let s = &mut g.symbols[h.index()];
-                    s.def = Def::Block { block, offset: 0 };
-                    s.scope = Scope::Hidden;
-                }
-            }
-            block
-        };
-        // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
-        // local-dynamic model use it).
-        if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
-            if let (Def::External, Some(block)) =
-                (g.symbols[base.index()].def, layout::first_tls_block(&g))
-            {
-                let s = &mut g.symbols[base.index()];
-                s.def = Def::Block { block, offset: 0 };
-                s.scope = Scope::Hidden;
-            }
-        }
-        // One zero-length terminator after all `.eh_frame` blocks: the set registers its
-        // unwind information as one object, since libgcc stops searching at the first
-        // registered object whose lowest address lies below the PC.
-        if let Some(sec) = g
-            .sections
-            .iter()
-            .position(|s| s.role == SectionRole::EhFrame)
-        {
-            g.add_block(
-                crate::graph::SectionId(sec as u32),
-                Content::Owned(vec![0; 4]),
-                4,
-                SYNTHETIC,
-            );
-        }
+        // Resolve what the graph does not define.
+        let dso_block = define_linker_symbols(&mut g);
         let mut undefined = Vec::new();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
@@ -632,6 +594,51 @@ fn check_eh_frames<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut crate::memory::InFli
     Ok(())
 }
 
+/// Defines what the linker provides to every set: `__dso_handle` (which identifies the set to
+/// `__cxa_atexit`; defined whether or not an input references it, returned here),
+/// `_TLS_MODULE_BASE_`, and the `.eh_frame` terminator.
+pub(crate) fn define_linker_symbols<A: Arch>(g: &mut LinkGraph<'_, A>) -> crate::graph::BlockId {
+    let dso_block = {
+        let sec = g.section("$__DSO", Perm::ReadWrite, SectionRole::Plain);
+        let block = g.add_block(sec, Content::Zero(8), 8, SYNTHETIC);
+        if let Some(&h) = g.globals.get(&b"__dso_handle"[..]) {
+            if g.symbols[h.index()].def == Def::External {
+                let s = &mut g.symbols[h.index()];
+                s.def = Def::Block { block, offset: 0 };
+                s.scope = Scope::Hidden;
+            }
+        }
+        block
+    };
+    // `_TLS_MODULE_BASE_`: the start of the set's TLS block (TLS descriptors of the
+    // local-dynamic model use it).
+    if let Some(&base) = g.globals.get(&b"_TLS_MODULE_BASE_"[..]) {
+        if let (Def::External, Some(block)) =
+            (g.symbols[base.index()].def, layout::first_tls_block(g))
+        {
+            let s = &mut g.symbols[base.index()];
+            s.def = Def::Block { block, offset: 0 };
+            s.scope = Scope::Hidden;
+        }
+    }
+    // One zero-length terminator after all `.eh_frame` blocks: the set registers its
+    // unwind information as one object, since libgcc stops searching at the first
+    // registered object whose lowest address lies below the PC.
+    if let Some(sec) = g
+        .sections
+        .iter()
+        .position(|s| s.role == SectionRole::EhFrame)
+    {
+        g.add_block(
+            crate::graph::SectionId(sec as u32),
+            Content::Owned(vec![0; 4]),
+            4,
+            SYNTHETIC,
+        );
+    }
+    dso_block
+}
+
 fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
     use object::read::elf::FileHeader;
     let h = object::elf::FileHeader64::<object::LittleEndian>::parse(data)
@@ -640,7 +647,7 @@ fn elf_machine(name: &str, data: &[u8]) -> Result<u16> {
     Ok(h.e_machine(endian))
 }
 
-fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
+pub(crate) fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
     let content: u64 = g.blocks.iter().map(|b| b.content.size() + b.align).sum();
     let edges: usize = g.blocks.iter().map(|b| b.edges.len()).sum();
     (content as usize)
@@ -648,7 +655,7 @@ fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
         .saturating_add(4 * page)
 }
 
-fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
+pub(crate) fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[SymbolId]) -> Error {
     let mut refs: FxHashMap<SymbolId, Vec<String>> =
         undefined.iter().map(|&u| (u, Vec::new())).collect();
     for b in &g.blocks {
