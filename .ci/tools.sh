@@ -12,6 +12,7 @@ JITLINK_TOOLS=(
     "clang++-19:clang-19"
     "ld.lld-19:lld-19"
     "llvm-jitlink-22:llvm-22"
+    "llvm-mc-19:llvm-19"
 )
 
 jitlink_missing_tools() {

@@ -281,13 +281,30 @@ fn describe<A: Arch>(g: &LinkGraph<'_, A>, image: BufferImage, tls: TlsValues) -
             }
         })
         .collect();
-    // GOT entries: each edge of the GOT block fills (part of) the entry of its target.
+    // GOT entries: every entry is an anonymous symbol in the GOT block; an entry belongs to the
+    // named target of the edges inside it (a TLS descriptor's first word targets the resolver).
+    let starts: std::collections::BTreeSet<u64> = g
+        .symbols
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| match s.def {
+            Def::Block { block, .. } => {
+                g.sections[g.blocks[block.index()].section.index()].name == "$__GOT"
+            }
+            _ => false,
+        })
+        .map(|(i, _)| g.address(SymbolId(i as u32)))
+        .collect();
     let mut got = BTreeMap::new();
     let mut slots = BTreeMap::new();
     for (at, e) in in_section("$__GOT") {
-        slots.insert(at, name(e.target));
-        let entry = got.entry(name(e.target)).or_insert(at);
-        *entry = (*entry).min(at);
+        let target = name(e.target);
+        if target.is_empty() {
+            continue;
+        }
+        let entry = starts.range(..=at).next_back().copied().unwrap_or(at);
+        slots.insert(entry, target.clone());
+        got.entry(target).or_insert(entry);
     }
     // Stubs: each stub's slot edge targets the GOT entry of the stub's target.
     let mut stubs = BTreeMap::new();
