@@ -632,7 +632,7 @@ fn jitlink_agrees_with_lld_on_random_relocations() {
         "differential: {compared} relocations compared with ld.lld-19 (seed {seed}): {by_type:?}"
     );
     assert!(
-        failures.len() < 1,
+        failures.is_empty(),
         "{} of {compared} disagree:\n{}",
         failures.len(),
         failures

@@ -16,7 +16,10 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<PathBuf> = rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut v: Vec<PathBuf> = rd
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
     v.sort();
     v
 }
@@ -33,7 +36,11 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 /// Runs `f` on every input, collecting the ones that panic.
 fn each(target: &str, f: impl Fn(&[u8])) {
     let list = inputs(target);
-    assert!(list.len() > 10, "{target}: only {} regression inputs", list.len());
+    assert!(
+        list.len() > 10,
+        "{target}: only {} regression inputs",
+        list.len()
+    );
     let mut panicked = Vec::new();
     for path in &list {
         let data = std::fs::read(path).unwrap();
@@ -56,7 +63,11 @@ fn build_graph_inputs_end_in_ok_or_err() {
             jitlink::image::build_graph("seed.o", &data).is_ok()
         })
         .count();
-    assert!(built * 4 >= seeds.len() * 3, "only {built} of {} seeds build", seeds.len());
+    assert!(
+        built * 4 >= seeds.len() * 3,
+        "only {built} of {} seeds build",
+        seeds.len()
+    );
     each("build_graph", |data| {
         let _ = jitlink::image::build_graph("fuzz.o", data);
     });
