@@ -16,12 +16,16 @@ use crate::builder::elf::{self, ElfArch, ElfState, GOT_SYMBOL};
 use crate::builder::{archive::ArchiveIndex, detect, InputKind};
 use crate::error::{Error, Result};
 use crate::fixup::{self, Image};
-use crate::graph::{Def, LinkGraph, SectionRole, SymbolId};
+use crate::graph::{Content, Def, LinkGraph, SectionRole, SymbolId};
 use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
 use crate::{layout, link};
 
 /// Page size of fixed-base layouts (segments start on 4 KiB boundaries, as on the host).
 pub const PAGE: usize = 4096;
+
+/// The largest thread-local block a fixed-base image accepts (as large as glibc's static TLS
+/// can be made, by far).
+const MAX_TLS: u64 = 1 << 30;
 
 /// A block of the linked image: which input section it came from and where it was placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +47,8 @@ pub struct PlacedBlock {
 pub struct LinkedImage {
     /// Address of the first byte of [`LinkedImage::bytes`].
     pub base: u64,
-    /// The linked bytes of every segment (zero-fill included), from `base`.
+    /// The linked bytes from `base` to the end of the last block with content (zero-fill
+    /// after it is not stored; [`LinkedImage::read`] returns `None` there).
     pub bytes: Vec<u8>,
     /// Every laid-out block, in graph order.
     pub blocks: Vec<PlacedBlock>,
@@ -237,6 +242,12 @@ fn link_as<A: ElfArch>(
 
     let tls = match tls_layout {
         Some(tl) => {
+            if tl.len > MAX_TLS {
+                return Err(Error::InvalidArgument(format!(
+                    "thread-local block of {:#x} bytes is larger than {MAX_TLS:#x}",
+                    tl.len
+                )));
+            }
             fixup::apply_tls(&g, tl.init_len)?;
             let end = tl.len.checked_next_multiple_of(tl.align.max(1));
             TlsValues {
@@ -246,9 +257,21 @@ fn link_as<A: ElfArch>(
         }
         None => TlsValues::default(),
     };
+    // The buffer ends with the last block that has content: zero-fill after it (a `.bss` may
+    // claim up to the 2 GiB the layout allows) is not materialized.
+    let content_end = g
+        .blocks
+        .iter()
+        .filter(|b| {
+            !matches!(b.content, Content::Zero(_))
+                && g.sections[b.section.index()].role != SectionRole::ThreadLocal
+        })
+        .map(|b| b.addr.saturating_sub(base).saturating_add(b.content.size()))
+        .max()
+        .unwrap_or(0);
     let mut image = BufferImage {
         base,
-        bytes: vec![0; lay.len],
+        bytes: vec![0; content_end.min(lay.len as u64) as usize],
     };
     fixup::apply(&g, &mut image, tls)?;
     Ok(describe(&g, image, tls))

@@ -105,9 +105,13 @@ pub fn layout_tls<A: Arch>(g: &mut LinkGraph<'_, A>) -> Option<TlsLayout> {
                 }
                 any = true;
                 align = align.max(blk.align);
-                cursor = cursor.next_multiple_of(blk.align);
+                // Saturating: a malformed input's sizes may overflow; the caller rejects a
+                // block this large.
+                cursor = cursor
+                    .checked_next_multiple_of(blk.align)
+                    .unwrap_or(u64::MAX);
                 blk.addr = cursor;
-                cursor += blk.content.size();
+                cursor = cursor.saturating_add(blk.content.size());
             }
         }
         if !zero {
