@@ -193,7 +193,8 @@ fn failing_check_reports_expression_and_values() {
     std::fs::write(
         &source,
         "        .data\n        .globl  v\nv:\n        .quad   5\n\
-         # jitlink-check: *{8}v = 5\n# jitlink-check: *{8}v + 1 = 0x7\n",
+         # jitlink-check: *{8}v = 5\n# jitlink-check: *{8}v + 1 = 0x7\n\
+         # jitlink-check: nosuch = 1\n# jitlink-check: got_addr(v) = 0\n",
     )
     .unwrap();
     let obj = assemble(&source, &dir);
@@ -206,4 +207,6 @@ fn failing_check_reports_expression_and_values() {
     assert!(output.contains("left  = 0x6"), "{output}");
     assert!(output.contains("right = 0x7"), "{output}");
     assert!(!output.contains("line 5"), "{output}");
+    assert!(output.contains("line 7: nosuch = 1: unknown symbol 'nosuch'"), "{output}");
+    assert!(output.contains("line 8: got_addr(v) = 0: 'v' has no GOT entry"), "{output}");
 }
