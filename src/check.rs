@@ -2,7 +2,8 @@
 //! linked at a fixed base ([`crate::image`]).
 //!
 //! A check is a line `# jitlink-check: EXPR = EXPR` (`==` is accepted too) anywhere in a file,
-//! typically an assembly test whose comments carry them. Both sides are evaluated as unsigned
+//! typically an assembly test whose comments carry them; a check ending in `\` continues on
+//! the next `jitlink-check:` line. Both sides are evaluated as unsigned
 //! 64-bit values with wrapping arithmetic and compared.
 //!
 //! Expressions, as in LLVM's RuntimeDyldChecker:
@@ -15,7 +16,9 @@
 //! - `next_pc(label)`: the address after the instruction at `label`;
 //! - `stub_addr([file,] sym)`, `got_addr([file,] sym)` (the file argument names an input; a
 //!   link has one GOT and one stub table), `section_addr(file, section)`;
-//! - `*{N}expr`: the `N`-byte little-endian value at address `expr` (N = 1, 2, 4, 8);
+//! - `*{N}expr`: the `N`-byte little-endian value at address `expr` (N = 1, 2, 4, 8); as in
+//!   LLVM, `expr` extends to the end of the enclosing expression (`*{1}label+1` loads from
+//!   `label+1`: parenthesize a load to combine its value);
 //! - `expr[hi:lo]`: bits `hi` down to `lo`;
 //! - binary `+ - & | << >>`, evaluated strictly left to right (no precedence, as in LLVM's
 //!   checker: use parentheses), and parentheses.
@@ -69,11 +72,24 @@ pub struct CheckReport {
 pub fn run(image: &LinkedImage, absolutes: &[(String, u64)], text: &str) -> CheckReport {
     let cx = Context { image, absolutes };
     let mut report = CheckReport::default();
+    // A check ending in `\` continues on the next check line.
+    let mut pending: Option<(usize, String)> = None;
     for (i, line) in text.lines().enumerate() {
         let Some(at) = line.find(MARKER) else {
             continue;
         };
-        let check = line[at + MARKER.len()..].trim();
+        let part = line[at + MARKER.len()..].trim();
+        let (first, mut check) = pending.take().unwrap_or((i, String::new()));
+        if !check.is_empty() {
+            check.push(' ');
+        }
+        if let Some(head) = part.strip_suffix('\\') {
+            check.push_str(head.trim_end());
+            pending = Some((first, check));
+            continue;
+        }
+        check.push_str(part);
+        let (i, check) = (first, check.as_str());
         match cx.check(check) {
             Ok((l, r)) if l == r => report.passed += 1,
             Ok((l, r)) => report.failures.push(CheckFailure {
@@ -227,7 +243,9 @@ impl Context<'_> {
             if ![1, 2, 4, 8].contains(&n) {
                 return Err(format!("load size {n} is not 1, 2, 4 or 8"));
             }
-            let addr = self.simple(p)?;
+            // As in LLVM, the address is everything up to the end of the enclosing
+            // expression: `*{1}label+1` loads from `label+1`.
+            let addr = self.expr(p)?;
             let bytes = self
                 .image
                 .read(addr, n as usize)

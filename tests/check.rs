@@ -193,7 +193,7 @@ fn failing_check_reports_expression_and_values() {
     std::fs::write(
         &source,
         "        .data\n        .globl  v\nv:\n        .quad   5\n\
-         # jitlink-check: *{8}v = 5\n# jitlink-check: *{8}v + 1 = 0x7\n\
+         # jitlink-check: *{8}v = 5\n# jitlink-check: (*{8}v) + 1 = 0x7\n\
          # jitlink-check: nosuch = 1\n# jitlink-check: got_addr(v) = 0\n",
     )
     .unwrap();
@@ -201,12 +201,18 @@ fn failing_check_reports_expression_and_values() {
     let (code, output) = run_jitlink(&["--base", "0x40000000", "--check"], &[&source, &obj]);
     assert_eq!(code, Some(1), "{output}");
     assert!(
-        output.contains("line 6: check failed: *{8}v + 1 = 0x7"),
+        output.contains("line 6: check failed: (*{8}v) + 1 = 0x7"),
         "{output}"
     );
     assert!(output.contains("left  = 0x6"), "{output}");
     assert!(output.contains("right = 0x7"), "{output}");
     assert!(!output.contains("line 5"), "{output}");
-    assert!(output.contains("line 7: nosuch = 1: unknown symbol 'nosuch'"), "{output}");
-    assert!(output.contains("line 8: got_addr(v) = 0: 'v' has no GOT entry"), "{output}");
+    assert!(
+        output.contains("line 7: nosuch = 1: unknown symbol 'nosuch'"),
+        "{output}"
+    );
+    assert!(
+        output.contains("line 8: got_addr(v) = 0: 'v' has no GOT entry"),
+        "{output}"
+    );
 }

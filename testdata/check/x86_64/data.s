@@ -118,6 +118,9 @@ bss_target:
 # The section's address from section_addr, and a bit slice of a loaded value.
 # jitlink-check: section_addr(data.o, .data) = value
 # jitlink-check: (*{8}value)[63:56] = 0x11
-# jitlink-check: (*{8}value >> 8) & 0xff = 0x77
+# jitlink-check: ((*{8}value) >> 8) & 0xff = 0x77
 # jitlink-check: (*{8}value)[15:0] | 0xf = 0x778f
+# A load extends to the end of its expression, and a check may continue on the next line.
+# jitlink-check: *{1}value+1 = \
+# jitlink-check:     0x77
 # jitlink-check: 1 << 4 = 16
