@@ -381,3 +381,100 @@ impl Context<'_> {
         Ok((ops, ins.next_ip()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// An image at 0x1000: `call rel32` to 0x1100 at `call`, then the quad 0x1122334455667788.
+    fn image() -> LinkedImage {
+        let mut bytes = vec![0xe8, 0xfb, 0x00, 0x00, 0x00]; // call 0x1100
+        bytes.extend_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+        let symbols = BTreeMap::from([("call".to_string(), 0x1000), ("q".to_string(), 0x1005)]);
+        LinkedImage {
+            base: 0x1000,
+            bytes,
+            blocks: Vec::new(),
+            symbols,
+            got: BTreeMap::from([("ext".to_string(), 0x1005)]),
+            stubs: BTreeMap::new(),
+            tls: Default::default(),
+        }
+    }
+
+    fn eval(check: &str) -> Eval<(u64, u64)> {
+        let img = image();
+        let abs = [("a".to_string(), 0x10u64)];
+        Context {
+            image: &img,
+            absolutes: &abs,
+        }
+        .check(check)
+    }
+
+    #[test]
+    fn expressions_evaluate_as_in_llvm() {
+        let cases: &[(&str, u64)] = &[
+            ("1 + 2", 3),
+            ("0x10 - 0x20", 0xffff_ffff_ffff_fff0),
+            // Left to right, no precedence.
+            ("1 + 2 << 4", 48),
+            ("1 + (2 << 4)", 33),
+            ("a | 1 & 0x3", 1),
+            ("q", 0x1005),
+            ("*{8}q", 0x1122_3344_5566_7788),
+            ("*{2}q", 0x7788),
+            ("*{1}q+1", 0x77),
+            ("(*{1}q) + 1", 0x89),
+            ("(*{8}q)[63:56]", 0x11),
+            ("(*{8}q)[3:0]", 0x8),
+            ("next_pc(call)", 0x1005),
+            ("decode_operand(call, 0)", 0xfb),
+            ("decode_operand(call, 0) + next_pc(call)", 0x1100),
+            ("got_addr(ext)", 0x1005),
+            ("(*{8}got_addr(ext)) >> 56", 0x11),
+        ];
+        for &(expr, want) in cases {
+            assert_eq!(
+                eval(&format!("{expr} = {want}")),
+                Ok((want, want)),
+                "{expr}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let cases: &[(&str, &str)] = &[
+            ("nosuch = 1", "unknown symbol 'nosuch'"),
+            ("*{3}q = 1", "load size 3"),
+            ("*{8}0x2000 = 1", "outside the image"),
+            ("stub_addr(ext) = 1", "'ext' has no stub"),
+            ("got_addr(x.o, ext) = 1", "no input named 'x.o'"),
+            ("decode_operand(call, 1) = 1", "has 1 operands"),
+            ("q[1:2] = 1", "bad slice"),
+            ("(1 = 1", "expected ')'"),
+            ("1 = 1 1", "unexpected '1'"),
+            ("frob(q) = 1", "unknown function frob/1"),
+        ];
+        for &(check, want) in cases {
+            match eval(check) {
+                Err(e) => assert!(e.contains(want), "{check}: {e}"),
+                Ok(v) => panic!("{check}: evaluated to {v:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn continued_checks_and_failures_are_reported_by_line() {
+        let img = image();
+        let text =
+            "x\n# jitlink-check: q = \\\n# jitlink-check:   0x1005\n# jitlink-check: q = 4\n";
+        let r = run(&img, &[], text);
+        assert_eq!(r.passed, 1);
+        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.failures[0].line, 4);
+        assert_eq!(r.failures[0].values, Some((0x1005, 4)));
+    }
+}
