@@ -172,7 +172,7 @@ fn redirect_under_running_threads() {
         .collect();
     for r in 0..REDIRECTS {
         let h = &handles[r % STUBS];
-        h.redirect(if (r / STUBS) % 2 == 0 {
+        h.redirect(if (r / STUBS).is_multiple_of(2) {
             addr(two)
         } else {
             addr(one)

@@ -348,10 +348,12 @@ mod tests {
         Ok(b)
     }
 
+    /// (kind, bytes before, offset, P, S, A, expected bytes or None for range error)
+    type Case<'a> = (EdgeKind, &'a [u8], usize, u64, u64, i64, Option<&'a [u8]>);
+
     #[test]
     fn table() {
-        // (kind, bytes before, offset, P, S, A, expected bytes or None for range error)
-        let cases: &[(EdgeKind, &[u8], usize, u64, u64, i64, Option<&[u8]>)] = &[
+        let cases: &[Case] = &[
             (
                 Pointer64,
                 &[],
