@@ -24,18 +24,21 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn inputs(target: &str) -> Vec<PathBuf> {
+/// Every regression input of every target: each target also gets the others' inputs.
+fn inputs() -> Vec<PathBuf> {
     let root = repo_dir();
     let mut v = files(&root.join("fuzz/seeds"));
-    for sub in ["corpus", "crashes"] {
-        v.extend(files(&root.join("testdata/fuzz").join(target).join(sub)));
+    for target in ["build_graph", "link_fixed"] {
+        for sub in ["corpus", "crashes"] {
+            v.extend(files(&root.join("testdata/fuzz").join(target).join(sub)));
+        }
     }
     v
 }
 
 /// Runs `f` on every input, collecting the ones that panic.
 fn each(target: &str, f: impl Fn(&[u8])) {
-    let list = inputs(target);
+    let list = inputs();
     assert!(
         list.len() > 10,
         "{target}: only {} regression inputs",
