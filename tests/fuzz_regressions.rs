@@ -84,3 +84,28 @@ fn link_fixed_inputs_end_in_ok_or_err() {
         let _ = jitlink::image::link_at_base(&inputs, 0x40_0000, &abs);
     });
 }
+
+/// The in-process driver (`jitlink --noexec`) on the crash inputs that the fixed-base link
+/// rejects: an error, exit status 1, not a panic. (Inputs that link are not run in process:
+/// their initializers would run.)
+#[test]
+fn in_process_link_rejects_crash_inputs_with_an_error() {
+    let root = repo_dir();
+    let mut checked = 0;
+    for target in ["build_graph", "link_fixed"] {
+        for path in files(&root.join("testdata/fuzz").join(target).join("crashes")) {
+            let data = std::fs::read(&path).unwrap();
+            let inputs = [("fuzz.o".to_string(), data)];
+            if jitlink::image::link_at_base(&inputs, 0x40_0000, &[]).is_ok() {
+                continue;
+            }
+            let mut cmd = std::process::Command::new(common::jitlink_path());
+            cmd.args(["--noexec", "--no-default-libs"]).arg(&path);
+            let (code, _, err) = common::outcome(&mut cmd);
+            assert_eq!(code, Some(1), "{}: {err}", path.display());
+            assert!(err.contains("jitlink: error:"), "{}: {err}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
