@@ -6,7 +6,7 @@ use jitlink_arch::{Arch, FixupError, FixupValues, TlsValues};
 
 use crate::error::{Error, FixupFailure, Result};
 use crate::graph::{Content, LinkGraph, SectionRole};
-use crate::memory::Image;
+pub use crate::memory::Image;
 
 /// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
 pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut dyn Image, tls: TlsValues) -> Result<()> {

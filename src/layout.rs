@@ -50,7 +50,8 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
         if cursor > start {
             segments.push((start as usize, (cursor - start) as usize, perm));
         }
-        cursor = cursor.next_multiple_of(page);
+        // Saturating: an input's sizes or alignments may be absurd; the check below rejects it.
+        cursor = cursor.checked_next_multiple_of(page).unwrap_or(u64::MAX);
     }
     if cursor > (1u64 << 31) {
         return Err(Error::InvalidArgument(format!(
@@ -105,9 +106,13 @@ pub fn layout_tls<A: Arch>(g: &mut LinkGraph<'_, A>) -> Option<TlsLayout> {
                 }
                 any = true;
                 align = align.max(blk.align);
-                cursor = cursor.next_multiple_of(blk.align);
+                // Saturating: a malformed input's sizes may overflow; the caller rejects a
+                // block this large.
+                cursor = cursor
+                    .checked_next_multiple_of(blk.align)
+                    .unwrap_or(u64::MAX);
                 blk.addr = cursor;
-                cursor += blk.content.size();
+                cursor = cursor.saturating_add(blk.content.size());
             }
         }
         if !zero {

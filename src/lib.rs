@@ -45,12 +45,14 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod check;
 pub mod debug;
 pub mod error;
 pub mod executor;
 pub mod fixed;
 pub mod fixup;
 pub mod graph;
+pub mod image;
 pub mod layout;
 pub mod lazy;
 pub mod link;

@@ -832,7 +832,10 @@ pub(crate) fn check_eh_frames<A: Arch>(
 }
 
 pub(crate) fn estimate_size<A: Arch>(g: &LinkGraph<'_, A>, page: usize) -> usize {
-    let content: u64 = g.blocks.iter().map(|b| b.content.size() + b.align).sum();
+    // Saturating: a malformed input's zero-fill sizes may add up past 2^64.
+    let content: u64 = g.blocks.iter().fold(0u64, |acc, b| {
+        acc.saturating_add(b.content.size().saturating_add(b.align))
+    });
     let edges: usize = g.blocks.iter().map(|b| b.edges.len()).sum();
     (content as usize)
         .saturating_add(edges.saturating_mul(24))

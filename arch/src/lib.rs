@@ -54,11 +54,22 @@ pub enum FixupError {
     },
 }
 
+/// A signed value in hex with its sign (`-0x80`), rather than as two's complement.
+struct SignedHex(i128);
+
+impl fmt::Display for SignedHex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        write!(f, "{sign}{:#x}", self.0.unsigned_abs())
+    }
+}
+
 impl fmt::Display for FixupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FixupError::OutOfRange { value, min, max } => {
-                write!(f, "value {value:#x} out of range [{min:#x}, {max:#x}]")
+                let (v, lo, hi) = (SignedHex(*value), SignedHex(*min), SignedHex(*max));
+                write!(f, "value {v} out of range [{lo}, {hi}]")
             }
             FixupError::PlaceOutOfBounds => write!(f, "fixup place lies outside its block"),
             FixupError::UnexpectedInstruction(what) => write!(f, "unexpected instruction: {what}"),

@@ -82,6 +82,13 @@ struct Cli {
     /// for `perf record -k mono` and `perf inject --jit`.
     #[arg(long)]
     perf_jitdump: bool,
+    /// Link at this fixed address into a buffer, without running (implies --noexec); undefined
+    /// symbols resolve from --abs only.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    base: Option<u64>,
+    /// Evaluate the `jitlink-check:` lines of FILE against the image linked at --base.
+    #[arg(long, value_name = "FILE", requires = "base")]
+    check: Vec<PathBuf>,
 }
 
 /// What must stay alive while linked code runs.
@@ -134,14 +141,55 @@ fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, KeepAlive)>, Err
     Ok(None)
 }
 
+fn parse_addr(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s}: {e}"))
+}
+
+/// `--base` (and `--check`): links at a fixed address into a buffer; nothing runs. Returns the
+/// exit status: 1 if a check failed.
+fn run_fixed(cli: &Cli, base: u64, absolutes: &[(String, u64)]) -> Result<c_int, Error> {
+    if !cli.libs.is_empty() {
+        return Err(Error::InvalidArgument(
+            "-l cannot be used with --base (host libraries are not linked)".into(),
+        ));
+    }
+    let mut inputs = Vec::new();
+    for path in &cli.inputs {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        inputs.push((path.to_string_lossy().into_owned(), bytes));
+    }
+    let image = jitlink::image::link_at_base(&inputs, base, absolutes)?;
+    let mut status = 0;
+    for file in &cli.check {
+        let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let report = jitlink::check::run(&image, absolutes, &text);
+        for f in &report.failures {
+            eprintln!("jitlink: {}: {f}", file.display());
+        }
+        if !report.failures.is_empty() || report.passed == 0 {
+            if report.passed == 0 && report.failures.is_empty() {
+                eprintln!("jitlink: {}: no jitlink-check lines", file.display());
+            }
+            status = 1;
+        }
+    }
+    Ok(status)
+}
+
 fn parse_abs(s: &str) -> Result<(String, u64), Error> {
     let bad = || Error::InvalidArgument(format!("--abs {s}: expected NAME=ADDR"));
     let (name, addr) = s.split_once('=').ok_or_else(bad)?;
-    let addr = match addr.strip_prefix("0x").or_else(|| addr.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => addr.parse(),
-    }
-    .map_err(|_| bad())?;
+    let addr = parse_addr(addr).map_err(|_| bad())?;
     if name.is_empty() {
         return Err(bad());
     }
@@ -206,6 +254,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         .iter()
         .map(|s| parse_abs(s))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(base) = cli.base {
+        return run_fixed(&cli, base, &absolutes);
+    }
     let opts = Options {
         absolutes,
         library_dirs: cli.lib_dirs.clone(),

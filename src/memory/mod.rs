@@ -168,7 +168,10 @@ impl MemoryManager {
             Placement::Near => CHUNK_SIZE,
             Placement::Low => LOW_CHUNK_SIZE,
         };
-        let size = min.max(base_size).next_multiple_of(self.page);
+        let size = min
+            .max(base_size)
+            .checked_next_multiple_of(self.page)
+            .ok_or_else(|| Error::InvalidArgument(format!("cannot reserve {min:#x} bytes")))?;
         let base = match placement {
             Placement::Low => {
                 let base = reserve_at(0, size, libc::MAP_32BIT)
