@@ -328,6 +328,24 @@ impl Context<'_> {
     /// The operands of the instruction at `label` in LLVM's numbering, and its next PC.
     fn decode(&self, label: &str) -> Eval<(Vec<u64>, u64)> {
         let addr = self.symbol(label)?;
+        if self.image.machine == object::elf::EM_AARCH64 {
+            // Fixed-size instructions: the operands the relocations patch, sign-extended.
+            let word = self
+                .image
+                .read(addr, 4)
+                .ok_or(format!("'{label}' is not in the image"))?;
+            let ins = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+            let ops: Vec<u64> = (0..)
+                .map_while(|n| jitlink_arch::aarch64::decode_operand(ins, n))
+                .map(|v| v as u64)
+                .collect();
+            if ops.is_empty() {
+                return Err(format!(
+                    "the instruction at '{label}' ({ins:#010x}) is not one relocations patch"
+                ));
+            }
+            return Ok((ops, addr + 4));
+        }
         let avail = (self.image.base + self.image.bytes.len() as u64).saturating_sub(addr);
         let bytes = self
             .image
@@ -400,6 +418,7 @@ mod tests {
             got: BTreeMap::from([("ext".to_string(), 0x1005)]),
             stubs: BTreeMap::new(),
             tls: Default::default(),
+            machine: object::elf::EM_X86_64,
         }
     }
 

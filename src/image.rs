@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use jitlink_arch::{x86_64::X86_64, Arch, TlsValues};
+use jitlink_arch::{aarch64::AArch64, x86_64::X86_64, TlsValues};
 
 use crate::builder::elf::GOT_SYMBOL;
 use crate::builder::{self, BuildState};
@@ -63,6 +63,8 @@ pub struct LinkedImage {
     /// The thread-pointer offset the image was linked with (static TLS: the block ends at the
     /// thread pointer, as in an executable's variant II layout).
     pub tls: TlsValues,
+    /// The ELF machine the image is for (`EM_X86_64`, `EM_AARCH64`).
+    pub machine: u16,
 }
 
 impl LinkedImage {
@@ -146,8 +148,29 @@ pub fn link_at_base(
     base: u64,
     absolutes: &[(String, u64)],
 ) -> Result<LinkedImage> {
-    // The one match on the architecture: x86-64 is the only ELF architecture so far.
-    link_as::<X86_64>(inputs, base, absolutes)
+    // The one match on the architecture, by the first object (or archive member) given.
+    let mut machine = None;
+    for (name, bytes) in inputs {
+        machine = match detect(name, bytes)? {
+            InputKind::Archive => {
+                let ix = ArchiveIndex::parse(name, bytes)?;
+                (0..ix.members.len())
+                    .find_map(|m| builder::machine(name, ix.member_bytes(bytes, m)).ok())
+            }
+            _ => Some(builder::machine(name, bytes)?),
+        };
+        if machine.is_some() {
+            break;
+        }
+    }
+    match machine {
+        None | Some(object::elf::EM_X86_64) => link_as::<X86_64>(inputs, base, absolutes),
+        Some(object::elf::EM_AARCH64) => link_as::<AArch64>(inputs, base, absolutes),
+        Some(m) => Err(Error::Unsupported {
+            file: inputs.first().map(|i| i.0.clone()).unwrap_or_default(),
+            what: format!("machine {m}"),
+        }),
+    }
 }
 
 fn link_as<A: builder::ObjectArch>(
@@ -279,7 +302,11 @@ fn link_as<A: builder::ObjectArch>(
 }
 
 /// Collects what [`LinkedImage`] reports about the linked graph.
-fn describe<A: Arch>(g: &LinkGraph<'_, A>, image: BufferImage, tls: TlsValues) -> LinkedImage {
+fn describe<A: builder::ObjectArch>(
+    g: &LinkGraph<'_, A>,
+    image: BufferImage,
+    tls: TlsValues,
+) -> LinkedImage {
     let name = |id: SymbolId| String::from_utf8_lossy(g.symbols[id.index()].name).into_owned();
     let in_section = |want: &'static str| {
         g.blocks
@@ -363,6 +390,7 @@ fn describe<A: Arch>(g: &LinkGraph<'_, A>, image: BufferImage, tls: TlsValues) -
         got,
         stubs,
         tls,
+        machine: A::E_MACHINE,
     }
 }
 

@@ -352,8 +352,10 @@ impl Arch for AArch64 {
             MovWUnsigned { group, checked } => {
                 write_movw_unsigned(block, offset, absolute(v), group, checked)
             }
+            // Signed groups read `S + A` as a 64-bit two's-complement value, as the ABI (and
+            // ld.lld) do: an absolute symbol at 0xffff_ffff_ffff_1234 is -0xedcc.
             MovWSigned { group, checked } => {
-                write_movw_signed(block, offset, absolute(v), group, checked)
+                write_movw_signed(block, offset, absolute(v) as i64 as i128, group, checked)
             }
             MovWPCRel { group, checked } => {
                 write_movw_signed(block, offset, delta(v), group, checked)

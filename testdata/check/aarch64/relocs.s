@@ -1,6 +1,6 @@
 # Every AArch64 ELF relocation jitlink handles outside thread-local storage, checked by decoding
 # the patched instructions (and reading data) at a fixed base.
-# jitlink-args: --base 0x10000000 --abs far_func=0x7fff00001000 --abs small_abs=0x1234 --abs neg_abs=0xfffffffffffedcba --abs ext_data=0x10900008
+# jitlink-args: --base 0x10000000 --abs far_func=0x7fff00001000 --abs small_abs=0x1234 --abs neg_abs=0xffffffffffff1234 --abs ext_data=0x10900008
 #
 # The image is linked at 0x10000000; far_func lies beyond ±128 MiB, so calls to it go through a
 # stub that loads its GOT slot; ext_data is reached through GOT entries.
