@@ -61,7 +61,8 @@ pub struct LinkedImage {
     /// Address of the jump stub of each target.
     pub stubs: BTreeMap<String, u64>,
     /// The thread-pointer offset the image was linked with (static TLS: the block ends at the
-    /// thread pointer, as in an executable's variant II layout).
+    /// thread pointer, as in an executable's variant II layout on x86-64; after the thread
+    /// control block, variant I, on AArch64).
     pub tls: TlsValues,
     /// The ELF machine the image is for (`EM_X86_64`, `EM_AARCH64`).
     pub machine: u16,
@@ -273,10 +274,17 @@ fn link_as<A: builder::ObjectArch>(
                 )));
             }
             fixup::apply_tls(&g, tl.init_len)?;
-            let end = tl.len.checked_next_multiple_of(tl.align.max(1));
+            // Where an executable's block lies: below the thread pointer on x86-64 (variant
+            // II), after the 16-byte thread control block, aligned, on AArch64 (variant I).
+            let tp_offset = if A::E_MACHINE == object::elf::EM_AARCH64 {
+                16u64.next_multiple_of(tl.align.max(1)) as i64
+            } else {
+                let end = tl.len.checked_next_multiple_of(tl.align.max(1));
+                end.map_or(0, |e| (e as i64).wrapping_neg())
+            };
             TlsValues {
                 module: 1,
-                tp_offset: end.map_or(0, |e| (e as i64).wrapping_neg()),
+                tp_offset,
             }
         }
         None => TlsValues::default(),

@@ -66,8 +66,8 @@ fn every_aarch64_check_file_passes() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Every AArch64 relocation type outside thread-local storage that the ELF builder translates
-/// appears in some check file.
+/// Every AArch64 relocation type gcc and clang emit (the thread-local ones of the descriptor,
+/// initial-exec and local-exec models included) appears in some check file.
 #[test]
 fn aarch64_check_files_cover_every_relocation() {
     use object::elf::*;
@@ -113,6 +113,21 @@ fn aarch64_check_files_cover_every_relocation() {
         R_AARCH64_ADR_GOT_PAGE,
         R_AARCH64_LD64_GOT_LO12_NC,
         R_AARCH64_LD64_GOTPAGE_LO15,
+        R_AARCH64_TLSIE_ADR_GOTTPREL_PAGE21,
+        R_AARCH64_TLSIE_LD64_GOTTPREL_LO12_NC,
+        R_AARCH64_TLSLE_ADD_TPREL_HI12,
+        R_AARCH64_TLSLE_ADD_TPREL_LO12,
+        R_AARCH64_TLSLE_ADD_TPREL_LO12_NC,
+        R_AARCH64_TLSLE_LDST8_TPREL_LO12_NC,
+        R_AARCH64_TLSLE_LDST32_TPREL_LO12,
+        R_AARCH64_TLSLE_LDST64_TPREL_LO12_NC,
+        R_AARCH64_TLSLE_MOVW_TPREL_G0,
+        R_AARCH64_TLSLE_MOVW_TPREL_G0_NC,
+        R_AARCH64_TLSLE_MOVW_TPREL_G1,
+        R_AARCH64_TLSDESC_ADR_PAGE21,
+        R_AARCH64_TLSDESC_LD64_LO12,
+        R_AARCH64_TLSDESC_ADD_LO12,
+        R_AARCH64_TLSDESC_CALL,
     ];
     let dir = scratch_dir("check-aarch64-cover");
     let mut seen = BTreeSet::new();

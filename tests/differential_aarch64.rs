@@ -330,6 +330,9 @@ fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
     obj
 }
 
+/// Loaded bytes by address, and symbols.
+type Output = (Vec<(u64, Vec<u8>)>, BTreeMap<String, u64>);
+
 /// ld.lld-19's output with each section where jitlink put it: bytes by address, symbols.
 fn lld_link(
     dir: &Path,
@@ -337,7 +340,7 @@ fn lld_link(
     obj: &Path,
     sections: &[(&str, u64)],
     abs: &[(String, u64)],
-) -> (Vec<(u64, Vec<u8>)>, BTreeMap<String, u64>) {
+) -> Output {
     let mut script = String::from("SECTIONS {\n");
     for (sec, addr) in sections {
         let _ = writeln!(script, "  {sec} {addr:#x} : {{ *({sec}) }}");
