@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use jitlink_arch::{x86_64::X86_64, Arch};
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
+
+use crate::name::Name;
 
 use crate::builder::archive::ArchiveIndex;
 use crate::builder::elf::GOT_SYMBOL;
@@ -51,6 +54,8 @@ pub struct Options {
     /// Write a perf jitdump (`jit-PID.dump`, see [`crate::debug::jitdump`]) with the code of
     /// every linked function and stub.
     pub perf_jitdump: bool,
+    /// Keep the time spent in each pipeline stage ([`Session::timings`]).
+    pub timings: bool,
 }
 
 /// Which linked functions get a stub as their stable address (see [`crate::stubs`]).
@@ -95,8 +100,28 @@ struct Defined {
     size: u64,
     callable: bool,
     weak: bool,
+    /// The defining set (`NO_SET` for functions declared lazily).
     set: u32,
-    file: Arc<str>,
+    /// The defining input, as an index in the set's `files`.
+    file: u32,
+}
+
+/// Sets with at least this many symbols build their function table on a second thread while
+/// fixups run (below it, starting a thread costs more than the table).
+const PARALLEL_SYMBOLS: usize = 16_384;
+
+/// The `set` of symbols that no linked set defines yet (lazily declared functions).
+const NO_SET: u32 = u32::MAX;
+
+/// The session's symbols, by name.
+type SymbolTable = FxHashMap<Name, Defined>;
+
+/// The input file that defined `d`, for messages and the re-optimizer.
+fn defining_file(sets: &[Option<LinkedSet>], d: &Defined) -> Arc<str> {
+    sets.get(d.set as usize)
+        .and_then(Option::as_ref)
+        .and_then(|s| s.files.get(d.file as usize).cloned())
+        .unwrap_or_else(|| Arc::from(if d.set == NO_SET { "<lazy>" } else { "<linker>" }))
 }
 
 pub(crate) struct ArchiveInput {
@@ -112,18 +137,30 @@ struct LinkedSet {
     /// allocations however many names.
     names: Vec<u8>,
     name_ends: Vec<u32>,
+    /// The set's inputs, by input id.
+    files: Vec<Arc<str>>,
     debug: crate::debug::SetDebug,
 }
 
-/// Time spent in each pipeline stage, summed over links.
+/// Time spent in each pipeline stage, summed over links; kept when [`Options::timings`] is set
+/// (reading the clock twice per stage costs about a microsecond a link on this kind of VM).
 #[derive(Debug, Clone, Default)]
 pub struct Timings {
     /// `(stage, time)`, in pipeline order.
     pub stages: Vec<(&'static str, Duration)>,
+    on: bool,
 }
 
 impl Timings {
-    fn add(&mut self, stage: &'static str, t: Duration) {
+    /// The start of a stage: the time now, if timings are kept.
+    fn start(&self) -> Option<Instant> {
+        self.on.then(Instant::now)
+    }
+
+    /// Adds the time since `start` (from [`Timings::start`]) to `stage`.
+    fn add(&mut self, stage: &'static str, start: Option<Instant>) {
+        let Some(start) = start else { return };
+        let t = start.elapsed();
         // Stage names are literals: comparing their addresses first avoids comparing bytes.
         let same = |s: &&str| std::ptr::eq(*s, stage) || *s == stage;
         match self.stages.iter_mut().find(|(s, _)| same(s)) {
@@ -163,7 +200,7 @@ pub struct Session {
     pending: Vec<(String, Bytes)>,
     archives: Vec<(String, ArchiveInput)>,
     loaded: Vec<Vec<bool>>,
-    symbols: FxHashMap<Box<[u8]>, Defined>,
+    symbols: SymbolTable,
     sets: Vec<Option<LinkedSet>>,
     timings: Timings,
     argv: Vec<CString>,
@@ -185,7 +222,10 @@ impl Session {
             loaded: Vec::new(),
             symbols: FxHashMap::default(),
             sets: Vec::new(),
-            timings: Timings::default(),
+            timings: Timings {
+                stages: Vec::new(),
+                on: opts.timings,
+            },
             argv: opts
                 .program_args
                 .iter()
@@ -281,7 +321,7 @@ impl Session {
         } = self;
 
         // Build.
-        let t = Instant::now();
+        let t = timings.start();
         let mut g = LinkGraph::<A>::new(format!("set{set_id}"));
         let mut st = BuildState::default();
         let (nsec, nsym) = pending.iter().fold((0, 0), |(a, b), (_, bytes)| {
@@ -302,15 +342,15 @@ impl Session {
             })?),
             None => None,
         };
-        timings.add("build", t.elapsed());
+        timings.add("build", t);
 
         // Archive members, loaded on demand until nothing more is needed.
-        let t = Instant::now();
+        let t = timings.start();
         load_archive_members(&mut g, &mut st, archives, loaded, wanted, |name| {
             symbols.contains_key(name)
         })?;
         if g.blocks.is_empty() && g.inputs.is_empty() {
-            timings.add("resolve", t.elapsed());
+            timings.add("resolve", t);
             return Ok(None);
         }
 
@@ -353,7 +393,7 @@ impl Session {
         if !undefined.is_empty() {
             return Err(undefined_error(&g, &undefined));
         }
-        check_duplicates(&g, symbols)?;
+        check_duplicates(&g, symbols, &self.sets)?;
         let redirected = make_redirectable(
             &mut g,
             &opts.redirectable,
@@ -361,11 +401,11 @@ impl Session {
             &**stubs,
             Owner(u64::from(set_id)),
         )?;
-        timings.add("resolve", t.elapsed());
+        timings.add("resolve", t);
         let mut mem = lock(mem);
 
         // GOT and stubs, against the chunk the graph will live in.
-        let t = Instant::now();
+        let t = timings.start();
         let placement = if g.needs_low || hooks.all_low {
             Placement::Low
         } else {
@@ -379,10 +419,10 @@ impl Session {
             &DlHost,
             tls::tlsdesc_resolver(),
         )?;
-        timings.add("passes", t.elapsed());
+        timings.add("passes", t);
 
         // Layout and memory.
-        let t = Instant::now();
+        let t = timings.start();
         let lay = layout::layout(&mut g, mem.page_size())?;
         let tls_layout = layout::layout_tls(&mut g);
         let mut inflight = mem.allocate(chunk, lay.len, lay.align, lay.segments.clone())?;
@@ -391,40 +431,47 @@ impl Session {
             mem.abandon(inflight);
             return Err(e);
         }
-        timings.add("layout", t.elapsed());
+        timings.add("layout", t);
 
-        // Fixups.
-        let t = Instant::now();
+        // Fixups and the unwind check. On a large set the function table (which needs only
+        // the layout) is built meanwhile on another core.
         let tls = match tls_layout {
             None => Ok(TlsValues::default()),
             Some(tl) => fixup::apply_tls(&g, tl.init_len)
                 .and_then(|image| tls::load_module(&image, tl.len, tl.align, g.needs_static_tls)),
         };
-        if let Err(e) = tls.and_then(|tls| fixup::apply(&g, &mut inflight, tls)) {
+        let (fixed, table) = std::thread::scope(|scope| {
+            let table = (g.symbols.len() >= PARALLEL_SYMBOLS).then(|| {
+                let (g, redirected) = (&g, &redirected);
+                scope.spawn(move || crate::debug::FunctionTable::from_graph(g, redirected))
+            });
+            let t = timings.start();
+            let fixed = tls.and_then(|tls| fixup::apply(&g, &mut inflight, tls));
+            timings.add("fixup", t);
+            let t = timings.start();
+            let fixed = fixed.and_then(|()| check_eh_frames(&g, &mut inflight));
+            timings.add("unwind", t);
+            // A table that could not be built here is built again below.
+            (fixed, table.and_then(|h| h.join().ok()))
+        });
+        if let Err(e) = fixed {
             mem.abandon(inflight);
             return Err(e);
         }
-        timings.add("fixup", t.elapsed());
-        let t = Instant::now();
-        if let Err(e) = check_eh_frames(&g, &mut inflight) {
-            mem.abandon(inflight);
-            return Err(e);
-        }
-        timings.add("unwind", t.elapsed());
 
         if opts.show_graph {
             eprint!("{g}");
         }
 
         // Debugger and profiler support, while a failure can still abandon the memory.
-        let t = Instant::now();
+        let t = timings.start();
         let inputs = pending.iter().map(|(n, b)| (n, b));
         let files: Vec<crate::debug::gdb::FileBacked> = inputs
             .chain(archives.iter().map(|(n, a)| (n, &a.bytes)))
             .filter(|(_, b)| opts.debugger_support && matches!(b, Bytes::Mapped(_)))
             .map(|(path, b)| crate::debug::gdb::FileBacked { bytes: b, path })
             .collect();
-        let debug = match crate::debug::register_set(&g, &st.elf.objects, &redirected, &files, opts)
+        let debug = match crate::debug::register_set(&g, &st.elf.objects, &redirected, &files, opts, table)
         {
             Ok(d) => d,
             Err(e) => {
@@ -432,9 +479,9 @@ impl Session {
                 return Err(e);
             }
         };
-        timings.add("debug", t.elapsed());
+        timings.add("debug", t);
 
-        let t = Instant::now();
+        let t = timings.start();
         let memory = inflight.finalize::<A>(&mut mem)?;
         drop(mem);
         for (body, handle) in &redirected {
@@ -461,13 +508,13 @@ impl Session {
                 .filter_map(|s| s.blocks.first().map(|b| g.blocks[b.index()].addr))
                 .collect(),
         );
-        timings.add("finalize", t.elapsed());
+        timings.add("finalize", t);
         // Crashes in the set's initializers are reported by name too.
         let tables = self.sets.iter().flatten().map(|s| &s.debug.functions);
         crate::debug::crash::refresh(tables.chain([&debug.functions]));
 
         // Publish the set's symbols.
-        let t = Instant::now();
+        let t = timings.start();
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
         let mut names = Vec::new();
         if let Some(locals) = &mut hooks.locals {
@@ -487,13 +534,6 @@ impl Session {
             {
                 continue;
             }
-            if symbols.get(s.name).is_some_and(|d| !d.weak) {
-                continue;
-            }
-            let file = files
-                .get(s.input as usize)
-                .cloned()
-                .unwrap_or_else(|| Arc::from("<linker>"));
             let id = SymbolId(i as u32);
             let d = Defined {
                 addr: stubs_of.get(&id).copied().unwrap_or_else(|| g.address(id)),
@@ -501,19 +541,31 @@ impl Session {
                 callable: s.callable,
                 weak: s.linkage == Linkage::Weak,
                 set: set_id,
-                file,
+                // Linker-made symbols (input SYNTHETIC) name no file.
+                file: s.input,
             };
+            // One probe: a strong definition of an earlier set stays (check_duplicates has
+            // made sure only weak ones can be there); a weak one is replaced.
+            match symbols.entry(Name::from(s.name)) {
+                Entry::Occupied(o) if !o.get().weak => continue,
+                Entry::Occupied(mut o) => {
+                    o.insert(d);
+                }
+                Entry::Vacant(v) => {
+                    v.insert(d);
+                }
+            }
             names.extend_from_slice(s.name);
             name_ends.push(names.len() as u32);
-            symbols.insert(s.name.into(), d);
         }
-        timings.add("publish", t.elapsed());
+        timings.add("publish", t);
         self.sets.push(Some(LinkedSet {
             memory,
             dso,
             unwind,
             names,
             name_ends,
+            files,
             debug,
         }));
         // Initializers run last: they may call anything in the set, which is now complete.
@@ -638,14 +690,14 @@ impl Session {
     pub(crate) fn declare_lazy(&mut self, name: &str, handle: StubHandle) {
         let key: Box<[u8]> = name.as_bytes().into();
         self.symbols.insert(
-            key.clone(),
+            Name::from(&*key),
             Defined {
                 addr: handle.stub,
                 size: 0,
                 callable: true,
                 weak: true,
-                set: u32::MAX,
-                file: Arc::from("<lazy>"),
+                set: NO_SET,
+                file: 0,
             },
         );
         self.hooks.lazy.insert(key, handle);
@@ -673,7 +725,8 @@ impl Session {
 
     /// The input that defines global `name`, if linked.
     pub(crate) fn defining_file(&self, name: &str) -> Option<Arc<str>> {
-        self.symbols.get(name.as_bytes()).map(|d| d.file.clone())
+        let d = self.symbols.get(name.as_bytes())?;
+        Some(defining_file(&self.sets, d))
     }
 
     /// Links object `bytes` as a new definition of a running function, bound to the live image
@@ -871,7 +924,8 @@ pub(crate) fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[Symbol
 
 fn check_duplicates<A: Arch>(
     g: &LinkGraph<'_, A>,
-    symbols: &FxHashMap<Box<[u8]>, Defined>,
+    symbols: &SymbolTable,
+    sets: &[Option<LinkedSet>],
 ) -> Result<()> {
     for s in &g.symbols {
         if s.scope == Scope::Local
@@ -884,7 +938,7 @@ fn check_duplicates<A: Arch>(
             if !d.weak {
                 return Err(Error::DuplicateDefinition {
                     symbol: String::from_utf8_lossy(s.name).into_owned(),
-                    first: d.file.to_string(),
+                    first: defining_file(sets, d).to_string(),
                     second: g.input_name(s.input).to_string(),
                 });
             }

@@ -206,7 +206,7 @@ pub struct TrampolineTemplate<K: 'static> {
 /// One target architecture.
 pub trait Arch: 'static + Sized {
     /// This architecture's edge kinds.
-    type EdgeKind: Copy + Eq + fmt::Debug + 'static;
+    type EdgeKind: Copy + Eq + fmt::Debug + Send + Sync + 'static;
     /// Name used in messages and graph dumps.
     const NAME: &'static str;
     /// Pointer size in bytes.

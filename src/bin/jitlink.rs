@@ -10,6 +10,10 @@ use std::time::Instant;
 use clap::Parser;
 use jitlink::{Error, Options, Session};
 
+/// Large links allocate their arenas on huge pages (see `jitlink::large_alloc`).
+#[global_allocator]
+static ALLOC: jitlink::large_alloc::LargeAlloc = jitlink::large_alloc::LargeAlloc;
+
 /// Links relocatable objects (ELF, Mach-O, COFF) and static archives in memory and calls their
 /// entry point.
 #[derive(Parser, Debug)]
@@ -267,6 +271,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
         debugger_support: cli.debugger_support || (!cli.noexec && !cli.no_debugger_support),
         perf_map: cli.perf_map,
         perf_jitdump: cli.perf_jitdump,
+        timings: cli.timings,
         program_args: std::iter::once(
             cli.inputs
                 .first()

@@ -37,8 +37,10 @@ pub(crate) fn register_set<A: Arch>(
     redirected: &[(SymbolId, StubHandle)],
     files: &[gdb::FileBacked<'_>],
     opts: &crate::Options,
+    table: Option<FunctionTable>,
 ) -> Result<SetDebug> {
-    let functions = std::sync::Arc::new(FunctionTable::from_graph(g, redirected));
+    let table = table.unwrap_or_else(|| FunctionTable::from_graph(g, redirected));
+    let functions = std::sync::Arc::new(table);
     if opts.perf_map {
         perf::append_all(functions.entries())?;
     }
