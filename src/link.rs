@@ -433,28 +433,48 @@ impl Session {
         }
         timings.add("layout", t);
 
-        // Fixups and the unwind check. On a large set the function table (which needs only
-        // the layout) is built meanwhile on another core.
+        // Fixups and the unwind check, while the set's symbols are published (on another core
+        // for a large set; both need only the layout). Every failure from here on takes the
+        // published symbols back.
         let tls = match tls_layout {
             None => Ok(TlsValues::default()),
             Some(tl) => fixup::apply_tls(&g, tl.init_len)
                 .and_then(|image| tls::load_module(&image, tl.len, tl.align, g.needs_static_tls)),
         };
-        let (fixed, table) = std::thread::scope(|scope| {
-            let table = (g.symbols.len() >= PARALLEL_SYMBOLS).then(|| {
-                let (g, redirected) = (&g, &redirected);
-                scope.spawn(move || crate::debug::FunctionTable::from_graph(g, redirected))
-            });
+        let big = g.symbols.len() >= PARALLEL_SYMBOLS;
+        let publish = |symbols: &mut SymbolTable| {
+            publish(&g, symbols, set_id, &redirected, tls_layout.is_some())
+        };
+        let (fixed, published, table) = std::thread::scope(|scope| {
+            let (here, there) = if big {
+                (None, Some(&mut *symbols))
+            } else {
+                (Some(&mut *symbols), None)
+            };
+            let on_other_core = there.map(|symbols| scope.spawn(move || publish(symbols)));
             let t = timings.start();
             let fixed = tls.and_then(|tls| fixup::apply(&g, &mut inflight, tls));
             timings.add("fixup", t);
             let t = timings.start();
             let fixed = fixed.and_then(|()| check_eh_frames(&g, &mut inflight));
             timings.add("unwind", t);
-            // A table that could not be built here is built again below.
-            (fixed, table.and_then(|h| h.join().ok()))
+            let t = timings.start();
+            let table = big.then(|| crate::debug::FunctionTable::from_graph(&g, &redirected));
+            timings.add("debug", t);
+            let t = timings.start();
+            let published = match (on_other_core.map(|h| h.join()), here) {
+                (Some(Ok(p)), _) => p,
+                (None, Some(symbols)) => publish(symbols),
+                // The publishing thread cannot fail short of a bug; if it did, the link fails
+                // cleanly.
+                _ => Published::failed(),
+            };
+            timings.add("publish", t);
+            (fixed, published, table)
         });
+        let fixed = fixed.and_then(|()| published.ok());
         if let Err(e) = fixed {
+            unpublish(symbols, set_id, &published);
             mem.abandon(inflight);
             return Err(e);
         }
@@ -475,6 +495,7 @@ impl Session {
         {
             Ok(d) => d,
             Err(e) => {
+                unpublish(symbols, set_id, &published);
                 mem.abandon(inflight);
                 return Err(e);
             }
@@ -482,7 +503,13 @@ impl Session {
         timings.add("debug", t);
 
         let t = timings.start();
-        let memory = inflight.finalize::<A>(&mut mem)?;
+        let memory = match inflight.finalize::<A>(&mut mem) {
+            Ok(m) => m,
+            Err(e) => {
+                unpublish(symbols, set_id, &published);
+                return Err(e);
+            }
+        };
         drop(mem);
         for (body, handle) in &redirected {
             handle.redirect(g.address(*body));
@@ -513,52 +540,13 @@ impl Session {
         let tables = self.sets.iter().flatten().map(|s| &s.debug.functions);
         crate::debug::crash::refresh(tables.chain([&debug.functions]));
 
-        // Publish the set's symbols.
-        let t = timings.start();
         let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
-        let mut names = Vec::new();
         if let Some(locals) = &mut hooks.locals {
             record_locals(&g, &files, locals);
         }
-        let mut name_ends = Vec::new();
-        let stubs_of: FxHashMap<SymbolId, u64> =
-            redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
-        symbols.reserve(g.globals.len());
-        for (i, s) in g.symbols.iter().enumerate() {
-            let Def::Block { block, .. } = s.def else {
-                continue;
-            };
-            if s.scope == Scope::Local
-                || s.name.is_empty()
-                || (tls_layout.is_some() && g.is_tls_block(block))
-            {
-                continue;
-            }
-            let id = SymbolId(i as u32);
-            let d = Defined {
-                addr: stubs_of.get(&id).copied().unwrap_or_else(|| g.address(id)),
-                size: s.size,
-                callable: s.callable,
-                weak: s.linkage == Linkage::Weak,
-                set: set_id,
-                // Linker-made symbols (input SYNTHETIC) name no file.
-                file: s.input,
-            };
-            // One probe: a strong definition of an earlier set stays (check_duplicates has
-            // made sure only weak ones can be there); a weak one is replaced.
-            match symbols.entry(Name::from(s.name)) {
-                Entry::Occupied(o) if !o.get().weak => continue,
-                Entry::Occupied(mut o) => {
-                    o.insert(d);
-                }
-                Entry::Vacant(v) => {
-                    v.insert(d);
-                }
-            }
-            names.extend_from_slice(s.name);
-            name_ends.push(names.len() as u32);
-        }
-        timings.add("publish", t);
+        let Published {
+            names, name_ends, ..
+        } = published;
         self.sets.push(Some(LinkedSet {
             memory,
             dso,
@@ -920,6 +908,107 @@ pub(crate) fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[Symbol
         .collect();
     list.sort_by(|a, b| a.name.cmp(&b.name));
     Error::UndefinedSymbols(list)
+}
+
+/// What [`publish`] entered in the session's table: the names (end to end, `name_ends`
+/// marking where each ends) and the weak definitions of earlier sets they replaced.
+struct Published {
+    names: Vec<u8>,
+    name_ends: Vec<u32>,
+    replaced: Vec<(Name, Defined)>,
+    ok: bool,
+}
+
+impl Published {
+    fn failed() -> Self {
+        Published {
+            names: Vec::new(),
+            name_ends: Vec::new(),
+            replaced: Vec::new(),
+            ok: false,
+        }
+    }
+
+    fn ok(&self) -> Result<()> {
+        if self.ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(
+                "publishing the linked set's symbols failed".into(),
+            ))
+        }
+    }
+
+    /// The published names.
+    fn names(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.name_ends.iter().map(move |&end| {
+            let name = self.names.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            name
+        })
+    }
+}
+
+/// Enters the global definitions of laid-out graph `g` (set `set_id`) in the session's table:
+/// their addresses, or their stubs' for redirected functions. A strong definition of an earlier
+/// set stays ([`check_duplicates`] has made sure only weak ones can be there); a weak one is
+/// replaced, and kept in the result so that [`unpublish`] can put it back.
+fn publish<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    symbols: &mut SymbolTable,
+    set_id: u32,
+    redirected: &[(SymbolId, StubHandle)],
+    has_tls: bool,
+) -> Published {
+    let mut p = Published::failed();
+    p.ok = true;
+    let stubs_of: FxHashMap<SymbolId, u64> =
+        redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
+    symbols.reserve(g.globals.len());
+    for (i, s) in g.symbols.iter().enumerate() {
+        let Def::Block { block, .. } = s.def else {
+            continue;
+        };
+        if s.scope == Scope::Local || s.name.is_empty() || (has_tls && g.is_tls_block(block)) {
+            continue;
+        }
+        let id = SymbolId(i as u32);
+        let d = Defined {
+            addr: stubs_of.get(&id).copied().unwrap_or_else(|| g.address(id)),
+            size: s.size,
+            callable: s.callable,
+            weak: s.linkage == Linkage::Weak,
+            set: set_id,
+            // Linker-made symbols (input SYNTHETIC) name no file.
+            file: s.input,
+        };
+        match symbols.entry(Name::from(s.name)) {
+            Entry::Occupied(o) if !o.get().weak => continue,
+            Entry::Occupied(mut o) => {
+                let old = o.insert(d);
+                p.replaced.push((o.key().clone(), old));
+            }
+            Entry::Vacant(v) => {
+                v.insert(d);
+            }
+        }
+        p.names.extend_from_slice(s.name);
+        p.name_ends.push(p.names.len() as u32);
+    }
+    p
+}
+
+/// Takes back what [`publish`] entered for set `set_id`.
+fn unpublish(symbols: &mut SymbolTable, set_id: u32, p: &Published) {
+    for name in p.names() {
+        if symbols.get(name).is_some_and(|d| d.set == set_id) {
+            symbols.remove(name);
+        }
+    }
+    for (name, d) in &p.replaced {
+        symbols.insert(name.clone(), d.clone());
+    }
 }
 
 fn check_duplicates<A: Arch>(
