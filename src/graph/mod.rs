@@ -9,6 +9,7 @@ mod dump;
 
 use jitlink_arch::Arch;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 
 use crate::error::{Error, Result};
 
@@ -368,34 +369,44 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
 
     /// The global symbol `name` as referenced by `input`: existing, or a new external.
     pub fn reference(&mut self, name: &'a [u8], weak: bool, input: InputId) -> SymbolId {
-        if let Some(&id) = self.globals.get(name) {
-            let s = &mut self.symbols[id.index()];
-            if s.def == Def::External {
-                s.weak_ref &= weak;
+        // One probe of the table, whether the name is there or not.
+        let next = SymbolId(self.symbols.len() as u32);
+        match self.globals.entry(name) {
+            Entry::Occupied(o) => {
+                let id = *o.get();
+                let s = &mut self.symbols[id.index()];
+                if s.def == Def::External {
+                    s.weak_ref &= weak;
+                }
+                id
             }
-            return id;
+            Entry::Vacant(v) => {
+                v.insert(next);
+                self.symbols.push(Symbol {
+                    name,
+                    def: Def::External,
+                    size: 0,
+                    scope: Scope::Default,
+                    linkage: Linkage::Strong,
+                    callable: false,
+                    weak_ref: weak,
+                    input,
+                });
+                next
+            }
         }
-        let id = self.add_symbol(Symbol {
-            name,
-            def: Def::External,
-            size: 0,
-            scope: Scope::Default,
-            linkage: Linkage::Strong,
-            callable: false,
-            weak_ref: weak,
-            input,
-        });
-        self.globals.insert(name, id);
-        id
     }
 
     /// Enters a definition of a global symbol, applying strong/weak/common rules.
     pub fn define(&mut self, sym: Symbol<'a>) -> Result<SymbolId> {
-        let Some(&id) = self.globals.get(sym.name) else {
-            let name = sym.name;
-            let id = self.add_symbol(sym);
-            self.globals.insert(name, id);
-            return Ok(id);
+        let next = SymbolId(self.symbols.len() as u32);
+        let id = match self.globals.entry(sym.name) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
+                v.insert(next);
+                self.symbols.push(sym);
+                return Ok(next);
+            }
         };
         let old = &self.symbols[id.index()];
         let replace = match (old.def, old.linkage, sym.linkage) {
