@@ -9,6 +9,7 @@ mod dump;
 
 use jitlink_arch::Arch;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::collections::hash_map::Entry;
 
 use crate::error::{Error, Result};
@@ -101,8 +102,9 @@ pub struct Section<'a> {
     pub perm: Perm,
     /// What the runtime does with it.
     pub role: SectionRole,
-    /// Its blocks, in input order.
-    pub blocks: Vec<BlockId>,
+    /// Its blocks, in input order. Most sections of `-ffunction-sections` objects hold one
+    /// block: up to two are stored inline, without an allocation.
+    pub blocks: SmallVec<[BlockId; 2]>,
 }
 
 /// The bytes of a block.
@@ -298,7 +300,7 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             name,
             perm,
             role,
-            blocks: Vec::new(),
+            blocks: SmallVec::new(),
         });
         self.section_ids.insert(name, id);
         id
