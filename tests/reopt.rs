@@ -12,7 +12,7 @@ use common::{
     compile_all, native_link, outcome, run, testdata_dir, CompileJob, Compiler, Config, Failures,
     Opt, Pic, RunSpec,
 };
-use jitlink::reopt::{NewDefinition, ReoptEvent, ReoptOptions, Reoptimizer};
+use jitlink::reopt::{Counters, NewDefinition, ReoptEvent, ReoptOptions, Reoptimizer};
 use jitlink::Options;
 
 /// Tier 0 and tier 1 of one configuration: (main at -O0, kernels at -O0, kernels at -O2,
@@ -254,16 +254,17 @@ fn background_and_synchronous_tier_up_through_the_library() {
 
 #[test]
 fn exactly_one_call_enters_the_runtime_under_contention() {
-    contention(true);
+    contention(Counters::PerThread);
+    contention(Counters::Atomic);
 }
 
 /// Plain counters may lose counts under contention, but the function is still re-optimized once.
 #[test]
 fn plain_counters_reoptimize_once() {
-    contention(false);
+    contention(Counters::Plain);
 }
 
-fn contention(atomic_counters: bool) {
+fn contention(counters: Counters) {
     let t = &tiers()[0];
     let entered = Arc::new(AtomicUsize::new(0));
     let e2 = entered.clone();
@@ -271,7 +272,7 @@ fn contention(atomic_counters: bool) {
         Options::default(),
         ReoptOptions {
             threshold: 5000,
-            atomic_counters,
+            counters,
             ..ReoptOptions::default()
         },
         Arc::new(move |_: &str, _: u64| {
@@ -282,6 +283,7 @@ fn contention(atomic_counters: bool) {
     r.add_file(&t.main).expect("add");
     r.add_file(&t.k0).expect("add");
     let addr = r.lookup("kernel_sum").expect("lookup") as usize;
+    assert_eq!(r.counters("kernel_sum"), Some(counters));
     let threads: Vec<_> = (0..8)
         .map(|_| {
             std::thread::spawn(move || {
@@ -298,7 +300,7 @@ fn contention(atomic_counters: bool) {
     r.wait_idle();
     assert_eq!(entered.load(Ordering::SeqCst), 1);
     let calls = r.calls("kernel_sum").unwrap_or(0);
-    if atomic_counters {
+    if counters != Counters::Plain {
         assert_eq!(calls, 16000);
     } else {
         assert!((5000..=16000).contains(&calls), "{calls}");
