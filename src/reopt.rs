@@ -338,6 +338,13 @@ impl Reoptimizer {
         f.get(name).and_then(|t| t.counter.counters)
     }
 
+    /// Calls of `name` that entered the runtime (per-thread counters only: a thread's first call,
+    /// one per budget it used up, and the call that crossed the threshold).
+    pub fn runtime_entries(&self, name: &str) -> Option<u64> {
+        let f = lock(&self.shared.functions);
+        f.get(name).and_then(|t| t.counter.runtime_entries())
+    }
+
     /// True if `name`'s stub points at a re-optimized definition.
     pub fn is_reoptimized(&self, name: &str) -> bool {
         let f = lock(&self.shared.functions);

@@ -63,6 +63,8 @@ struct Function {
     threshold: u64,
     /// Calls moved out of the threads' arrays.
     counted: AtomicU64,
+    /// Calls that entered the runtime.
+    entries: AtomicU64,
     state: AtomicU8,
     /// Address of the trampoline's target word, and of its entry path.
     target: u64,
@@ -254,6 +256,7 @@ pub(crate) fn set(index: u32, threshold: u64, target: u64, enter: u64) {
     let f = Arc::new(Function {
         threshold,
         counted: AtomicU64::new(0),
+        entries: AtomicU64::new(0),
         state: AtomicU8::new(COUNTING),
         target,
         enter,
@@ -299,6 +302,7 @@ pub(crate) enum Entry {
 /// A per-thread counting trampoline's call entered the runtime (see the module docs).
 pub(crate) fn enter(index: u32) -> Result<Entry, String> {
     let f = function(index).ok_or_else(|| format!("counter {index} has no function"))?;
+    f.entries.fetch_add(1, Ordering::Relaxed);
     let mut reg = registry();
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     let same_offset = offset().is_some_and(|off| i64::from(off) == this_offset());
@@ -352,6 +356,11 @@ pub(crate) fn enter(index: u32) -> Result<Entry, String> {
     } else {
         Entry::Continue(f.continue_at())
     })
+}
+
+/// Calls of `index` that entered the runtime.
+pub(crate) fn entries(index: u32) -> u64 {
+    function(index).map_or(0, |f| f.entries.load(Ordering::Relaxed))
 }
 
 /// Calls counted for `index`: the global count plus what each live thread used of its budget.

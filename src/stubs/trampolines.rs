@@ -83,6 +83,12 @@ impl Trampoline {
             .wrapping_add(threshold)
     }
 
+    /// Per-thread counters: calls that entered the runtime (budgets handed out, and the call
+    /// that crossed the threshold). `None` for other trampolines.
+    pub fn runtime_entries(&self) -> Option<u64> {
+        self.counter_index.map(counters::entries)
+    }
+
     /// Where a counting trampoline continues below its threshold.
     pub fn target(&self) -> u64 {
         Self::word(self.target).load(Ordering::Acquire)
