@@ -329,13 +329,12 @@ fn cli_errors_name_their_cause() {
     assert!(stderr.contains("--lazy and --reopt"), "{stderr}");
 }
 
+/// The callback's calls: (symbol, call count).
+type Asked = Arc<Mutex<Vec<(String, u64)>>>;
+
 /// A re-optimizer over threads.c and the kernels at tier 0, whose callback records its calls
 /// and supplies `tier1`.
-fn threaded(
-    t: &Tiers,
-    threshold: u64,
-    tier1: Option<PathBuf>,
-) -> (Reoptimizer, Arc<Mutex<Vec<(String, u64)>>>) {
+fn threaded(t: &Tiers, threshold: u64, tier1: Option<PathBuf>) -> (Reoptimizer, Asked) {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let asked2 = asked.clone();
     let r = Reoptimizer::new(

@@ -222,8 +222,8 @@ extern "C" {
 #[cfg(target_arch = "x86_64")]
 fn xsave_layout() -> Option<(u32, u64)> {
     use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
-    // SAFETY: CPUID is available on every x86-64 processor.
-    let leaf1 = unsafe { __cpuid(1) };
+    // CPUID is available on every x86-64 processor (safe to call in this toolchain).
+    let leaf1 = __cpuid(1);
     if leaf1.ecx & (1 << 27) == 0 {
         return None;
     }
@@ -237,9 +237,9 @@ fn xsave_layout() -> Option<(u32, u64)> {
     let mut size = 576u64;
     for i in 2..8 {
         if mask & (1 << i) != 0 {
-            // SAFETY: leaf 0xD exists when OSXSAVE is set; sub-leaf i describes component i
-            // (EAX: size, EBX: offset in the standard form).
-            let c = unsafe { __cpuid_count(0xd, i) };
+            // Leaf 0xD exists when OSXSAVE is set; sub-leaf i describes component i (EAX: size,
+            // EBX: offset in the standard form).
+            let c = __cpuid_count(0xd, i);
             size = size.max(u64::from(c.ebx) + u64::from(c.eax));
         }
     }
