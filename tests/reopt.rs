@@ -464,3 +464,45 @@ fn counts_survive_thread_exit() {
     assert_eq!(r.calls("kernel_sum"), Some(8021));
     assert!(asked.lock().unwrap().is_empty());
 }
+
+/// `--reopt-counters` selects the kind of counters; each tiers up at the threshold on one thread.
+#[test]
+fn cli_counter_kinds() {
+    let t = &tiers()[0];
+    let exe = native_link(&t.config, &[t.main.clone(), t.k0.clone()], "reopt-tier0");
+    let native = run(
+        std::process::Command::new(&exe),
+        &RunSpec::default(),
+        "native",
+    );
+    let k2 = t.k2.to_string_lossy().into_owned();
+    for kind in ["per-thread", "atomic", "plain"] {
+        let mut cmd = common::jitlink_command(
+            &[
+                "--reopt",
+                &k2,
+                "--reopt-threshold",
+                "50",
+                "--reopt-log",
+                "--reopt-counters",
+                kind,
+            ],
+            &[t.main.clone(), t.k0.clone()],
+            &[],
+        );
+        let (code, stdout, stderr) = outcome(&mut cmd);
+        assert_eq!(code, Some(0), "{kind}: {stderr}");
+        assert_eq!(stdout, native.stdout_text(), "{kind}");
+        assert!(
+            stderr.contains("jitlink: reoptimized kernel_sum after 50 calls"),
+            "{kind}: {stderr}"
+        );
+    }
+    let (code, _, stderr) = outcome(&mut common::jitlink_command(
+        &["--reopt", &k2, "--reopt-counters", "sometimes"],
+        &[t.main.clone(), t.k0.clone()],
+        &[],
+    ));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("sometimes"), "{stderr}");
+}
