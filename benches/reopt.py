@@ -13,7 +13,8 @@ and reports the median wall time of each and the ratios tiered/tier-1 (goal <= 1
 tiered/tier-0 (goal <= 0.6). Also checks that the three runs print the same results.
 Standard library only; needs cargo, gcc and clang-19.
 
-  python3 benches/reopt.py [--runs 11] [--rounds 20000] [--threshold 1000] [--plain-counters]
+  python3 benches/reopt.py [--runs 11] [--rounds 20000] [--threshold 1000]
+                           [--counters per-thread|atomic|plain]
 """
 
 import argparse
@@ -53,24 +54,28 @@ def main():
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--rounds", type=int, default=20000)
     ap.add_argument("--threshold", type=int, default=1000)
-    ap.add_argument("--plain-counters", action="store_true")
+    ap.add_argument("--counters", choices=["per-thread", "atomic", "plain"],
+                    default="per-thread")
+    ap.add_argument("--plain-counters", action="store_true",
+                    help="same as --counters plain")
     ap.add_argument("--no-build", action="store_true")
     a = ap.parse_args()
+    if a.plain_counters:
+        a.counters = "plain"
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "jitlink"], cwd=ROOT, check=True)
     jl = str(ROOT / "target" / "release" / "jitlink")
     args = ["--", "quiet", str(a.rounds)]
     print(f"{a.rounds} rounds (kernel_sum and kernel_poly each, kernel_dispatch every 4th), "
           f"threshold {a.threshold}, "
-          f"{'plain' if a.plain_counters else 'atomic'} counters, median of {a.runs} runs")
+          f"{a.counters} counters, median of {a.runs} runs")
     print(f"{'compiler':10} {'tier-0 only':>12} {'tier-1 only':>12} {'tiered':>12} "
           f"{'tiered/t1':>10} {'tiered/t0':>10}")
     for cc in ["gcc", "clang-19"]:
         o = build(cc)
         tiered = [jl, o["main0"], o["k0"], "--reopt", o["k2"],
                   "--reopt-threshold", str(a.threshold)]
-        if a.plain_counters:
-            tiered.append("--reopt-plain-counters")
+        tiered += ["--reopt-counters", a.counters]
         variants = {
             "t0": [jl, o["main0"], o["k0"]],
             "t1": [jl, o["main0"], o["k2"]],

@@ -1,12 +1,14 @@
-//! Counting cost: a call through a function's stub and its counting trampoline (one locked
-//! increment, a compare and an indirect jump) against a call through the stub alone, as after
-//! tier-up. Run with `cargo bench --bench reopt`; `benches/reopt.py` measures whole programs.
+//! Counting cost: a call through a function's stub and its counting trampoline, for each kind
+//! of counter (per-thread: a thread-local load and a plain decrement; atomic: one locked
+//! increment; plain: one unlocked increment of a shared counter), against a call through the stub
+//! alone, as after tier-up, and a direct call. Run with `cargo bench --bench reopt`;
+//! `benches/reopt.py` measures whole programs.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jitlink::stubs::{Owner, RedirectableSymbolManager};
+use jitlink::stubs::{Counters, Owner, RedirectableSymbolManager};
 use jitlink::{Options, Session};
 
 #[inline(never)]
@@ -14,60 +16,54 @@ extern "C" fn body(x: u64) -> u64 {
     x.wrapping_add(1)
 }
 
+type F = extern "C" fn(u64) -> u64;
+
 fn counting(c: &mut Criterion) {
     let s = Session::new(Options::default());
     let stubs = s.redirection_manager();
-    let target = body as extern "C" fn(u64) -> u64 as usize as u64;
-    let plain = stubs
-        .create_redirectable_symbols(
-            Owner(1),
-            &[("plain", target), ("counted", target), ("relaxed", target)],
-        )
+    let target = body as F as usize as u64;
+    let kinds = [
+        ("per-thread", Counters::PerThread),
+        ("atomic", Counters::Atomic),
+        ("plain", Counters::Plain),
+    ];
+    let names = ["stub", "per-thread", "atomic", "plain"];
+    let defs: Vec<(&str, u64)> = names.iter().map(|n| (*n, target)).collect();
+    let addrs = stubs
+        .create_redirectable_symbols(Owner(1), &defs)
         .expect("stubs");
-    // A threshold no benchmark reaches: every call counts and none enters the runtime.
-    let make = |atomic: bool| {
-        s.trampolines()
+    for (name, kind) in kinds {
+        // A threshold no benchmark reaches: every call counts and none enters the runtime (the
+        // per-thread counters give this thread a budget of the whole threshold).
+        let t = s
+            .trampolines()
             .counting_with(
                 vec![(
                     u64::MAX >> 2,
                     target,
                     Arc::new(|| Err("threshold reached".to_string())),
                 )],
-                atomic,
+                kind,
             )
-            .expect("counting trampoline")[0]
-    };
-    let (counter, relaxed) = (make(true), make(false));
-    stubs
-        .handle("counted")
-        .expect("handle")
-        .redirect(counter.addr);
-    stubs
-        .handle("relaxed")
-        .expect("handle")
-        .redirect(relaxed.addr);
-    // SAFETY: both stubs lead to `body`, of this type.
-    type F = extern "C" fn(u64) -> u64;
-    let (via_stub, via_counter, via_relaxed): (F, F, F) = unsafe {
-        (
-            std::mem::transmute::<usize, F>(plain[0] as usize),
-            std::mem::transmute::<usize, F>(plain[1] as usize),
-            std::mem::transmute::<usize, F>(plain[2] as usize),
-        )
-    };
+            .expect("counting trampoline")[0];
+        assert_eq!(t.counters, Some(kind), "{name} counters are not available");
+        stubs.handle(name).expect("handle").redirect(t.addr);
+    }
+    // SAFETY: every stub leads to `body`, of this type.
+    let via: Vec<F> = addrs
+        .iter()
+        .map(|&a| unsafe { std::mem::transmute::<usize, F>(a as usize) })
+        .collect();
     let mut g = c.benchmark_group("call");
-    g.bench_function("direct", |b| {
-        b.iter(|| black_box(body as extern "C" fn(u64) -> u64)(black_box(1)))
-    });
+    g.bench_function("direct", |b| b.iter(|| black_box(body as F)(black_box(1))));
     g.bench_function("stub (after tier-up)", |b| {
-        b.iter(|| black_box(via_stub)(black_box(1)))
+        b.iter(|| black_box(via[0])(black_box(1)))
     });
-    g.bench_function("stub + counting trampoline (tier 0)", |b| {
-        b.iter(|| black_box(via_counter)(black_box(1)))
-    });
-    g.bench_function("stub + plain counting trampoline (tier 0)", |b| {
-        b.iter(|| black_box(via_relaxed)(black_box(1)))
-    });
+    for (i, (name, _)) in kinds.iter().enumerate() {
+        g.bench_function(format!("stub + {name} counting trampoline (tier 0)"), |b| {
+            b.iter(|| black_box(via[i + 1])(black_box(1)))
+        });
+    }
     g.finish();
 }
 

@@ -3,10 +3,14 @@
 //!
 //! [`Reoptimizer::link`] links the tier-0 inputs with every global function redirectable (its
 //! stub is its address everywhere, inside its own object too), then puts a *counting
-//! trampoline* ([`jitlink_arch::Arch::COUNTING_TRAMPOLINE`]) between each stub and its body. Each
-//! function has its own 8-byte counter, which starts at `-threshold` and is incremented with one
-//! locked instruction per call; the one call that brings it to zero enters the runtime (exactly
-//! one, whatever the number of threads). No compiler support is needed.
+//! trampoline* between each stub and its body. Each function has its own counter. By default
+//! ([`Counters::PerThread`], [`crate::runtime::counters`]) each thread counts a function's calls
+//! in its own slot with one plain decrement per call, and the runtime adds the threads' counts up
+//! when a thread's budget runs out or the thread exits: counts are exact and exactly one call,
+//! the one that crosses the threshold, enters the runtime to start the tier-up. Where per-thread
+//! counters are not available, the counter is shared and incremented with one locked instruction
+//! per call ([`jitlink_arch::Arch::COUNTING_TRAMPOLINE`]), with the same guarantees at a higher
+//! cost per call; [`Counters::Plain`] trades exactness for cost. No compiler support is needed.
 //!
 //! That call asks the callback `reoptimize(symbol, calls)` for a new definition (object bytes),
 //! on a background thread by default, while the calling thread continues in the old version. The
@@ -33,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::link::{HostArch, Options, Redirectable, Session};
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
+pub use crate::stubs::Counters;
 use crate::stubs::{Owner, StubHandle, Trampoline};
 
 /// A new definition of a function: an object file (in memory) that defines it.
@@ -57,11 +62,11 @@ pub struct ReoptOptions {
     pub background: bool,
     /// Print each event to stderr.
     pub log: bool,
-    /// Count with atomic increments (the default): exact counts, and exactly one call enters the
-    /// runtime. Plain increments cost less per call, but calls racing on several threads may be
+    /// How calls are counted ([`Counters::PerThread`] by default: exact, and exactly one call
+    /// enters the runtime). With [`Counters::Plain`], calls racing on several threads may be
     /// counted once (the threshold is then reached a little later); the runtime still
     /// re-optimizes a function once.
-    pub atomic_counters: bool,
+    pub counters: Counters,
 }
 
 impl Default for ReoptOptions {
@@ -70,7 +75,7 @@ impl Default for ReoptOptions {
             threshold: 1000,
             background: true,
             log: false,
-            atomic_counters: true,
+            counters: Counters::default(),
         }
     }
 }
@@ -202,17 +207,19 @@ impl Shared {
 
     /// The handler of `symbol`'s counting trampoline: runs once, at the threshold.
     fn crossed(self: Arc<Self>, symbol: Arc<str>) -> std::result::Result<u64, String> {
-        let (old, stub, entered) = {
+        let (old, stub, entered, counter) = {
             let f = lock(&self.functions);
             let t = f
                 .get(&symbol)
                 .ok_or_else(|| format!("{symbol} is not a tier-0 function"))?;
-            (t.counter.target(), t.stub, t.entered.clone())
+            (t.counter.target(), t.stub, t.entered.clone(), t.counter)
         };
         if entered.swap(true, Ordering::AcqRel) {
             return Ok(old);
         }
-        let calls = self.opts.threshold;
+        // Exactly the threshold on one thread; more when other threads counted meanwhile (plain
+        // counters may have lost some).
+        let calls = counter.calls(self.opts.threshold).max(self.opts.threshold);
         if !self.opts.background {
             self.reoptimize(&symbol, calls);
             return Ok(stub.target());
@@ -295,9 +302,7 @@ impl Reoptimizer {
                 (shared.opts.threshold, h.target(), handler)
             })
             .collect();
-        let counters = s
-            .trampolines()
-            .counting_with(items, shared.opts.atomic_counters)?;
+        let counters = s.trampolines().counting_with(items, shared.opts.counters)?;
         let mut functions = lock(&shared.functions);
         for ((name, stub), counter) in stubs.into_iter().zip(counters) {
             stub.redirect(counter.addr);
@@ -324,6 +329,20 @@ impl Reoptimizer {
         let f = lock(&self.shared.functions);
         f.get(name)
             .map(|t| t.counter.calls(self.shared.opts.threshold))
+    }
+
+    /// How `name`'s calls are counted (per-thread counters fall back to atomic ones where they
+    /// are not available).
+    pub fn counters(&self, name: &str) -> Option<Counters> {
+        let f = lock(&self.shared.functions);
+        f.get(name).and_then(|t| t.counter.counters)
+    }
+
+    /// Calls of `name` that entered the runtime (per-thread counters only: a thread's first call,
+    /// one per budget it used up, and the call that crossed the threshold).
+    pub fn runtime_entries(&self, name: &str) -> Option<u64> {
+        let f = lock(&self.shared.functions);
+        f.get(name).and_then(|t| t.counter.runtime_entries())
     }
 
     /// True if `name`'s stub points at a re-optimized definition.

@@ -322,3 +322,54 @@ fn failed_materialization_names_the_cause_and_aborts() {
         "{stderr}"
     );
 }
+
+/// True if this CPU (and kernel) runs AVX-512F code.
+fn has_avx512f() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "avx512f"))
+    })
+}
+
+/// 256- and 512-bit vector arguments (ymm0-7, zmm0-7) through the resolver: the runtime's own
+/// code (memcpy with AVX and vzeroupper, for one) may change their upper halves, so the resolver
+/// saves the whole vector state. Each function is called for the first time from C code under
+/// `jitlink --lazy`; the output is compared with the natively linked program.
+#[test]
+fn resolver_preserves_wide_vector_arguments() {
+    let mut flags = vec![vec!["-mavx".to_string()]];
+    if has_avx512f() {
+        flags.push(vec!["-mavx512f".to_string()]);
+    }
+    let mut failures = Failures::new("wide vector arguments through the resolver");
+    for compiler in Compiler::ALL {
+        let config = Config::new(compiler, Opt::O2, Pic::Pie, false, false);
+        for extra in &flags {
+            let mut names = vec!["vec_main.c", "vec256.c"];
+            if extra[0] == "-mavx512f" {
+                names.push("vec512.c");
+            }
+            let jobs: Vec<CompileJob> = names
+                .iter()
+                .map(|n| CompileJob::new(&config, testdata_dir().join("lazy").join(n), extra))
+                .collect();
+            let objs = compile_all(&jobs);
+            let exe = native_link(&config, &objs, &format!("lazy-vec{}", extra[0]));
+            let (native, verdict) = run_both_with_options(
+                &format!("lazy vectors {} {}", config.name(), extra[0]),
+                &exe,
+                &["--lazy"],
+                &objs,
+                &RunSpec::default(),
+            );
+            let lines = native.stdout_text().lines().count();
+            failures.record(verdict.and_then(|()| {
+                let want = if names.len() == 3 { 12 } else { 4 };
+                (lines == want)
+                    .then_some(())
+                    .ok_or_else(|| format!("{config} {}: {lines} lines of output", extra[0]))
+            }));
+        }
+    }
+    failures.finish();
+}

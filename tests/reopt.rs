@@ -1,6 +1,7 @@
 //! The re-optimizer: tier-up keeps global and file-static state (the same results and checksum
 //! as the natively linked tier-0 program), refusals keep the old version running, background
-//! tier-up, and exactly one call per function enters the runtime however many threads count.
+//! tier-up, exactly one call per function enters the runtime however many threads count, and
+//! per-thread counters: one runtime entry on one thread, POSIX threads, counts of exited threads.
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::{
     compile_all, native_link, outcome, run, testdata_dir, CompileJob, Compiler, Config, Failures,
     Opt, Pic, RunSpec,
 };
-use jitlink::reopt::{NewDefinition, ReoptEvent, ReoptOptions, Reoptimizer};
+use jitlink::reopt::{Counters, NewDefinition, ReoptEvent, ReoptOptions, Reoptimizer};
 use jitlink::Options;
 
 /// Tier 0 and tier 1 of one configuration: (main at -O0, kernels at -O0, kernels at -O2,
@@ -254,16 +255,17 @@ fn background_and_synchronous_tier_up_through_the_library() {
 
 #[test]
 fn exactly_one_call_enters_the_runtime_under_contention() {
-    contention(true);
+    contention(Counters::PerThread);
+    contention(Counters::Atomic);
 }
 
 /// Plain counters may lose counts under contention, but the function is still re-optimized once.
 #[test]
 fn plain_counters_reoptimize_once() {
-    contention(false);
+    contention(Counters::Plain);
 }
 
-fn contention(atomic_counters: bool) {
+fn contention(counters: Counters) {
     let t = &tiers()[0];
     let entered = Arc::new(AtomicUsize::new(0));
     let e2 = entered.clone();
@@ -271,7 +273,7 @@ fn contention(atomic_counters: bool) {
         Options::default(),
         ReoptOptions {
             threshold: 5000,
-            atomic_counters,
+            counters,
             ..ReoptOptions::default()
         },
         Arc::new(move |_: &str, _: u64| {
@@ -282,6 +284,7 @@ fn contention(atomic_counters: bool) {
     r.add_file(&t.main).expect("add");
     r.add_file(&t.k0).expect("add");
     let addr = r.lookup("kernel_sum").expect("lookup") as usize;
+    assert_eq!(r.counters("kernel_sum"), Some(counters));
     let threads: Vec<_> = (0..8)
         .map(|_| {
             std::thread::spawn(move || {
@@ -298,7 +301,7 @@ fn contention(atomic_counters: bool) {
     r.wait_idle();
     assert_eq!(entered.load(Ordering::SeqCst), 1);
     let calls = r.calls("kernel_sum").unwrap_or(0);
-    if atomic_counters {
+    if counters != Counters::Plain {
         assert_eq!(calls, 16000);
     } else {
         assert!((5000..=16000).contains(&calls), "{calls}");
@@ -324,4 +327,182 @@ fn cli_errors_name_their_cause() {
     ));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("--lazy and --reopt"), "{stderr}");
+}
+
+/// The callback's calls: (symbol, call count).
+type Asked = Arc<Mutex<Vec<(String, u64)>>>;
+
+/// A re-optimizer over threads.c and the kernels at tier 0, whose callback records its calls
+/// and supplies `tier1`.
+fn threaded(t: &Tiers, threshold: u64, tier1: Option<PathBuf>) -> (Reoptimizer, Asked) {
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let asked2 = asked.clone();
+    let r = Reoptimizer::new(
+        Options::default(),
+        ReoptOptions {
+            threshold,
+            ..ReoptOptions::default()
+        },
+        Arc::new(move |name: &str, n: u64| {
+            asked2.lock().unwrap().push((name.to_string(), n));
+            let p = tier1.as_ref()?;
+            Some(NewDefinition {
+                name: p.to_string_lossy().into_owned(),
+                bytes: std::fs::read(p).ok()?,
+            })
+        }),
+    );
+    let threads = compile_all(&[CompileJob::new(
+        &t.config,
+        testdata_dir().join("reopt").join("threads.c"),
+        &[],
+    )]);
+    r.add_file(&threads[0]).expect("add threads");
+    r.add_file(&t.k0).expect("add kernels");
+    (r, asked)
+}
+
+type RunThreads = extern "C" fn(i32, i32) -> i64;
+
+/// Per-thread counters on one thread: no runtime entry below the threshold, exactly one at it,
+/// and exact counts after it (the callback declines, so counting goes on).
+#[test]
+fn one_runtime_entry_at_the_threshold_on_one_thread() {
+    let t = &tiers()[0];
+    let (r, asked) = threaded(t, 300, None);
+    // SAFETY: kernel_sum has this C signature.
+    let sum: Sum = unsafe { std::mem::transmute(r.lookup("kernel_sum").expect("sum") as usize) };
+    assert_eq!(r.counters("kernel_sum"), Some(Counters::PerThread));
+    let data = [3i32; 4];
+    for _ in 0..299 {
+        assert_eq!(sum(data.as_ptr(), 4), 36);
+    }
+    assert_eq!(r.runtime_entries("kernel_sum"), Some(0));
+    assert_eq!(r.calls("kernel_sum"), Some(299));
+    assert_eq!(sum(data.as_ptr(), 4), 36);
+    assert_eq!(r.runtime_entries("kernel_sum"), Some(1));
+    r.wait_idle();
+    assert_eq!(*asked.lock().unwrap(), [("kernel_sum".to_string(), 300)]);
+    for _ in 0..700 {
+        assert_eq!(sum(data.as_ptr(), 4), 36);
+    }
+    assert_eq!(r.runtime_entries("kernel_sum"), Some(1));
+    assert_eq!(r.calls("kernel_sum"), Some(1000));
+}
+
+/// Eight POSIX threads made by the linked C code call a counted function at once: it is
+/// re-optimized exactly once, with a call count between the threshold and the calls made.
+#[test]
+fn pthreads_reoptimize_exactly_once() {
+    for t in tiers().iter().step_by(4) {
+        let (r, asked) = threaded(t, 20_000, Some(t.k2.clone()));
+        // SAFETY: run_threads has this C signature.
+        let run: RunThreads =
+            unsafe { std::mem::transmute(r.lookup("run_threads").expect("run") as usize) };
+        assert_eq!(run(8, 10_000), 8 * 10_000 * 36, "{}", t.config);
+        r.wait_idle();
+        let asked = asked.lock().unwrap().clone();
+        let for_sum: Vec<_> = asked.iter().filter(|(n, _)| n == "kernel_sum").collect();
+        assert_eq!(for_sum.len(), 1, "{}: {asked:?}", t.config);
+        assert!(
+            (20_000..=80_000).contains(&for_sum[0].1),
+            "{}: {asked:?}",
+            t.config
+        );
+        assert!(r.is_reoptimized("kernel_sum"), "{}", t.config);
+        let ev = r.events();
+        assert!(
+            matches!(&ev[..], [ReoptEvent::Reoptimized { symbol, calls, .. }]
+                if symbol == "kernel_sum" && (20_000..=80_000).contains(calls)),
+            "{}: {ev:?}",
+            t.config
+        );
+        let counted = r.calls("kernel_sum").unwrap_or(0);
+        assert!(
+            (20_000..=80_000).contains(&counted),
+            "{}: {counted}",
+            t.config
+        );
+        // The new version runs on new threads too.
+        assert_eq!(run(8, 100), 8 * 100 * 36, "{}", t.config);
+    }
+}
+
+/// Threads that exit before the threshold is crossed still count: 8 threads make threshold/8+1
+/// calls each and exit; tier-up has happened, or happens at the next call on this thread.
+#[test]
+fn counts_survive_thread_exit() {
+    let t = &tiers()[0];
+    let threshold = 8000;
+    let (r, asked) = threaded(t, threshold, Some(t.k2.clone()));
+    // SAFETY: the kernels have these C signatures.
+    let run: RunThreads =
+        unsafe { std::mem::transmute(r.lookup("run_threads").expect("run") as usize) };
+    // SAFETY: as above.
+    let sum: Sum = unsafe { std::mem::transmute(r.lookup("kernel_sum").expect("sum") as usize) };
+    let each = (threshold / 8 + 1) as i32;
+    assert_eq!(run(8, each), 8 * i64::from(each) * 36);
+    let data = [3i32; 4];
+    assert_eq!(sum(data.as_ptr(), 4), 36);
+    r.wait_idle();
+    let asked = asked.lock().unwrap().clone();
+    let for_sum: Vec<_> = asked.iter().filter(|(n, _)| n == "kernel_sum").collect();
+    assert_eq!(for_sum.len(), 1, "{asked:?}");
+    assert!(
+        (threshold..=8 * each as u64 + 1).contains(&for_sum[0].1),
+        "{asked:?}"
+    );
+    assert!(r.is_reoptimized("kernel_sum"));
+
+    // Below the threshold, exited threads' counts are all there.
+    let (r, asked) = threaded(t, 1 << 40, None);
+    // SAFETY: as above.
+    let run: RunThreads =
+        unsafe { std::mem::transmute(r.lookup("run_threads").expect("run") as usize) };
+    assert_eq!(run(8, 1000), 8 * 1000 * 36);
+    assert_eq!(run(3, 7), 3 * 7 * 36);
+    assert_eq!(r.calls("kernel_sum"), Some(8021));
+    assert!(asked.lock().unwrap().is_empty());
+}
+
+/// `--reopt-counters` selects the kind of counters; each tiers up at the threshold on one thread.
+#[test]
+fn cli_counter_kinds() {
+    let t = &tiers()[0];
+    let exe = native_link(&t.config, &[t.main.clone(), t.k0.clone()], "reopt-tier0");
+    let native = run(
+        std::process::Command::new(&exe),
+        &RunSpec::default(),
+        "native",
+    );
+    let k2 = t.k2.to_string_lossy().into_owned();
+    for kind in ["per-thread", "atomic", "plain"] {
+        let mut cmd = common::jitlink_command(
+            &[
+                "--reopt",
+                &k2,
+                "--reopt-threshold",
+                "50",
+                "--reopt-log",
+                "--reopt-counters",
+                kind,
+            ],
+            &[t.main.clone(), t.k0.clone()],
+            &[],
+        );
+        let (code, stdout, stderr) = outcome(&mut cmd);
+        assert_eq!(code, Some(0), "{kind}: {stderr}");
+        assert_eq!(stdout, native.stdout_text(), "{kind}");
+        assert!(
+            stderr.contains("jitlink: reoptimized kernel_sum after 50 calls"),
+            "{kind}: {stderr}"
+        );
+    }
+    let (code, _, stderr) = outcome(&mut common::jitlink_command(
+        &["--reopt", &k2, "--reopt-counters", "sometimes"],
+        &[t.main.clone(), t.k0.clone()],
+        &[],
+    ));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("sometimes"), "{stderr}");
 }

@@ -176,6 +176,12 @@ pub enum TrampolineSlot {
     Counter,
     /// The trampoline's 8-byte destination pointer (writable, one per trampoline).
     Target,
+    /// Not a word but a constant: the offset from the thread pointer of the runtime's
+    /// thread-local pointer to the calling thread's counter array (the same in every thread).
+    ThreadCounters,
+    /// Not a word but a constant: the byte offset of the trampoline's counter in every
+    /// thread's counter array.
+    ThreadCounterSlot,
 }
 
 /// One field of a trampoline that references a data word.
@@ -201,6 +207,9 @@ pub struct TrampolineTemplate<K: 'static> {
     pub id_offset: usize,
     /// Fields referencing data words.
     pub fields: &'static [TrampolineField<K>],
+    /// Offset of the path that enters the resolver (pushes the identity and jumps): pointing a
+    /// counting trampoline's target slot there makes its next call enter the runtime.
+    pub enter_offset: usize,
 }
 
 /// One target architecture.
@@ -235,6 +244,14 @@ pub trait Arch: 'static + Sized {
     /// made at the same moment on several threads may be counted once, and more than one of
     /// them may see the counter reach zero (the runtime keeps only the first).
     const COUNTING_TRAMPOLINE_RELAXED: Option<TrampolineTemplate<Self::EdgeKind>> = None;
+    /// Counting trampoline with per-thread counters: loads the calling thread's counter array
+    /// from a thread-local pointer ([`TrampolineSlot::ThreadCounters`]) and decrements the
+    /// trampoline's slot in it ([`TrampolineSlot::ThreadCounterSlot`]) with a plain, unlocked
+    /// instruction (one writer per slot, so the count is exact). A thread with no array yet, or
+    /// whose slot falls to zero or below, enters the resolver; every other call jumps through the
+    /// target slot. The slot holds the calls the runtime still allows this thread (its budget).
+    /// Clobbers no argument register.
+    const COUNTING_TRAMPOLINE_PER_THREAD: Option<TrampolineTemplate<Self::EdgeKind>> = None;
 
     /// Applies `kind` at `offset` of `block` (the block's final bytes in writable memory).
     fn apply_fixup(

@@ -143,10 +143,42 @@ const COUNTING_RELAXED_BYTES: [u8; 32] = {
     b
 };
 
+/// The per-thread counting trampoline. r11 is free at every call boundary (it carries no
+/// argument, and the resolver uses it as scratch too); flags are caller-clobbered.
+#[rustfmt::skip]
+const COUNTING_PER_THREAD_BYTES: [u8; 48] = [
+    0x64, 0x4c, 0x8b, 0x1c, 0x25, 0, 0, 0, 0, // mov r11, fs:[tls]   ; offset from the thread pointer at 5
+    0x4d, 0x85, 0xdb,                         // test r11, r11       ; no array on this thread yet:
+    0x74, 0x10,                               // jz 30               ;   enter the runtime
+    0x49, 0x83, 0xab, 0, 0, 0, 0, 0x01,       // sub qword [r11 + slot], 1 ; slot offset at 17
+    0x7e, 0x06,                               // jle 30              ; budget used up: enter the runtime
+    0xff, 0x25, 0, 0, 0, 0,                   // jmp *target(%rip)   ; displacement at 26
+    0x68, 0, 0, 0, 0,                         // 30: push $id        ; identity at 31
+    0xff, 0x25, 0, 0, 0, 0,                   // jmp *resolver(%rip) ; displacement at 37
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, // int3 padding, never executed
+];
+/// Offsets in [`COUNTING_PER_THREAD_BYTES`].
+const PER_THREAD_TLS: usize = 5;
+const PER_THREAD_SLOT: usize = 17;
+const PER_THREAD_TARGET: usize = 26;
+const PER_THREAD_ID: usize = 31;
+const PER_THREAD_RESOLVER: usize = 37;
+const _: () = assert!(
+    COUNTING_PER_THREAD_BYTES.len() == 48
+        && COUNTING_PER_THREAD_BYTES[13] as usize + 14 == PER_THREAD_ID - 1 // jz lands on the push
+        && COUNTING_PER_THREAD_BYTES[23] as usize + 24 == PER_THREAD_ID - 1 // jle too
+        && COUNTING_PER_THREAD_BYTES[PER_THREAD_TLS - 1] == 0x25
+        && COUNTING_PER_THREAD_BYTES[PER_THREAD_SLOT - 1] == 0xab
+        && COUNTING_PER_THREAD_BYTES[PER_THREAD_TARGET - 2] == 0xff
+        && COUNTING_PER_THREAD_BYTES[PER_THREAD_ID - 1] == 0x68
+        && COUNTING_PER_THREAD_BYTES[PER_THREAD_RESOLVER - 2] == 0xff
+);
+
 /// The re-entry trampoline (see [`Arch::REENTRY_TRAMPOLINE`]).
 const REENTRY: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
     bytes: &REENTRY_BYTES,
     id_offset: REENTRY_ID,
+    enter_offset: 0,
     fields: &[TrampolineField {
         offset: REENTRY_RESOLVER,
         kind: EdgeKind::Delta32,
@@ -158,6 +190,7 @@ const REENTRY: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
 const COUNTING: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
     bytes: &COUNTING_BYTES,
     id_offset: COUNTING_ID,
+    enter_offset: COUNTING_ID - 1,
     fields: &[
         TrampolineField {
             offset: COUNTING_COUNTER,
@@ -184,6 +217,40 @@ const COUNTING: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
 const COUNTING_RELAXED: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
     bytes: &COUNTING_RELAXED_BYTES,
     ..COUNTING
+};
+
+/// The counting trampoline with per-thread counters (see
+/// [`Arch::COUNTING_TRAMPOLINE_PER_THREAD`]).
+const COUNTING_PER_THREAD: TrampolineTemplate<EdgeKind> = TrampolineTemplate {
+    bytes: &COUNTING_PER_THREAD_BYTES,
+    id_offset: PER_THREAD_ID,
+    enter_offset: PER_THREAD_ID - 1,
+    fields: &[
+        TrampolineField {
+            offset: PER_THREAD_TLS,
+            kind: EdgeKind::Pointer32Signed,
+            addend: 0,
+            slot: TrampolineSlot::ThreadCounters,
+        },
+        TrampolineField {
+            offset: PER_THREAD_SLOT,
+            kind: EdgeKind::Pointer32Signed,
+            addend: 0,
+            slot: TrampolineSlot::ThreadCounterSlot,
+        },
+        TrampolineField {
+            offset: PER_THREAD_TARGET,
+            kind: EdgeKind::Delta32,
+            addend: -4,
+            slot: TrampolineSlot::Target,
+        },
+        TrampolineField {
+            offset: PER_THREAD_RESOLVER,
+            kind: EdgeKind::Delta32,
+            addend: -4,
+            slot: TrampolineSlot::Resolver,
+        },
+    ],
 };
 
 fn put<const N: usize>(block: &mut [u8], offset: usize, bytes: [u8; N]) -> Result<(), FixupError> {
@@ -240,6 +307,8 @@ impl Arch for X86_64 {
     const COUNTING_TRAMPOLINE: Option<TrampolineTemplate<EdgeKind>> = Some(COUNTING);
     const COUNTING_TRAMPOLINE_RELAXED: Option<TrampolineTemplate<EdgeKind>> =
         Some(COUNTING_RELAXED);
+    const COUNTING_TRAMPOLINE_PER_THREAD: Option<TrampolineTemplate<EdgeKind>> =
+        Some(COUNTING_PER_THREAD);
 
     fn apply_fixup(
         kind: EdgeKind,
@@ -529,20 +598,23 @@ mod tests {
     use EdgeKind::*;
 
     /// Fills a trampoline template at `at` with data words at fixed addresses.
-    fn trampoline(t: TrampolineTemplate<EdgeKind>, at: u64, id: u32) -> [u8; 32] {
-        let mut b = [0u8; 32];
+    fn trampoline(t: TrampolineTemplate<EdgeKind>, at: u64, id: u32) -> [u8; 48] {
+        let mut b = [0u8; 48];
         b[..t.bytes.len()].copy_from_slice(t.bytes);
         b[t.id_offset..t.id_offset + 4].copy_from_slice(&id.to_le_bytes());
         for f in t.fields {
-            let s = match f.slot {
-                TrampolineSlot::Resolver => 0x9000,
-                TrampolineSlot::Counter => 0xa000,
-                TrampolineSlot::Target => 0xa008,
+            // Constants go in the addend (they may be negative).
+            let (s, a) = match f.slot {
+                TrampolineSlot::Resolver => (0x9000, 0),
+                TrampolineSlot::Counter => (0xa000, 0),
+                TrampolineSlot::Target => (0xa008, 0),
+                TrampolineSlot::ThreadCounters => (0, -0x40),
+                TrampolineSlot::ThreadCounterSlot => (0, 7 * 8),
             };
             let v = FixupValues {
                 p: at + f.offset as u64,
                 s,
-                a: f.addend,
+                a: f.addend + a,
                 got: 0,
                 tls: crate::TlsValues::default(),
             };
@@ -603,7 +675,25 @@ mod tests {
             assert_eq!(rip_target(&c, at, 12, 16), 0xa008); // jmp *target(%rip)
             assert_eq!(&c[16..21], &[0x68, 7, 0, 0, 0]); // push $7
             assert_eq!(rip_target(&c, at, 23, 27), 0x9000); // jmp *resolver(%rip)
+            assert_eq!(c[t.enter_offset], 0x68);
         }
+
+        // Encodings checked with llvm-mc-19 --show-encoding.
+        let p = trampoline(COUNTING_PER_THREAD, at, 7);
+        #[rustfmt::skip]
+        let want: [u8; 30] = [
+            0x64, 0x4c, 0x8b, 0x1c, 0x25, 0xc0, 0xff, 0xff, 0xff, // mov r11, fs:[-0x40]
+            0x4d, 0x85, 0xdb,                                     // test r11, r11
+            0x74, 0x10,                                           // jz 30
+            0x49, 0x83, 0xab, 56, 0, 0, 0, 0x01,                  // sub qword [r11 + 56], 1
+            0x7e, 0x06,                                           // jle 30
+            0xff, 0x25, 0, 0, 0, 0,                               // jmp *target(%rip)
+        ];
+        assert_eq!(&p[..26], &want[..26]);
+        assert_eq!(rip_target(&p, at, 26, 30), 0xa008);
+        assert_eq!(&p[30..35], &[0x68, 7, 0, 0, 0]); // push $7
+        assert_eq!(rip_target(&p, at, 37, 41), 0x9000); // jmp *resolver(%rip)
+        assert_eq!(COUNTING_PER_THREAD.enter_offset, 30);
     }
 
     fn run(

@@ -65,8 +65,14 @@ struct Cli {
     /// Print each re-optimization event to stderr.
     #[arg(long)]
     reopt_log: bool,
-    /// Count calls with plain instead of atomic increments (cheaper; approximate under threads).
-    #[arg(long)]
+    /// How calls are counted: `per-thread` (the default: exact, a plain decrement of the calling
+    /// thread's own counter), `atomic` (exact, one locked increment of a shared counter per
+    /// call) or `plain` (a plain increment of a shared counter: counts may be lost under threads).
+    #[arg(long, value_name = "KIND", value_parser = ["per-thread", "atomic", "plain"],
+          default_value = "per-thread")]
+    reopt_counters: String,
+    /// Same as `--reopt-counters plain` (kept for compatibility).
+    #[arg(long, hide = true)]
     reopt_plain_counters: bool,
     /// Run in an executor process instead of this one: `process` (a child of this architecture)
     /// or `qemu` (a child of the inputs' architecture under qemu-user).
@@ -113,7 +119,11 @@ fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, KeepAlive)>, Err
                 threshold: cli.reopt_threshold,
                 background: true,
                 log: cli.reopt_log,
-                atomic_counters: !cli.reopt_plain_counters,
+                counters: match (cli.reopt_plain_counters, cli.reopt_counters.as_str()) {
+                    (true, _) | (_, "plain") => jitlink::reopt::Counters::Plain,
+                    (_, "atomic") => jitlink::reopt::Counters::Atomic,
+                    _ => jitlink::reopt::Counters::PerThread,
+                },
             },
             std::sync::Arc::new(move |name: &str, _calls: u64| files.definition(name)),
         );

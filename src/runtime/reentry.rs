@@ -7,6 +7,15 @@
 //! with the stack exactly as the caller left it (so arguments on the stack are intact and the
 //! callee returns straight to the original caller).
 //!
+//! Vector arguments travel in xmm0-7, and `__m256`/`__m512` ones in ymm0-7/zmm0-7 and the
+//! AVX-512 mask registers; the runtime's own code can change any of them (glibc's AVX `memcpy`
+//! ends with `vzeroupper`, which clears the upper halves). Where the OS manages the extended
+//! state (CPUID.1:ECX.OSXSAVE), the resolver saves and restores it whole with `xsave64` and
+//! `xrstor64`, for the features enabled in XCR0 among SSE, AVX and the three AVX-512 parts
+//! (XCR0 bits 1, 2, 5, 6, 7), in an area sized from CPUID leaf 0xD and 64-byte aligned on the
+//! stack; this is chosen once, the first time a resolver address is asked for. Without OSXSAVE
+//! there is no AVX either, and the resolver saves xmm0-7 with `movaps`.
+//!
 //! Handlers run on whatever thread made the call. A handler that fails cannot return an error
 //! to code that called a plain C function: the process prints the error and aborts, and a panic
 //! in a handler aborts the same way instead of unwinding through assembly.
@@ -128,12 +137,127 @@ std::arch::global_asm!(
     reenter = sym reenter,
 );
 
+/// Vector state components the xsave resolver saves (`XCR0 & XSAVE_FEATURES`).
+#[cfg(target_arch = "x86_64")]
+const XSAVE_FEATURES: u64 = 1 << 1 | 1 << 2 | 1 << 5 | 1 << 6 | 1 << 7;
+
+/// The xsave resolver's requested-feature mask (low 32 bits; the components it names are below
+/// bit 32) and its save area's size in bytes (a multiple of 64). Written once, before the
+/// resolver's address is handed out.
+#[cfg(target_arch = "x86_64")]
+static XSAVE_MASK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+#[cfg(target_arch = "x86_64")]
+static XSAVE_SIZE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(target_arch = "x86_64")]
+std::arch::global_asm!(
+    ".text",
+    ".p2align 4",
+    ".globl jitlink_reentry_resolver_xsave",
+    ".hidden jitlink_reentry_resolver_xsave",
+    ".type jitlink_reentry_resolver_xsave,@function",
+    "jitlink_reentry_resolver_xsave:",
+    // On entry: [rsp] = identity, [rsp+8] = the caller's return address (see above).
+    "push rbp",
+    "mov rbp, rsp",
+    // The general argument registers, al (vector registers used by a varargs call) and r10
+    // (static chain), at rbp-8 .. rbp-64.
+    "push rax",
+    "push rdi",
+    "push rsi",
+    "push rdx",
+    "push rcx",
+    "push r8",
+    "push r9",
+    "push r10",
+    // The save area: XSAVE_SIZE bytes, 64-byte aligned (so the call below is 16-byte aligned).
+    "sub rsp, qword ptr [rip + {size}]",
+    "and rsp, -64",
+    // Standard-form XRSTOR faults unless the header's reserved bytes are zero, and XSAVE writes
+    // only the bits it saves of XSTATE_BV: clear the 64-byte header at 512.
+    "xor eax, eax",
+    "mov [rsp + 512], rax",
+    "mov [rsp + 520], rax",
+    "mov [rsp + 528], rax",
+    "mov [rsp + 536], rax",
+    "mov [rsp + 544], rax",
+    "mov [rsp + 552], rax",
+    "mov [rsp + 560], rax",
+    "mov [rsp + 568], rax",
+    "mov eax, dword ptr [rip + {mask}]",
+    "xor edx, edx",
+    "xsave64 [rsp]",
+    "mov rdi, [rbp + 8]",
+    "call {reenter}",
+    "mov r11, rax", // r11: scratch at every call boundary, never an argument
+    "mov eax, dword ptr [rip + {mask}]",
+    "xor edx, edx",
+    "xrstor64 [rsp]",
+    "lea rsp, [rbp - 64]",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rcx",
+    "pop rdx",
+    "pop rsi",
+    "pop rdi",
+    "pop rax",
+    "pop rbp",
+    "lea rsp, [rsp + 8]", // drop the identity; the stack is now the caller's
+    "jmp r11",
+    ".size jitlink_reentry_resolver_xsave, . - jitlink_reentry_resolver_xsave",
+    reenter = sym reenter,
+    mask = sym XSAVE_MASK,
+    size = sym XSAVE_SIZE,
+);
+
 #[cfg(target_arch = "x86_64")]
 extern "C" {
     fn jitlink_reentry_resolver();
+    fn jitlink_reentry_resolver_xsave();
 }
 
-/// Address of the resolver that trampolines jump to.
+/// The components to save and the size of their standard-form XSAVE area, if the OS manages
+/// the extended state (OSXSAVE).
+#[cfg(target_arch = "x86_64")]
+fn xsave_layout() -> Option<(u32, u64)> {
+    use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+    // CPUID is available on every x86-64 processor (safe to call in this toolchain).
+    let leaf1 = __cpuid(1);
+    if leaf1.ecx & (1 << 27) == 0 {
+        return None;
+    }
+    // SAFETY: OSXSAVE is set, so XGETBV is available and the OS has enabled XCR0.
+    let xcr0 = unsafe { _xgetbv(0) };
+    let mask = xcr0 & XSAVE_FEATURES;
+    if mask & (1 << 1) == 0 {
+        return None;
+    }
+    // The legacy region and the header, then each saved component at its standard offset.
+    let mut size = 576u64;
+    for i in 2..8 {
+        if mask & (1 << i) != 0 {
+            // Leaf 0xD exists when OSXSAVE is set; sub-leaf i describes component i (EAX: size,
+            // EBX: offset in the standard form).
+            let c = __cpuid_count(0xd, i);
+            size = size.max(u64::from(c.ebx) + u64::from(c.eax));
+        }
+    }
+    Some((mask as u32, size.next_multiple_of(64)))
+}
+
+/// Address of the resolver that trampolines jump to (the xsave one where the OS manages the
+/// extended state, chosen on first use).
+#[cfg(target_arch = "x86_64")]
 pub fn resolver_address() -> u64 {
-    jitlink_reentry_resolver as unsafe extern "C" fn() as usize as u64
+    use std::sync::atomic::Ordering;
+    static CHOSEN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| match xsave_layout() {
+        Some((mask, size)) => {
+            XSAVE_MASK.store(mask, Ordering::Relaxed);
+            XSAVE_SIZE.store(size, Ordering::Relaxed);
+            jitlink_reentry_resolver_xsave as unsafe extern "C" fn() as usize as u64
+        }
+        None => jitlink_reentry_resolver as unsafe extern "C" fn() as usize as u64,
+    })
 }

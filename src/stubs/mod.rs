@@ -12,7 +12,7 @@ mod pool;
 mod trampolines;
 
 pub use pool::{StubHandle, StubPool};
-pub use trampolines::{Trampoline, TrampolinePool};
+pub use trampolines::{Counters, Trampoline, TrampolinePool};
 
 use crate::error::Result;
 

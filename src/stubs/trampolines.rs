@@ -1,7 +1,8 @@
 //! Re-entry and counting trampolines, pooled in batches in the session's reserved memory.
 //!
 //! A batch is made from one architecture template ([`jitlink_arch::Arch::REENTRY_TRAMPOLINE`] or
-//! [`jitlink_arch::Arch::COUNTING_TRAMPOLINE`]) with a range of identities reserved at once: its
+//! one of the counting ones) with a range of identities (and, for per-thread counters, of counter
+//! indices: [`crate::runtime::counters`]) reserved at once: its
 //! code is written once and finalized read-execute, so each trampoline's identity is fixed when the
 //! batch is made and its purpose (the handler) is set when it is handed out. Layout of a batch:
 //! code (r-x) | the resolver's address (r--) | per trampoline a counter and a target (rw-; a
@@ -17,14 +18,33 @@ use jitlink_arch::{Arch, FixupValues, TrampolineSlot, TrampolineTemplate};
 use crate::error::{Error, Result};
 use crate::graph::Perm;
 use crate::memory::{Finalized, MemoryManager, Placement};
+use crate::runtime::counters::{self, Entry};
 use crate::runtime::reentry::{self, Handler};
+
+/// How counting trampolines count calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Counters {
+    /// Each thread decrements its own slot with a plain instruction: exact, and cheap (the
+    /// default; see [`crate::runtime::counters`]). Falls back to [`Counters::Atomic`] where
+    /// per-thread counters are not available.
+    #[default]
+    PerThread,
+    /// One shared counter per function, incremented with a locked instruction: exact, and
+    /// exactly one call enters the runtime, but a locked increment costs several nanoseconds.
+    Atomic,
+    /// One shared counter per function, plain increments: cheap, but calls racing on several
+    /// threads may be counted once, and several of them may enter the runtime (the runtime
+    /// keeps only the first).
+    Plain,
+}
 
 /// Data bytes per trampoline: its counter and its target slot. A counter is written on every
 /// call, so counting trampolines get a cache line each: functions counted on different threads
 /// do not share one.
 fn data_stride(kind: Kind) -> usize {
     match kind {
-        Kind::Reentry => 16,
+        // Per-thread counting: the shared words are only read (the target).
+        Kind::Reentry | Kind::CountingPerThread => 16,
         Kind::Counting | Kind::CountingRelaxed => 64,
     }
 }
@@ -40,6 +60,10 @@ pub struct Trampoline {
     pub counter: u64,
     /// Address of its 8-byte target slot (where a counting trampoline goes below the threshold).
     pub target: u64,
+    /// How it counts (`None`: a re-entry trampoline).
+    pub counters: Option<Counters>,
+    /// Per-thread counters: its slot in every thread's counter array.
+    pub counter_index: Option<u32>,
 }
 
 impl Trampoline {
@@ -51,9 +75,18 @@ impl Trampoline {
 
     /// Calls counted so far (for a counting trampoline made with `threshold`).
     pub fn calls(&self, threshold: u64) -> u64 {
+        if let Some(i) = self.counter_index {
+            return counters::calls(i);
+        }
         Self::word(self.counter)
             .load(Ordering::Relaxed)
             .wrapping_add(threshold)
+    }
+
+    /// Per-thread counters: calls that entered the runtime (budgets handed out, and the call
+    /// that crossed the threshold). `None` for other trampolines.
+    pub fn runtime_entries(&self) -> Option<u64> {
+        self.counter_index.map(counters::entries)
     }
 
     /// Where a counting trampoline continues below its threshold.
@@ -67,11 +100,14 @@ enum Kind {
     Reentry,
     Counting,
     CountingRelaxed,
+    CountingPerThread,
 }
 
 struct Batch {
     kind: Kind,
     first_id: u32,
+    /// First counter index ([`Kind::CountingPerThread`]).
+    first_index: u32,
     count: usize,
     used: usize,
     code: u64,
@@ -106,6 +142,7 @@ impl<A: Arch> TrampolinePool<A> {
             Kind::Reentry => A::REENTRY_TRAMPOLINE,
             Kind::Counting => A::COUNTING_TRAMPOLINE,
             Kind::CountingRelaxed => A::COUNTING_TRAMPOLINE_RELAXED,
+            Kind::CountingPerThread => A::COUNTING_TRAMPOLINE_PER_THREAD,
         };
         t.ok_or_else(|| Error::Unsupported {
             file: String::new(),
@@ -124,6 +161,17 @@ impl<A: Arch> TrampolinePool<A> {
         let stride = data_stride(kind);
         let data_len = (n * stride).next_multiple_of(page);
         let len = code_len + page + data_len;
+        let (tls, first_index) = match kind {
+            Kind::CountingPerThread => (
+                counters::supported().ok_or_else(|| {
+                    Error::InvalidArgument("per-thread counters are not available".into())
+                })?,
+                counters::reserve(n).ok_or_else(|| {
+                    Error::InvalidArgument("out of per-thread counter slots".into())
+                })?,
+            ),
+            _ => (0, 0),
+        };
         let first_id = reentry::reserve_ids(n).map_err(Error::InvalidArgument)?;
         let chunk = mem.chunk_for(Placement::Near, len, page)?;
         let segments = vec![
@@ -152,15 +200,20 @@ impl<A: Arch> TrampolinePool<A> {
                         let here = base + (i * size) as u64;
                         let words = data + (i * stride) as u64;
                         for f in tpl.fields {
-                            let s = match f.slot {
-                                TrampolineSlot::Resolver => resolver,
-                                TrampolineSlot::Counter => words,
-                                TrampolineSlot::Target => words + 8,
+                            // Constants (possibly negative) go in the addend.
+                            let (s, a) = match f.slot {
+                                TrampolineSlot::Resolver => (resolver, 0),
+                                TrampolineSlot::Counter => (words, 0),
+                                TrampolineSlot::Target => (words + 8, 0),
+                                TrampolineSlot::ThreadCounters => (0, i64::from(tls)),
+                                TrampolineSlot::ThreadCounterSlot => {
+                                    (0, (i64::from(first_index) + i as i64) * 8)
+                                }
                             };
                             let v = FixupValues {
                                 p: here + f.offset as u64,
                                 s,
-                                a: f.addend,
+                                a: f.addend + a,
                                 got: 0,
                                 tls: Default::default(),
                             };
@@ -180,6 +233,7 @@ impl<A: Arch> TrampolinePool<A> {
         Ok(Batch {
             kind,
             first_id,
+            first_index,
             count: n,
             used: 0,
             code: base,
@@ -188,10 +242,12 @@ impl<A: Arch> TrampolinePool<A> {
         })
     }
 
-    /// Hands out one trampoline per `(initial counter, initial target, handler)`, growing the
-    /// pool by one batch if the current one has too few left.
+    /// Hands out one trampoline per `(threshold, initial target, handler)` (the threshold is
+    /// ignored for re-entry trampolines), growing the pool by one batch if the current one has
+    /// too few left.
     fn take(&self, kind: Kind, items: Vec<(u64, u64, Handler)>) -> Result<Vec<Trampoline>> {
-        let size = Self::template(kind)?.bytes.len() as u64;
+        let tpl = Self::template(kind)?;
+        let size = tpl.bytes.len() as u64;
         let mut batches = lock(&self.batches);
         let fits = |b: &Batch| b.kind == kind && b.count - b.used >= items.len();
         if !batches.iter().any(fits) {
@@ -202,7 +258,7 @@ impl<A: Arch> TrampolinePool<A> {
             return Err(Error::InvalidArgument("trampoline pool: no room".into()));
         };
         let mut out = Vec::with_capacity(items.len());
-        for (counter, target, handler) in items {
+        for (threshold, target, handler) in items {
             let i = b.used;
             b.used += 1;
             let t = Trampoline {
@@ -210,9 +266,32 @@ impl<A: Arch> TrampolinePool<A> {
                 id: b.first_id + i as u32,
                 counter: b.data + (i * data_stride(kind)) as u64,
                 target: b.data + (i * data_stride(kind)) as u64 + 8,
+                counters: match kind {
+                    Kind::Reentry => None,
+                    Kind::Counting => Some(Counters::Atomic),
+                    Kind::CountingRelaxed => Some(Counters::Plain),
+                    Kind::CountingPerThread => Some(Counters::PerThread),
+                },
+                counter_index: (kind == Kind::CountingPerThread)
+                    .then_some(b.first_index + i as u32),
+            };
+            // Shared counters start at -threshold: the call that brings them to zero enters.
+            let counter = match kind {
+                Kind::Counting | Kind::CountingRelaxed => threshold.wrapping_neg(),
+                Kind::Reentry | Kind::CountingPerThread => 0,
             };
             Trampoline::word(t.counter).store(counter, Ordering::Relaxed);
             Trampoline::word(t.target).store(target, Ordering::Release);
+            let handler = match t.counter_index {
+                Some(index) => {
+                    counters::set(index, threshold, t.target, t.addr + tpl.enter_offset as u64);
+                    Arc::new(move || match counters::enter(index)? {
+                        Entry::Crossed => handler(),
+                        Entry::Continue(at) => Ok(at),
+                    })
+                }
+                None => handler,
+            };
             reentry::set_handler(t.id, handler);
             out.push(t);
         }
@@ -229,34 +308,35 @@ impl<A: Arch> TrampolinePool<A> {
     }
 
     /// Counting trampolines, from `(threshold, target, handler)`: calls go to `target`, except
-    /// the `threshold`-th, which enters the runtime (and continues where the handler says).
-    /// Counters are incremented atomically, so exactly one call enters the runtime.
+    /// the one that crosses the threshold, which runs the handler in the runtime (and continues
+    /// where the handler says). Counts are exact and exactly one call runs the handler
+    /// ([`Counters::PerThread`], or [`Counters::Atomic`] where that is not available).
     pub fn counting(&self, items: Vec<(u64, u64, Handler)>) -> Result<Vec<Trampoline>> {
-        self.counting_with(items, true)
+        self.counting_with(items, Counters::default())
     }
 
-    /// [`TrampolinePool::counting`], with atomic or plain (`atomic == false`: cheaper, counts
-    /// may be lost under contention and several racing calls may enter the runtime) increments.
+    /// [`TrampolinePool::counting`] with the given kind of counters. [`Counters::PerThread`]
+    /// falls back to [`Counters::Atomic`] where per-thread counters are not available (another
+    /// architecture, jitlink not in the main executable, out of counter slots); the trampolines
+    /// say which they use.
     pub fn counting_with(
         &self,
         items: Vec<(u64, u64, Handler)>,
-        atomic: bool,
+        counters: Counters,
     ) -> Result<Vec<Trampoline>> {
         if items.iter().any(|i| i.0 == 0 || i.0 > i64::MAX as u64) {
             return Err(Error::InvalidArgument(
                 "a counting threshold must be at least 1".into(),
             ));
         }
-        self.take(
-            if atomic {
-                Kind::Counting
-            } else {
-                Kind::CountingRelaxed
-            },
-            items
-                .into_iter()
-                .map(|(threshold, target, h)| (threshold.wrapping_neg(), target, h))
-                .collect(),
-        )
+        let per_thread =
+            A::COUNTING_TRAMPOLINE_PER_THREAD.is_some() && counters::supported().is_some();
+        match counters {
+            Counters::PerThread if per_thread => self
+                .take(Kind::CountingPerThread, items.clone())
+                .or_else(|_| self.take(Kind::Counting, items)),
+            Counters::PerThread | Counters::Atomic => self.take(Kind::Counting, items),
+            Counters::Plain => self.take(Kind::CountingRelaxed, items),
+        }
     }
 }
