@@ -273,8 +273,11 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         self.blocks.reserve_exact(sections);
         self.symbols.reserve_exact(symbols);
         self.globals.reserve(symbols / 2);
-        self.section_ids.reserve(sections.min(1 << 16));
-        self.sections.reserve(sections.min(1 << 16));
+        // Distinct names: about half of an object's sections are loaded (the rest are their
+        // relocations, symbol and string tables), and with -ffunction-sections most loaded
+        // names are distinct.
+        self.section_ids.reserve(sections / 2);
+        self.sections.reserve(sections / 2);
     }
 
     /// Registers an input and returns its id.
