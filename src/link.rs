@@ -121,7 +121,13 @@ fn defining_file(sets: &[Option<LinkedSet>], d: &Defined) -> Arc<str> {
     sets.get(d.set as usize)
         .and_then(Option::as_ref)
         .and_then(|s| s.files.get(d.file as usize).cloned())
-        .unwrap_or_else(|| Arc::from(if d.set == NO_SET { "<lazy>" } else { "<linker>" }))
+        .unwrap_or_else(|| {
+            Arc::from(if d.set == NO_SET {
+                "<lazy>"
+            } else {
+                "<linker>"
+            })
+        })
 }
 
 pub(crate) struct ArchiveInput {
@@ -133,10 +139,8 @@ struct LinkedSet {
     memory: Finalized,
     dso: u64,
     unwind: Registration,
-    /// The names the set published, end to end (`name_ends` marks where each one ends): two
-    /// allocations however many names.
-    names: Vec<u8>,
-    name_ends: Vec<u32>,
+    /// The names the set published.
+    published: Published,
     /// The set's inputs, by input id.
     files: Vec<Arc<str>>,
     debug: crate::debug::SetDebug,
@@ -462,22 +466,27 @@ impl Session {
             let table = big.then(|| crate::debug::FunctionTable::from_graph(&g, &redirected));
             timings.add("debug", t);
             let t = timings.start();
+            // The publishing thread cannot fail short of a bug; if it did, the link fails.
             let published = match (on_other_core.map(|h| h.join()), here) {
-                (Some(Ok(p)), _) => p,
-                (None, Some(symbols)) => publish(symbols),
-                // The publishing thread cannot fail short of a bug; if it did, the link fails
-                // cleanly.
-                _ => Published::failed(),
+                (Some(joined), _) => joined.ok(),
+                (None, Some(symbols)) => Some(publish(symbols)),
+                (None, None) => None,
             };
             timings.add("publish", t);
             (fixed, published, table)
         });
-        let fixed = fixed.and_then(|()| published.ok());
-        if let Err(e) = fixed {
-            unpublish(symbols, set_id, &published);
-            mem.abandon(inflight);
-            return Err(e);
-        }
+        let published = match (fixed, published) {
+            (Ok(()), Some(p)) => p,
+            (fixed, published) => {
+                if let Some(p) = &published {
+                    unpublish(symbols, set_id, p);
+                }
+                mem.abandon(inflight);
+                return Err(fixed.err().unwrap_or_else(|| {
+                    Error::InvalidArgument("publishing the linked set's symbols failed".into())
+                }));
+            }
+        };
 
         if opts.show_graph {
             eprint!("{g}");
@@ -491,15 +500,16 @@ impl Session {
             .filter(|(_, b)| opts.debugger_support && matches!(b, Bytes::Mapped(_)))
             .map(|(path, b)| crate::debug::gdb::FileBacked { bytes: b, path })
             .collect();
-        let debug = match crate::debug::register_set(&g, &st.elf.objects, &redirected, &files, opts, table)
-        {
-            Ok(d) => d,
-            Err(e) => {
-                unpublish(symbols, set_id, &published);
-                mem.abandon(inflight);
-                return Err(e);
-            }
-        };
+        let debug =
+            match crate::debug::register_set(&g, &st.elf.objects, &redirected, &files, opts, table)
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    unpublish(symbols, set_id, &published);
+                    mem.abandon(inflight);
+                    return Err(e);
+                }
+            };
         timings.add("debug", t);
 
         let t = timings.start();
@@ -544,15 +554,14 @@ impl Session {
         if let Some(locals) = &mut hooks.locals {
             record_locals(&g, &files, locals);
         }
-        let Published {
-            names, name_ends, ..
-        } = published;
         self.sets.push(Some(LinkedSet {
             memory,
             dso,
             unwind,
-            names,
-            name_ends,
+            published: Published {
+                replaced: Vec::new(),
+                ..published
+            },
             files,
             debug,
         }));
@@ -595,14 +604,7 @@ impl Session {
             .get_mut(id.0 as usize)
             .and_then(Option::take)
             .ok_or(Error::NoSuchLinkedSet(id.0))?;
-        let mut start = 0;
-        for &end in &set.name_ends {
-            let name = set.names.get(start..end as usize).unwrap_or_default();
-            start = end as usize;
-            if self.symbols.get(name).is_some_and(|d| d.set == id.0) {
-                self.symbols.remove(name);
-            }
-        }
+        forget(&mut self.symbols, id.0, &set.published);
         init::finish(set.dso);
         drop(set.debug);
         crate::debug::crash::refresh(self.sets.iter().flatten().map(|s| &s.debug.functions));
@@ -910,35 +912,17 @@ pub(crate) fn undefined_error<A: Arch>(g: &LinkGraph<'_, A>, undefined: &[Symbol
     Error::UndefinedSymbols(list)
 }
 
-/// What [`publish`] entered in the session's table: the names (end to end, `name_ends`
-/// marking where each ends) and the weak definitions of earlier sets they replaced.
+/// What [`publish`] entered in the session's table: the names, end to end (`name_ends` marks
+/// where each one ends: two allocations however many names), and the weak definitions of
+/// earlier sets they replaced.
+#[derive(Default)]
 struct Published {
     names: Vec<u8>,
     name_ends: Vec<u32>,
     replaced: Vec<(Name, Defined)>,
-    ok: bool,
 }
 
 impl Published {
-    fn failed() -> Self {
-        Published {
-            names: Vec::new(),
-            name_ends: Vec::new(),
-            replaced: Vec::new(),
-            ok: false,
-        }
-    }
-
-    fn ok(&self) -> Result<()> {
-        if self.ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidArgument(
-                "publishing the linked set's symbols failed".into(),
-            ))
-        }
-    }
-
     /// The published names.
     fn names(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
@@ -961,10 +945,8 @@ fn publish<A: Arch>(
     redirected: &[(SymbolId, StubHandle)],
     has_tls: bool,
 ) -> Published {
-    let mut p = Published::failed();
-    p.ok = true;
-    let stubs_of: FxHashMap<SymbolId, u64> =
-        redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
+    let mut p = Published::default();
+    let stubs_of: FxHashMap<SymbolId, u64> = redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
     symbols.reserve(g.globals.len());
     for (i, s) in g.symbols.iter().enumerate() {
         let Def::Block { block, .. } = s.def else {
@@ -999,13 +981,18 @@ fn publish<A: Arch>(
     p
 }
 
-/// Takes back what [`publish`] entered for set `set_id`.
-fn unpublish(symbols: &mut SymbolTable, set_id: u32, p: &Published) {
+/// Removes the names set `set_id` published that still name its definitions.
+fn forget(symbols: &mut SymbolTable, set_id: u32, p: &Published) {
     for name in p.names() {
         if symbols.get(name).is_some_and(|d| d.set == set_id) {
             symbols.remove(name);
         }
     }
+}
+
+/// Takes back what [`publish`] entered for set `set_id` (a link that failed after it).
+fn unpublish(symbols: &mut SymbolTable, set_id: u32, p: &Published) {
+    forget(symbols, set_id, p);
     for (name, d) in &p.replaced {
         symbols.insert(name.clone(), d.clone());
     }

@@ -75,9 +75,8 @@ struct Function {
 
 impl Function {
     fn target_word(&self) -> &AtomicU64 {
-        // SAFETY: `target` is an 8-byte aligned word in a trampoline batch's writable data,
-        // which is never unmapped while the process runs; every access is atomic.
-        unsafe { &*(self.target as *const AtomicU64) }
+        // `target` is the trampoline's target slot.
+        crate::stubs::Trampoline::word(self.target)
     }
 
     /// Where a call that does not trigger continues.

@@ -67,7 +67,9 @@ pub struct Trampoline {
 }
 
 impl Trampoline {
-    fn word(addr: u64) -> &'static AtomicU64 {
+    /// The 8-byte word at `addr`, which must be a trampoline's counter or target slot (in a
+    /// batch's writable data, from a [`Trampoline`] of this pool).
+    pub(crate) fn word(addr: u64) -> &'static AtomicU64 {
         // SAFETY: `addr` is an 8-byte aligned word in a batch's writable data, which is never
         // unmapped while the pool lives; every access is atomic.
         unsafe { &*(addr as *const AtomicU64) }
