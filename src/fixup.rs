@@ -5,7 +5,7 @@
 use jitlink_arch::{Arch, FixupError, FixupValues, TlsValues};
 
 use crate::error::{Error, FixupFailure, Result};
-use crate::graph::{Content, LinkGraph, SectionRole};
+use crate::graph::{BlockId, Content, LinkGraph, SectionRole};
 pub use crate::memory::Image;
 
 /// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
@@ -16,7 +16,8 @@ pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut dyn Image, tls: TlsValues)
         .iter()
         .filter(|s| s.role != SectionRole::ThreadLocal)
         .flat_map(|s| &s.blocks);
-    for blk in blocks.map(|b| &g.blocks[b.index()]) {
+    for &b in blocks {
+        let blk = &g.blocks[b.index()];
         if matches!(blk.content, Content::Zero(_)) {
             continue;
         }
@@ -27,7 +28,7 @@ pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut dyn Image, tls: TlsValues)
                 blk.addr
             ))
         })?;
-        apply_block(g, blk, out, got, tls)?;
+        apply_block(g, b, out, got, tls)?;
     }
     Ok(())
 }
@@ -42,7 +43,8 @@ pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>
         .iter()
         .filter(|s| s.role == SectionRole::ThreadLocal)
         .flat_map(|s| &s.blocks);
-    for blk in blocks.map(|b| &g.blocks[b.index()]) {
+    for &b in blocks {
+        let blk = &g.blocks[b.index()];
         if matches!(blk.content, Content::Zero(_)) {
             continue;
         }
@@ -52,7 +54,7 @@ pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>
                 "thread-local block outside its image".into(),
             ));
         };
-        apply_block(g, blk, out, got, TlsValues::default())?;
+        apply_block(g, b, out, got, TlsValues::default())?;
     }
     Ok(image)
 }
@@ -66,11 +68,12 @@ fn got_address<A: Arch>(g: &LinkGraph<'_, A>) -> u64 {
 /// Copies one block's content to `out` and applies its edges there.
 fn apply_block<A: Arch>(
     g: &LinkGraph<'_, A>,
-    blk: &crate::graph::Block<'_, A::EdgeKind>,
+    b: BlockId,
     out: &mut [u8],
     got: u64,
     tls: TlsValues,
 ) -> Result<()> {
+    let blk = &g.blocks[b.index()];
     if let Some(bytes) = blk.content.bytes() {
         out.copy_from_slice(bytes);
     }
@@ -90,15 +93,7 @@ fn apply_block<A: Arch>(
                 tls,
             };
             if let Err(reason) = A::apply_fixup(e.kind, out, e.offset as usize, v) {
-                return Err(failure(
-                    g,
-                    blk.section.index(),
-                    blk.input,
-                    e.offset,
-                    e.kind,
-                    e.target,
-                    reason,
-                ));
+                return Err(failure(g, b, e.offset, e.kind, e.target, reason));
             }
         }
     }
@@ -107,16 +102,15 @@ fn apply_block<A: Arch>(
 
 fn failure<A: Arch>(
     g: &LinkGraph<'_, A>,
-    section: usize,
-    input: u32,
+    b: BlockId,
     offset: u32,
     kind: A::EdgeKind,
     target: crate::graph::SymbolId,
     reason: FixupError,
 ) -> Error {
     Error::Fixup(Box::new(FixupFailure {
-        file: g.input_name(input).to_string(),
-        section: g.sections[section].name.to_string(),
+        file: g.input_name(g.blocks[b.index()].input).to_string(),
+        section: g.input_section_name(b).to_string(),
         offset: u64::from(offset),
         kind: format!("{kind:?}"),
         target: g.symbol_name(target),

@@ -17,7 +17,7 @@ use crate::builder::{self, BuildState};
 use crate::builder::{archive::ArchiveIndex, detect, InputKind};
 use crate::error::{Error, Result};
 use crate::fixup::{self, Image};
-use crate::graph::{Content, Def, LinkGraph, SectionRole, SymbolId};
+use crate::graph::{BlockId, Content, Def, LinkGraph, SectionRole, SymbolId};
 use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
 use crate::{layout, link};
 
@@ -329,11 +329,12 @@ fn describe<A: builder::ObjectArch>(
     let blocks = g
         .blocks
         .iter()
-        .map(|blk| {
+        .enumerate()
+        .map(|(i, blk)| {
             let sec = &g.sections[blk.section.index()];
             PlacedBlock {
                 file: g.input_name(blk.input).to_string(),
-                section: sec.name.to_string(),
+                section: g.input_section_name(BlockId(i as u32)).to_string(),
                 addr: blk.addr,
                 size: blk.content.size(),
                 thread_local: sec.role == SectionRole::ThreadLocal,

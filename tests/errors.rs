@@ -198,6 +198,27 @@ fn dynamic_relocations_are_rejected_by_name() {
     failures.finish();
 }
 
+/// A fixup that overflows names the input section it is in, even where the linker gathers
+/// `.data.*` sections into one (`-fdata-sections` names), with the offset, kind and target.
+#[test]
+fn fixup_overflow_names_the_input_section() {
+    let mut failures = Failures::new("fixup overflow");
+    for compiler in Compiler::ALL {
+        let config = Config::new(compiler, Opt::O0, Pic::Pie, false, false);
+        // An 8-bit absolute relocation against a data symbol: its address does not fit.
+        let obj = object_with_relocation(&config, "R_X86_64_8");
+        let label = format!("R_X86_64_8 {config}");
+        let (out, line) = run_jitlink(&[], &[obj], &label);
+        failures.record(expect_link_error(
+            &label,
+            &out,
+            &line,
+            &["section .data.reloc_test", "reloc_target", "out of range"],
+        ));
+    }
+    failures.finish();
+}
+
 /// Rewrites the type of every relocation of type `from` in an ELF64
 /// little-endian object's SHT_RELA sections to `to`; returns how many.
 fn retype_relocations(bytes: &mut [u8], from: u32, to: u32) -> usize {

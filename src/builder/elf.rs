@@ -200,6 +200,33 @@ fn section_perm_role(name: &str, sh_type: u32, flags: u64) -> (Perm, SectionRole
     (perm, role)
 }
 
+/// The graph section an input section joins. Sections that `-ffunction-sections` and
+/// `-fdata-sections` give a name of their own (`.text.f`, `.rodata.str1.1`, `.data.rel.ro.x`)
+/// join the section of their class, as a static linker's output sections gather them: a large
+/// link then has a handful of sections, not one per function. The block keeps its input name
+/// ([`LinkGraph::rename_block`]) for messages and checks. A section whose permissions are not
+/// those of its class (a writable `.rodata.x`) keeps its own name, and so its own permissions.
+fn output_section_name(name: &str, perm: Perm, role: SectionRole) -> &str {
+    const CLASSES: [(&str, Perm); 5] = [
+        (".text", Perm::ReadExec),
+        (".rodata", Perm::Read),
+        (".data.rel.ro", Perm::ReadWrite),
+        (".data", Perm::ReadWrite),
+        (".bss", Perm::ReadWrite),
+    ];
+    if role != SectionRole::Plain {
+        return name;
+    }
+    for (class, class_perm) in CLASSES {
+        if let Some(rest) = name.strip_prefix(class) {
+            if rest.starts_with('.') && perm == class_perm {
+                return class;
+            }
+        }
+    }
+    name
+}
+
 /// Sections whose references into discarded COMDAT groups are dropped rather than rejected
 /// (as static linkers drop them): unwind and exception tables describe the discarded code.
 fn tolerates_discarded(name: &str) -> bool {
@@ -309,6 +336,7 @@ pub fn add_object<'a, A: ElfArch>(
 
     // One block per allocatable section.
     let mut blocks: Vec<Option<BlockId>> = vec![None; nsec];
+    let mut input_names: Vec<&str> = vec![""; nsec];
     for (index, sh) in sections.enumerate() {
         let flags = sh.sh_flags(endian);
         let sh_type = sh.sh_type(endian);
@@ -355,13 +383,25 @@ pub fn add_object<'a, A: ElfArch>(
                 format!("section {name} is larger than 4 GiB"),
             ));
         }
-        let sec = graph.section(name, perm, role);
+        let mut grouped = output_section_name(name, perm, role);
+        let mut sec = graph.section(grouped, perm, role);
+        if grouped.len() != name.len() && graph.sections[sec.index()].perm != perm {
+            // The class's section came with other permissions (a writable `.rodata` of another
+            // object): this one keeps its own name.
+            grouped = name;
+            sec = graph.section(name, perm, role);
+        }
         let align = if role == SectionRole::EhFrame {
             align.min(4)
         } else {
             align
         };
-        blocks[index.0] = Some(graph.add_block(sec, content, align, input));
+        let block = graph.add_block(sec, content, align, input);
+        if grouped.len() != name.len() {
+            graph.rename_block(block, name);
+        }
+        blocks[index.0] = Some(block);
+        input_names[index.0] = name;
     }
 
     // Symbols: map every symbol-table index to a graph symbol.
@@ -408,7 +448,7 @@ pub fn add_object<'a, A: ElfArch>(
         let Some(block) = blocks.get(target.0).copied().flatten() else {
             continue;
         };
-        let section_name = graph.sections[graph.blocks[block.index()].section.index()].name;
+        let section_name = input_names[target.0];
         let size = graph.blocks[block.index()].content.size();
         let relas = sh
             .data_as_array::<elf::Rela64<LE>, _>(endian, data)
@@ -703,4 +743,56 @@ pub fn summarize<A: ElfArch>(name: &str, data: &[u8]) -> Result<Summary> {
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_join_their_class_only_with_its_permissions() {
+        let plain = SectionRole::Plain;
+        assert_eq!(
+            output_section_name(".text.f", Perm::ReadExec, plain),
+            ".text"
+        );
+        assert_eq!(output_section_name(".text", Perm::ReadExec, plain), ".text");
+        assert_eq!(
+            output_section_name(".rodata.str1.1", Perm::Read, plain),
+            ".rodata"
+        );
+        assert_eq!(
+            output_section_name(".data.rel.ro.local.x", Perm::ReadWrite, plain),
+            ".data.rel.ro"
+        );
+        assert_eq!(
+            output_section_name(".data.rel.local.x", Perm::ReadWrite, plain),
+            ".data"
+        );
+        assert_eq!(
+            output_section_name(".bss.counter", Perm::ReadWrite, plain),
+            ".bss"
+        );
+        // Other permissions, other roles, other names: kept.
+        assert_eq!(
+            output_section_name(".rodata.x", Perm::ReadWrite, plain),
+            ".rodata.x"
+        );
+        assert_eq!(
+            output_section_name(".textual", Perm::ReadExec, plain),
+            ".textual"
+        );
+        assert_eq!(
+            output_section_name(".tdata.x", Perm::ReadWrite, SectionRole::ThreadLocal),
+            ".tdata.x"
+        );
+        assert_eq!(
+            output_section_name(".init_array.00100", Perm::ReadWrite, SectionRole::InitArray),
+            ".init_array.00100"
+        );
+        assert_eq!(
+            output_section_name(".gcc_except_table.f", Perm::Read, plain),
+            ".gcc_except_table.f"
+        );
+    }
 }

@@ -243,6 +243,9 @@ pub struct LinkGraph<'a, A: Arch> {
     /// Non-local symbols by name.
     pub globals: FxHashMap<&'a [u8], SymbolId>,
     section_ids: FxHashMap<&'a str, SectionId>,
+    /// Blocks whose input section had another name than the graph section they are in (ELF
+    /// `-ffunction-sections` sections grouped by name class), with that name, in block order.
+    pub renamed: Vec<(BlockId, &'a str)>,
     /// True if some reference needs 32-bit absolute addresses (the graph must be placed low).
     pub needs_low: bool,
     /// True if some reference needs the TLS block at a fixed offset from the thread pointer
@@ -261,6 +264,7 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             symbols: Vec::new(),
             globals: FxHashMap::default(),
             section_ids: FxHashMap::default(),
+            renamed: Vec::new(),
             needs_low: false,
             needs_static_tls: false,
         }
@@ -328,6 +332,22 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         });
         self.sections[section.index()].blocks.push(id);
         id
+    }
+
+    /// Records that block `b` came from an input section named `name`, which is not the name of
+    /// the graph section it was added to (see [`LinkGraph::input_section_name`]).
+    pub fn rename_block(&mut self, b: BlockId, name: &'a str) {
+        debug_assert!(self.renamed.last().is_none_or(|&(last, _)| last < b));
+        self.renamed.push((b, name));
+    }
+
+    /// The name of the input section block `b` came from, for messages and for checks that name
+    /// input sections: its section's name unless the block was renamed.
+    pub fn input_section_name(&self, b: BlockId) -> &'a str {
+        match self.renamed.binary_search_by_key(&b, |&(id, _)| id) {
+            Ok(i) => self.renamed[i].1,
+            Err(_) => self.sections[self.blocks[b.index()].section.index()].name,
+        }
     }
 
     /// Adds a symbol that is not entered in the global table.
@@ -456,8 +476,7 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         }
         match s.def {
             Def::Block { block, offset } => {
-                let sec = self.blocks[block.index()].section;
-                format!("{}+{offset:#x}", self.sections[sec.index()].name)
+                format!("{}+{offset:#x}", self.input_section_name(block))
             }
             _ => "<anonymous>".to_string(),
         }

@@ -137,7 +137,7 @@ pub fn run<A: Arch>(
     // holds addresses of labels inside the function) must be the new version's: copy it.
     let perm_role = |g: &LinkGraph<'_, A>, b: BlockId| {
         let sec = &g.sections[g.blocks[b.index()].section.index()];
-        let relro = sec.name.starts_with(".data.rel.ro");
+        let relro = g.input_section_name(b).starts_with(".data.rel.ro");
         (if relro { Perm::Read } else { sec.perm }, sec.role, relro)
     };
     // The live address of a named data symbol of the new object, checking its size.

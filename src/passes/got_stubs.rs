@@ -136,7 +136,7 @@ pub fn run<A: Arch>(
                                     "section {} offset {:#x}: non-PIC reference to host data object {} ({} bytes, writable), \
                                      which lies beyond reach; a copy would not be shared with the library that owns it: \
                                      compile with -fPIC or -fPIE",
-                                    g.sections[blk.section.index()].name,
+                                    g.input_section_name(BlockId(b as u32)),
                                     e.offset,
                                     g.symbol_name(e.target),
                                     h.size
@@ -230,7 +230,7 @@ fn check_tls_target<A: Arch>(
         file: g.input_name(blk.input).to_string(),
         what: format!(
             "section {} offset {offset:#x}: thread-local access to {}, which is not a thread-local variable defined in the linked set",
-            g.sections[blk.section.index()].name,
+            g.input_section_name(BlockId(block as u32)),
             g.symbol_name(target)
         ),
     })
