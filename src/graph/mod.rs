@@ -270,18 +270,17 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         }
     }
 
-    /// Makes room for `sections` more input sections and `symbols` more symbols (half of them
-    /// global, an estimate) in the arenas and maps, so that building a large link grows nothing
-    /// by doubling: no copies, no rehashing, no page faults on memory thrown away.
+    /// Makes room for `sections` more input sections and `symbols` more symbol table entries in
+    /// the arenas, so that building a large link grows nothing by doubling: no copies, no page
+    /// faults on memory thrown away. The global table is sized for a quarter of the entries
+    /// (every object lists the names it references, which other objects define, besides its
+    /// locals and section symbols): a table sized for more spreads its probes over more cache
+    /// lines, and one sized for fewer is rehashed once or twice. Graph sections are few (the
+    /// builders group input sections by name class) and grow as they come.
     pub fn reserve(&mut self, sections: usize, symbols: usize) {
         self.blocks.reserve_exact(sections);
         self.symbols.reserve_exact(symbols);
-        self.globals.reserve(symbols / 2);
-        // Distinct names: about half of an object's sections are loaded (the rest are their
-        // relocations, symbol and string tables), and with -ffunction-sections most loaded
-        // names are distinct.
-        self.section_ids.reserve(sections / 2);
-        self.sections.reserve(sections / 2);
+        self.globals.reserve(symbols / 4);
     }
 
     /// Registers an input and returns its id.

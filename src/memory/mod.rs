@@ -308,6 +308,14 @@ impl MemoryManager {
             self.free_range(chunk, base, len);
             return Err(e);
         }
+        if !dirty && len >= HUGE_FROM {
+            // A large image is written whole by the fixups: with huge pages, one fault maps
+            // 2 MiB of it instead of 4 KiB (about a third of the fixups' time for 100,000
+            // functions). Final protections split them again; the advice only changes how
+            // pages are backed, and a kernel without transparent huge pages ignores it.
+            // SAFETY: the range is this allocation's own, mapped read-write just above.
+            unsafe { libc::madvise(base as *mut libc::c_void, len, libc::MADV_HUGEPAGE) };
+        }
         if dirty {
             // Clear what the segments occupy (zero-fill blocks and the padding between blocks
             // included). The tails of the last pages of data segments keep bytes of an earlier
@@ -407,6 +415,10 @@ impl Drop for MemoryManager {
         }
     }
 }
+
+/// Fresh allocations of at least this many bytes are backed by huge pages where the kernel
+/// can (see [`MemoryManager::allocate`]).
+const HUGE_FROM: usize = 4 << 20;
 
 fn find_fit(free: &[Free], len: usize, align: usize) -> Option<(usize, usize)> {
     free.iter().enumerate().find_map(|(i, f)| {
