@@ -284,9 +284,17 @@ pub fn add_object<'a, A: ElfArch>(
         });
     }
     let sections = header.sections(endian, data).map_err(bad)?;
-    let symtab = sections
-        .symbols(endian, data, elf::SHT_SYMTAB)
-        .map_err(bad)?;
+    // The symbol table is found from the end, where assemblers put it: a -ffunction-sections
+    // object has thousands of section headers before it.
+    let symtab = match sections
+        .iter()
+        .rposition(|sh| sh.sh_type(endian) == elf::SHT_SYMTAB)
+    {
+        Some(i) => sections
+            .symbol_table_by_index(endian, data, SectionIndex(i))
+            .map_err(bad)?,
+        None => object::read::elf::SymbolTable::default(),
+    };
     let input: InputId = graph.add_input(file);
     // Grow the arenas once per object rather than by doubling as it goes (the driver reserves
     // for all its inputs at once with [`size_hint`]; then this does nothing).
