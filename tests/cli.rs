@@ -199,6 +199,18 @@ int main(void) { printf("counter %d\n", bump()); return 7; }
                         "[{label}] the graph does not mention `main` and `bump`\n  command: {line}"
                     ))
                 });
+                // -ffunction-sections: `.text.bump` joins `.text`, and its block names it.
+                failures.record(
+                    if !config.function_sections
+                        || text.contains("section .text r-x") && text.contains("(.text.bump)")
+                    {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "[{label}] the graph does not show `.text.bump` in `.text`\n  command: {line}\n{text}"
+                        ))
+                    },
+                );
             }
         }
     }

@@ -41,9 +41,15 @@ impl<A: Arch> fmt::Display for LinkGraph<'_, A> {
                     Content::Zero(_) => "zero-fill",
                     _ => "content",
                 };
+                let from = self.input_section_name(b);
+                let from = if from == sec.name {
+                    String::new()
+                } else {
+                    format!(" ({from})")
+                };
                 writeln!(
                     f,
-                    "  block {:#018x} size {:#x} align {} {} from {}",
+                    "  block {:#018x} size {:#x} align {} {} from {}{from}",
                     blk.addr,
                     blk.content.size(),
                     blk.align,
