@@ -391,21 +391,20 @@ pub fn add_object<'a, A: ElfArch>(
                 format!("section {name} is larger than 4 GiB"),
             ));
         }
-        let mut grouped = output_section_name(name, perm, role);
-        let mut sec = graph.section(grouped, perm, role);
-        if grouped.len() != name.len() && graph.sections[sec.index()].perm != perm {
+        let class = output_section_name(name, perm, role);
+        let sec = match graph.section(class, perm, role) {
+            id if class == name || graph.sections[id.index()].perm == perm => id,
             // The class's section came with other permissions (a writable `.rodata` of another
             // object): this one keeps its own name.
-            grouped = name;
-            sec = graph.section(name, perm, role);
-        }
+            _ => graph.section(name, perm, role),
+        };
         let align = if role == SectionRole::EhFrame {
             align.min(4)
         } else {
             align
         };
         let block = graph.add_block(sec, content, align, input);
-        if grouped.len() != name.len() {
+        if graph.sections[sec.index()].name != name {
             graph.rename_block(block, name);
         }
         blocks[index.0] = Some(block);
@@ -760,47 +759,42 @@ mod tests {
     #[test]
     fn sections_join_their_class_only_with_its_permissions() {
         let plain = SectionRole::Plain;
-        assert_eq!(
-            output_section_name(".text.f", Perm::ReadExec, plain),
-            ".text"
-        );
-        assert_eq!(output_section_name(".text", Perm::ReadExec, plain), ".text");
-        assert_eq!(
-            output_section_name(".rodata.str1.1", Perm::Read, plain),
-            ".rodata"
-        );
-        assert_eq!(
-            output_section_name(".data.rel.ro.local.x", Perm::ReadWrite, plain),
-            ".data.rel.ro"
-        );
-        assert_eq!(
-            output_section_name(".data.rel.local.x", Perm::ReadWrite, plain),
-            ".data"
-        );
-        assert_eq!(
-            output_section_name(".bss.counter", Perm::ReadWrite, plain),
-            ".bss"
-        );
-        // Other permissions, other roles, other names: kept.
-        assert_eq!(
-            output_section_name(".rodata.x", Perm::ReadWrite, plain),
-            ".rodata.x"
-        );
-        assert_eq!(
-            output_section_name(".textual", Perm::ReadExec, plain),
-            ".textual"
-        );
-        assert_eq!(
-            output_section_name(".tdata.x", Perm::ReadWrite, SectionRole::ThreadLocal),
-            ".tdata.x"
-        );
-        assert_eq!(
-            output_section_name(".init_array.00100", Perm::ReadWrite, SectionRole::InitArray),
-            ".init_array.00100"
-        );
-        assert_eq!(
-            output_section_name(".gcc_except_table.f", Perm::Read, plain),
-            ".gcc_except_table.f"
-        );
+        let cases = [
+            (".text.f", Perm::ReadExec, plain, ".text"),
+            (".text", Perm::ReadExec, plain, ".text"),
+            (".rodata.str1.1", Perm::Read, plain, ".rodata"),
+            (
+                ".data.rel.ro.local.x",
+                Perm::ReadWrite,
+                plain,
+                ".data.rel.ro",
+            ),
+            (".data.rel.local.x", Perm::ReadWrite, plain, ".data"),
+            (".bss.counter", Perm::ReadWrite, plain, ".bss"),
+            // Other permissions, other roles, other names: kept.
+            (".rodata.x", Perm::ReadWrite, plain, ".rodata.x"),
+            (".textual", Perm::ReadExec, plain, ".textual"),
+            (
+                ".tdata.x",
+                Perm::ReadWrite,
+                SectionRole::ThreadLocal,
+                ".tdata.x",
+            ),
+            (
+                ".init_array.00100",
+                Perm::ReadWrite,
+                SectionRole::InitArray,
+                ".init_array.00100",
+            ),
+            (
+                ".gcc_except_table.f",
+                Perm::Read,
+                plain,
+                ".gcc_except_table.f",
+            ),
+        ];
+        for (name, perm, role, want) in cases {
+            assert_eq!(output_section_name(name, perm, role), want, "{name}");
+        }
     }
 }
