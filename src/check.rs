@@ -328,7 +328,7 @@ impl Context<'_> {
     /// The operands of the instruction at `label` in LLVM's numbering, and its next PC.
     fn decode(&self, label: &str) -> Eval<(Vec<u64>, u64)> {
         let addr = self.symbol(label)?;
-        if self.image.machine == object::elf::EM_AARCH64 {
+        if self.image.arch == crate::target::ArchKind::AArch64 {
             // Fixed-size instructions: the operands the relocations patch, sign-extended.
             let word = self
                 .image
@@ -418,7 +418,7 @@ mod tests {
             got: BTreeMap::from([("ext".to_string(), 0x1005)]),
             stubs: BTreeMap::new(),
             tls: Default::default(),
-            machine: object::elf::EM_X86_64,
+            arch: crate::target::ArchKind::X86_64,
         }
     }
 

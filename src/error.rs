@@ -118,6 +118,32 @@ pub enum Error {
     NoSuchLinkedSet(u32),
     /// A bad command-line or API argument.
     InvalidArgument(String),
+    /// A fixed base address that cannot hold the linked image.
+    BadBase {
+        /// The base.
+        base: u64,
+        /// Why it cannot.
+        why: String,
+    },
+    /// Something is larger than jitlink accepts.
+    TooLarge {
+        /// What it is.
+        what: &'static str,
+        /// Its size in bytes.
+        size: u64,
+        /// The largest size accepted.
+        limit: u64,
+    },
+    /// A peer (the executor) answered something that breaks the protocol.
+    Protocol {
+        /// What was wrong.
+        what: String,
+    },
+    /// A link was asked for with no input to link.
+    NothingToLink,
+    /// A condition that jitlink's own code should make impossible: a bug, reported rather than
+    /// a panic.
+    Internal(&'static str),
     /// A new definition of a running function that cannot be bound to the live image safely
     /// (re-optimization); the old version keeps running.
     Unbindable {
@@ -173,6 +199,13 @@ impl fmt::Display for Error {
             Error::SymbolNotFound(name) => write!(f, "symbol not found: {name}"),
             Error::NoSuchLinkedSet(id) => write!(f, "no linked set with id {id}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::BadBase { base, why } => write!(f, "base address {base:#x}: {why}"),
+            Error::TooLarge { what, size, limit } => {
+                write!(f, "{what} of {size:#x} bytes is larger than {limit:#x}")
+            }
+            Error::Protocol { what } => write!(f, "executor protocol: {what}"),
+            Error::NothingToLink => write!(f, "nothing to link"),
+            Error::Internal(what) => write!(f, "internal error (a bug in jitlink): {what}"),
             Error::Unbindable { file, symbol, reason } => {
                 write!(f, "{file}: cannot bind new definition of {symbol}: {reason}")
             }

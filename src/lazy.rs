@@ -32,10 +32,10 @@ use rustc_hash::FxHashMap;
 use crate::builder::elf::{summarize, Summary};
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
-use crate::link::{HostArch, Options, Session};
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 use crate::stubs::{Owner, RedirectableSymbolManager};
+use crate::{HostArch, Options, Session};
 
 /// Options of lazy linking.
 #[derive(Debug, Clone)]

@@ -49,25 +49,32 @@ pub mod check;
 pub mod debug;
 pub mod error;
 pub mod executor;
-pub mod fixed;
 pub mod fixup;
 pub mod graph;
 pub mod image;
+pub(crate) mod inputs;
 pub mod large_alloc;
 pub mod layout;
 pub mod lazy;
-pub mod link;
+pub(crate) mod link;
 pub mod memory;
 pub mod name;
+pub(crate) mod options;
 pub mod passes;
 pub mod remote;
 pub mod reopt;
 pub mod runtime;
+pub(crate) mod session;
 pub mod stubs;
+pub(crate) mod symbols;
+pub mod target;
 
 pub use error::{Error, Result};
+pub use inputs::{entry_is_win64, file_arch};
 pub use jitlink_arch as arch;
-pub use link::{LinkedSetId, Options, Redirectable, Session, Timings};
+pub use options::{LinkedSetId, Options, Redirectable, Timings};
+pub use session::{HostArch, Session};
+pub use target::ArchKind;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

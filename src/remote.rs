@@ -1,53 +1,38 @@
-//! Linking for an executor process ([`crate::executor`]): the stages of [`crate::link`] with
-//! the target's memory and symbols in another process, which may be of another architecture.
+//! Linking for an executor process ([`crate::executor`]), which may be of another architecture.
 //!
-//! Each link reserves memory in the executor near its C library, lays the graph out at that
-//! address, writes the fixed-up bytes into a [`TargetImage`] here and ships its segments;
-//! the executor applies the protections, registers the unwind information and runs the
-//! initializers. Symbols the inputs do not define are looked up in the executor's process in
-//! one request. A set's thread-local storage becomes a module of the executor's dynamic loader,
-//! as in process ([`crate::runtime::tls`]).
+//! Each link runs the one pipeline ([`crate::link::link`]) with the executor target
+//! ([`crate::target::executor`]): memory is reserved in the executor near its C library, the
+//! fixed-up bytes are written here and shipped, and symbols the inputs do not define are
+//! looked up in the executor's process in one request. Then the executor registers the unwind
+//! information and runs the initializers.
 
 use std::path::Path;
 use std::process::ExitStatus;
 
-use jitlink_arch::aarch64::AArch64;
-use jitlink_arch::x86_64::X86_64;
 use jitlink_arch::TlsValues;
 use rustc_hash::FxHashMap;
 
-use crate::builder::archive::ArchiveIndex;
-use crate::builder::elf::GOT_SYMBOL;
-use crate::builder::{self, detect, BuildState, Bytes, InputKind, ObjectArch};
 use crate::error::{Error, Result};
 use crate::executor::Executor;
-use crate::graph::{Def, LinkGraph, Scope, SectionRole, SymbolId};
-use crate::link::{
-    add_input, add_linker_content, check_eh_frames, estimate_size, load_archive_members,
-    undefined_error, ArchiveInput,
-};
-use crate::memory::{Image, TargetImage};
-use crate::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
-use crate::runtime::init;
-use crate::runtime::tls::{build_module, TlsTarget};
-use crate::{fixup, layout};
-
-/// Margin kept below a reference's range, for addends.
-const REACH_MARGIN: u64 = 16 << 20;
-/// How far below the target's C library the linker asks for memory.
-const BELOW_LIBC: u64 = 256 << 20;
+use crate::image::ImageBuffer;
+use crate::inputs::Inputs;
+use crate::link::{self, Context, LinkInputs, Plan};
+use crate::memory::Image;
+use crate::options::Timings;
+use crate::symbols::{Defined, SymbolTable, NO_SET};
+use crate::target::executor::ExecutorTarget;
+use crate::target::{dispatch, ArchKind, ForArch, LinkArch};
 
 /// A linking session whose code runs in an executor process.
 pub struct RemoteSession {
     ex: Executor,
     absolutes: Vec<(String, u64)>,
-    pending: Vec<(String, Bytes)>,
-    archives: Vec<(String, ArchiveInput)>,
-    loaded: Vec<Vec<bool>>,
-    symbols: FxHashMap<Box<[u8]>, u64>,
+    inputs: Inputs,
+    symbols: SymbolTable,
     /// Slots of redirectable symbols, by name.
     slots: FxHashMap<Box<[u8]>, u64>,
-    sets: usize,
+    sets: u32,
+    timings: Timings,
 }
 
 impl RemoteSession {
@@ -56,12 +41,11 @@ impl RemoteSession {
         RemoteSession {
             ex,
             absolutes,
-            pending: Vec::new(),
-            archives: Vec::new(),
-            loaded: Vec::new(),
-            symbols: FxHashMap::default(),
+            inputs: Inputs::default(),
+            symbols: SymbolTable::default(),
             slots: FxHashMap::default(),
             sets: 0,
+            timings: Timings::default(),
         }
     }
 
@@ -72,21 +56,12 @@ impl RemoteSession {
 
     /// Adds an object file or archive from disk.
     pub fn add_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = Bytes::map_file(path)?;
-        let name = path.to_string_lossy().into_owned();
-        add_input(
-            name,
-            bytes,
-            &mut self.pending,
-            &mut self.archives,
-            &mut self.loaded,
-        )
+        self.inputs.add_file(path.as_ref())
     }
 
     /// The address of a symbol defined by a linked set.
     pub fn lookup(&self, name: &str) -> Option<u64> {
-        self.symbols.get(name.as_bytes()).copied()
+        self.symbols.get(name.as_bytes()).map(|d| d.addr)
     }
 
     /// Links every pending object (with the archive members they need) as one set in the
@@ -95,202 +70,59 @@ impl RemoteSession {
         self.link(None)
     }
 
-    /// Links what is pending, and the archive member defining `wanted` if given.
+    /// Links what is pending, and the archive member defining `wanted` if given, with the
+    /// pipeline's executor target; then registers the set's unwind information and
+    /// finalizers in the executor and runs its initializers there.
     fn link(&mut self, wanted: Option<&[u8]>) -> Result<()> {
-        let pending = std::mem::take(&mut self.pending);
+        let pending = std::mem::take(&mut self.inputs.pending);
         if pending.is_empty() && wanted.is_none() {
             return Ok(());
         }
-        // Inputs of another machine are rejected by the builder, naming the file.
-        match self.ex.info().machine {
-            object::elf::EM_X86_64 => self.link_as::<X86_64>(&pending, wanted),
-            object::elf::EM_AARCH64 => self.link_as::<AArch64>(&pending, wanted),
-            m => Err(Error::Unsupported {
-                file: pending.first().map(|p| p.0.clone()).unwrap_or_default(),
-                what: format!("executor of ELF machine {m}"),
-            }),
-        }
-    }
-
-    fn link_as<A: ObjectArch>(
-        &mut self,
-        pending: &[(String, Bytes)],
-        wanted: Option<&[u8]>,
-    ) -> Result<()> {
         let set = self.sets;
-        let RemoteSession {
-            ex,
-            absolutes,
-            archives,
-            loaded,
-            symbols,
-            ..
-        } = self;
-        let mut g = LinkGraph::<A>::new(format!("remote set {set}"));
-        let mut st = BuildState::default();
-        for (name, bytes) in pending {
-            builder::add_object(&mut g, &mut st, name, bytes)?;
-        }
-        load_archive_members(&mut g, &mut st, archives, loaded, wanted, |name| {
-            symbols.contains_key(name)
-        })?;
-        if st.host_abi() != builder::HostAbi::Native {
-            return Err(Error::Unsupported {
-                file: pending.first().map(|p| p.0.clone()).unwrap_or_default(),
-                what: "COFF (Windows x64) objects in an executor process".into(),
-            });
-        }
-        if g.blocks.is_empty() && g.inputs.is_empty() {
-            return Ok(());
-        }
-        let dso_block = add_linker_content(&mut g);
-
-        // Resolve: earlier sets, absolutes, then the executor's process in one request.
-        let mut ask: Vec<(usize, &[u8])> = Vec::new();
-        for (i, s) in g.symbols.iter().enumerate() {
-            if s.def == Def::External && s.name != GOT_SYMBOL {
-                ask.push((i, s.name));
-            }
-        }
-        let mut remote_names = Vec::new();
-        let mut resolved: Vec<(usize, Option<u64>)> = Vec::with_capacity(ask.len());
-        for &(i, name) in &ask {
-            let known = symbols.get(name).copied().or_else(|| {
-                absolutes
-                    .iter()
-                    .find(|(n, _)| n.as_bytes() == name)
-                    .map(|a| a.1)
-            });
-            if known.is_none() {
-                remote_names.push(name);
-            }
-            resolved.push((i, known));
-        }
-        let mut remote = ex.lookup(&remote_names)?.into_iter();
-        let mut undefined = Vec::new();
-        for (i, known) in resolved {
-            let addr = match known {
-                Some(a) => Some(a),
-                None => remote.next().filter(|&a| a != 0),
-            };
-            let s = &mut g.symbols[i];
-            match addr {
-                Some(a) => s.def = Def::Absolute(a),
-                None if s.weak_ref => s.def = Def::Absolute(0),
-                None => undefined.push(SymbolId(i as u32)),
-            }
-        }
-        if !undefined.is_empty() {
-            return Err(undefined_error(&g, &undefined));
-        }
-
-        // Memory in the executor, below its C library so that references to it reach.
-        let info = ex.info();
-        let page = usize::try_from(info.page_size)
-            .ok()
-            .filter(|p| p.is_power_of_two())
-            .ok_or_else(|| Error::InvalidArgument("executor page size".into()))?;
-        let size = estimate_size(&g, page).next_multiple_of(page) as u64;
-        let hint = info.libc_anchor.saturating_sub(size + BELOW_LIBC) & !(info.page_size - 1);
-        let base = ex.reserve(size, hint, g.needs_low)?;
-        let reach = TargetReach {
-            lo: base,
-            hi: base + size,
-        };
-        got_stubs::run(
-            &mut g,
-            &reach,
-            &ExecutorHost(std::cell::RefCell::new(&mut *ex)),
-            info.tlsdesc_resolver,
+        let linked = link::link(
+            LinkInputs {
+                pending: &pending,
+                archives: &self.inputs.archives,
+                loaded: &mut self.inputs.loaded,
+            },
+            Context {
+                symbols: &mut self.symbols,
+                absolutes: &self.absolutes,
+                timings: &mut self.timings,
+                show_graph: false,
+            },
+            &mut ExecutorTarget::new(&mut self.ex)?,
+            Plan {
+                set,
+                wanted,
+                bind: None,
+                redirect: None,
+                low: false,
+                record_locals: false,
+            },
         )?;
-        let lay = layout::layout(&mut g, page)?;
-        let tls = match layout::layout_tls(&mut g) {
-            None => TlsValues::default(),
-            Some(tl) => {
-                let target = TlsTarget::for_machine(info.machine).ok_or_else(|| {
-                    Error::InvalidArgument("thread-local storage for this machine".into())
-                })?;
-                let image = fixup::apply_tls(&g, tl.init_len)?;
-                let module = build_module(target, &image, tl.len, tl.align, g.needs_static_tls);
-                ex.load_tls(&module, g.needs_static_tls, tl.len)?
-            }
-        };
-        if lay.len as u64 > size || base % lay.align as u64 != 0 {
-            ex.release(base, size)?;
-            return Err(Error::InvalidArgument(format!(
-                "linked set needs {:#x} bytes aligned to {:#x}; the executor gave {size:#x} at {base:#x}",
-                lay.len, lay.align
-            )));
-        }
-        layout::rebase(&mut g, base);
-        st.after_layout(&mut g, base)?;
-        let mut image = TargetImage {
-            base,
-            bytes: vec![0; lay.len],
-        };
-        let shipped = fixup::apply(&g, &mut image, tls)
-            .and_then(|()| check_eh_frames(&g, &mut image))
-            .and_then(|()| {
-                for &(off, len, perm) in &lay.segments {
-                    let bytes = image.bytes.get(off..off + len).unwrap_or_default();
-                    ex.write(base + off as u64, bytes)?;
-                    ex.protect(base + off as u64, len as u64, perm)?;
-                }
-                Ok(())
-            });
-        if let Err(e) = shipped {
-            let _ = ex.release(base, size);
-            return Err(e);
-        }
-
-        // Unwind information, finalizers, initializers.
-        if let Some(eh) = g
-            .sections
-            .iter()
-            .filter(|s| s.role == SectionRole::EhFrame)
-            .find_map(|s| s.blocks.first())
-        {
-            ex.register_eh_frame(g.blocks[eh.index()].addr)?;
-        }
-        let read = |addr: u64| {
-            let b = image_bytes(&image, addr, 8)?;
-            Some(u64::from_le_bytes(b.try_into().ok()?))
-        };
-        let list = init::collect_with(&g, read);
-        let dso = g.blocks[dso_block.index()].addr;
-        ex.register_finis(dso, &list.fini)?;
-
-        for s in &g.symbols {
-            if s.scope == Scope::Local || s.name.is_empty() {
-                continue;
-            }
-            if let Def::Block { block, offset } = s.def {
-                if g.is_tls_block(block) {
-                    continue;
-                }
-                let addr = g.blocks[block.index()].addr + offset;
-                symbols.entry(s.name.into()).or_insert(addr);
-            }
-        }
+        let Some(l) = linked else { return Ok(()) };
+        self.symbols.set_files(set, l.files);
         self.sets += 1;
-        self.ex.run_inits(&list.init)
+        if let Some(eh) = l.eh_frame {
+            self.ex.register_eh_frame(eh)?;
+        }
+        self.ex.register_finis(l.dso, &l.init_fini.fini)?;
+        self.ex.run_inits(&l.init_fini.init)
     }
 
     /// Makes `names` (functions of linked sets) redirectable: each gets a stub in the executor
     /// jumping through a pointer slot there, initially to its definition, and is looked up as
     /// its stub from then on (for sets linked later). Returns the stub addresses.
     pub fn create_redirectable(&mut self, names: &[&str]) -> Result<Vec<u64>> {
-        match self.ex.info().machine {
-            object::elf::EM_X86_64 => self.create_stubs::<X86_64>(names),
-            object::elf::EM_AARCH64 => self.create_stubs::<AArch64>(names),
-            m => Err(Error::Unsupported {
-                file: String::new(),
-                what: format!("stubs for ELF machine {m}"),
-            }),
-        }
+        let arch = ArchKind::from_elf(self.ex.info().machine).ok_or(Error::Unsupported {
+            file: String::new(),
+            what: format!("stubs for ELF machine {}", self.ex.info().machine),
+        })?;
+        dispatch(arch, CreateStubs(self, names))
     }
 
-    fn create_stubs<A: jitlink_arch::Arch>(&mut self, names: &[&str]) -> Result<Vec<u64>> {
+    fn create_stubs<A: LinkArch>(&mut self, names: &[&str]) -> Result<Vec<u64>> {
         let targets = names
             .iter()
             .map(|n| {
@@ -307,7 +139,7 @@ impl RemoteSession {
         let slots_len = (8 * names.len() as u64).next_multiple_of(page).max(page);
         let base = self.ex.reserve(code_len + slots_len, 0, false)?;
         let slots = base + code_len;
-        let mut code = TargetImage {
+        let mut code = ImageBuffer {
             base,
             bytes: vec![0; code_len as usize],
         };
@@ -316,7 +148,7 @@ impl RemoteSession {
             let at = base + i * stride;
             let out = code
                 .bytes_mut(at, tpl.bytes.len())
-                .ok_or_else(|| Error::InvalidArgument("stub outside its page".into()))?;
+                .ok_or(Error::Internal("stub outside its page"))?;
             out.copy_from_slice(tpl.bytes);
             let v = jitlink_arch::FixupValues {
                 p: at + tpl.slot_offset as u64,
@@ -326,7 +158,12 @@ impl RemoteSession {
                 tls: TlsValues::default(),
             };
             A::apply_fixup(tpl.slot_kind, out, tpl.slot_offset, v).map_err(|reason| {
-                Error::InvalidArgument(format!("stub for {}: {reason}", names[i as usize]))
+                Error::Protocol {
+                    what: format!(
+                        "stub for {} cannot reach its slot: {reason}",
+                        names[i as usize]
+                    ),
+                }
             })?;
             stubs.push(at);
         }
@@ -336,7 +173,15 @@ impl RemoteSession {
         self.ex
             .protect(base, code_len, crate::graph::Perm::ReadExec)?;
         for (i, (name, &stub)) in names.iter().zip(&stubs).enumerate() {
-            self.symbols.insert(name.as_bytes().into(), stub);
+            let stub_def = Defined {
+                addr: stub,
+                size: 0,
+                callable: true,
+                weak: false,
+                set: NO_SET,
+                file: 0,
+            };
+            self.symbols.insert(name.as_bytes(), stub_def);
             self.slots
                 .insert(name.as_bytes().into(), slots + 8 * i as u64);
         }
@@ -369,57 +214,11 @@ impl RemoteSession {
     }
 }
 
-/// The ELF machine of an object file or of the first object member of an archive.
-pub fn file_machine(path: &Path) -> Result<u16> {
-    let name = path.to_string_lossy().into_owned();
-    let bytes = Bytes::map_file(path)?;
-    match detect(&name, &bytes)? {
-        InputKind::Elf | InputKind::MachO | InputKind::Coff => builder::machine(&name, &bytes),
-        InputKind::Archive => {
-            let index = ArchiveIndex::parse(&name, &bytes)?;
-            let first = (0..index.members.len())
-                .map(|m| index.member_bytes(&bytes, m))
-                .find(|b| !matches!(detect(&name, b), Err(_) | Ok(InputKind::Archive)))
-                .ok_or_else(|| Error::Unsupported {
-                    file: name.clone(),
-                    what: "archive without object members".into(),
-                })?;
-            builder::machine(&name, first)
-        }
-    }
-}
+struct CreateStubs<'s, 'n>(&'s mut RemoteSession, &'n [&'n str]);
 
-fn image_bytes(image: &TargetImage, addr: u64, len: usize) -> Option<&[u8]> {
-    let start = usize::try_from(addr.checked_sub(image.base)?).ok()?;
-    image.bytes.get(start..start.checked_add(len)?)
-}
-
-/// What a reference from `[lo, hi)` in the executor reaches.
-struct TargetReach {
-    lo: u64,
-    hi: u64,
-}
-
-impl Reachability for TargetReach {
-    fn pc_rel(&self, addr: u64) -> bool {
-        self.within(addr, 1 << 31)
-    }
-    fn within(&self, addr: u64, range: u64) -> bool {
-        let range = range.saturating_sub(REACH_MARGIN);
-        addr.abs_diff(self.lo) < range && addr.abs_diff(self.hi) < range
-    }
-}
-
-/// The executor's symbols, described and read through the executor (for stubs and copies of
-/// out-of-reach host data, as in process).
-struct ExecutorHost<'e>(std::cell::RefCell<&'e mut Executor>);
-
-impl HostInfo for ExecutorHost<'_> {
-    fn describe(&self, addr: u64) -> Option<HostSymbol> {
-        self.0.borrow_mut().describe(addr).ok().flatten()
-    }
-    fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
-        let bytes = self.0.borrow_mut().read(addr, len as u64).ok()?;
-        (bytes.len() == len).then_some(bytes)
+impl ForArch for CreateStubs<'_, '_> {
+    type Output = Result<Vec<u64>>;
+    fn run<A: LinkArch>(self) -> Result<Vec<u64>> {
+        self.0.create_stubs::<A>(self.1)
     }
 }

@@ -34,11 +34,11 @@ use crate::builder::archive::ArchiveIndex;
 use crate::builder::elf::summarize;
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
-use crate::link::{HostArch, Options, Redirectable, Session};
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 pub use crate::stubs::Counters;
 use crate::stubs::{Owner, StubHandle, Trampoline};
+use crate::{HostArch, Options, Redirectable, Session};
 
 /// A new definition of a function: an object file (in memory) that defines it.
 #[derive(Debug, Clone)]

@@ -146,7 +146,7 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     must(cmd, "assembling coff_arm64.s");
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
-    let img = jitlink::fixed::link_at(
+    let img = jitlink::image::link_at_base(
         &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
         base,
         &[("ext".to_string(), ext)],
@@ -254,7 +254,7 @@ fn arm64_msvc_program_links_at_a_fixed_base() {
             .enumerate()
             .map(|(i, n)| (n.to_string(), 0x7000_0000 + 0x100 * i as u64))
             .collect();
-        let img = jitlink::fixed::link_at(&inputs, 0x4000_0000, &absolutes)
+        let img = jitlink::image::link_at_base(&inputs, 0x4000_0000, &absolutes)
             .unwrap_or_else(|e| panic!("{opt}: {e}"));
         for entry in ENTRIES {
             assert!(img.symbol(entry).is_ok(), "{opt}: {entry} missing");
@@ -307,7 +307,8 @@ fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
     must(cmd, "assembling coff_x86_64.s");
     let bytes = with_rel32_n(std::fs::read(&obj).unwrap());
     let base = 0x4000_0000;
-    let img = jitlink::fixed::link_at(&[(obj.display().to_string(), bytes)], base, &[]).unwrap();
+    let img =
+        jitlink::image::link_at_base(&[(obj.display().to_string(), bytes)], base, &[]).unwrap();
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g) = (sym("f"), sym("g"));
     // rip-relative operands: the displacement at `field` counts from the instruction's end.

@@ -319,10 +319,7 @@ fn gdb_descriptor_lists_each_input_until_removed() {
     let big = &objects[2];
     assert!(std::fs::metadata(big).unwrap().len() > 64 << 10);
     let before = jitlink::debug::gdb::registered_images();
-    let mut session = Session::new(Options {
-        debugger_support: true,
-        ..Options::default()
-    });
+    let mut session = Session::new(Options::default().with_debugger_support(true));
     // Large files are mapped again privately for gdb; small ones and bytes in memory are
     // copied: do all three.
     session
@@ -533,11 +530,11 @@ int pm_hello(void) { puts("hello from pm_hello"); return pm_twice(2); }
 fn perf_map_and_describe_address_in_process() {
     let config = Config::new(Compiler::Gcc, Opt::O2, Pic::NoPic, false, false);
     let objects = common::compile_generated(&config, &[("perf_lib.c", PERF_LIB_C)]);
-    let mut session = Session::new(Options {
-        perf_map: true,
-        redirectable: Redirectable::Functions(vec!["pm_twice".to_string()]),
-        ..Options::default()
-    });
+    let mut session = Session::new(
+        Options::default()
+            .with_perf_map(true)
+            .with_redirectable(Redirectable::Functions(vec!["pm_twice".to_string()])),
+    );
     session.add_file(&objects[0]).unwrap();
     let id = session.link_pending().unwrap().unwrap();
     let (lo, hi) = session.linked_range(id).unwrap();

@@ -162,7 +162,7 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     must(cmd, "assembling macho_arm64.s");
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
-    let img = jitlink::fixed::link_at(
+    let img = jitlink::image::link_at_base(
         &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
         base,
         &[("ext".to_string(), ext)],

@@ -61,7 +61,7 @@ fn create_call_redirect() {
     );
     // Stubs are 8-byte aligned jump templates with their slots 8 bytes each: 16 bytes a stub.
     assert_eq!(
-        jitlink::stubs::StubPool::<jitlink::link::HostArch>::BYTES_PER_STUB,
+        jitlink::stubs::StubPool::<jitlink::HostArch>::BYTES_PER_STUB,
         16
     );
 }
@@ -221,10 +221,7 @@ fn linked_functions_keep_their_address_across_redirection() {
         } else {
             Redirectable::Functions(vec!["value".into()])
         };
-        let mut s = Session::new(Options {
-            redirectable: which,
-            ..Options::default()
-        });
+        let mut s = Session::new(Options::default().with_redirectable(which));
         s.add_file(&a).expect("add");
         s.add_file(&b).expect("add");
         let value = s.lookup("value").expect("lookup");

@@ -227,7 +227,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
                 .first()
                 .ok_or_else(|| Error::InvalidArgument("--executor qemu needs an input".into()))?;
             ExecutorKind::Qemu {
-                machine: jitlink::remote::file_machine(first)?,
+                machine: jitlink::file_arch(first)?.elf_machine(),
             }
         }
     };
@@ -271,27 +271,25 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     if let Some(base) = cli.base {
         return run_fixed(&cli, base, &absolutes);
     }
-    let opts = Options {
-        absolutes,
-        library_dirs: cli.lib_dirs.clone(),
-        no_default_libs: cli.no_default_libs,
-        show_graph: cli.show_graph,
-        // As llvm-jitlink does: on when something runs (registration maps each input file
-        // again, privately; see the README for its cost), off for link-only runs.
-        debugger_support: cli.debugger_support || (!cli.noexec && !cli.no_debugger_support),
-        perf_map: cli.perf_map,
-        perf_jitdump: cli.perf_jitdump,
-        timings: cli.timings,
-        program_args: std::iter::once(
-            cli.inputs
-                .first()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        )
-        .chain(cli.args.iter().cloned())
-        .collect(),
-        ..Options::default()
-    };
+    let mut opts = Options::default();
+    opts.absolutes = absolutes;
+    opts.library_dirs = cli.lib_dirs.clone();
+    opts.no_default_libs = cli.no_default_libs;
+    opts.show_graph = cli.show_graph;
+    // As llvm-jitlink does: on when something runs (registration maps each input file again,
+    // privately; see the README for its cost), off for link-only runs.
+    opts.debugger_support = cli.debugger_support || (!cli.noexec && !cli.no_debugger_support);
+    opts.perf_map = cli.perf_map;
+    opts.perf_jitdump = cli.perf_jitdump;
+    opts.timings = cli.timings;
+    opts.program_args = std::iter::once(
+        cli.inputs
+            .first()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    )
+    .chain(cli.args.iter().cloned())
+    .collect();
     // Crashes in linked code (initializers included) name the function:
     // `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`; the session keeps the table current.
     jitlink::debug::crash::install();
@@ -363,7 +361,7 @@ fn call_entry(cli: &Cli, entry: u64) -> Result<c_int, Error> {
     // SAFETY: reading the C library's `environ` pointer.
     let envp = unsafe { environ };
     let argc = argv.len() as c_int - 1;
-    let ret = if entry_is_win64(&cli.inputs)? {
+    let ret = if jitlink::entry_is_win64(&cli.inputs)? {
         // COFF code was compiled for Windows: call it with the Windows x64 convention.
         type Main = extern "win64" fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
         // SAFETY: as below, with the convention the object was compiled for.
@@ -377,22 +375,6 @@ fn call_entry(cli: &Cli, entry: u64) -> Result<c_int, Error> {
         main(argc, argv.as_ptr(), envp)
     };
     Ok(ret)
-}
-
-/// True if the first object input is x86-64 COFF: then the entry uses the Windows x64
-/// convention.
-fn entry_is_win64(inputs: &[PathBuf]) -> Result<bool, Error> {
-    use jitlink::builder::{detect, machine, Bytes, InputKind};
-    for path in inputs {
-        let name = path.to_string_lossy();
-        let bytes = Bytes::map_file(path)?;
-        match detect(&name, &bytes)? {
-            InputKind::Archive => continue,
-            InputKind::Coff => return Ok(machine(&name, &bytes)? == object::elf::EM_X86_64),
-            _ => return Ok(false),
-        }
-    }
-    Ok(false)
 }
 
 /// Set in the environment of the restart that gives glibc more static TLS, so it happens once.

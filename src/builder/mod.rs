@@ -16,6 +16,7 @@ use std::path::Path;
 
 use crate::error::{malformed, Error, Result};
 use crate::graph::{Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId};
+use crate::target::ArchKind;
 
 /// The bytes of an input: a read-only file mapping or an owned buffer.
 pub enum Bytes {
@@ -158,43 +159,33 @@ pub fn size_hint(data: &[u8]) -> (usize, usize) {
     }
 }
 
-/// The machine an object targets, as an ELF `e_machine` value whatever its format (Mach-O CPU
-/// types and COFF machines are mapped), so that the driver's one match on the architecture
-/// covers every format.
-pub fn machine(file: &str, data: &[u8]) -> Result<u16> {
-    use object::elf::{EM_AARCH64, EM_X86_64};
+/// The architecture an object targets, whatever its format (ELF machines, Mach-O CPU types and
+/// COFF machines map to [`ArchKind`]).
+pub fn arch(file: &str, data: &[u8]) -> Result<ArchKind> {
+    let unknown = |what: String| Error::Unsupported {
+        file: file.to_string(),
+        what,
+    };
     match detect(file, data)? {
         InputKind::Elf => {
             use object::read::elf::FileHeader;
             let h = object::elf::FileHeader64::<object::LittleEndian>::parse(data)
                 .map_err(|e| malformed(file, e))?;
             let endian = h.endian().map_err(|e| malformed(file, e))?;
-            Ok(h.e_machine(endian))
+            let m = h.e_machine(endian);
+            ArchKind::from_elf(m).ok_or_else(|| unknown(format!("ELF machine {m}")))
         }
-        InputKind::MachO => Ok(match macho::cpu_type(file, data)? {
-            object::macho::CPU_TYPE_X86_64 => EM_X86_64,
-            object::macho::CPU_TYPE_ARM64 => EM_AARCH64,
-            other => {
-                return Err(Error::Unsupported {
-                    file: file.to_string(),
-                    what: format!("Mach-O CPU type {other:#x}"),
-                })
-            }
-        }),
-        InputKind::Coff => Ok(match coff::machine(file, data)? {
-            object::pe::IMAGE_FILE_MACHINE_AMD64 => EM_X86_64,
-            object::pe::IMAGE_FILE_MACHINE_ARM64 => EM_AARCH64,
-            other => {
-                return Err(Error::Unsupported {
-                    file: file.to_string(),
-                    what: format!("COFF machine {other:#x}"),
-                })
-            }
-        }),
-        InputKind::Archive => Err(Error::Unsupported {
-            file: file.to_string(),
-            what: "an archive has no machine of its own".into(),
-        }),
+        InputKind::MachO => match macho::cpu_type(file, data)? {
+            object::macho::CPU_TYPE_X86_64 => Ok(ArchKind::X86_64),
+            object::macho::CPU_TYPE_ARM64 => Ok(ArchKind::AArch64),
+            other => Err(unknown(format!("Mach-O CPU type {other:#x}"))),
+        },
+        InputKind::Coff => match coff::machine(file, data)? {
+            object::pe::IMAGE_FILE_MACHINE_AMD64 => Ok(ArchKind::X86_64),
+            object::pe::IMAGE_FILE_MACHINE_ARM64 => Ok(ArchKind::AArch64),
+            other => Err(unknown(format!("COFF machine {other:#x}"))),
+        },
+        InputKind::Archive => Err(unknown("an archive has no machine of its own".into())),
     }
 }
 

@@ -458,6 +458,11 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         self.sections[self.blocks[b.index()].section.index()].role == SectionRole::ThreadLocal
     }
 
+    /// True if `id` is the GOT base symbol, which the GOT pass defines.
+    pub fn is_got_base(&self, id: SymbolId) -> bool {
+        self.symbols[id.index()].name == crate::builder::elf::GOT_SYMBOL
+    }
+
     /// Address of a symbol (valid after layout for block symbols).
     pub fn address(&self, id: SymbolId) -> u64 {
         match self.symbols[id.index()].def {

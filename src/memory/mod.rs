@@ -431,28 +431,16 @@ fn find_fit(free: &[Free], len: usize, align: usize) -> Option<(usize, usize)> {
 /// process's memory ([`InFlight`]) or a buffer standing for another address space
 /// ([`TargetImage`]).
 pub trait Image {
+    /// The address of the first byte.
+    fn base(&self) -> u64;
     /// The writable bytes at `[addr, addr + len)`, `None` unless they lie inside the image.
     fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]>;
 }
 
-/// The bytes of an allocation in another address space (an executor's, or a fixed base),
-/// written here and shipped when complete.
-#[derive(Debug, Clone)]
-pub struct TargetImage {
-    /// Address of the first byte in the target.
-    pub base: u64,
-    /// The content.
-    pub bytes: Vec<u8>,
-}
-
-impl Image for TargetImage {
-    fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let start = usize::try_from(addr.checked_sub(self.base)?).ok()?;
-        self.bytes.get_mut(start..start.checked_add(len)?)
-    }
-}
-
 impl Image for InFlight {
+    fn base(&self) -> u64 {
+        self.base as u64
+    }
     fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
         InFlight::bytes_mut(self, addr, len)
     }

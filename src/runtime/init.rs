@@ -62,7 +62,10 @@ pub fn collect<A: Arch>(g: &LinkGraph<'_, A>) -> InitFini {
 
 /// Reads the function pointers of the set's init and fini sections (after fixups) with `read`,
 /// which returns the pointer-sized value at an address.
-pub fn collect_with<A: Arch>(g: &LinkGraph<'_, A>, read: impl Fn(u64) -> Option<u64>) -> InitFini {
+pub fn collect_with<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    mut read: impl FnMut(u64) -> Option<u64>,
+) -> InitFini {
     let ptr = A::POINTER_SIZE as usize;
     // (priority, block order, pointers)
     let mut pre = Vec::new();

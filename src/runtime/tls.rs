@@ -23,6 +23,7 @@ use std::ffi::{c_void, CString};
 use jitlink_arch::TlsValues;
 
 use crate::error::{Error, Result};
+use crate::target::ArchKind;
 
 std::arch::global_asm!(
     ".text",
@@ -60,21 +61,21 @@ pub struct TlsTarget {
 }
 
 impl TlsTarget {
-    /// The module format for ELF machine `machine`, if jitlink knows it.
-    pub fn for_machine(machine: u16) -> Option<Self> {
+    /// The module format for `arch`.
+    pub fn for_arch(arch: ArchKind) -> Self {
         use object::elf;
-        match machine {
-            elf::EM_X86_64 => Some(TlsTarget {
+        let machine = arch.elf_machine();
+        match arch {
+            ArchKind::X86_64 => TlsTarget {
                 machine,
                 dtpmod: elf::R_X86_64_DTPMOD64,
                 tpoff: elf::R_X86_64_TPOFF64,
-            }),
-            elf::EM_AARCH64 => Some(TlsTarget {
+            },
+            ArchKind::AArch64 => TlsTarget {
                 machine,
                 dtpmod: elf::R_AARCH64_TLS_DTPMOD,
                 tpoff: elf::R_AARCH64_TLS_TPREL,
-            }),
-            _ => None,
+            },
         }
     }
 }
@@ -192,19 +193,13 @@ pub fn build_module(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-const HOST_MACHINE: u16 = object::elf::EM_X86_64;
-#[cfg(target_arch = "aarch64")]
-const HOST_MACHINE: u16 = object::elf::EM_AARCH64;
-
 /// Loads a TLS module with `image` as initialized data and `total` bytes in all.
 pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Result<TlsValues> {
     let err = |what: String| Error::Unsupported {
         file: "<thread-local storage>".into(),
         what,
     };
-    let target = TlsTarget::for_machine(HOST_MACHINE)
-        .ok_or_else(|| err("thread-local storage on this host".into()))?;
+    let target = TlsTarget::for_arch(ArchKind::HOST);
     let TlsModule {
         bytes,
         module_at: modid_at,

@@ -1,0 +1,196 @@
+//! The session's symbol table: every global definition of the live linked sets (and lazily
+//! declared functions), by name, with the input files of each set for messages. The pipeline
+//! publishes a set's definitions into it and takes them back if the link fails later.
+
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use jitlink_arch::Arch;
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+use crate::graph::{Def, LinkGraph, Linkage, Scope, SymbolId};
+use crate::name::Name;
+use crate::stubs::StubHandle;
+
+/// The `set` of symbols that no linked set defines yet (lazily declared functions).
+pub(crate) const NO_SET: u32 = u32::MAX;
+
+/// A global definition.
+#[derive(Debug, Clone)]
+pub(crate) struct Defined {
+    pub addr: u64,
+    pub size: u64,
+    pub callable: bool,
+    pub weak: bool,
+    /// The defining set (`NO_SET` for functions declared lazily).
+    pub set: u32,
+    /// The defining input, as an index in the set's files.
+    pub file: u32,
+}
+
+/// The session's symbols, by name.
+#[derive(Default)]
+pub(crate) struct SymbolTable {
+    map: FxHashMap<Name, Defined>,
+    /// The input files of each set, by set id.
+    files: FxHashMap<u32, Vec<Arc<str>>>,
+}
+
+impl SymbolTable {
+    /// The definition of `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&Defined> {
+        self.map.get(name)
+    }
+
+    /// True if `name` is defined.
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// Defines `name` (a lazily declared function, a stub), replacing what was there.
+    pub fn insert(&mut self, name: &[u8], d: Defined) {
+        self.map.insert(Name::from(name), d);
+    }
+
+    /// Records the input files of set `set`.
+    pub fn set_files(&mut self, set: u32, files: Vec<Arc<str>>) {
+        self.files.insert(set, files);
+    }
+
+    /// The input file that defined `d`, for messages and the re-optimizer.
+    pub fn defining_file(&self, d: &Defined) -> Arc<str> {
+        self.files
+            .get(&d.set)
+            .and_then(|f| f.get(d.file as usize).cloned())
+            .unwrap_or_else(|| {
+                Arc::from(if d.set == NO_SET {
+                    "<lazy>"
+                } else {
+                    "<linker>"
+                })
+            })
+    }
+
+    /// Fails if a strong global definition of `g` is already defined, not weakly.
+    pub fn check_duplicates<A: Arch>(&self, g: &LinkGraph<'_, A>) -> Result<()> {
+        for s in &g.symbols {
+            if s.scope == Scope::Local
+                || s.linkage != Linkage::Strong
+                || !matches!(s.def, Def::Block { .. })
+            {
+                continue;
+            }
+            if let Some(d) = self.map.get(s.name) {
+                if !d.weak {
+                    return Err(Error::DuplicateDefinition {
+                        symbol: String::from_utf8_lossy(s.name).into_owned(),
+                        first: self.defining_file(d).to_string(),
+                        second: g.input_name(s.input).to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Enters the global definitions of laid-out graph `g` (set `set_id`): their addresses, or
+    /// their stubs' for redirected functions. A strong definition of an earlier set stays
+    /// ([`SymbolTable::check_duplicates`] has made sure only weak ones can be there); a weak
+    /// one is replaced, and kept in the result so that [`SymbolTable::unpublish`] can put it
+    /// back.
+    pub fn publish<A: Arch>(
+        &mut self,
+        g: &LinkGraph<'_, A>,
+        set_id: u32,
+        redirected: &[(SymbolId, StubHandle)],
+        has_tls: bool,
+    ) -> Published {
+        let mut p = Published::default();
+        let stubs_of: FxHashMap<SymbolId, u64> =
+            redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
+        self.map.reserve(g.globals.len());
+        for (i, s) in g.symbols.iter().enumerate() {
+            let Def::Block { block, .. } = s.def else {
+                continue;
+            };
+            if s.scope == Scope::Local || s.name.is_empty() || (has_tls && g.is_tls_block(block)) {
+                continue;
+            }
+            let id = SymbolId(i as u32);
+            let d = Defined {
+                addr: stubs_of.get(&id).copied().unwrap_or_else(|| g.address(id)),
+                size: s.size,
+                callable: s.callable,
+                weak: s.linkage == Linkage::Weak,
+                set: set_id,
+                // Linker-made symbols (input SYNTHETIC) name no file.
+                file: s.input,
+            };
+            match self.map.entry(Name::from(s.name)) {
+                Entry::Occupied(o) if !o.get().weak => continue,
+                Entry::Occupied(mut o) => {
+                    let old = o.insert(d);
+                    p.replaced.push((o.key().clone(), old));
+                }
+                Entry::Vacant(v) => {
+                    v.insert(d);
+                }
+            }
+            p.names.extend_from_slice(s.name);
+            p.name_ends.push(p.names.len() as u32);
+        }
+        p
+    }
+
+    /// Removes the names set `set_id` published that still name its definitions, and the set's
+    /// files.
+    pub fn forget(&mut self, set_id: u32, p: &Published) {
+        for name in p.names() {
+            if self.map.get(name).is_some_and(|d| d.set == set_id) {
+                self.map.remove(name);
+            }
+        }
+        self.files.remove(&set_id);
+    }
+
+    /// Takes back what [`SymbolTable::publish`] entered for set `set_id` (a link that failed
+    /// after it).
+    pub fn unpublish(&mut self, set_id: u32, p: &Published) {
+        self.forget(set_id, p);
+        for (name, d) in &p.replaced {
+            self.map.insert(name.clone(), d.clone());
+        }
+    }
+}
+
+/// What [`SymbolTable::publish`] entered: the names, end to end (`name_ends` marks where each
+/// one ends: two allocations however many names), and the weak definitions of earlier sets
+/// they replaced.
+#[derive(Default)]
+pub(crate) struct Published {
+    names: Vec<u8>,
+    name_ends: Vec<u32>,
+    replaced: Vec<(Name, Defined)>,
+}
+
+impl Published {
+    /// The published names.
+    fn names(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.name_ends.iter().map(move |&end| {
+            let name = self.names.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            name
+        })
+    }
+
+    /// The same names, without the replaced definitions (once the link has succeeded, a
+    /// removal forgets the names and does not restore what they replaced).
+    pub fn committed(self) -> Published {
+        Published {
+            replaced: Vec::new(),
+            ..self
+        }
+    }
+}
