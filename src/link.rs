@@ -36,6 +36,10 @@ use crate::{fixup, layout};
 /// run (below it, starting a thread costs more than it saves).
 const PARALLEL_SYMBOLS: usize = 16_384;
 
+/// The largest thread-local block a set may have (as large as glibc's static TLS can be made,
+/// by far): checked before the block's initial image is allocated.
+const MAX_TLS: u64 = 1 << 30;
+
 /// What a link reads: the objects to link and the session's archives.
 pub(crate) struct LinkInputs<'i> {
     /// Objects linked whether referenced or not.
@@ -214,6 +218,11 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
 
     let tls = match tls_layout {
         None => Ok(TlsValues::default()),
+        Some(tl) if tl.len > MAX_TLS => Err(Error::TooLarge {
+            what: "thread-local block",
+            size: tl.len,
+            limit: MAX_TLS,
+        }),
         Some(tl) => fixup::apply_tls(&b.g, tl.init_len)
             .and_then(|init| target.load_tls::<A>(&init, &tl, b.g.needs_static_tls)),
     };
