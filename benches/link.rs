@@ -4,17 +4,9 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jitlink::arch::x86_64::X86_64;
-use jitlink::arch::TlsValues;
-use jitlink::builder::elf::{add_object, ElfState};
-use jitlink::debug::gdb::GdbRegistration;
-use jitlink::debug::FunctionTable;
-use jitlink::graph::LinkGraph;
-use jitlink::memory::{MemoryManager, Placement};
-use jitlink::passes::got_stubs::{self, HostInfo, HostSymbol, Reachability};
-use jitlink::{fixup, layout};
 use jitlink::{LinkedSetId, Options, Session};
 
 fn compile(name: &str, src: &str) -> Vec<u8> {
@@ -53,10 +45,25 @@ fn generated(n: usize) -> String {
 }
 
 fn relocations(obj: &[u8]) -> u64 {
-    let mut g = LinkGraph::<X86_64>::new("count");
-    let mut st = ElfState::default();
-    add_object(&mut g, &mut st, "count.o", obj).expect("build");
-    g.blocks.iter().map(|b| b.edges.len() as u64).sum()
+    let counts = jitlink::image::build_graph("count.o", obj).expect("build");
+    counts.edges as u64
+}
+
+/// The time of pipeline stage `stage` in one link of `obj` by session `s` (then removed): the
+/// stages are timed inside the pipeline that runs programs, by `Options::timings`.
+fn stage_time(s: &mut Session, id: &mut u32, obj: &[u8], stage: &str) -> Duration {
+    let before = stage_total(s, stage);
+    s.add_object_bytes("gen.o", obj.to_vec()).expect("add");
+    s.link_pending().expect("link");
+    let t = stage_total(s, stage) - before;
+    s.remove(LinkedSetId(*id)).expect("remove");
+    *id += 1;
+    t
+}
+
+fn stage_total(s: &Session, stage: &str) -> Duration {
+    let stages = &s.timings().stages;
+    stages.iter().find(|(n, _)| *n == stage).map_or(Duration::ZERO, |x| x.1)
 }
 
 fn build_and_link(c: &mut Criterion) {
@@ -64,66 +71,18 @@ fn build_and_link(c: &mut Criterion) {
     let relocs = relocations(&obj);
     let mut g = c.benchmark_group("link 2000 functions");
     g.throughput(Throughput::Elements(relocs));
-    g.bench_function("build graph", |b| {
-        b.iter(|| {
-            let mut g = LinkGraph::<X86_64>::new("bench");
-            let mut st = ElfState::default();
-            add_object(&mut g, &mut st, "gen.o", black_box(&obj)).expect("build");
-            black_box(g.blocks.len())
-        })
-    });
-    // Layout and fixups on one built, resolved graph (both stages are idempotent).
-    let mut graph = LinkGraph::<X86_64>::new("bench");
-    let mut st = ElfState::default();
-    add_object(&mut graph, &mut st, "gen.o", &obj).expect("build");
-    struct Near;
-    impl Reachability for Near {
-        fn pc_rel(&self, _: u64) -> bool {
-            true
-        }
-    }
-    struct NoHost;
-    impl HostInfo for NoHost {
-        fn describe(&self, _: u64) -> Option<HostSymbol> {
-            None
-        }
-        fn read(&self, _: u64, _: usize) -> Option<Vec<u8>> {
-            None
-        }
-    }
-    got_stubs::run(&mut graph, &Near, &NoHost, 0).expect("GOT pass");
-    let mut mem = MemoryManager::new();
-    let page = mem.page_size();
-    let lay = layout::layout(&mut graph, page).expect("layout");
-    let chunk = mem
-        .chunk_for(Placement::Near, lay.len, lay.align)
-        .expect("chunk");
-    let mut inflight = mem
-        .allocate(chunk, lay.len, lay.align, lay.segments.clone())
-        .expect("allocate");
-    layout::rebase(&mut graph, inflight.base());
-    g.bench_function("layout", |b| {
-        b.iter(|| {
-            let l = layout::layout(&mut graph, page).expect("layout");
-            layout::rebase(&mut graph, inflight.base());
-            black_box(l.len)
-        })
-    });
-    g.bench_function("fixups (copy and apply)", |b| {
-        b.iter(|| fixup::apply(&graph, &mut inflight, TlsValues::default()).expect("fixups"))
-    });
-    // The debug stage: the function table every link builds, and the gdb registration that
-    // debugger support adds (images copied here: the object is in memory, not a file).
-    g.bench_function("function table", |b| {
-        b.iter(|| black_box(FunctionTable::from_graph(&graph, &[])))
-    });
-    g.bench_function("gdb registration and removal", |b| {
-        b.iter(|| black_box(GdbRegistration::register(&graph, &st.objects, &[]).len()))
-    });
-    mem.abandon(inflight);
-
-    let mut s = Session::new(Options::default());
+    // Each stage of the in-process pipeline, timed by the pipeline itself over whole links.
+    let mut s = Session::new(Options::default().with_timings(true));
     let mut id = 0u32;
+    for stage in ["build", "resolve", "passes", "layout", "fixup", "publish", "finalize"] {
+        g.bench_function(stage, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| stage_time(&mut s, &mut id, &obj, stage))
+                    .sum()
+            })
+        });
+    }
     g.bench_function("whole link and remove", |b| {
         b.iter(|| {
             s.add_object_bytes("gen.o", obj.clone()).expect("add");

@@ -1,4 +1,4 @@
-//! Fixed-base linking: the pipeline of [`crate::Session`] ([`crate::link`]) run with the
+//! Fixed-base linking: the pipeline of [`crate::Session`] (`crate::link`) run with the
 //! fixed-base target, at an address the caller chooses, into an ordinary buffer instead of
 //! reserved process memory. Nothing is mapped, protected or run, and nothing comes from the host
 //! process: unresolved symbols resolve only from the given absolute symbols, so the result is a
@@ -176,7 +176,7 @@ impl crate::target::ForArch for Build<'_> {
 /// Links `inputs` (`(name, bytes)`: relocatable objects of any supported format, or archives
 /// whose members are loaded when they define an undefined symbol) at `base`, resolving
 /// undefined symbols from `absolutes` only. `base` must be page-aligned. This is the pipeline
-/// that runs programs in process ([`crate::link`]), with the fixed-base target.
+/// that runs programs in process (`crate::link`), with the fixed-base target.
 pub fn link_at_base(
     inputs: &[(String, Vec<u8>)],
     base: u64,

@@ -15,7 +15,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
 
 /// Allocations of at least this size are mapped on their own (the x86-64 huge page size).
-pub const LARGE: usize = 2 << 20;
+pub(crate) const LARGE: usize = 2 << 20;
 
 /// The allocator (see the module documentation).
 pub struct LargeAlloc;

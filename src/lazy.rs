@@ -9,15 +9,15 @@
 //!
 //! Every global function of a lazy unit gets a redirectable stub (its address for everyone) that
 //! first points at its own re-entry trampoline. The first call enters the resolver
-//! ([`crate::runtime::reentry`]), which links the unit through the ordinary pipeline as one
+//! (`crate::runtime::reentry`), which links the unit through the ordinary pipeline as one
 //! linked set; that link points the stubs of all the unit's functions at their bodies, and the
 //! call continues in the body with its arguments intact. Later calls go stub → body.
 //!
 //! Granularity: a unit is one object, or one function of an object compiled with
 //! `-ffunction-sections` (more than one function, no thread-local data, no exception tables). Such
-//! an object's data is linked once, with its first function ([`BindMode::ObjectData`]); each
+//! an object's data is linked once, with its first function (`BindMode::ObjectData`); each
 //! function is linked from the same bytes on its first call, bound to that data
-//! ([`BindMode::FunctionOf`]), without unwind tables.
+//! (`BindMode::FunctionOf`), without unwind tables.
 //!
 //! Threads: the first calls of several threads into one unit link it once; the others wait on a
 //! condition variable and continue into the body.

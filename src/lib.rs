@@ -1,35 +1,29 @@
-//! jitlink links relocatable object files and static archives into the running process.
+//! jitlink links relocatable object files and static archives into the running process, into
+//! an executor process, or into a buffer at a fixed address.
 //!
-//! **Graph.** Every linked set is one [`graph::LinkGraph`]: sections of blocks (bytes with an
-//! alignment), symbols naming places, and edges (fixups) whose kinds belong to the architecture
-//! (the `jitlink-arch` crate).
+//! **The public API.** A [`Session`] (with [`Options`]) links into this process: add objects
+//! and archives, look symbols up (which links what is pending), remove linked sets. [`stubs`]
+//! gives functions stable addresses whose implementation changes with one atomic store
+//! ([`stubs::RedirectableSymbolManager`], [`stubs::RedirectionManager`]); [`lazy::LazySession`]
+//! links an object (or one function) on its first call; [`reopt::Reoptimizer`] counts calls and
+//! links a better version of a hot function. [`executor::RemoteSession`] links for code that
+//! runs in another process ([`executor::Executor`]), of this or another architecture.
+//! [`image::link_at_base`] links at a chosen address into a [`image::LinkedImage`] without
+//! running anything, which [`check::run`] checks against `jitlink-check:` expressions.
 //!
-//! **Builders.** [`builder`] turns ELF, Mach-O and COFF objects into graph content, resolving
-//! COMDAT groups and selections, common and weak symbols, and translating each raw relocation
-//! type to an edge kind once per (format, architecture). Archives are indexed and their members
-//! loaded on demand.
+//! **One pipeline.** All of these run the same stages, in the crate-private module `link`:
+//! build graphs (`builder`: ELF, Mach-O and COFF objects into a `LinkGraph` of sections,
+//! blocks, symbols and edges whose kinds belong to the architecture, from the `jitlink-arch`
+//! crate re-exported as [`arch`]) → load archive members (`inputs`) → resolve (`symbols`, then
+//! the target) → graph passes (`passes`: linker content, redirectable functions, GOT entries and
+//! stubs only where a reference cannot reach its target) → layout by protection (`layout`) →
+//! allocate → fixups (`fixup`) with the unwind check → commit. What differs between this
+//! process, an executor and a fixed base is a link target (`target`); the one runtime match on
+//! the architecture ([`ArchKind`]) is `target::dispatch`, and everything below it is generic.
 //!
-//! **Passes and layout.** [`passes`] synthesizes GOT entries and stubs only for references that
-//! cannot reach their target, and relaxes the rest; [`layout`] groups blocks by protection.
-//!
-//! **Memory and fixups.** [`memory`] reserves address space once per session and hands out
-//! write-xor-execute allocations; [`fixup`] copies content and applies every edge, reporting
-//! overflows with file, section and symbol.
-//!
-//! **Debugging.** [`debug`] keeps each linked set's function table (address → function, file,
-//! offset), registers sets with gdb's JIT interface and writes perf maps on request.
-//!
-//! **Driver.** [`Session`] ties the stages together and resolves symbols across inputs,
-//! earlier linked sets, absolute definitions and the host process (for Windows x64 code, only
-//! through the thunks of [`runtime::win64`]). [`fixed::link_at`] runs the same stages at a
-//! chosen address into a byte image, for any architecture, without running anything.
-//!
-//! **Stubs, lazy linking, re-optimization.** [`stubs`] gives functions stable addresses whose
-//! targets change with one atomic store, and makes re-entry and counting trampolines that enter
-//! the runtime through [`runtime::reentry`]. On top of them, [`lazy::LazySession`] links an
-//! object (or one function) on its first call, and [`reopt::Reoptimizer`] counts calls per function
-//! and links a better version of a hot one, bound to the running program's state by
-//! [`passes::bind`].
+//! **Run time.** The caller of the pipeline runs what it linked: initializers and finalizers,
+//! unwind registration, thread-local storage (`runtime`); [`debug`] keeps each set's function
+//! table for crash reports, registers sets with gdb and writes perf maps on request.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), jitlink::Error> {
@@ -44,31 +38,32 @@
 
 #![deny(missing_docs)]
 
-pub mod builder;
+pub(crate) mod builder;
 pub mod check;
 pub mod debug;
 pub mod error;
 pub mod executor;
-pub mod fixup;
-pub mod graph;
+pub(crate) mod fixup;
+pub(crate) mod graph;
 pub mod image;
 pub(crate) mod inputs;
 pub mod large_alloc;
-pub mod layout;
+pub(crate) mod layout;
 pub mod lazy;
 pub(crate) mod link;
-pub mod memory;
-pub mod name;
+pub(crate) mod memory;
+pub(crate) mod name;
 pub(crate) mod options;
-pub mod passes;
-pub mod remote;
+pub(crate) mod passes;
+pub(crate) mod remote;
 pub mod reopt;
-pub mod runtime;
+pub(crate) mod runtime;
 pub(crate) mod session;
 pub mod stubs;
 pub(crate) mod symbols;
-pub mod target;
+pub(crate) mod target;
 
+pub use builder::Bytes;
 pub use error::{Error, Result};
 pub use inputs::{entry_is_win64, file_arch};
 pub use jitlink_arch as arch;

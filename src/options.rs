@@ -18,7 +18,7 @@ pub struct Options {
     pub no_default_libs: bool,
     /// Print each linked graph to stderr.
     pub show_graph: bool,
-    /// `argv` passed to static initializers (the program's arguments, argv[0] first).
+    /// `argv` passed to static initializers (the program's arguments, `argv[0]` first).
     pub program_args: Vec<String>,
     /// Which functions defined by linked objects are made redirectable.
     pub redirectable: Redirectable,

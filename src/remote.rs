@@ -199,7 +199,7 @@ impl RemoteSession {
     }
 
     /// Links what is pending, then runs `exit(entry(argc, argv, envp))` in the executor with
-    /// `args` (argv[0] first) and waits for the process to end.
+    /// `args` (`argv[0]` first) and waits for the process to end.
     pub fn run(mut self, entry: &str, args: &[String]) -> Result<ExitStatus> {
         self.ex.set_args(args)?;
         self.link_pending()?;

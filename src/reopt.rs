@@ -4,7 +4,7 @@
 //! [`Reoptimizer::link`] links the tier-0 inputs with every global function redirectable (its
 //! stub is its address everywhere, inside its own object too), then puts a *counting
 //! trampoline* between each stub and its body. Each function has its own counter. By default
-//! ([`Counters::PerThread`], [`crate::runtime::counters`]) each thread counts a function's calls
+//! ([`Counters::PerThread`], `crate::runtime::counters`) each thread counts a function's calls
 //! in its own slot with one plain decrement per call, and the runtime adds the threads' counts up
 //! when a thread's budget runs out or the thread exits: counts are exact and exactly one call,
 //! the one that crosses the threshold, enters the runtime to start the tier-up. Where per-thread
@@ -15,7 +15,7 @@
 //! That call asks the callback `reoptimize(symbol, calls)` for a new definition (object bytes),
 //! on a background thread by default, while the calling thread continues in the old version. The
 //! new definition is linked as its own set and bound to the live image
-//! ([`crate::passes::bind`]): globals resolve to the running definitions (functions through their
+//! (`crate::passes::bind`): globals resolve to the running definitions (functions through their
 //! stubs), and file-static data to the statics of the tier-0 object that defined the function, so
 //! state is shared, never duplicated. Then the stub is pointed at the new body with one atomic
 //! store; from then on calls go stub → new body and counting costs nothing. A definition that

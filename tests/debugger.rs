@@ -318,7 +318,7 @@ fn gdb_descriptor_lists_each_input_until_removed() {
     // dbg_crash.o is above the size from which files are mapped rather than copied.
     let big = &objects[2];
     assert!(std::fs::metadata(big).unwrap().len() > 64 << 10);
-    let before = jitlink::debug::gdb::registered_images();
+    let before = jitlink::debug::registered_images();
     let mut session = Session::new(Options::default().with_debugger_support(true));
     // Large files are mapped again privately for gdb; small ones and bytes in memory are
     // copied: do all three.
@@ -329,7 +329,7 @@ fn gdb_descriptor_lists_each_input_until_removed() {
         session.add_file(o).unwrap();
     }
     let id = session.link_pending().unwrap().unwrap();
-    let images = jitlink::debug::gdb::registered_images();
+    let images = jitlink::debug::registered_images();
     // Other tests in this process may register sets concurrently; ours are three more.
     assert!(
         images.len() >= before.len() + objects.len(),
@@ -384,7 +384,7 @@ fn gdb_descriptor_lists_each_input_until_removed() {
         "small objects are not copied: {mapped:?}"
     );
     session.remove(id).unwrap();
-    let after = jitlink::debug::gdb::registered_images();
+    let after = jitlink::debug::registered_images();
     assert!(
         ours.iter().all(|i| !after.contains(i)),
         "images still registered after remove"

@@ -2,7 +2,7 @@
 //! qemu-user) that allocate memory, receive machine code, run it, and report crashes.
 
 use jitlink::executor::{describe_status, Executor, ExecutorKind};
-use jitlink::graph::Perm;
+use jitlink::executor::Perm;
 
 /// `mov eax, edi; add eax, esi; ret` (x86-64) and `add w0, w0, w1; ret` (aarch64): the sum of
 /// the first two integer arguments.
@@ -102,7 +102,7 @@ fn a_crash_of_linked_code_is_reported_and_jitlink_exits_cleanly() {
 #[test]
 fn redirects_write_the_executors_slots() {
     use common::*;
-    use jitlink::remote::RemoteSession;
+    use jitlink::executor::RemoteSession;
     let funcs = "int twice(int x) { return 2 * x; }\nint thrice(int x) { return 3 * x; }\n";
     let user = "int twice(int);\nint use_twice(int x) { return twice(x) + 1; }\n";
     for (compiler, kind) in [

@@ -236,7 +236,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
         .iter()
         .map(|s| parse_abs(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut session = jitlink::remote::RemoteSession::new(Executor::spawn(kind)?, absolutes);
+    let mut session = jitlink::executor::RemoteSession::new(Executor::spawn(kind)?, absolutes);
     for input in &cli.inputs {
         session.add_file(input)?;
     }

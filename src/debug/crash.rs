@@ -62,13 +62,13 @@ pub fn install() {
 }
 
 /// True once [`install`] has run.
-pub fn is_installed() -> bool {
+pub(crate) fn is_installed() -> bool {
     !TABLE.load(Ordering::Acquire).is_null()
 }
 
 /// If the reporter is installed, publishes `tables` as the ones to search. Sessions call it
 /// after each link (before initializers run) and removal.
-pub fn refresh<'a>(tables: impl Iterator<Item = &'a Arc<FunctionTable>>) {
+pub(crate) fn refresh<'a>(tables: impl Iterator<Item = &'a Arc<FunctionTable>>) {
     if is_installed() {
         let list: Box<Tables> = Box::new(tables.cloned().collect());
         TABLE.store(Box::into_raw(list), Ordering::Release);

@@ -161,16 +161,6 @@ impl GdbRegistration {
         }
         GdbRegistration { entries }
     }
-
-    /// Number of registered object images.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True if nothing was registered.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 impl Drop for GdbRegistration {

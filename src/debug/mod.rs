@@ -1,13 +1,13 @@
 //! Debugger and profiler support, a stage after finalize: each linked set gets a function table
-//! ([`symbols`]: address → function, file, offset; the source of the other three), optionally a
-//! registration with gdb's JIT interface ([`gdb`]) and perf map entries ([`perf`]). [`crash`]
+//! (`symbols`: address → function, file, offset; the source of the other three), optionally a
+//! registration with gdb's JIT interface (`gdb`) and perf map entries ([`perf`]). [`crash`]
 //! turns the tables into readable crash reports.
 
 pub mod crash;
-pub mod gdb;
+pub(crate) mod gdb;
 pub mod jitdump;
 pub mod perf;
-pub mod symbols;
+pub(crate) mod symbols;
 
 use jitlink_arch::Arch;
 
@@ -16,14 +16,18 @@ use crate::error::Result;
 use crate::graph::{LinkGraph, SymbolId};
 use crate::stubs::StubHandle;
 
-pub use symbols::{AddressInfo, FunctionEntry, FunctionTable};
+pub use gdb::registered_images;
+pub(crate) use symbols::FunctionTable;
+pub use symbols::{AddressInfo, FunctionEntry};
 
 /// The debugging state of one linked set; dropping it unregisters the set from gdb.
 #[derive(Default)]
-pub struct SetDebug {
+pub(crate) struct SetDebug {
     /// The set's functions and stubs (shared with the crash reporter).
     pub functions: std::sync::Arc<FunctionTable>,
-    /// The gdb registration, if debugger support is on.
+    /// The gdb registration, if debugger support is on: held for its `Drop`, which
+    /// unregisters the set.
+    #[allow(dead_code)]
     pub gdb: Option<gdb::GdbRegistration>,
 }
 

@@ -31,7 +31,7 @@ struct Entry {
     file: u32,
 }
 
-/// One function or stub of a [`FunctionTable`].
+/// One function or stub of a `FunctionTable`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunctionEntry<'t> {
     /// Start address.

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 
 use crate::error::{Error, Result};
-use crate::graph::Perm;
+
+pub use crate::graph::Perm;
+pub use crate::remote::RemoteSession;
 
 const OP_HELLO: u32 = 1;
 const OP_LOOKUP: u32 = 2;
@@ -363,7 +365,7 @@ impl Executor {
         .map(drop)
     }
 
-    /// Sets the program's `argv` (argv[0] first) for initializers and the entry point.
+    /// Sets the program's `argv` (`argv[0]` first) for initializers and the entry point.
     pub fn set_args(&mut self, args: &[String]) -> Result<()> {
         let mut p = Vec::new();
         for a in args {
@@ -443,7 +445,7 @@ impl Executor {
         self.request(OP_READ, &words(&[addr, len]), "reading memory")
     }
 
-    /// Loads a TLS module (see [`crate::runtime::tls::build_module`]) with the executor's
+    /// Loads a TLS module (see `crate::runtime::tls::build_module`) with the executor's
     /// dynamic loader; returns the module's id and, if asked, its block's offset from the
     /// thread pointer.
     pub fn load_tls(

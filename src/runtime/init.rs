@@ -50,16 +50,6 @@ fn priority(name: &str, base: &str, legacy: &str) -> Option<(u32, bool)> {
     None
 }
 
-/// Reads the function pointers of the set's init and fini sections from its finalized memory
-/// in this process.
-pub fn collect<A: Arch>(g: &LinkGraph<'_, A>) -> InitFini {
-    collect_with(g, |addr| {
-        // SAFETY: `addr` lies in a block of this set's finalized, readable memory, laid out with
-        // room for the pointer-sized entry the fixups wrote there.
-        Some(unsafe { std::ptr::read_unaligned(addr as usize as *const u64) })
-    })
-}
-
 /// Reads the function pointers of the set's init and fini sections (after fixups) with `read`,
 /// which returns the pointer-sized value at an address.
 pub fn collect_with<A: Arch>(

@@ -71,8 +71,3 @@ pub fn thunk(name: &[u8]) -> Option<u64> {
         None
     }
 }
-
-/// Names of the functions offered to Windows x64 code.
-pub const THUNKS: &[&str] = &[
-    "memcpy", "memmove", "memset", "memcmp", "strlen", "strcmp", "puts", "putchar",
-];

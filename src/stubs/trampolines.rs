@@ -2,7 +2,7 @@
 //!
 //! A batch is made from one architecture template ([`jitlink_arch::Arch::REENTRY_TRAMPOLINE`] or
 //! one of the counting ones) with a range of identities (and, for per-thread counters, of counter
-//! indices: [`crate::runtime::counters`]) reserved at once: its
+//! indices: `crate::runtime::counters`) reserved at once: its
 //! code is written once and finalized read-execute, so each trampoline's identity is fixed when the
 //! batch is made and its purpose (the handler) is set when it is handed out. Layout of a batch:
 //! code (r-x) | the resolver's address (r--) | per trampoline a counter and a target (rw-; a
@@ -25,7 +25,7 @@ use crate::runtime::reentry::{self, Handler};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Counters {
     /// Each thread decrements its own slot with a plain instruction: exact, and cheap (the
-    /// default; see [`crate::runtime::counters`]). Falls back to [`Counters::Atomic`] where
+    /// default; see `crate::runtime::counters`). Falls back to [`Counters::Atomic`] where
     /// per-thread counters are not available.
     #[default]
     PerThread,
