@@ -63,7 +63,10 @@ fn stage_time(s: &mut Session, id: &mut u32, obj: &[u8], stage: &str) -> Duratio
 
 fn stage_total(s: &Session, stage: &str) -> Duration {
     let stages = &s.timings().stages;
-    stages.iter().find(|(n, _)| *n == stage).map_or(Duration::ZERO, |x| x.1)
+    stages
+        .iter()
+        .find(|(n, _)| *n == stage)
+        .map_or(Duration::ZERO, |x| x.1)
 }
 
 fn build_and_link(c: &mut Criterion) {
@@ -74,7 +77,9 @@ fn build_and_link(c: &mut Criterion) {
     // Each stage of the in-process pipeline, timed by the pipeline itself over whole links.
     let mut s = Session::new(Options::default().with_timings(true));
     let mut id = 0u32;
-    for stage in ["build", "resolve", "passes", "layout", "fixup", "publish", "finalize"] {
+    for stage in [
+        "build", "resolve", "passes", "layout", "fixup", "publish", "finalize",
+    ] {
         g.bench_function(stage, |b| {
             b.iter_custom(|iters| {
                 (0..iters)

@@ -116,8 +116,52 @@ pub enum Error {
     SymbolNotFound(String),
     /// A linked set that does not exist (already removed).
     NoSuchLinkedSet(u32),
-    /// A bad command-line or API argument.
-    InvalidArgument(String),
+    /// Two command-line options (or API settings) that cannot be used together.
+    Conflict {
+        /// The option given.
+        option: &'static str,
+        /// What it cannot be combined with.
+        with: &'static str,
+    },
+    /// A command-line option or API argument whose value is not accepted.
+    BadValue {
+        /// The option or argument.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// What is expected.
+        expected: &'static str,
+    },
+    /// A library given with `-l` was found nowhere.
+    LibraryNotFound {
+        /// The name after `-l`.
+        name: String,
+        /// What each attempt reported.
+        tried: Vec<String>,
+    },
+    /// A redirectable symbol of that name exists already (or appears twice in one request).
+    DuplicateRedirectable {
+        /// The name.
+        name: String,
+    },
+    /// A stub or trampoline cannot reach its pointer slot or entry point.
+    StubOutOfRange {
+        /// What was being made (`stub batch`, `trampoline batch`, `stub for NAME`).
+        what: String,
+        /// Why the fixup failed.
+        reason: jitlink_arch::FixupError,
+    },
+    /// A finite resource of the process is used up (counter slots, trampoline ids).
+    Exhausted {
+        /// What ran out.
+        what: String,
+    },
+    /// A feature this machine does not offer (per-thread counters without the needed
+    /// thread-local support).
+    Unavailable {
+        /// The feature.
+        what: &'static str,
+    },
     /// A fixed base address that cannot hold the linked image.
     BadBase {
         /// The base.
@@ -198,7 +242,22 @@ impl fmt::Display for Error {
             Error::Executor { what, source } => write!(f, "executor: {what}: {source}"),
             Error::SymbolNotFound(name) => write!(f, "symbol not found: {name}"),
             Error::NoSuchLinkedSet(id) => write!(f, "no linked set with id {id}"),
-            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::Conflict { option, with } => write!(f, "{option} cannot be used with {with}"),
+            Error::BadValue { option, value, expected } => {
+                write!(f, "{option} {value}: expected {expected}")
+            }
+            Error::LibraryNotFound { name, tried } if tried.is_empty() => {
+                write!(f, "library -l{name} not found")
+            }
+            Error::LibraryNotFound { name, tried } => {
+                write!(f, "library -l{name} not found ({})", tried.join("; "))
+            }
+            Error::DuplicateRedirectable { name } => {
+                write!(f, "redirectable symbol {name} already exists")
+            }
+            Error::StubOutOfRange { what, reason } => write!(f, "{what}: {reason}"),
+            Error::Exhausted { what } => write!(f, "out of {what}"),
+            Error::Unavailable { what } => write!(f, "{what} are not available on this machine"),
             Error::BadBase { base, why } => write!(f, "base address {base:#x}: {why}"),
             Error::TooLarge { what, size, limit } => {
                 write!(f, "{what} of {size:#x} bytes is larger than {limit:#x}")

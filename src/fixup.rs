@@ -22,12 +22,9 @@ pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut dyn Image, tls: TlsValues)
             continue;
         }
         let len = blk.content.size() as usize;
-        let out = mem.bytes_mut(blk.addr, len).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "block at {:#x} lies outside its allocation",
-                blk.addr
-            ))
-        })?;
+        let out = mem
+            .bytes_mut(blk.addr, len)
+            .ok_or(Error::Internal("a block lies outside its allocation"))?;
         apply_block(g, b, out, got, tls)?;
     }
     Ok(())
@@ -50,8 +47,8 @@ pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>
         }
         let start = blk.addr as usize;
         let Some(out) = image.get_mut(start..start + blk.content.size() as usize) else {
-            return Err(Error::InvalidArgument(
-                "thread-local block outside its image".into(),
+            return Err(Error::Internal(
+                "a thread-local block lies outside its image",
             ));
         };
         apply_block(g, b, out, got, TlsValues::default())?;

@@ -30,7 +30,11 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
     let mut segments: Vec<(usize, usize, Perm)> = Vec::new();
     let mut cursor: u64 = 0;
     let mut align: u64 = page;
-    let too_large = || Error::InvalidArgument("link set too large to lay out".into());
+    let too_large = || Error::TooLarge {
+        what: "linked set",
+        size: u64::MAX,
+        limit: 1 << 31,
+    };
     for perm in Perm::ALL {
         let start = cursor;
         // Read-only data joins the code segment when it ends before the code's last page does.
@@ -55,9 +59,11 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
     }
     let cursor = cursor.checked_next_multiple_of(page).unwrap_or(u64::MAX);
     if cursor > (1u64 << 31) {
-        return Err(Error::InvalidArgument(format!(
-            "link set of {cursor:#x} bytes is larger than 2 GiB"
-        )));
+        return Err(Error::TooLarge {
+            what: "linked set",
+            size: cursor,
+            limit: 1 << 31,
+        });
     }
     Ok(Layout {
         segments,

@@ -179,14 +179,14 @@ impl Shared {
                     drop(units);
                     let start = Instant::now();
                     let linked = match job {
-                        Err(None) => Err(Error::InvalidArgument(format!("{name} has no content"))),
+                        Err(None) => Err(Error::Internal("a lazy unit has no content")),
                         Err(Some(b)) => with_session(self, |s| {
                             s.add_bytes(name.clone(), b)?;
                             s.link_pending().map(|_| ())
                         }),
                         Ok(o) => with_session(self, |s| match lock(&self.split).get_mut(o) {
                             Some(split) => split.link(s, &functions),
-                            None => Err(Error::InvalidArgument(format!("{name}: no object"))),
+                            None => Err(Error::Internal("a lazy unit's object is missing")),
                         }),
                     };
                     if self.log {

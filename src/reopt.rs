@@ -176,7 +176,7 @@ impl Shared {
                 let bound = s.link_bound(def.name, Bytes::Owned(def.bytes), spec);
                 match bound.and_then(|b| {
                     b.root
-                        .ok_or_else(|| Error::InvalidArgument("no new body".into()))
+                        .ok_or(Error::Internal("a bound link produced no new body"))
                 }) {
                     Ok(address) => {
                         if let Some(f) = lock(&self.functions).get(symbol) {

@@ -1,8 +1,8 @@
 //! The executor protocol on its own: real child processes (the host's, and aarch64 under
 //! qemu-user) that allocate memory, receive machine code, run it, and report crashes.
 
-use jitlink::executor::{describe_status, Executor, ExecutorKind};
 use jitlink::executor::Perm;
+use jitlink::executor::{describe_status, Executor, ExecutorKind};
 
 /// `mov eax, edi; add eax, esi; ret` (x86-64) and `add w0, w0, w1; ret` (aarch64): the sum of
 /// the first two integer arguments.

@@ -108,9 +108,10 @@ type KeepAlive = Box<dyn std::any::Any>;
 fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, KeepAlive)>, Error> {
     if !cli.reopt.is_empty() {
         if cli.lazy {
-            return Err(Error::InvalidArgument(
-                "--lazy and --reopt cannot be combined".into(),
-            ));
+            return Err(Error::Conflict {
+                option: "--lazy",
+                with: "--reopt",
+            });
         }
         let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
         let r = jitlink::reopt::Reoptimizer::new(
@@ -167,9 +168,10 @@ fn parse_addr(s: &str) -> Result<u64, String> {
 /// exit status: 1 if a check failed.
 fn run_fixed(cli: &Cli, base: u64, absolutes: &[(String, u64)]) -> Result<c_int, Error> {
     if !cli.libs.is_empty() {
-        return Err(Error::InvalidArgument(
-            "-l cannot be used with --base (host libraries are not linked)".into(),
-        ));
+        return Err(Error::Conflict {
+            option: "-l",
+            with: "--base (host libraries are not linked)",
+        });
     }
     let mut inputs = Vec::new();
     for path in &cli.inputs {
@@ -201,7 +203,11 @@ fn run_fixed(cli: &Cli, base: u64, absolutes: &[(String, u64)]) -> Result<c_int,
 }
 
 fn parse_abs(s: &str) -> Result<(String, u64), Error> {
-    let bad = || Error::InvalidArgument(format!("--abs {s}: expected NAME=ADDR"));
+    let bad = || Error::BadValue {
+        option: "--abs",
+        value: s.to_string(),
+        expected: "NAME=ADDR",
+    };
     let (name, addr) = s.split_once('=').ok_or_else(bad)?;
     let addr = parse_addr(addr).map_err(|_| bad())?;
     if name.is_empty() {
@@ -215,17 +221,15 @@ fn parse_abs(s: &str) -> Result<(String, u64), Error> {
 fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
     use jitlink::executor::{describe_status, Executor, ExecutorKind};
     if !cli.libs.is_empty() || cli.noexec || cli.show_graph || cli.lazy || !cli.reopt.is_empty() {
-        return Err(Error::InvalidArgument(
-            "--executor does not take -l, --noexec, --show-graph, --lazy or --reopt yet".into(),
-        ));
+        return Err(Error::Conflict {
+            option: "--executor",
+            with: "-l, --noexec, --show-graph, --lazy or --reopt (not yet)",
+        });
     }
     let kind = match kind {
         "process" => ExecutorKind::Process,
         _ => {
-            let first = cli
-                .inputs
-                .first()
-                .ok_or_else(|| Error::InvalidArgument("--executor qemu needs an input".into()))?;
+            let first = cli.inputs.first().ok_or(Error::NothingToLink)?;
             ExecutorKind::Qemu {
                 machine: jitlink::file_arch(first)?.elf_machine(),
             }
@@ -349,9 +353,11 @@ fn call_entry(cli: &Cli, entry: u64) -> Result<c_int, Error> {
         .map(|p| p.as_os_str().as_bytes().to_vec())
         .unwrap_or_default();
     for a in std::iter::once(first).chain(cli.args.iter().map(|a| a.as_bytes().to_vec())) {
-        argv_store.push(
-            CString::new(a).map_err(|_| Error::InvalidArgument("argument contains NUL".into()))?,
-        );
+        argv_store.push(CString::new(a).map_err(|e| Error::BadValue {
+            option: "program argument",
+            value: String::from_utf8_lossy(&e.into_vec()).replace('\0', "\\0"),
+            expected: "no NUL byte",
+        })?);
     }
     let mut argv: Vec<*const c_char> = argv_store.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());

@@ -370,7 +370,11 @@ impl Executor {
         let mut p = Vec::new();
         for a in args {
             if a.as_bytes().contains(&0) {
-                return Err(Error::InvalidArgument("argument contains NUL".into()));
+                return Err(Error::BadValue {
+                    option: "program argument",
+                    value: a.replace('\0', "\\0"),
+                    expected: "no NUL byte",
+                });
             }
             p.extend_from_slice(a.as_bytes());
             p.push(0);
@@ -398,9 +402,11 @@ impl Executor {
     /// Calls the function at `addr` with up to six integer arguments; returns its result.
     pub fn call(&mut self, addr: u64, args: &[u64]) -> Result<u64> {
         if args.len() > 6 {
-            return Err(Error::InvalidArgument(
-                "at most six arguments for a remote call".into(),
-            ));
+            return Err(Error::BadValue {
+                option: "remote call arguments",
+                value: args.len().to_string(),
+                expected: "at most six",
+            });
         }
         let mut all = vec![addr];
         all.extend_from_slice(args);

@@ -171,7 +171,11 @@ impl MemoryManager {
         let size = min
             .max(base_size)
             .checked_next_multiple_of(self.page)
-            .ok_or_else(|| Error::InvalidArgument(format!("cannot reserve {min:#x} bytes")))?;
+            .ok_or(Error::TooLarge {
+                what: "reservation",
+                size: min as u64,
+                limit: usize::MAX as u64,
+            })?;
         let base = match placement {
             Placement::Low => {
                 let base = reserve_at(0, size, libc::MAP_32BIT)

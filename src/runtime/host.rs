@@ -106,14 +106,10 @@ impl HostSymbols {
                 return Ok(Library::Shared);
             }
         }
-        Err(Error::InvalidArgument(format!(
-            "library -l{name} not found{}",
-            if errors.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", errors.join("; "))
-            }
-        )))
+        Err(Error::LibraryNotFound {
+            name: name.to_string(),
+            tried: errors,
+        })
     }
 
     /// The address of `name` in the host process, if any.

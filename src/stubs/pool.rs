@@ -146,7 +146,7 @@ impl<A: Arch> StubPool<A> {
         unsafe { libc::madvise(base as *mut libc::c_void, len, MADV_POPULATE_WRITE) };
         let filled = a
             .bytes_mut(base, len)
-            .ok_or_else(|| Error::InvalidArgument("stub batch outside its allocation".into()));
+            .ok_or(Error::Internal("stub batch outside its allocation"));
         let written = filled.and_then(|code| {
             let fix = |stub: &mut [u8], i: usize| {
                 stub.copy_from_slice(tpl.bytes);
@@ -157,8 +157,12 @@ impl<A: Arch> StubPool<A> {
                     got: 0,
                     tls: Default::default(),
                 };
-                A::apply_fixup(tpl.slot_kind, stub, tpl.slot_offset, v)
-                    .map_err(|e| Error::InvalidArgument(format!("stub batch fixup: {e}")))
+                A::apply_fixup(tpl.slot_kind, stub, tpl.slot_offset, v).map_err(|reason| {
+                    Error::StubOutOfRange {
+                        what: "stub batch".into(),
+                        reason,
+                    }
+                })
             };
             let (stubs, slot_bytes) = code.split_at_mut(code_len);
             let mut chunks = stubs[..n * size].chunks_exact_mut(size);
@@ -297,9 +301,9 @@ impl<A: Arch> StubPool<A> {
         {
             let inner = lock(&self.inner);
             if let Some(dup) = names.iter().find(|n| inner.names.contains_key(**n)) {
-                return Err(Error::InvalidArgument(format!(
-                    "redirectable symbol {dup} already exists"
-                )));
+                return Err(Error::DuplicateRedirectable {
+                    name: dup.to_string(),
+                });
             }
         }
         let handles = self.create(owner, names.len(), initial)?;

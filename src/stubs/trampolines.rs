@@ -165,16 +165,16 @@ impl<A: Arch> TrampolinePool<A> {
         let len = code_len + page + data_len;
         let (tls, first_index) = match kind {
             Kind::CountingPerThread => (
-                counters::supported().ok_or_else(|| {
-                    Error::InvalidArgument("per-thread counters are not available".into())
+                counters::supported().ok_or(Error::Unavailable {
+                    what: "per-thread counters",
                 })?,
-                counters::reserve(n).ok_or_else(|| {
-                    Error::InvalidArgument("out of per-thread counter slots".into())
+                counters::reserve(n).ok_or_else(|| Error::Exhausted {
+                    what: "per-thread counter slots".into(),
                 })?,
             ),
             _ => (0, 0),
         };
-        let first_id = reentry::reserve_ids(n).map_err(Error::InvalidArgument)?;
+        let first_id = reentry::reserve_ids(n).map_err(|what| Error::Exhausted { what })?;
         let chunk = mem.chunk_for(Placement::Near, len, page)?;
         let segments = vec![
             (0, code_len, Perm::ReadExec),
@@ -186,9 +186,7 @@ impl<A: Arch> TrampolinePool<A> {
         let resolver = base + code_len as u64;
         let data = resolver + page as u64;
         let written = match a.bytes_mut(base, len) {
-            None => Err(Error::InvalidArgument(
-                "trampoline batch outside its allocation".into(),
-            )),
+            None => Err(Error::Internal("trampoline batch outside its allocation")),
             Some(bytes) => {
                 let (code, rest) = bytes.split_at_mut(code_len);
                 rest[..8].copy_from_slice(&reentry::resolver_address().to_le_bytes());
@@ -219,8 +217,11 @@ impl<A: Arch> TrampolinePool<A> {
                                 got: 0,
                                 tls: Default::default(),
                             };
-                            A::apply_fixup(f.kind, t, f.offset, v).map_err(|e| {
-                                Error::InvalidArgument(format!("trampoline batch fixup: {e}"))
+                            A::apply_fixup(f.kind, t, f.offset, v).map_err(|reason| {
+                                Error::StubOutOfRange {
+                                    what: "trampoline batch".into(),
+                                    reason,
+                                }
                             })?;
                         }
                         Ok(())
@@ -257,7 +258,7 @@ impl<A: Arch> TrampolinePool<A> {
             batches.push(b);
         }
         let Some(b) = batches.iter_mut().rev().find(|b| fits(b)) else {
-            return Err(Error::InvalidArgument("trampoline pool: no room".into()));
+            return Err(Error::Internal("a new trampoline batch has no room"));
         };
         let mut out = Vec::with_capacity(items.len());
         for (threshold, target, handler) in items {
@@ -327,9 +328,16 @@ impl<A: Arch> TrampolinePool<A> {
         counters: Counters,
     ) -> Result<Vec<Trampoline>> {
         if items.iter().any(|i| i.0 == 0 || i.0 > i64::MAX as u64) {
-            return Err(Error::InvalidArgument(
-                "a counting threshold must be at least 1".into(),
-            ));
+            return Err(Error::BadValue {
+                option: "counting threshold",
+                value: items
+                    .iter()
+                    .map(|i| i.0)
+                    .find(|&t| t == 0 || t > i64::MAX as u64)
+                    .unwrap_or(0)
+                    .to_string(),
+                expected: "a number of calls from 1 to 2^63 - 1",
+            });
         }
         let per_thread =
             A::COUNTING_TRAMPOLINE_PER_THREAD.is_some() && counters::supported().is_some();
