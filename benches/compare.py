@@ -778,7 +778,8 @@ def bench_workload(w, args, jitlink, llvm):
     log(f"measuring {w.name}: {len(objects)} objects, {relocs} relocations, "
         f"{args.warmup}+{args.runs} runs each")
     cmd_j = [str(jitlink), "--noexec", *map(str, objects)]
-    cmd_l = [str(llvm), "-noexec", *map(str, objects)]
+    # With --baseline, the other tool is an earlier jitlink binary, which takes jitlink's flags.
+    cmd_l = [str(llvm), "--noexec" if args.baseline else "-noexec", *map(str, objects)]
 
     def on_llvm_fail(s):
         log(f"  {Path(llvm).name} failed on {w.name}: {s.failure_text()}")
@@ -934,7 +935,9 @@ def header_lines(args, llvm=None):
         f"python {platform.python_version()}, load average at report: {load}",
         f"jitlink: {args.jitlink_desc}",
     ]
-    if llvm is not None:
+    if llvm is not None and getattr(args, "baseline", None):
+        lines.append(f"baseline (the 'llvm' columns): {args.baseline} (measured as a copy: {llvm})")
+    elif llvm is not None:
         lines.append(f"llvm: {llvm} ({tool_version(llvm)})")
     lines += [
         f"compiler: {cc_version()}",
@@ -1098,6 +1101,9 @@ def parse_args(argv):
                    help="do not run cargo build --release for the default jitlink")
     p.add_argument("--llvm", metavar="PATH", default=DEFAULT_LLVM,
                    help=f"llvm-jitlink binary (default {DEFAULT_LLVM})")
+    p.add_argument("--baseline", metavar="PATH",
+                   help="compare against this (earlier) jitlink binary instead of llvm-jitlink: "
+                        "the 'llvm' columns are then the baseline's")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--run-sqlite", action="store_true",
                    help="compare running the SQLite driver natively linked vs under jitlink")
@@ -1161,7 +1167,14 @@ def main(argv=None):
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
         return 0
 
-    llvm = shutil.which(args.llvm) or args.llvm
+    if args.baseline:
+        base = Path(args.baseline).resolve()
+        if not os.access(base, os.X_OK):
+            raise BenchError(f"baseline jitlink not found or not executable: {base}")
+        llvm = str(base)
+        log(f"baseline: {base} (the 'llvm' columns below are the baseline jitlink's)")
+    else:
+        llvm = shutil.which(args.llvm) or args.llvm
     if not os.access(llvm, os.X_OK):
         raise BenchError(f"llvm-jitlink not found: {args.llvm} (Debian package llvm-22)")
     chosen = select(workloads, args.only)

@@ -21,7 +21,7 @@ use crate::memory::Image;
 use crate::options::Timings;
 use crate::symbols::{Defined, SymbolTable, NO_SET};
 use crate::target::executor::ExecutorTarget;
-use crate::target::{dispatch, ArchKind, ForArch, LinkArch};
+use crate::target::{dispatch, ForArch, LinkArch};
 
 /// A linking session whose code runs in an executor process.
 pub struct RemoteSession {
@@ -115,11 +115,7 @@ impl RemoteSession {
     /// jumping through a pointer slot there, initially to its definition, and is looked up as
     /// its stub from then on (for sets linked later). Returns the stub addresses.
     pub fn create_redirectable(&mut self, names: &[&str]) -> Result<Vec<u64>> {
-        let arch = ArchKind::from_elf(self.ex.info().machine).ok_or(Error::Unsupported {
-            file: String::new(),
-            what: format!("stubs for ELF machine {}", self.ex.info().machine),
-        })?;
-        dispatch(arch, CreateStubs(self, names))
+        dispatch(self.ex.info().arch, CreateStubs(self, names))
     }
 
     fn create_stubs<A: LinkArch>(&mut self, names: &[&str]) -> Result<Vec<u64>> {

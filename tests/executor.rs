@@ -9,13 +9,10 @@ use jitlink::executor::{describe_status, Executor, ExecutorKind};
 const ADD_X86_64: &[u8] = &[0x89, 0xf8, 0x01, 0xf0, 0xc3];
 const ADD_AARCH64: &[u8] = &[0x00, 0x00, 0x01, 0x0b, 0xc0, 0x03, 0x5f, 0xd6];
 
-fn run_code(kind: ExecutorKind, code: &[u8], machine: u16) {
+fn run_code(kind: ExecutorKind, code: &[u8], arch: jitlink::ArchKind) {
     let mut ex = Executor::spawn(kind).expect("start the executor");
     let info = ex.info();
-    assert_eq!(
-        info.machine, machine,
-        "the executor reports its architecture"
-    );
+    assert_eq!(info.arch, arch, "the executor reports its architecture");
     assert!(info.page_size >= 4096 && info.page_size.is_power_of_two());
     let printf = ex
         .lookup(&[b"printf", b"no_such_symbol_here"])
@@ -48,17 +45,17 @@ fn run_code(kind: ExecutorKind, code: &[u8], machine: u16) {
 
 #[test]
 fn host_process_runs_code_and_reports_a_crash() {
-    run_code(ExecutorKind::Process, ADD_X86_64, object::elf::EM_X86_64);
+    run_code(ExecutorKind::Process, ADD_X86_64, jitlink::ArchKind::X86_64);
 }
 
 #[test]
 fn aarch64_under_qemu_runs_code_and_reports_a_crash() {
     run_code(
         ExecutorKind::Qemu {
-            machine: object::elf::EM_AARCH64,
+            arch: jitlink::ArchKind::AArch64,
         },
         ADD_AARCH64,
-        object::elf::EM_AARCH64,
+        jitlink::ArchKind::AArch64,
     );
 }
 
@@ -110,7 +107,7 @@ fn redirects_write_the_executors_slots() {
         (
             Compiler::Aarch64Gcc,
             ExecutorKind::Qemu {
-                machine: object::elf::EM_AARCH64,
+                arch: jitlink::ArchKind::AArch64,
             },
         ),
     ] {

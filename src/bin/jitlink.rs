@@ -231,7 +231,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
         _ => {
             let first = cli.inputs.first().ok_or(Error::NothingToLink)?;
             ExecutorKind::Qemu {
-                machine: jitlink::file_arch(first)?.elf_machine(),
+                arch: jitlink::file_arch(first)?,
             }
         }
     };

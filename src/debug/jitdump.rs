@@ -66,7 +66,7 @@ fn open() -> std::io::Result<Dump> {
     header.extend_from_slice(&MAGIC.to_le_bytes());
     header.extend_from_slice(&VERSION.to_le_bytes());
     header.extend_from_slice(&HEADER_SIZE.to_le_bytes());
-    header.extend_from_slice(&u32::from(object::elf::EM_X86_64).to_le_bytes());
+    header.extend_from_slice(&u32::from(crate::ArchKind::HOST.elf_machine()).to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes()); // pad
     header.extend_from_slice(&std::process::id().to_le_bytes());
     header.extend_from_slice(&timestamp().to_le_bytes());

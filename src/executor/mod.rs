@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 
 pub use crate::graph::Perm;
 pub use crate::remote::RemoteSession;
+use crate::target::ArchKind;
 
 const OP_HELLO: u32 = 1;
 const OP_LOOKUP: u32 = 2;
@@ -63,18 +64,18 @@ static AARCH64_EXECUTOR: Option<&[u8]> = None;
 pub enum ExecutorKind {
     /// A child process of the host's architecture.
     Process,
-    /// A child process of another architecture under qemu-user (`e_machine` value).
+    /// A child process of another architecture under qemu-user.
     Qemu {
-        /// ELF machine of the target (`EM_AARCH64`).
-        machine: u16,
+        /// The architecture of the target.
+        arch: ArchKind,
     },
 }
 
 /// What the executor reported about its process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TargetInfo {
-    /// ELF machine (`EM_X86_64`, `EM_AARCH64`).
-    pub machine: u16,
+    /// Its architecture.
+    pub arch: ArchKind,
     /// Page size.
     pub page_size: u64,
     /// An address inside the target's C library (the anchor for near placement).
@@ -105,18 +106,18 @@ fn proto_err(what: impl Into<String>, detail: &str) -> Error {
 fn executor_file(kind: &ExecutorKind) -> Result<OwnedFd> {
     let bytes = match kind {
         ExecutorKind::Process => HOST_EXECUTOR,
-        ExecutorKind::Qemu { machine } if *machine == object::elf::EM_AARCH64 => {
-            AARCH64_EXECUTOR.ok_or_else(|| {
-                proto_err(
-                    "starting the aarch64 executor",
-                    "jitlink was built without it: install gcc-aarch64-linux-gnu and rebuild",
-                )
-            })?
-        }
-        ExecutorKind::Qemu { machine } => {
+        ExecutorKind::Qemu {
+            arch: ArchKind::AArch64,
+        } => AARCH64_EXECUTOR.ok_or_else(|| {
+            proto_err(
+                "starting the aarch64 executor",
+                "jitlink was built without it: install gcc-aarch64-linux-gnu and rebuild",
+            )
+        })?,
+        ExecutorKind::Qemu { arch } => {
             return Err(proto_err(
                 "starting an executor",
-                &format!("no executor for ELF machine {machine}"),
+                &format!("no executor for {arch} under qemu"),
             ))
         }
     };
@@ -151,27 +152,18 @@ fn executor_file(kind: &ExecutorKind) -> Result<OwnedFd> {
 }
 
 /// The system root for qemu-user: `QEMU_LD_PREFIX`, else `/usr/<triple>`.
-fn sysroot(machine: u16) -> Result<PathBuf> {
+fn sysroot(arch: ArchKind) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("QEMU_LD_PREFIX") {
         return Ok(PathBuf::from(p));
     }
-    let triple = match machine {
-        object::elf::EM_AARCH64 => "aarch64-linux-gnu",
-        _ => {
-            return Err(proto_err(
-                "finding a system root",
-                "unsupported architecture",
-            ))
-        }
-    };
-    let root = Path::new("/usr").join(triple);
+    let root = Path::new("/usr").join(arch.linux_triple());
     if root.join("lib").is_dir() {
         Ok(root)
     } else {
         Err(proto_err(
-            "finding the aarch64 system root",
+            format!("finding the {arch} system root"),
             &format!(
-                "{} is missing: install libc6-dev-arm64-cross (or set QEMU_LD_PREFIX)",
+                "{} is missing: install the cross C library (libc6-dev-arm64-cross for aarch64) or set QEMU_LD_PREFIX",
                 root.display()
             ),
         ))
@@ -186,13 +178,9 @@ impl Executor {
         let (ours, theirs) = UnixStream::pair().map_err(|e| io_err("creating the channel", e))?;
         let mut cmd = match &kind {
             ExecutorKind::Process => Command::new(&exe_path),
-            ExecutorKind::Qemu { machine } => {
-                let qemu = match *machine {
-                    object::elf::EM_AARCH64 => "qemu-aarch64",
-                    _ => "qemu",
-                };
-                let mut c = Command::new(qemu);
-                c.arg("-L").arg(sysroot(*machine)?).arg(&exe_path);
+            ExecutorKind::Qemu { arch } => {
+                let mut c = Command::new(format!("qemu-{}", arch.name()));
+                c.arg("-L").arg(sysroot(*arch)?).arg(&exe_path);
                 c
             }
         };
@@ -242,7 +230,7 @@ impl Executor {
             child,
             chan: ours,
             info: TargetInfo {
-                machine: 0,
+                arch: ArchKind::HOST,
                 page_size: 0,
                 libc_anchor: 0,
                 tlsdesc_resolver: 0,
@@ -252,8 +240,13 @@ impl Executor {
         if hello.len() != 24 {
             return Err(proto_err("hello", "short reply"));
         }
+        let machine = u32_at(&hello, 0);
+        let arch = u16::try_from(machine)
+            .ok()
+            .and_then(ArchKind::from_elf)
+            .ok_or_else(|| proto_err("hello", &format!("unknown ELF machine {machine}")))?;
         ex.info = TargetInfo {
-            machine: u32_at(&hello, 0) as u16,
+            arch,
             page_size: u64::from(u32_at(&hello, 4)),
             libc_anchor: u64_at(&hello, 8),
             tlsdesc_resolver: u64_at(&hello, 16),
