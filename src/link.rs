@@ -17,9 +17,11 @@ use jitlink_arch::TlsValues;
 use rustc_hash::FxHashMap;
 
 use crate::builder::{self, BuildState, Bytes, HostAbi};
+use crate::debug::FunctionTable;
 use crate::error::{Error, Result, Undefined};
 use crate::graph::{BlockId, Content, Def, LinkGraph, SectionRole, SymbolId};
 use crate::inputs::{first_arch, load_archive_members, ArchiveInput};
+use crate::layout::TlsLayout;
 use crate::memory::Image;
 use crate::options::Timings;
 use crate::passes::bind::{self, BindSpec};
@@ -29,7 +31,7 @@ use crate::passes::{eh_frame, got_stubs, linker_content, locals};
 use crate::runtime::init::{self, InitFini};
 use crate::stubs::StubHandle;
 use crate::symbols::{Published, SymbolTable};
-use crate::target::{dispatch, Finished, ForArch, LinkArch, LinkTarget};
+use crate::target::{dispatch, Finished, ForArch, LinkArch, LinkTarget, Resolved};
 use crate::{fixup, layout};
 
 /// Sets with at least this many symbols publish their symbols on a second thread while fixups
@@ -149,46 +151,153 @@ struct Built<'a, A: LinkArch> {
     root: Option<Option<SymbolId>>,
 }
 
+/// A resolved graph: what the passes made that later stages need.
+struct ResolvedSet {
+    /// The block of the set's `__dso_handle`.
+    dso_block: BlockId,
+    /// Functions redirected through stubs: (body, stub).
+    redirected: Vec<(SymbolId, StubHandle)>,
+}
+
+/// A fixed-up set whose symbols are published.
+struct FixedUp {
+    tls: TlsValues,
+    published: Published,
+    table: Option<FunctionTable>,
+}
+
+/// The stages in order; each stage function cleans up after its own failure (a reservation
+/// given back, memory abandoned, published symbols taken back).
 fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<T::Committed>>> {
     let Job {
         inputs,
-        ctx,
+        mut ctx,
         target,
         plan,
     } = job;
-    let Context {
-        symbols,
-        absolutes,
-        timings,
-        show_graph,
-    } = ctx;
+    let t = ctx.timings.start();
+    let mut b = build::<A>(inputs.pending, &plan, ctx.symbols)?;
+    ctx.timings.add("build", t);
 
-    let t = timings.start();
-    let mut b = build::<A>(inputs.pending, &plan, symbols)?;
-    timings.add("build", t);
-
-    let t = timings.start();
-    load_archive_members(
-        &mut b.g,
-        &mut b.st,
+    let t = ctx.timings.start();
+    let resolved = resolve_stage(
+        &mut b,
         inputs.archives,
         inputs.loaded,
-        plan.wanted,
-        |name| symbols.contains(name),
+        &mut ctx,
+        target,
+        &plan,
     )?;
+    ctx.timings.add("resolve", t);
+    let Some(resolved) = resolved else {
+        return Ok(None);
+    };
+
+    let (mut mem, tls) = place(&mut b, target, &plan, ctx.timings)?;
+    let fixed = load_tls(&b.g, tls, target).and_then(|tls| {
+        fix_and_publish(
+            &b.g,
+            &mut mem,
+            tls,
+            &resolved.redirected,
+            &mut ctx,
+            &*target,
+            plan.set,
+        )
+    });
+    let fixed = match fixed {
+        Ok(f) => f,
+        Err(e) => {
+            target.abandon(mem);
+            return Err(e);
+        }
+    };
+    if ctx.show_graph {
+        eprint!("{}", b.g);
+    }
+    let init_fini = init::collect_with(&b.g, |addr| {
+        let bytes = mem.bytes_mut(addr, 8)?;
+        Some(u64::from_le_bytes(bytes.try_into().ok()?))
+    });
+
+    let t = ctx.timings.start();
+    let files: Vec<(&str, &Bytes)> = inputs
+        .pending
+        .iter()
+        .map(|(n, b)| (n.as_str(), b))
+        .chain(inputs.archives.iter().map(|a| (a.name.as_str(), &a.bytes)))
+        .collect();
+    let set = Finished {
+        graph: &b.g,
+        objects: &b.st.elf.objects,
+        redirected: &resolved.redirected,
+        inputs: &files,
+        table: fixed.table,
+        tls: fixed.tls,
+    };
+    let committed = match target.commit(mem, set) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.symbols.unpublish(plan.set, &fixed.published);
+            return Err(e);
+        }
+    };
+    for (body, handle) in &resolved.redirected {
+        handle.redirect(b.g.address(*body));
+    }
+    ctx.timings.add("finalize", t);
+    let linked = Linked {
+        committed,
+        published: fixed.published,
+        dso: 0,
+        eh_frame: None,
+        init_fini,
+        bound: None,
+        locals: FxHashMap::default(),
+        files: Vec::new(),
+    };
+    Ok(Some(outcome(b, linked, resolved.dso_block, &plan)))
+}
+
+/// Loads the archive members the graph needs, adds the linker's own content, resolves every
+/// undefined symbol and makes the chosen functions redirectable. `None` if there is nothing to
+/// link.
+fn resolve_stage<'a, A: LinkArch, T: LinkTarget>(
+    b: &mut Built<'a, A>,
+    archives: &'a [ArchiveInput],
+    loaded: &mut [Vec<bool>],
+    ctx: &mut Context<'_>,
+    target: &mut T,
+    plan: &Plan<'_>,
+) -> Result<Option<ResolvedSet>> {
+    let symbols = &*ctx.symbols;
+    load_archive_members(&mut b.g, &mut b.st, archives, loaded, plan.wanted, |name| {
+        symbols.contains(name)
+    })?;
     if b.g.blocks.is_empty() && b.g.inputs.is_empty() {
-        timings.add("resolve", t);
         return Ok(None);
     }
     let dso_block = linker_content::add(&mut b.g);
-    resolve(&mut b.g, b.st.host_abi(), symbols, absolutes, target)?;
+    resolve(&mut b.g, b.st.host_abi(), symbols, ctx.absolutes, target)?;
     symbols.check_duplicates(&b.g)?;
     let redirected = match &plan.redirect {
         Some(r) => redirectable::run(&mut b.g, r)?,
         None => Vec::new(),
     };
-    timings.add("resolve", t);
+    Ok(Some(ResolvedSet {
+        dso_block,
+        redirected,
+    }))
+}
 
+/// Reserves memory, runs the GOT/stub pass against what the reservation can reach, lays the
+/// graph out, allocates it and gives every block its address.
+fn place<A: LinkArch, T: LinkTarget>(
+    b: &mut Built<'_, A>,
+    target: &mut T,
+    plan: &Plan<'_>,
+    timings: &mut Timings,
+) -> Result<(T::Memory, Option<TlsLayout>)> {
     let t = timings.start();
     let page = target.page_size();
     let reservation = target.reserve(estimate_size(&b.g, page), b.g.needs_low || plan.low)?;
@@ -201,88 +310,41 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
     timings.add("passes", t);
 
     let t = timings.start();
-    let (lay, tls_layout) = match layout::layout(&mut b.g, page) {
+    let (lay, tls) = match layout::layout(&mut b.g, page) {
         Ok(lay) => (lay, layout::layout_tls(&mut b.g)),
         Err(e) => {
             target.unreserve(reservation);
             return Err(e);
         }
     };
-    let mut mem = target.allocate(reservation, &lay, content_len(&b.g))?;
+    let mem = target.allocate(reservation, &lay, content_len(&b.g))?;
     layout::rebase(&mut b.g, mem.base());
     if let Err(e) = b.st.after_layout(&mut b.g, mem.base()) {
         target.abandon(mem);
         return Err(e);
     }
     timings.add("layout", t);
+    Ok((mem, tls))
+}
 
-    let tls = match tls_layout {
+/// Loads the set's thread-local block into the target, with its initial image fixed up.
+fn load_tls<A: LinkArch, T: LinkTarget>(
+    g: &LinkGraph<'_, A>,
+    tls: Option<TlsLayout>,
+    target: &mut T,
+) -> Result<TlsValues> {
+    match tls {
         None => Ok(TlsValues::default()),
         Some(tl) if tl.len > MAX_TLS => Err(Error::TooLarge {
             what: "thread-local block",
             size: tl.len,
             limit: MAX_TLS,
         }),
-        Some(tl) => fixup::apply_tls(&b.g, tl.init_len)
-            .and_then(|init| target.load_tls::<A>(&init, &tl, b.g.needs_static_tls)),
-    };
-    let fixed = tls.and_then(|tls| {
-        fix_and_publish(
-            &b.g,
-            &mut mem,
-            tls,
-            symbols,
-            &redirected,
-            &plan,
-            &*target,
-            timings,
-        )
-        .map(|(p, table)| (tls, p, table))
-    });
-    let (tls, published, table) = match fixed {
-        Ok(f) => f,
-        Err(e) => {
-            target.abandon(mem);
-            return Err(e);
+        Some(tl) => {
+            let init = fixup::apply_tls(g, tl.init_len)?;
+            target.load_tls::<A>(&init, &tl, g.needs_static_tls)
         }
-    };
-    if show_graph {
-        eprint!("{}", b.g);
     }
-    let init_fini = init::collect_with(&b.g, |addr| {
-        let bytes = mem.bytes_mut(addr, 8)?;
-        Some(u64::from_le_bytes(bytes.try_into().ok()?))
-    });
-
-    let t = timings.start();
-    let files_with_bytes: Vec<(&str, &Bytes)> = inputs
-        .pending
-        .iter()
-        .map(|(n, b)| (n.as_str(), b))
-        .chain(inputs.archives.iter().map(|a| (a.name.as_str(), &a.bytes)))
-        .collect();
-    let set = Finished {
-        graph: &b.g,
-        objects: &b.st.elf.objects,
-        redirected: &redirected,
-        inputs: &files_with_bytes,
-        table,
-        tls,
-    };
-    let committed = match target.commit(mem, set) {
-        Ok(c) => c,
-        Err(e) => {
-            symbols.unpublish(plan.set, &published);
-            return Err(e);
-        }
-    };
-    for (body, handle) in &redirected {
-        handle.redirect(b.g.address(*body));
-    }
-    timings.add("finalize", t);
-    Ok(Some(outcome(
-        b, committed, published, dso_block, init_fini, &plan,
-    )))
 }
 
 /// Builds the graph of the pending objects; with a bind plan, binds it to the live image.
@@ -324,43 +386,42 @@ fn resolve<A: LinkArch, T: LinkTarget>(
     absolutes: &[(String, u64)],
     target: &mut T,
 ) -> Result<()> {
-    let mut found: Vec<(usize, Option<(u64, u64, bool)>)> = Vec::new();
+    let mut found: Vec<(usize, Option<Resolved>)> = Vec::new();
     let mut ask: Vec<&[u8]> = Vec::new();
     for (i, s) in g.symbols.iter().enumerate() {
         if s.def != Def::External || g.is_got_base(SymbolId(i as u32)) {
             continue;
         }
-        let known = symbols
-            .get(s.name)
-            .map(|d| (d.addr, d.size, d.callable))
-            .or_else(|| {
-                let abs = absolutes.iter().find(|(n, _)| n.as_bytes() == s.name);
-                abs.map(|&(_, a)| (a, 0, false))
-            });
+        let earlier = symbols.get(s.name).map(|d| Resolved {
+            addr: d.addr,
+            size: d.size,
+            callable: d.callable,
+        });
+        let known = earlier.or_else(|| {
+            let abs = absolutes.iter().find(|(n, _)| n.as_bytes() == s.name);
+            abs.map(|&(_, addr)| Resolved {
+                addr,
+                size: 0,
+                callable: false,
+            })
+        });
         if known.is_none() {
             ask.push(s.name);
         }
         found.push((i, known));
     }
+    // Always asked, even for no names: the target may refuse the graph's convention.
     let file = g.inputs.first().cloned().unwrap_or_default();
-    let mut answers = if ask.is_empty() {
-        Vec::new()
-    } else {
-        target.resolve(&ask, abi, &file)?
-    }
-    .into_iter();
+    let mut answers = target.resolve(&ask, abi, &file)?.into_iter();
     let mut undefined = Vec::new();
     for (i, known) in found {
-        let resolved = known.or_else(|| {
-            let r = answers.next().flatten()?;
-            Some((r.addr, r.size, r.callable))
-        });
+        let resolved = known.or_else(|| answers.next().flatten());
         let s = &mut g.symbols[i];
         match resolved {
-            Some((addr, size, callable)) => {
-                s.def = Def::Absolute(addr);
-                s.size = size;
-                s.callable |= callable;
+            Some(r) => {
+                s.def = Def::Absolute(r.addr);
+                s.size = r.size;
+                s.callable |= r.callable;
             }
             None if s.weak_ref => s.def = Def::Absolute(0),
             None => undefined.push(SymbolId(i as u32)),
@@ -376,21 +437,20 @@ fn resolve<A: LinkArch, T: LinkTarget>(
 /// Applies every fixup into `mem` and checks the unwind information, while the set's symbols
 /// are published (on another core for a large set: both need only the layout). Returns what
 /// was published, and the function table if the target asked for it.
-#[allow(clippy::too_many_arguments)]
 fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     g: &LinkGraph<'_, A>,
     mem: &mut T::Memory,
     tls: TlsValues,
-    symbols: &mut SymbolTable,
     redirected: &[(SymbolId, StubHandle)],
-    plan: &Plan<'_>,
+    ctx: &mut Context<'_>,
     target: &T,
-    timings: &mut Timings,
-) -> Result<(Published, Option<crate::debug::FunctionTable>)> {
+    set: u32,
+) -> Result<FixedUp> {
     let big = g.symbols.len() >= PARALLEL_SYMBOLS;
     let has_tls = layout::first_tls_block(g).is_some();
-    let set = plan.set;
     let publish = |symbols: &mut SymbolTable| symbols.publish(g, set, redirected, has_tls);
+    let timings = &mut *ctx.timings;
+    let symbols = &mut *ctx.symbols;
     let (fixed, published, table) = std::thread::scope(|scope| {
         let (here, there) = if big {
             (None, Some(&mut *symbols))
@@ -422,10 +482,14 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
         (fixed, published, table)
     });
     match (fixed, published) {
-        (Ok(()), Some(p)) => Ok((p, table)),
+        (Ok(()), Some(published)) => Ok(FixedUp {
+            tls,
+            published,
+            table,
+        }),
         (fixed, published) => {
             if let Some(p) = &published {
-                symbols.unpublish(plan.set, p);
+                symbols.unpublish(set, p);
             }
             Err(fixed.err().unwrap_or(Error::Internal(
                 "publishing the linked set's symbols failed",
@@ -434,18 +498,18 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     }
 }
 
-/// What the caller gets of a committed set.
+/// Completes `linked` with what the caller needs to know of the committed graph: the set's
+/// files, `__dso_handle`, unwind information, and, as the plan asked, what was bound and the
+/// inputs' writable statics.
 fn outcome<A: LinkArch, C>(
     b: Built<'_, A>,
-    committed: C,
-    published: Published,
+    mut linked: Linked<C>,
     dso_block: BlockId,
-    init_fini: InitFini,
     plan: &Plan<'_>,
 ) -> Linked<C> {
     let g = &b.g;
-    let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
-    let bound = b.root.map(|root| Bound {
+    linked.files = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
+    linked.bound = b.root.map(|root| Bound {
         root: root.map(|r| g.address(r)),
         blocks: g
             .sections
@@ -455,21 +519,12 @@ fn outcome<A: LinkArch, C>(
             .map(|b| (b.0, g.blocks[b.index()].addr))
             .collect(),
     });
-    let locals = if plan.record_locals {
-        locals::record(g, &files)
-    } else {
-        FxHashMap::default()
-    };
-    Linked {
-        committed,
-        published,
-        dso: g.blocks[dso_block.index()].addr,
-        eh_frame: eh_frame::first(g),
-        init_fini,
-        bound,
-        locals,
-        files,
+    if plan.record_locals {
+        linked.locals = locals::record(g, &linked.files);
     }
+    linked.dso = g.blocks[dso_block.index()].addr;
+    linked.eh_frame = eh_frame::first(g);
+    linked
 }
 
 /// An upper bound of the memory a graph needs before its GOT and stubs exist, to reserve it.
