@@ -9,7 +9,6 @@ use jitlink_arch::x86_64::X86_64;
 use jitlink_arch::TlsValues;
 use rustc_hash::FxHashMap;
 
-use crate::builder::elf::GOT_SYMBOL;
 use crate::builder::{self, BuildState, ObjectArch};
 use crate::error::{Error, Result};
 use crate::graph::{Def, LinkGraph, Scope};
@@ -87,7 +86,7 @@ fn link_as<A: ObjectArch>(
     let mut undefined = Vec::new();
     for i in 0..g.symbols.len() {
         let s = &g.symbols[i];
-        if s.def != Def::External || s.name == GOT_SYMBOL {
+        if s.def != Def::External || g.is_got_base(crate::graph::SymbolId(i as u32)) {
             continue;
         }
         match absolutes.iter().find(|(n, _)| n.as_bytes() == s.name) {

@@ -60,9 +60,7 @@ pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>
 }
 
 fn got_address<A: Arch>(g: &LinkGraph<'_, A>) -> u64 {
-    g.globals
-        .get(crate::builder::elf::GOT_SYMBOL)
-        .map_or(0, |&s| g.address(s))
+    g.got_base.map_or(0, |s| g.address(s))
 }
 
 /// Copies one block's content to `out` and applies its edges there.

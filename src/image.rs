@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 
 use jitlink_arch::{aarch64::AArch64, x86_64::X86_64, TlsValues};
 
-use crate::builder::elf::GOT_SYMBOL;
 use crate::builder::{self, BuildState};
 use crate::builder::{archive::ArchiveIndex, detect, InputKind};
 use crate::error::{Error, Result};
@@ -206,7 +205,7 @@ fn link_as<A: builder::ObjectArch>(
         let need: Vec<&[u8]> = g
             .globals
             .iter()
-            .filter(|(&n, &id)| g.symbols[id.index()].def == Def::External && n != GOT_SYMBOL)
+            .filter(|(_, &id)| g.symbols[id.index()].def == Def::External && !g.is_got_base(id))
             .map(|(&n, _)| n)
             .collect();
         let mut added = false;
@@ -233,7 +232,7 @@ fn link_as<A: builder::ObjectArch>(
     let mut undefined = Vec::new();
     for i in 0..g.symbols.len() {
         let s = &g.symbols[i];
-        if s.def != Def::External || s.name == GOT_SYMBOL {
+        if s.def != Def::External || g.is_got_base(SymbolId(i as u32)) {
             continue;
         }
         let found = absolutes.iter().find(|(n, _)| n.as_bytes() == s.name);

@@ -15,7 +15,6 @@ use std::collections::hash_map::Entry;
 use crate::name::Name;
 
 use crate::builder::archive::ArchiveIndex;
-use crate::builder::elf::GOT_SYMBOL;
 use crate::builder::{self, detect, BuildState, Bytes, HostAbi, InputKind, ObjectArch};
 use crate::error::{Error, Result, Undefined};
 use crate::graph::{
@@ -364,7 +363,7 @@ impl Session {
         let abi = st.host_abi();
         for i in 0..g.symbols.len() {
             let s = &g.symbols[i];
-            if s.def != Def::External || s.name == GOT_SYMBOL {
+            if s.def != Def::External || g.is_got_base(SymbolId(i as u32)) {
                 continue;
             }
             let name = s.name;
@@ -1068,7 +1067,7 @@ pub(crate) fn load_archive_members<'a, A: ObjectArch>(
         let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
         need.extend(g.globals.iter().filter_map(|(&name, &id)| {
             let s = &g.symbols[id.index()];
-            (s.def == Def::External && !s.weak_ref && name != GOT_SYMBOL && !defined(name))
+            (s.def == Def::External && !s.weak_ref && !g.is_got_base(id) && !defined(name))
                 .then_some(name)
         }));
         let mut added = false;

@@ -17,7 +17,6 @@ use jitlink_arch::TlsValues;
 use rustc_hash::FxHashMap;
 
 use crate::builder::archive::ArchiveIndex;
-use crate::builder::elf::GOT_SYMBOL;
 use crate::builder::{self, detect, BuildState, Bytes, InputKind, ObjectArch};
 use crate::error::{Error, Result};
 use crate::executor::Executor;
@@ -148,7 +147,7 @@ impl RemoteSession {
         // Resolve: earlier sets, absolutes, then the executor's process in one request.
         let mut ask: Vec<(usize, &[u8])> = Vec::new();
         for (i, s) in g.symbols.iter().enumerate() {
-            if s.def == Def::External && s.name != GOT_SYMBOL {
+            if s.def == Def::External && !g.is_got_base(SymbolId(i as u32)) {
                 ask.push((i, s.name));
             }
         }

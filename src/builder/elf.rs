@@ -151,7 +151,6 @@ pub struct ElfState<'a> {
     comdats: FxHashSet<&'a [u8]>,
     discarded: Option<SymbolId>,
     null: Option<SymbolId>,
-    got_base: Option<SymbolId>,
     /// Every object added, in input order, with the block made from each of its sections.
     pub objects: Vec<LoadedObject<'a>>,
 }
@@ -170,8 +169,9 @@ pub struct LoadedObject<'a> {
     pub discarded: Vec<bool>,
 }
 
-/// Name of the GOT base symbol, defined by the GOT pass when referenced.
-pub const GOT_SYMBOL: &[u8] = b"_GLOBAL_OFFSET_TABLE_";
+/// Name of the GOT base symbol. An object that names it, or uses a GOT-relative relocation,
+/// makes it the graph's [`LinkGraph::got_base`], which the GOT pass defines.
+const GOT_SYMBOL: &[u8] = b"_GLOBAL_OFFSET_TABLE_";
 
 type Header = elf::FileHeader64<LE>;
 
@@ -477,10 +477,10 @@ impl<'a, 's> ElfObject<'a, 's> {
             }
             let mut target = obj.target(section_name, rela.r_sym(endian, false) as usize)?;
             if to_got {
-                target = got_base(graph, self.state);
+                target = got_base(graph);
             } else if A::uses_got_base(kind) {
                 // The fixup needs the GOT's address: make sure the graph has one.
-                got_base(graph, self.state);
+                got_base(graph);
             }
             if graph.symbols[target.index()].def == Def::Discarded {
                 if tolerates_discarded(section_name) {
@@ -617,7 +617,11 @@ impl<'a, A: ElfArch> super::ObjectStages<'a, A> for ElfObject<'a, '_> {
             return Ok(Some(null_symbol(graph, self.state)));
         }
         if sym.st_shndx(endian) == elf::SHN_UNDEF {
-            return Ok(Some(graph.reference(name, weak, obj.input)));
+            let id = graph.reference(name, weak, obj.input);
+            if name == GOT_SYMBOL {
+                graph.got_base = Some(id);
+            }
+            return Ok(Some(id));
         }
         if st_type == elf::STT_GNU_IFUNC {
             return Err(obj.unsupported(format!("IFUNC symbol {}", String::from_utf8_lossy(name))));
@@ -692,10 +696,15 @@ fn discarded_symbol<'a, A: Arch>(
     super::cached_symbol(graph, &mut state.discarded, Def::Discarded)
 }
 
-fn got_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
-    *state
-        .got_base
-        .get_or_insert_with(|| graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC))
+/// The graph's GOT base symbol, referenced (and recorded as [`LinkGraph::got_base`]) on first
+/// use.
+fn got_base<A: Arch>(graph: &mut LinkGraph<'_, A>) -> SymbolId {
+    if let Some(id) = graph.got_base {
+        return id;
+    }
+    let id = graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC);
+    graph.got_base = Some(id);
+    id
 }
 
 /// What an object defines and references (its global symbols), read without building a graph.

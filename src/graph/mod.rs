@@ -251,6 +251,10 @@ pub struct LinkGraph<'a, A: Arch> {
     /// True if some reference needs the TLS block at a fixed offset from the thread pointer
     /// (initial-exec, local-exec and descriptor accesses).
     pub needs_static_tls: bool,
+    /// The symbol of the graph's GOT base (ELF `_GLOBAL_OFFSET_TABLE_`), set by the builder
+    /// when an object refers to it. It is no symbol to resolve: the GOT pass defines it at the
+    /// graph's GOT, and GOT-relative kinds take their `GOT` from its address.
+    pub got_base: Option<SymbolId>,
 }
 
 impl<'a, A: Arch> LinkGraph<'a, A> {
@@ -267,6 +271,7 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             renamed: Vec::new(),
             needs_low: false,
             needs_static_tls: false,
+            got_base: None,
         }
     }
 
@@ -451,6 +456,12 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             self.symbols[id.index()] = sym;
         }
         Ok(id)
+    }
+
+    /// True if `id` is the graph's GOT base symbol (see [`LinkGraph::got_base`]), which the
+    /// linker defines itself.
+    pub fn is_got_base(&self, id: SymbolId) -> bool {
+        self.got_base == Some(id)
     }
 
     /// True if the block belongs to a thread-local section.
