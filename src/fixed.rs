@@ -107,7 +107,6 @@ fn link_as<A: ObjectArch>(
         });
     }
     layout::rebase(&mut g, base);
-    st.after_layout(&mut g, base)?;
     let mut image = TargetImage {
         base,
         bytes: vec![0; lay.len],

@@ -430,10 +430,6 @@ impl Session {
         let tls_layout = layout::layout_tls(&mut g);
         let mut inflight = mem.allocate(chunk, lay.len, lay.align, lay.segments.clone())?;
         layout::rebase(&mut g, inflight.base());
-        if let Err(e) = st.after_layout(&mut g, inflight.base()) {
-            mem.abandon(inflight);
-            return Err(e);
-        }
         timings.add("layout", t);
 
         // Fixups and the unwind check, while the set's symbols are published (on another core

@@ -222,7 +222,6 @@ impl RemoteSession {
             )));
         }
         layout::rebase(&mut g, base);
-        st.after_layout(&mut g, base)?;
         let mut image = TargetImage {
             base,
             bytes: vec![0; lay.len],
@@ -323,6 +322,8 @@ impl RemoteSession {
                 a: tpl.slot_addend,
                 got: 0,
                 tls: TlsValues::default(),
+                image_base: 0,
+                section: None,
             };
             A::apply_fixup(tpl.slot_kind, out, tpl.slot_offset, v).map_err(|reason| {
                 Error::InvalidArgument(format!("stub for {}: {reason}", names[i as usize]))

@@ -13,9 +13,9 @@
 //! - A reference to `__imp_NAME` that nothing defines gets a pointer slot holding NAME's
 //!   address, as an import table would.
 //! - Relocations keep their addend in the place (REL): it is read once here. ADDR32NB and
-//!   SECREL depend on addresses only known after layout (the image base, the target's section
-//!   start); [`lower`] adjusts their addends then. `__ImageBase` is the lowest address of the
-//!   linked set.
+//!   SECREL become the image-relative and section-relative edge kinds, whose fixups read the
+//!   image base and the target's section start from the graph. `__ImageBase` is the graph's
+//!   image-base symbol: the lowest address of the linked set.
 //! - `.drectve` is parsed: `/alternatename:` and `-aligncomm:` are applied, every other
 //!   directive (`/DEFAULTLIB`, `/EXPORT`, `/INCLUDE`, `/FAILIFMISMATCH`, ...) is ignored.
 //! - `.pdata`/`.xdata` are linked (read-only, with their relocations) but not registered:
@@ -56,11 +56,6 @@ pub enum CoffReloc<K> {
         /// The addend, decoded from the instruction.
         addend: i64,
     },
-    /// `S + A - ImageBase` (ADDR32NB): an edge of this 32-bit absolute kind whose addend is
-    /// lowered by the image base after layout.
-    ImageRelative(K),
-    /// `S + A - start of S's section` (SECREL): lowered after layout.
-    SectionRelative(K),
     /// The 1-based number of the target's section in its object (SECTION), 16 bits.
     SectionNumber(K),
     /// Nothing to do.
@@ -107,7 +102,11 @@ impl CoffArch for x86_64::X86_64 {
                 width: 4,
                 bias: 0,
             },
-            pe::IMAGE_REL_AMD64_ADDR32NB => CoffReloc::ImageRelative(Pointer32),
+            pe::IMAGE_REL_AMD64_ADDR32NB => CoffReloc::Edge {
+                kind: ImageRelative32,
+                width: 4,
+                bias: 0,
+            },
             pe::IMAGE_REL_AMD64_REL32 => rel32(0),
             pe::IMAGE_REL_AMD64_REL32_1 => rel32(1),
             pe::IMAGE_REL_AMD64_REL32_2 => rel32(2),
@@ -115,7 +114,11 @@ impl CoffArch for x86_64::X86_64 {
             pe::IMAGE_REL_AMD64_REL32_4 => rel32(4),
             pe::IMAGE_REL_AMD64_REL32_5 => rel32(5),
             pe::IMAGE_REL_AMD64_SECTION => CoffReloc::SectionNumber(Pointer16),
-            pe::IMAGE_REL_AMD64_SECREL => CoffReloc::SectionRelative(Pointer32),
+            pe::IMAGE_REL_AMD64_SECREL => CoffReloc::Edge {
+                kind: SectionRelative32,
+                width: 4,
+                bias: 0,
+            },
             pe::IMAGE_REL_AMD64_SECREL7 => return Err("7-bit section offsets are not supported"),
             pe::IMAGE_REL_AMD64_TOKEN => return Err("CLR tokens are not supported"),
             pe::IMAGE_REL_AMD64_SREL32 | pe::IMAGE_REL_AMD64_PAIR | pe::IMAGE_REL_AMD64_SSPAN32 => {
@@ -160,13 +163,6 @@ struct Leader<'a> {
     file: String,
 }
 
-/// An edge whose addend is lowered after layout.
-#[derive(Debug, Clone, Copy)]
-enum Lower {
-    ImageBase,
-    SectionStart,
-}
-
 /// Per-graph state of the COFF builder.
 #[derive(Default)]
 pub struct CoffState<'a> {
@@ -175,8 +171,6 @@ pub struct CoffState<'a> {
     /// apart from variadic calls and the reserved x18.)
     pub win64_objects: usize,
     comdats: FxHashMap<&'a [u8], Leader<'a>>,
-    lowered: Vec<(BlockId, u32, Lower)>,
-    image_base: Option<SymbolId>,
     null: Option<SymbolId>,
     discarded: Option<SymbolId>,
 }
@@ -639,7 +633,7 @@ impl<'a, 's> CoffObject<'a, 's> {
         &mut self,
         graph: &mut LinkGraph<'a, A>,
         obj: &ObjectTables<'_>,
-        (i, block, content): (usize, BlockId, &'a [u8]),
+        (i, content): (usize, &'a [u8]),
         r: &pe::ImageRelocation,
     ) -> Result<Option<Edge<A::EdgeKind>>> {
         let typ = r.typ.get(LE);
@@ -650,14 +644,12 @@ impl<'a, 's> CoffObject<'a, 's> {
         });
         let insn = read_addend(content, offset as usize, 4).unwrap_or(0) as u32;
         let reloc = A::translate_coff(typ, insn).map_err(|why| site.unsupported(why))?;
-        let (kind, width, bias, lower) = match reloc {
+        let (kind, width, bias) = match reloc {
             CoffReloc::Skip => return Ok(None),
-            CoffReloc::Edge { kind, width, bias } => (kind, width, bias, None),
+            CoffReloc::Edge { kind, width, bias } => (kind, width, bias),
             // The instruction is 4 bytes; its field's addend replaces the stored value.
-            CoffReloc::Insn { kind, addend } => (kind, 4, addend, None),
-            CoffReloc::ImageRelative(k) => (k, 4, 0, Some(Lower::ImageBase)),
-            CoffReloc::SectionRelative(k) => (k, 4, 0, Some(Lower::SectionStart)),
-            CoffReloc::SectionNumber(k) => (k, 2, 0, None),
+            CoffReloc::Insn { kind, addend } => (kind, 4, addend),
+            CoffReloc::SectionNumber(k) => (k, 2, 0),
         };
         let stored = read_addend(content, offset as usize, width)
             .ok_or_else(|| site.unsupported("place lies outside its section"))?;
@@ -684,17 +676,14 @@ impl<'a, 's> CoffObject<'a, 's> {
             target = graph.add_absolute(sec as u64, false, obj.input);
         }
         if graph.symbols[target.index()].name == IMAGE_BASE {
-            image_base(graph, self.state, target);
+            image_base(graph, target);
         }
-        match lower {
-            Some(l) => self.state.lowered.push((block, offset as u32, l)),
-            None => super::note_requirements(graph, kind),
-        }
+        super::note_requirements(graph, kind);
         Ok(Some(Edge {
             kind,
             offset: offset as u32,
             target,
-            addend: stored + bias,
+            addend: stored.wrapping_add(bias),
         }))
     }
 }
@@ -812,7 +801,7 @@ impl<'a, A: CoffArch> super::ObjectStages<'a, A> for CoffObject<'a, '_> {
         }
         let mut edges = Vec::with_capacity(relocs.len());
         for r in relocs {
-            if let Some(e) = self.relocation_edge(graph, obj, (i, block, content), r)? {
+            if let Some(e) = self.relocation_edge(graph, obj, (i, content), r)? {
                 edges.push(e);
             }
         }
@@ -894,9 +883,11 @@ fn alias<'a, A: Arch>(
     }
 }
 
-/// `__ImageBase` is referenced: make sure it has a definition until [`lower`] places it at
-/// the set's lowest address.
-fn image_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut CoffState<'a>, sym: SymbolId) {
+/// `__ImageBase` is referenced: unless something defines it, it becomes the graph's image-base
+/// symbol, which [`crate::layout::rebase`] defines at the set's lowest address. Until then it
+/// is a zero-size block of its own, so that the passes before layout see it defined in the
+/// graph (and route nothing to it through a stub).
+fn image_base<A: Arch>(graph: &mut LinkGraph<'_, A>, sym: SymbolId) {
     if graph.symbols[sym.index()].def != Def::External {
         return;
     }
@@ -909,7 +900,7 @@ fn image_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut CoffState<'
     let s = &mut graph.symbols[sym.index()];
     s.def = Def::Block { block, offset: 0 };
     s.scope = Scope::Hidden;
-    state.image_base = Some(sym);
+    graph.image_base_symbol = Some(sym);
 }
 
 /// Reads a stored addend, sign-extended.
@@ -921,45 +912,4 @@ fn read_addend(content: &[u8], off: usize, width: u8) -> Option<i64> {
         8 => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
         _ => return None,
     })
-}
-
-/// After layout: `__ImageBase` is the allocation's lowest address `base`; ADDR32NB addends
-/// lose the image base and SECREL addends their target section's start.
-pub fn lower<'a, A: Arch>(
-    state: &CoffState<'a>,
-    g: &mut LinkGraph<'a, A>,
-    base: u64,
-) -> Result<()> {
-    if let Some(sym) = state.image_base {
-        g.symbols[sym.index()].def = Def::Absolute(base);
-    }
-    for &(block, offset, how) in &state.lowered {
-        let Some(i) = g.blocks[block.index()]
-            .edges
-            .iter()
-            .position(|e| e.offset == offset)
-        else {
-            continue;
-        };
-        let e = g.blocks[block.index()].edges[i];
-        let minus = match how {
-            Lower::ImageBase => base,
-            Lower::SectionStart => match g.symbols[e.target.index()].def {
-                Def::Block { block: b, .. } => g.blocks[b.index()].addr,
-                _ => {
-                    let blk = &g.blocks[block.index()];
-                    return Err(Error::Unsupported {
-                        file: g.input_name(blk.input).to_string(),
-                        what: format!(
-                            "section {} offset {offset:#x}: section-relative reference to {}, which is not in a linked section",
-                            g.sections[blk.section.index()].name,
-                            g.symbol_name(e.target)
-                        ),
-                    });
-                }
-            },
-        };
-        g.blocks[block.index()].edges[i].addend = e.addend.wrapping_sub(minus as i64);
-    }
-    Ok(())
 }

@@ -96,7 +96,7 @@ pub struct BuildState<'a> {
     pub elf: elf::ElfState<'a>,
     /// Mach-O: nothing beyond the graph yet, but kept for symmetry of the dispatch.
     pub macho: macho::MachOState,
-    /// COFF: COMDAT leaders, edges lowered after layout, `__ImageBase`.
+    /// COFF: COMDAT leaders, the count of x86-64 objects.
     pub coff: coff::CoffState<'a>,
 }
 
@@ -118,12 +118,6 @@ impl<'a> BuildState<'a> {
         } else {
             HostAbi::Native
         }
-    }
-
-    /// Format-specific work once every block has its address (`base` is the lowest address of
-    /// the graph's allocation): COFF image-relative and section-relative edges.
-    pub fn after_layout<A: Arch>(&self, g: &mut LinkGraph<'a, A>, base: u64) -> Result<()> {
-        coff::lower(&self.coff, g, base)
     }
 }
 

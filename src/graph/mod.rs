@@ -255,6 +255,13 @@ pub struct LinkGraph<'a, A: Arch> {
     /// when an object refers to it. It is no symbol to resolve: the GOT pass defines it at the
     /// graph's GOT, and GOT-relative kinds take their `GOT` from its address.
     pub got_base: Option<SymbolId>,
+    /// The lowest address of the linked set once it is placed, recorded by
+    /// [`crate::layout::rebase`]: what image-relative kinds are relative to.
+    pub image_base: u64,
+    /// A symbol that stands for [`LinkGraph::image_base`] (COFF `__ImageBase`), set by the
+    /// builder when an object refers to it. Until layout it is a zero-size block of its own, so
+    /// that passes see it defined in the graph; [`crate::layout::rebase`] defines it at the base.
+    pub image_base_symbol: Option<SymbolId>,
 }
 
 impl<'a, A: Arch> LinkGraph<'a, A> {
@@ -272,6 +279,8 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             needs_low: false,
             needs_static_tls: false,
             got_base: None,
+            image_base: 0,
+            image_base_symbol: None,
         }
     }
 

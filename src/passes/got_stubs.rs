@@ -107,7 +107,9 @@ pub fn run<A: Arch>(
                     let Some(addr) = abs else { continue };
                     let ok = match class {
                         Reach::Abs32 => addr < (1 << 31),
-                        _ => pc_reach,
+                        // Only the graph is within 32 bits above its base.
+                        Reach::ImageRel32 => false,
+                        Reach::PcRel32 | Reach::Any => pc_reach,
                     };
                     if ok || addr == 0 {
                         continue;
