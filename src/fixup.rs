@@ -5,7 +5,7 @@
 use jitlink_arch::{Arch, FixupError, FixupValues, TlsValues};
 
 use crate::error::{Error, FixupFailure, Result};
-use crate::graph::{BlockId, Content, LinkGraph, SectionRole};
+use crate::graph::{BlockId, Content, Def, LinkGraph, SectionRole};
 pub use crate::memory::Image;
 
 /// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
@@ -57,9 +57,7 @@ pub fn apply_tls<A: Arch>(g: &LinkGraph<'_, A>, init_len: u64) -> Result<Vec<u8>
 }
 
 fn got_address<A: Arch>(g: &LinkGraph<'_, A>) -> u64 {
-    g.globals
-        .get(crate::builder::elf::GOT_SYMBOL)
-        .map_or(0, |&s| g.address(s))
+    g.got_base.map_or(0, |s| g.address(s))
 }
 
 /// Copies one block's content to `out` and applies its edges there.
@@ -77,10 +75,20 @@ fn apply_block<A: Arch>(
     {
         for e in &blk.edges {
             let sym = &g.symbols[e.target.index()];
+            // The target's address and the start of its section (its block), as
+            // `LinkGraph::address` computes the address.
+            let (addr, section) = match sym.def {
+                Def::Block { block, offset } => {
+                    let start = g.blocks[block.index()].addr;
+                    (start.wrapping_add(offset), Some(start))
+                }
+                Def::Absolute(a) => (a, None),
+                Def::External | Def::Discarded => (0, None),
+            };
             let s = if A::uses_target_size(e.kind) {
                 sym.size
             } else {
-                g.address(e.target)
+                addr
             };
             let v = FixupValues {
                 p: blk.addr.wrapping_add(u64::from(e.offset)),
@@ -88,6 +96,8 @@ fn apply_block<A: Arch>(
                 a: e.addend,
                 got,
                 tls,
+                image_base: g.image_base,
+                section,
             };
             if let Err(reason) = A::apply_fixup(e.kind, out, e.offset as usize, v) {
                 return Err(failure(g, b, e.offset, e.kind, e.target, reason));
@@ -113,4 +123,112 @@ fn failure<A: Arch>(
         target: g.symbol_name(target),
         reason,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use jitlink_arch::x86_64::{EdgeKind, X86_64};
+
+    use super::*;
+    use crate::graph::{Edge, Perm, Scope, SYNTHETIC};
+    use crate::image::ImageBuffer;
+
+    /// A `.text` block with `f` at 0x10, a `.pdata`-like block of three words referring to it
+    /// (ADDR32NB begin and end, SECREL), and an image-base symbol; laid out and fixed up at
+    /// `base`. Returns the words.
+    fn pdata_at(base: u64) -> [u32; 3] {
+        let mut g = LinkGraph::<X86_64>::new("t");
+        let input = g.add_input("t.o");
+        let text = g.section(".text", Perm::ReadExec, SectionRole::Plain);
+        let code = g.add_block(text, Content::Owned(vec![0xc3; 0x20]), 16, input);
+        let f = g.add_anonymous(code, 0x10, 0x10, true);
+        let pdata = g.section(".pdata", Perm::Read, SectionRole::Plain);
+        let words = g.add_block(pdata, Content::Owned(vec![0; 12]), 4, input);
+        let edge = |kind, offset, addend| Edge {
+            kind,
+            offset,
+            target: f,
+            addend,
+        };
+        g.blocks[words.index()].edges = vec![
+            edge(EdgeKind::ImageRelative32, 0, 0),
+            edge(EdgeKind::ImageRelative32, 4, 0x10),
+            edge(EdgeKind::SectionRelative32, 8, 4),
+        ];
+        let lay = crate::layout::layout(&mut g, 4096).unwrap();
+        crate::layout::rebase(&mut g, base);
+        assert_eq!(g.image_base, base);
+        let mut image = ImageBuffer {
+            base,
+            bytes: vec![0; lay.len],
+        };
+        apply(&g, &mut image, TlsValues::default()).unwrap();
+        let at = (g.blocks[words.index()].addr - base) as usize;
+        let word = |i: usize| {
+            let b = &image.bytes[at + 4 * i..at + 4 * i + 4];
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        };
+        [word(0), word(1), word(2)]
+    }
+
+    #[test]
+    fn image_relative_words_hold_offsets_from_the_base_at_any_base() {
+        // `f` is 0x10 into the first block of the set, wherever the set is placed: the words
+        // hold RVAs (0x10, 0x20), not addresses, and SECREL its offset in its section plus 4.
+        for base in [0x4000_0000, 0x7f12_3456_0000, 0x1_0000] {
+            assert_eq!(pdata_at(base), [0x10, 0x20, 0x14], "base {base:#x}");
+        }
+    }
+
+    #[test]
+    fn the_image_base_symbol_is_the_base_and_secrel_needs_a_section() {
+        let mut g = LinkGraph::<X86_64>::new("t");
+        let input = g.add_input("t.o");
+        let data = g.section(".data", Perm::ReadWrite, SectionRole::Plain);
+        let block = g.add_block(data, Content::Owned(vec![0; 8]), 8, input);
+        let sec = g.section(
+            ".text$jitlink_image_base",
+            Perm::ReadExec,
+            SectionRole::Plain,
+        );
+        let placeholder = g.add_block(sec, Content::Zero(0), 1, SYNTHETIC);
+        let image_base = g.add_anonymous(placeholder, 0, 0, false);
+        g.symbols[image_base.index()].scope = Scope::Hidden;
+        g.image_base_symbol = Some(image_base);
+        let absolute = g.add_absolute(0x1234, false, input);
+        g.blocks[block.index()].edges = vec![Edge {
+            kind: EdgeKind::Pointer64,
+            offset: 0,
+            target: image_base,
+            addend: 0,
+        }];
+        let lay = crate::layout::layout(&mut g, 4096).unwrap();
+        let base = 0x5555_0000_0000;
+        crate::layout::rebase(&mut g, base);
+        assert_eq!(g.address(image_base), base);
+        let mut image = ImageBuffer {
+            base,
+            bytes: vec![0; lay.len],
+        };
+        apply(&g, &mut image, TlsValues::default()).unwrap();
+        let at = (g.blocks[block.index()].addr - base) as usize;
+        assert_eq!(image.bytes[at..at + 8], base.to_le_bytes());
+
+        // SECREL to a symbol outside the graph: an error naming the place and the target.
+        g.blocks[block.index()].edges = vec![Edge {
+            kind: EdgeKind::SectionRelative32,
+            offset: 0,
+            target: absolute,
+            addend: 0,
+        }];
+        let err = apply(&g, &mut image, TlsValues::default()).unwrap_err();
+        let Error::Fixup(failure) = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(failure.reason, FixupError::NoSection, "{err}");
+        assert_eq!(
+            (failure.file.as_str(), failure.section.as_str()),
+            ("t.o", ".data")
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use jitlink_arch::Arch;
 
 use crate::error::{Error, Result};
-use crate::graph::{Content, LinkGraph, Perm, SectionRole};
+use crate::graph::{Content, Def, LinkGraph, Perm, SectionRole};
 
 /// A laid-out graph's segments, as offsets from the allocation base.
 #[derive(Debug, Clone)]
@@ -105,7 +105,8 @@ fn place<A: Arch>(
     Some(cursor)
 }
 
-/// Adds `base` to every block address (thread-local blocks keep their offsets).
+/// Places the graph at `base`: adds it to every block address (thread-local blocks keep their
+/// offsets), records it as the graph's image base, and defines the image-base symbol there.
 pub fn rebase<A: Arch>(g: &mut LinkGraph<'_, A>, base: u64) {
     let LinkGraph {
         blocks, sections, ..
@@ -114,6 +115,10 @@ pub fn rebase<A: Arch>(g: &mut LinkGraph<'_, A>, base: u64) {
         if sections[b.section.index()].role != SectionRole::ThreadLocal {
             b.addr = b.addr.wrapping_add(base);
         }
+    }
+    g.image_base = base;
+    if let Some(sym) = g.image_base_symbol {
+        g.symbols[sym.index()].def = Def::Absolute(base);
     }
 }
 

@@ -319,10 +319,6 @@ fn place<A: LinkArch, T: LinkTarget>(
     };
     let mem = target.allocate(reservation, &lay, content_len(&b.g))?;
     layout::rebase(&mut b.g, mem.base());
-    if let Err(e) = b.st.after_layout(&mut b.g, mem.base()) {
-        target.abandon(mem);
-        return Err(e);
-    }
     timings.add("layout", t);
     Ok((mem, tls))
 }
@@ -368,7 +364,6 @@ fn build<'a, A: LinkArch>(
             symbols.get(name).map(|d| bind::Live {
                 addr: d.addr,
                 size: d.size,
-                callable: d.callable,
             })
         })?),
         None => None,

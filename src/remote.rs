@@ -151,6 +151,8 @@ impl RemoteSession {
                 s: slots + 8 * i,
                 a: tpl.slot_addend,
                 got: 0,
+                image_base: 0,
+                section: None,
                 tls: TlsValues::default(),
             };
             A::apply_fixup(tpl.slot_kind, out, tpl.slot_offset, v).map_err(|reason| {

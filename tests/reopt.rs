@@ -326,7 +326,10 @@ fn cli_errors_name_their_cause() {
         &[],
     ));
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("--lazy cannot be used with --reopt"), "{stderr}");
+    assert!(
+        stderr.contains("--lazy cannot be used with --reopt"),
+        "{stderr}"
+    );
 }
 
 /// The callback's calls: (symbol, call count).

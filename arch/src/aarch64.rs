@@ -3,7 +3,8 @@
 //! In the formulas, `P` is the address of the field (an instruction for every instruction kind),
 //! `S` the target address, `A` the addend, `GOT` the address of the graph's GOT, `TP` the
 //! target's offset from the thread pointer minus `S` (the block's offset: AArch64 uses TLS
-//! variant 1, so it is positive), and `Page(x)` is `x & !0xfff`.
+//! variant 1, so it is positive), `Page(x)` is `x & !0xfff`, `ImageBase` the lowest address of
+//! the linked set, and `Section(S)` the start of the section holding `S`.
 //!
 //! Instruction kinds write only their immediate field (and, for the signed `movz`/`movn`
 //! forms, the opcode bit that selects between them); the rest of the instruction is kept.
@@ -11,7 +12,8 @@
 //! ld.lld check them: a value that does not fit is an error, never a truncation. Kinds marked
 //! "no check" are the `_NC` relocations, which keep only the bits their field holds by design.
 
-use crate::{check_range, write_field, Arch, EdgeRole, FixupError, FixupValues, Reach};
+use crate::{check_range, image_relative, section_relative, write_field, write_u32};
+use crate::{Arch, EdgeRole, FixupError, FixupValues, Reach};
 use crate::{StubTemplate, TlsEntry};
 
 /// The AArch64 architecture.
@@ -140,6 +142,12 @@ pub enum EdgeKind {
     RequestTLSGDPairAndTransformToPage21,
     /// As above for `TLSGD_ADD_LO12_NC`; becomes `PageOffset12 { shift: 0 }`.
     RequestTLSGDPairAndTransformToPageOffset12Add,
+    /// `Fixup <- S + A - ImageBase : uint32`, error if out of range: the target's offset from
+    /// the linked set's lowest address (COFF `ADDR32NB`, an RVA).
+    ImageRelative32,
+    /// `Fixup <- S + A - Section(S) : uint32`, error if out of range or if the target lies in
+    /// no section: the target's offset in its section (COFF `SECREL`).
+    SectionRelative32,
 }
 
 /// `adrp x16, slot; ldr x16, [x16, :lo12:slot]; br x16; brk #0`.
@@ -389,6 +397,8 @@ impl Arch for AArch64 {
             TLSModule64 => write_field(block, offset, &v.tls.module.to_le_bytes()),
             DTPOff64 => write_field(block, offset, &(absolute(v) as u64).to_le_bytes()),
             TPOff64 => write_field(block, offset, &(tp_relative(v) as u64).to_le_bytes()),
+            ImageRelative32 => write_u32(block, offset, image_relative(v)),
+            SectionRelative32 => write_u32(block, offset, section_relative(v)?),
             RequestGOTAndTransformToPage21
             | RequestGOTAndTransformToPageOffset12
             | RequestGOTAndTransformToGotPageOffset15
@@ -422,6 +432,10 @@ impl Arch for AArch64 {
                 EdgeRole::Data(Reach::Any)
             }
             TLSModule64 | DTPOff64 | TPOff64 => EdgeRole::Data(Reach::Any),
+            ImageRelative32 => EdgeRole::Data(Reach::ImageRel32),
+            // Relative to the target's own section: a target outside the graph has none, and
+            // no stub or copy would change that.
+            SectionRelative32 => EdgeRole::Data(Reach::Any),
             Pointer32 | Pointer16 => EdgeRole::Data(Reach::Abs32),
             Delta32 | NegDelta32 | Delta16 | Page21 | Page21NoCheck | AdrLiteral21 => {
                 EdgeRole::Data(Reach::PcRel32)
@@ -581,6 +595,8 @@ mod tests {
                 module: 1,
                 tp_offset: 0x10,
             },
+            image_base: 0,
+            section: None,
         }
     }
 
@@ -597,7 +613,7 @@ mod tests {
     type Case = (EdgeKind, u32, u64, u64, i64, Option<u32>);
 
     #[test]
-    fn instructions() {
+    fn instructions_branches_pages_and_offsets() {
         let cases: &[Case] = &[
             // bl .+0x1000 ; bl .-4 ; b .+0x7fffffc ; out of range ; misaligned
             (
@@ -680,6 +696,13 @@ mod tests {
             (CondBranch19, 0xb400_0000, 0, 1 << 20, 0, None),
             (TestBranch14, 0x3600_0000, 0, 0x7ffc, 0, Some(0x3603_ffe0)),
             (TestBranch14, 0x3600_0000, 0, 0x8000, 0, None),
+        ];
+        check_instructions(cases);
+    }
+
+    #[test]
+    fn instructions_moves_tls_and_got_offsets() {
+        let cases: &[Case] = &[
             // movz x0, #0xbeef ; movk x0, #0xdead, lsl 16 ; G0 checked overflow ; G3
             (
                 MovWUnsigned {
@@ -806,6 +829,10 @@ mod tests {
             ),
             (GotPageOffset15, 0xf940_0000, 0, 0x40_9000, 0, None),
         ];
+        check_instructions(cases);
+    }
+
+    fn check_instructions(cases: &[Case]) {
         for &(kind, ins, p, s, a, want) in cases {
             let got = apply(kind, ins, p, s, a);
             match want {
@@ -896,5 +923,164 @@ mod tests {
         assert_eq!(word(0), 0xf000_0090);
         assert_eq!(word(4), 0xf942_2e10);
         assert_eq!(word(8), 0xd61f_0200);
+    }
+
+    /// `(kind, P, S, A, ImageBase, Section(S), the field written or the error)`.
+    type BaseCase = (
+        EdgeKind,
+        u64,
+        u64,
+        i64,
+        u64,
+        Option<u64>,
+        Result<u32, FixupError>,
+    );
+
+    #[test]
+    fn image_and_section_relative_table() {
+        let range = |value: i128| {
+            Err(FixupError::OutOfRange {
+                value,
+                min: 0,
+                max: u32::MAX as i128,
+            })
+        };
+        let base = 0x7f00_0000_0000;
+        let sec = Some(0x7f00_0000_5000);
+        let s0 = 0x7f00_0000_5000;
+        let cases: &[BaseCase] = &[
+            // The target's offset from the image base (an RVA); P does not matter.
+            (
+                ImageRelative32,
+                base + 0x100,
+                base + 0x10,
+                0,
+                base,
+                None,
+                Ok(0x10),
+            ),
+            (ImageRelative32, 0, base + 0x10, 4, base, sec, Ok(0x14)),
+            // The edges of uint32: 0 and 2^32 - 1 fit, one beyond either does not.
+            (ImageRelative32, 0, base, 0, base, None, Ok(0)),
+            (ImageRelative32, 0, base, -1, base, None, range(-1)),
+            (
+                ImageRelative32,
+                0,
+                base + 0xffff_ffff,
+                0,
+                base,
+                None,
+                Ok(0xffff_ffff),
+            ),
+            (
+                ImageRelative32,
+                0,
+                base + 0xffff_fffe,
+                2,
+                base,
+                None,
+                range(1 << 32),
+            ),
+            // A target below the image base (a host address out of the set) is an error.
+            (
+                ImageRelative32,
+                0,
+                0x1000,
+                0,
+                base,
+                None,
+                range(0x1000 - base as i128),
+            ),
+            // At a fixed base, the field holds the offset, not the address.
+            (
+                ImageRelative32,
+                0,
+                0x4000_0010,
+                0,
+                0x4000_0000,
+                None,
+                Ok(0x10),
+            ),
+            // The target's offset in its section; P and the image base do not matter.
+            (SectionRelative32, 0x10, s0 + 0x10, 4, base, sec, Ok(0x14)),
+            (SectionRelative32, 0, s0, 0, 0, sec, Ok(0)),
+            (SectionRelative32, 0, s0, -1, 0, sec, range(-1)),
+            (
+                SectionRelative32,
+                0,
+                s0 + 0xffff_ffff,
+                0,
+                0,
+                sec,
+                Ok(0xffff_ffff),
+            ),
+            (
+                SectionRelative32,
+                0,
+                s0 + 0xffff_ffff,
+                1,
+                0,
+                sec,
+                range(1 << 32),
+            ),
+            // A target outside every section (absolute or external) has no section offset.
+            (
+                SectionRelative32,
+                0,
+                s0,
+                0,
+                0,
+                None,
+                Err(FixupError::NoSection),
+            ),
+        ];
+        for &(kind, p, s, a, image_base, section, want) in cases {
+            let before = [0xaa; 6];
+            let mut b = before;
+            let v = FixupValues {
+                p,
+                s,
+                a,
+                got: 0,
+                tls: Default::default(),
+                image_base,
+                section,
+            };
+            let got = AArch64::apply_fixup(kind, &mut b, 1, v);
+            match want {
+                Ok(x) => {
+                    assert_eq!(got, Ok(()), "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                    let mut after = before;
+                    after[1..5].copy_from_slice(&x.to_le_bytes());
+                    assert_eq!(b, after, "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                }
+                Err(e) => {
+                    assert_eq!(got, Err(e), "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                    assert_eq!(b, before, "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}: nothing is written on an error");
+                }
+            }
+        }
+        // A field that does not fit in its block.
+        let v = FixupValues {
+            p: 0,
+            s: base,
+            a: 0,
+            got: 0,
+            tls: Default::default(),
+            image_base: base,
+            section: sec,
+        };
+        for kind in [ImageRelative32, SectionRelative32] {
+            let mut b = [0u8; 4];
+            let got = AArch64::apply_fixup(kind, &mut b, 1, FixupValues { s: s0, ..v });
+            assert_eq!(got, Err(FixupError::PlaceOutOfBounds), "{kind:?}");
+        }
+        // Image-relative references reach only the graph: the GOT/stub pass routes the rest;
+        // section-relative ones are not routed (a stub lies in no section of the target).
+        assert_eq!(
+            AArch64::role(ImageRelative32),
+            EdgeRole::Data(Reach::ImageRel32)
+        );
+        assert_eq!(AArch64::role(SectionRelative32), EdgeRole::Data(Reach::Any));
     }
 }

@@ -12,7 +12,9 @@
 //!
 //! // call rel32 at 0x1000 to 0x2000: the displacement is relative to the next instruction.
 //! let mut code = [0xe8, 0, 0, 0, 0];
-//! let v = FixupValues { p: 0x1001, s: 0x2000, a: -4, got: 0, tls: Default::default() };
+//! let v = FixupValues {
+//!     p: 0x1001, s: 0x2000, a: -4, got: 0, tls: Default::default(), image_base: 0, section: None,
+//! };
 //! X86_64::apply_fixup(EdgeKind::BranchPCRel32, &mut code, 1, v).unwrap();
 //! assert_eq!(code, [0xe8, 0xfb, 0x0f, 0, 0]);
 //!
@@ -52,6 +54,9 @@ pub enum FixupError {
         /// The alignment it needs.
         align: u32,
     },
+    /// A section-relative kind whose target lies in no section of the graph (an absolute or
+    /// external symbol).
+    NoSection,
 }
 
 /// A signed value in hex with its sign (`-0x80`), rather than as two's complement.
@@ -76,6 +81,12 @@ impl fmt::Display for FixupError {
             FixupError::Misaligned { value, align } => {
                 write!(f, "value {value:#x} is not a multiple of {align}")
             }
+            FixupError::NoSection => {
+                write!(
+                    f,
+                    "section-relative reference to a target outside every section"
+                )
+            }
         }
     }
 }
@@ -94,6 +105,13 @@ pub struct FixupValues {
     /// The graph's thread-local storage: module id and the offset of its block from the thread
     /// pointer (for static TLS). Zero when the graph has no TLS.
     pub tls: TlsValues,
+    /// The lowest address of the linked set (COFF's `__ImageBase`), which image-relative kinds
+    /// are relative to.
+    pub image_base: u64,
+    /// Start address of the section the target lies in (its input section: the block the
+    /// target is defined in), which section-relative kinds are relative to; `None` for a target
+    /// outside the graph.
+    pub section: Option<u64>,
 }
 
 /// Where a graph's thread-local block lives.
@@ -114,6 +132,10 @@ pub enum Reach {
     PcRel32,
     /// A 32-bit (or smaller) absolute address: the graph must live in the low 2 GiB.
     Abs32,
+    /// An unsigned 32-bit offset from the graph's lowest address (its image base): anything in
+    /// the graph. An address outside it is reached through something in the graph (a stub for
+    /// a function, a copy of read-only data).
+    ImageRel32,
 }
 
 /// What the GOT/stub pass does with an edge.
@@ -336,6 +358,28 @@ pub fn check_range(value: i128, min: i128, max: i128) -> Result<(), FixupError> 
     } else {
         Ok(())
     }
+}
+
+/// `S + A - ImageBase`: the offset of `S + A` from the graph's lowest address.
+#[inline]
+pub fn image_relative(v: FixupValues) -> i128 {
+    v.s as i128 + v.a as i128 - v.image_base as i128
+}
+
+/// `S + A - Section(S)`: the offset of `S + A` from the start of the target's section; an error
+/// for a target outside every section.
+#[inline]
+pub fn section_relative(v: FixupValues) -> Result<i128, FixupError> {
+    let start = v.section.ok_or(FixupError::NoSection)?;
+    Ok(v.s as i128 + v.a as i128 - start as i128)
+}
+
+/// Writes `value` as a little-endian `uint32` at `offset` of `block`, failing if it is out of
+/// range or the field does not fit inside the block.
+#[inline]
+pub fn write_u32(block: &mut [u8], offset: usize, value: i128) -> Result<(), FixupError> {
+    check_range(value, 0, u32::MAX as i128)?;
+    write_field(block, offset, &(value as u32).to_le_bytes())
 }
 
 /// Writes `bytes` at `offset` of `block`, failing if the field does not fit inside the block.

@@ -1,11 +1,13 @@
 //! x86-64: edge kinds, the fixup match, GOT-load relaxation and the jump stub.
 //!
 //! In the formulas, `P` is the address of the field, `S` the target address (the target's size
-//! for the size kinds), `A` the addend and `GOT` the address of the graph's GOT.
+//! for the size kinds), `A` the addend, `GOT` the address of the graph's GOT, `ImageBase` the
+//! lowest address of the linked set, and `Section(S)` the start of the section holding `S`.
 
 use crate::{
-    byte_at, check_range, write_field, Arch, Biases, EdgeRole, FixupError, FixupValues, Reach,
-    StubTemplate, TlsEntry, TrampolineField, TrampolineSlot, TrampolineTemplate,
+    byte_at, check_range, image_relative, section_relative, write_field, write_u32, Arch, Biases,
+    EdgeRole, FixupError, FixupValues, Reach, StubTemplate, TlsEntry, TrampolineField,
+    TrampolineSlot, TrampolineTemplate,
 };
 
 /// The x86-64 architecture.
@@ -85,6 +87,12 @@ pub enum EdgeKind {
     RequestTPOffAndTransformToDelta32,
     /// Request a TLS descriptor (`GOTPC32_TLSDESC`); becomes `Delta32` to it.
     RequestTLSDescAndTransformToDelta32,
+    /// `Fixup <- S + A - ImageBase : uint32`, error if out of range: the target's offset from
+    /// the linked set's lowest address (COFF `ADDR32NB`, an RVA).
+    ImageRelative32,
+    /// `Fixup <- S + A - Section(S) : uint32`, error if out of range or if the target lies in
+    /// no section: the target's offset in its section (COFF `SECREL`).
+    SectionRelative32,
 }
 
 /// `jmp *slot(%rip)` padded to 8 bytes.
@@ -389,6 +397,8 @@ impl Arch for X86_64 {
                 ((absolute(v) + v.tls.tp_offset as i128) as u64).to_le_bytes(),
             ),
             TPOff32 => write_i32(block, offset, absolute(v) + v.tls.tp_offset as i128),
+            ImageRelative32 => write_u32(block, offset, image_relative(v)),
+            SectionRelative32 => write_u32(block, offset, section_relative(v)?),
             RequestGOTAndTransformToDelta32
             | RequestGOTAndTransformToDelta64
             | RequestGOTAndTransformToDelta64FromGOT
@@ -409,6 +419,10 @@ impl Arch for X86_64 {
             Pointer64 | Delta64 | NegDelta64 | Delta64FromGOT | Size64 | Size32 => {
                 EdgeRole::Data(Reach::Any)
             }
+            ImageRelative32 => EdgeRole::Data(Reach::ImageRel32),
+            // Relative to the target's own section: a target outside the graph has none, and
+            // no stub or copy would change that.
+            SectionRelative32 => EdgeRole::Data(Reach::Any),
             TLSModule64 | DTPOff64 | DTPOff32 | TPOff64 | TPOff32 => EdgeRole::Data(Reach::Any),
             RequestTLSGDPairAndTransformToDelta32 => EdgeRole::TlsRequest {
                 entry: TlsEntry::ModuleAndOffset,
@@ -617,6 +631,8 @@ mod tests {
                 a: f.addend + a,
                 got: 0,
                 tls: crate::TlsValues::default(),
+                image_base: 0,
+                section: None,
             };
             X86_64::apply_fixup(f.kind, &mut b, f.offset, v).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -719,6 +735,8 @@ mod tests {
                     module: 3,
                     tp_offset: -0x100,
                 },
+                image_base: 0,
+                section: None,
             },
         )?;
         Ok(b)
@@ -728,7 +746,7 @@ mod tests {
     type Case<'a> = (EdgeKind, &'a [u8], usize, u64, u64, i64, Option<&'a [u8]>);
 
     #[test]
-    fn table() {
+    fn table_pointers() {
         let cases: &[Case] = &[
             (
                 Pointer64,
@@ -775,6 +793,13 @@ mod tests {
             (Pointer16, &[], 0, 0, 0x10000, 0, None),
             (Pointer8, &[], 0, 0, 0xff, 0, Some(&[0xff])),
             (Pointer8, &[], 0, 0, 0x100, 0, None),
+        ];
+        check_table(cases);
+    }
+
+    #[test]
+    fn table_deltas_sizes_tls_and_relaxations() {
+        let cases: &[Case] = &[
             (
                 Delta64,
                 &[],
@@ -909,6 +934,10 @@ mod tests {
                 Some(&[0xe9, 0xfb, 0x0f, 0, 0, 0x90]),
             ),
         ];
+        check_table(cases);
+    }
+
+    fn check_table(cases: &[Case]) {
         for &(kind, before, offset, p, s, a, want) in cases {
             let got = run(kind, before, offset, p, s, a);
             match want {
@@ -934,6 +963,8 @@ mod tests {
             a: -4,
             got: 0,
             tls: Default::default(),
+            image_base: 0,
+            section: None,
         };
         assert!(X86_64::apply_fixup(GOTLoadRelaxedToLea, &mut b, 3, v).is_err());
         let load = RequestGOTAndTransformToPCRel32GOTLoadREXRelaxable;
@@ -977,6 +1008,8 @@ mod tests {
             a: 0,
             got: 0,
             tls: Default::default(),
+            image_base: 0,
+            section: None,
         };
         assert_eq!(
             X86_64::apply_fixup(Pointer64, &mut b, 0, v),
@@ -986,5 +1019,164 @@ mod tests {
             X86_64::apply_fixup(Pointer32, &mut b, 1, v),
             Err(FixupError::PlaceOutOfBounds)
         );
+    }
+
+    /// `(kind, P, S, A, ImageBase, Section(S), the field written or the error)`.
+    type BaseCase = (
+        EdgeKind,
+        u64,
+        u64,
+        i64,
+        u64,
+        Option<u64>,
+        Result<u32, FixupError>,
+    );
+
+    #[test]
+    fn image_and_section_relative_table() {
+        let range = |value: i128| {
+            Err(FixupError::OutOfRange {
+                value,
+                min: 0,
+                max: u32::MAX as i128,
+            })
+        };
+        let base = 0x7f00_0000_0000;
+        let sec = Some(0x7f00_0000_5000);
+        let s0 = 0x7f00_0000_5000;
+        let cases: &[BaseCase] = &[
+            // The target's offset from the image base (an RVA); P does not matter.
+            (
+                ImageRelative32,
+                base + 0x100,
+                base + 0x10,
+                0,
+                base,
+                None,
+                Ok(0x10),
+            ),
+            (ImageRelative32, 0, base + 0x10, 4, base, sec, Ok(0x14)),
+            // The edges of uint32: 0 and 2^32 - 1 fit, one beyond either does not.
+            (ImageRelative32, 0, base, 0, base, None, Ok(0)),
+            (ImageRelative32, 0, base, -1, base, None, range(-1)),
+            (
+                ImageRelative32,
+                0,
+                base + 0xffff_ffff,
+                0,
+                base,
+                None,
+                Ok(0xffff_ffff),
+            ),
+            (
+                ImageRelative32,
+                0,
+                base + 0xffff_fffe,
+                2,
+                base,
+                None,
+                range(1 << 32),
+            ),
+            // A target below the image base (a host address out of the set) is an error.
+            (
+                ImageRelative32,
+                0,
+                0x1000,
+                0,
+                base,
+                None,
+                range(0x1000 - base as i128),
+            ),
+            // At a fixed base, the field holds the offset, not the address.
+            (
+                ImageRelative32,
+                0,
+                0x4000_0010,
+                0,
+                0x4000_0000,
+                None,
+                Ok(0x10),
+            ),
+            // The target's offset in its section; P and the image base do not matter.
+            (SectionRelative32, 0x10, s0 + 0x10, 4, base, sec, Ok(0x14)),
+            (SectionRelative32, 0, s0, 0, 0, sec, Ok(0)),
+            (SectionRelative32, 0, s0, -1, 0, sec, range(-1)),
+            (
+                SectionRelative32,
+                0,
+                s0 + 0xffff_ffff,
+                0,
+                0,
+                sec,
+                Ok(0xffff_ffff),
+            ),
+            (
+                SectionRelative32,
+                0,
+                s0 + 0xffff_ffff,
+                1,
+                0,
+                sec,
+                range(1 << 32),
+            ),
+            // A target outside every section (absolute or external) has no section offset.
+            (
+                SectionRelative32,
+                0,
+                s0,
+                0,
+                0,
+                None,
+                Err(FixupError::NoSection),
+            ),
+        ];
+        for &(kind, p, s, a, image_base, section, want) in cases {
+            let before = [0xaa; 6];
+            let mut b = before;
+            let v = FixupValues {
+                p,
+                s,
+                a,
+                got: 0,
+                tls: Default::default(),
+                image_base,
+                section,
+            };
+            let got = X86_64::apply_fixup(kind, &mut b, 1, v);
+            match want {
+                Ok(x) => {
+                    assert_eq!(got, Ok(()), "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                    let mut after = before;
+                    after[1..5].copy_from_slice(&x.to_le_bytes());
+                    assert_eq!(b, after, "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                }
+                Err(e) => {
+                    assert_eq!(got, Err(e), "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                    assert_eq!(b, before, "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}: nothing is written on an error");
+                }
+            }
+        }
+        // A field that does not fit in its block.
+        let v = FixupValues {
+            p: 0,
+            s: base,
+            a: 0,
+            got: 0,
+            tls: Default::default(),
+            image_base: base,
+            section: sec,
+        };
+        for kind in [ImageRelative32, SectionRelative32] {
+            let mut b = [0u8; 4];
+            let got = X86_64::apply_fixup(kind, &mut b, 1, FixupValues { s: s0, ..v });
+            assert_eq!(got, Err(FixupError::PlaceOutOfBounds), "{kind:?}");
+        }
+        // Image-relative references reach only the graph: the GOT/stub pass routes the rest;
+        // section-relative ones are not routed (a stub lies in no section of the target).
+        assert_eq!(
+            X86_64::role(ImageRelative32),
+            EdgeRole::Data(Reach::ImageRel32)
+        );
+        assert_eq!(X86_64::role(SectionRelative32), EdgeRole::Data(Reach::Any));
     }
 }

@@ -13,9 +13,9 @@
 //! - A reference to `__imp_NAME` that nothing defines gets a pointer slot holding NAME's
 //!   address, as an import table would.
 //! - Relocations keep their addend in the place (REL): it is read once here. ADDR32NB and
-//!   SECREL depend on addresses only known after layout (the image base, the target's section
-//!   start); [`lower`] adjusts their addends then. `__ImageBase` is the lowest address of the
-//!   linked set.
+//!   SECREL become the image-relative and section-relative edge kinds, whose fixups read the
+//!   image base and the target's section start from the graph. `__ImageBase` is the graph's
+//!   image-base symbol: the lowest address of the linked set.
 //! - `.drectve` is parsed: `/alternatename:` and `-aligncomm:` are applied, every other
 //!   directive (`/DEFAULTLIB`, `/EXPORT`, `/INCLUDE`, `/FAILIFMISMATCH`, ...) is ignored.
 //! - `.pdata`/`.xdata` are linked (read-only, with their relocations) but not registered:
@@ -26,10 +26,11 @@
 
 use jitlink_arch::{x86_64, Arch};
 use object::pe;
-use object::read::coff::{CoffFile, CoffHeader, ImageSymbol};
+use object::read::coff::{CoffFile, CoffHeader, ImageSymbol, SectionTable};
 use object::LittleEndian as LE;
 use rustc_hash::FxHashMap;
 
+use super::ObjectTables;
 use crate::error::{malformed, Error, Result};
 use crate::graph::{BlockId, Content, Def, Edge, LinkGraph, Linkage, Perm, Scope, SectionRole};
 use crate::graph::{Symbol, SymbolId};
@@ -55,11 +56,6 @@ pub enum CoffReloc<K> {
         /// The addend, decoded from the instruction.
         addend: i64,
     },
-    /// `S + A - ImageBase` (ADDR32NB): an edge of this 32-bit absolute kind whose addend is
-    /// lowered by the image base after layout.
-    ImageRelative(K),
-    /// `S + A - start of S's section` (SECREL): lowered after layout.
-    SectionRelative(K),
     /// The 1-based number of the target's section in its object (SECTION), 16 bits.
     SectionNumber(K),
     /// Nothing to do.
@@ -106,7 +102,11 @@ impl CoffArch for x86_64::X86_64 {
                 width: 4,
                 bias: 0,
             },
-            pe::IMAGE_REL_AMD64_ADDR32NB => CoffReloc::ImageRelative(Pointer32),
+            pe::IMAGE_REL_AMD64_ADDR32NB => CoffReloc::Edge {
+                kind: ImageRelative32,
+                width: 4,
+                bias: 0,
+            },
             pe::IMAGE_REL_AMD64_REL32 => rel32(0),
             pe::IMAGE_REL_AMD64_REL32_1 => rel32(1),
             pe::IMAGE_REL_AMD64_REL32_2 => rel32(2),
@@ -114,7 +114,11 @@ impl CoffArch for x86_64::X86_64 {
             pe::IMAGE_REL_AMD64_REL32_4 => rel32(4),
             pe::IMAGE_REL_AMD64_REL32_5 => rel32(5),
             pe::IMAGE_REL_AMD64_SECTION => CoffReloc::SectionNumber(Pointer16),
-            pe::IMAGE_REL_AMD64_SECREL => CoffReloc::SectionRelative(Pointer32),
+            pe::IMAGE_REL_AMD64_SECREL => CoffReloc::Edge {
+                kind: SectionRelative32,
+                width: 4,
+                bias: 0,
+            },
             pe::IMAGE_REL_AMD64_SECREL7 => return Err("7-bit section offsets are not supported"),
             pe::IMAGE_REL_AMD64_TOKEN => return Err("CLR tokens are not supported"),
             pe::IMAGE_REL_AMD64_SREL32 | pe::IMAGE_REL_AMD64_PAIR | pe::IMAGE_REL_AMD64_SSPAN32 => {
@@ -159,13 +163,6 @@ struct Leader<'a> {
     file: String,
 }
 
-/// An edge whose addend is lowered after layout.
-#[derive(Debug, Clone, Copy)]
-enum Lower {
-    ImageBase,
-    SectionStart,
-}
-
 /// Per-graph state of the COFF builder.
 #[derive(Default)]
 pub struct CoffState<'a> {
@@ -174,8 +171,6 @@ pub struct CoffState<'a> {
     /// apart from variadic calls and the reserved x18.)
     pub win64_objects: usize,
     comdats: FxHashMap<&'a [u8], Leader<'a>>,
-    lowered: Vec<(BlockId, u32, Lower)>,
-    image_base: Option<SymbolId>,
     null: Option<SymbolId>,
     discarded: Option<SymbolId>,
 }
@@ -264,133 +259,195 @@ pub fn add_object<'a, A: CoffArch>(
     file: &str,
     data: &'a [u8],
 ) -> Result<()> {
-    let bad = |e: object::read::Error| malformed(file, e);
-    let coff = CoffFile::<&'a [u8]>::parse(data).map_err(bad)?;
-    let machine = coff.coff_header().machine.get(LE);
-    if machine != A::COFF_MACHINE {
-        return Err(Error::Unsupported {
-            file: file.to_string(),
-            what: format!("COFF machine {machine:#x} is not {}", A::NAME),
-        });
-    }
-    if machine == pe::IMAGE_FILE_MACHINE_AMD64 {
-        state.win64_objects += 1;
-    }
-    let sections = coff.coff_section_table();
-    let symtab = coff.coff_symbol_table();
-    let strings = symtab.strings();
-    let nsec = sections.len();
-    let input = graph.add_input(file);
+    let object = CoffObject::parse::<A>(state, file, data)?;
+    super::build(graph, file, object)
+}
 
-    // Section names, `.drectve`, and which sections are loaded at all.
-    let mut names: Vec<&'a str> = Vec::with_capacity(nsec);
-    let mut load = vec![false; nsec];
-    let mut directives = Directives::default();
-    for (i, hdr) in sections.iter().enumerate() {
-        let name = std::str::from_utf8(hdr.name(strings).map_err(bad)?)
-            .map_err(|_| malformed(file, format!("section {} name is not UTF-8", i + 1)))?;
-        names.push(name);
-        let ch = hdr.characteristics.get(LE);
-        if ch & pe::IMAGE_SCN_LNK_INFO != 0 {
-            if name == ".drectve" {
-                let text = hdr
-                    .coff_data(data)
-                    .map_err(|()| malformed(file, ".drectve lies outside the file"))?;
-                directives = parse_directives(text);
-            }
-            continue;
-        }
-        if group_name(name) == ".tls" {
+/// One COFF object being added: its tables as `object` reads them, and what the stages learn.
+struct CoffObject<'a, 's> {
+    state: &'s mut CoffState<'a>,
+    data: &'a [u8],
+    coff: CoffFile<'a, &'a [u8]>,
+    sections: SectionTable<'a>,
+    /// By section index: the section's name.
+    names: Vec<&'a str>,
+    /// By section index: whether it is loaded (not informational, removed, or a COMDAT copy
+    /// that another object provides).
+    load: Vec<bool>,
+    /// By section index: whether it holds code.
+    callable: Vec<bool>,
+    /// By section index: for a LARGEST COMDAT that wins over a copy already in the graph, the
+    /// leader's graph symbol, which this object's definition replaces.
+    replaces: Vec<Option<SymbolId>>,
+    directives: Directives<'a>,
+    /// Weak externals: `(symbol index, name, index of the default symbol)`.
+    weak: Vec<(usize, &'a [u8], usize)>,
+    /// Auxiliary records left to skip in the symbol stage.
+    aux_left: usize,
+}
+
+/// The COMDAT facts of an object's sections, by section index: section symbols carry the
+/// selection, the next symbol of the section is the leader whose name identifies the COMDAT.
+struct ComdatFacts<'a> {
+    selection: Vec<u8>,
+    /// The associated section's number (1-based) for ASSOCIATIVE.
+    associate: Vec<usize>,
+    leader_name: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a, 's> CoffObject<'a, 's> {
+    /// Reads the header, the section table and the symbol table of `data`.
+    fn parse<A: CoffArch>(
+        state: &'s mut CoffState<'a>,
+        file: &str,
+        data: &'a [u8],
+    ) -> Result<Self> {
+        let coff = CoffFile::<&'a [u8]>::parse(data).map_err(|e| malformed(file, e))?;
+        let machine = coff.coff_header().machine.get(LE);
+        if machine != A::COFF_MACHINE {
             return Err(Error::Unsupported {
                 file: file.to_string(),
-                what: format!(
-                    "thread-local section {name}: COFF thread-local storage needs a Windows TEB"
-                ),
+                what: format!("COFF machine {machine:#x} is not {}", A::NAME),
             });
         }
-        load[i] = ch & (pe::IMAGE_SCN_LNK_REMOVE | pe::IMAGE_SCN_MEM_DISCARDABLE) == 0;
+        if machine == pe::IMAGE_FILE_MACHINE_AMD64 {
+            state.win64_objects += 1;
+        }
+        Ok(CoffObject {
+            state,
+            data,
+            sections: coff.coff_section_table(),
+            coff,
+            names: Vec::new(),
+            load: Vec::new(),
+            callable: Vec::new(),
+            replaces: Vec::new(),
+            directives: Directives::default(),
+            weak: Vec::new(),
+            aux_left: 0,
+        })
     }
 
-    // COMDAT selection: section symbols carry the selection, the next symbol of the section
-    // is the leader whose name identifies the COMDAT.
-    let mut selection = vec![0u8; nsec];
-    let mut associate = vec![0usize; nsec];
-    let mut leader_name: Vec<Option<&'a [u8]>> = vec![None; nsec];
-    for (index, sym) in symtab.iter() {
-        let Some(sec) = sym.section() else { continue };
-        let s = sec.0 - 1;
-        if s >= nsec {
-            return Err(malformed(
-                file,
-                format!(
+    /// The header of section `i` (0-based).
+    fn header(&self, obj: &ObjectTables<'_>, i: usize) -> Result<&'a pe::ImageSectionHeader> {
+        self.sections
+            .section(object::SectionIndex(i + 1))
+            .map_err(|e| obj.malformed(e))
+    }
+
+    /// The bytes of section `i` (none for uninitialized data).
+    fn section_bytes(&self, obj: &ObjectTables<'_>, i: usize) -> Result<&'a [u8]> {
+        let hdr = self.header(obj, i)?;
+        if hdr.characteristics.get(LE) & pe::IMAGE_SCN_CNT_UNINITIALIZED_DATA != 0 {
+            return Ok(&[]);
+        }
+        hdr.coff_data(self.data)
+            .map_err(|()| obj.malformed(format!("section {} lies outside the file", self.names[i])))
+    }
+
+    /// Section names, `.drectve`, and which sections are loaded at all.
+    fn read_section_names(&mut self, obj: &ObjectTables<'_>) -> Result<()> {
+        let strings = self.coff.coff_symbol_table().strings();
+        let nsec = self.sections.len();
+        self.names = Vec::with_capacity(nsec);
+        self.load = vec![false; nsec];
+        for (i, hdr) in self.sections.iter().enumerate() {
+            let name = hdr.name(strings).map_err(|e| obj.malformed(e))?;
+            let name = std::str::from_utf8(name)
+                .map_err(|_| obj.malformed(format!("section {} name is not UTF-8", i + 1)))?;
+            self.names.push(name);
+            let ch = hdr.characteristics.get(LE);
+            if ch & pe::IMAGE_SCN_LNK_INFO != 0 {
+                if name == ".drectve" {
+                    let text = hdr
+                        .coff_data(self.data)
+                        .map_err(|()| obj.malformed(".drectve lies outside the file"))?;
+                    self.directives = parse_directives(text);
+                }
+                continue;
+            }
+            if group_name(name) == ".tls" {
+                return Err(obj.unsupported(format!(
+                    "thread-local section {name}: COFF thread-local storage needs a Windows TEB"
+                )));
+            }
+            self.load[i] = ch & (pe::IMAGE_SCN_LNK_REMOVE | pe::IMAGE_SCN_MEM_DISCARDABLE) == 0;
+        }
+        Ok(())
+    }
+
+    /// The selection, associated section and leader of each COMDAT section.
+    fn comdat_facts(&self, obj: &ObjectTables<'_>) -> Result<ComdatFacts<'a>> {
+        let symtab = self.coff.coff_symbol_table();
+        let strings = symtab.strings();
+        let nsec = self.sections.len();
+        let mut facts = ComdatFacts {
+            selection: vec![0u8; nsec],
+            associate: vec![0usize; nsec],
+            leader_name: vec![None; nsec],
+        };
+        for (index, sym) in symtab.iter() {
+            let Some(sec) = sym.section() else { continue };
+            let s = sec.0 - 1;
+            if s >= nsec {
+                return Err(obj.malformed(format!(
                     "symbol {} names section {}, past the section table",
                     index.0, sec.0
-                ),
-            ));
+                )));
+            }
+            let comdat = self.header(obj, s)?.characteristics.get(LE) & pe::IMAGE_SCN_LNK_COMDAT;
+            if comdat == 0 {
+                continue;
+            }
+            if sym.has_aux_section() && facts.selection[s] == 0 {
+                let aux = symtab.aux_section(index).map_err(|e| obj.malformed(e))?;
+                facts.selection[s] = aux.selection;
+                facts.associate[s] = aux.number.get(LE) as usize;
+            } else if facts.leader_name[s].is_none() && facts.selection[s] != 0 {
+                facts.leader_name[s] = Some(sym.name(strings).map_err(|e| obj.malformed(e))?);
+            }
         }
-        let comdat = sections.section(sec).map_err(bad)?.characteristics.get(LE)
-            & pe::IMAGE_SCN_LNK_COMDAT
-            != 0;
-        if !comdat {
-            continue;
-        }
-        if sym.has_aux_section() && selection[s] == 0 {
-            let aux = symtab.aux_section(index).map_err(bad)?;
-            selection[s] = aux.selection;
-            associate[s] = aux.number.get(LE) as usize;
-        } else if leader_name[s].is_none() && selection[s] != 0 {
-            leader_name[s] = Some(sym.name(strings).map_err(bad)?);
-        }
+        Ok(facts)
     }
-    let mut replaces: Vec<Option<SymbolId>> = vec![None; nsec];
-    for s in 0..nsec {
-        let sel = selection[s];
-        if !load[s] || sel == 0 || sel == pe::IMAGE_COMDAT_SELECT_ASSOCIATIVE {
-            continue;
-        }
-        let hdr = sections.section(object::SectionIndex(s + 1)).map_err(bad)?;
-        let size = u64::from(hdr.size_of_raw_data.get(LE));
-        let bytes = if hdr.characteristics.get(LE) & pe::IMAGE_SCN_CNT_UNINITIALIZED_DATA != 0 {
-            &[][..]
-        } else {
-            hdr.coff_data(data).map_err(|()| {
-                malformed(file, format!("section {} lies outside the file", names[s]))
-            })?
-        };
-        let Some(leader) = leader_name[s] else {
-            return Err(malformed(
-                file,
-                format!("COMDAT section {} has no leader symbol", names[s]),
-            ));
-        };
-        let dup = |why: &str| Error::Unsupported {
-            file: file.to_string(),
-            what: format!("COMDAT {}: {why}", String::from_utf8_lossy(leader)),
+
+    /// Decides whether COMDAT section `s` with selection `sel` and leader `leader` is loaded:
+    /// the first copy of a COMDAT is, later ones as the first copy's selection says.
+    fn select_comdat<A: Arch>(
+        &mut self,
+        graph: &LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        s: usize,
+        sel: u8,
+        leader: &'a [u8],
+    ) -> Result<()> {
+        let size = u64::from(self.header(obj, s)?.size_of_raw_data.get(LE));
+        let bytes = self.section_bytes(obj, s)?;
+        let dup = |why: &str| {
+            obj.unsupported(format!("COMDAT {}: {why}", String::from_utf8_lossy(leader)))
         };
         if sel == pe::IMAGE_COMDAT_SELECT_NEWEST {
             return Err(dup(
                 "selection NEWEST is not supported (no linker implements it)",
             ));
         }
-        let Some(old) = state.comdats.get_mut(leader) else {
+        let file = obj.file;
+        let Some(old) = self.state.comdats.get_mut(leader) else {
             if !(1..=6).contains(&sel) {
-                return Err(malformed(
-                    file,
-                    format!("COMDAT section {} has selection {sel}", names[s]),
-                ));
+                return Err(obj.malformed(format!(
+                    "COMDAT section {} has selection {sel}",
+                    self.names[s]
+                )));
             }
-            state.comdats.insert(
-                leader,
-                Leader {
-                    selection: sel,
-                    size,
-                    bytes,
-                    file: file.to_string(),
-                },
-            );
-            continue;
+            let first = Leader {
+                selection: sel,
+                size,
+                bytes,
+                file: file.to_string(),
+            };
+            self.state.comdats.insert(leader, first);
+            return Ok(());
         };
-        load[s] = match old.selection {
+        self.load[s] = match old.selection {
             pe::IMAGE_COMDAT_SELECT_NODUPLICATES => {
                 return Err(Error::DuplicateDefinition {
                     symbol: String::from_utf8_lossy(leader).into_owned(),
@@ -420,31 +477,58 @@ pub fn add_object<'a, A: CoffArch>(
                     bytes,
                     file: file.to_string(),
                 };
-                replaces[s] = graph.globals.get(leader).copied();
+                self.replaces[s] = graph.globals.get(leader).copied();
                 true
             }
             _ => false,
         };
+        Ok(())
     }
-    // Associative sections follow their section (chains resolve in a few rounds).
-    for _ in 0..nsec.min(8) {
+
+    /// COMDAT selection over the loaded sections, then associative sections follow their
+    /// section (chains resolve in a few rounds).
+    fn select_comdats<A: Arch>(
+        &mut self,
+        graph: &LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+    ) -> Result<()> {
+        let facts = self.comdat_facts(obj)?;
+        let nsec = self.sections.len();
+        self.replaces = vec![None; nsec];
         for s in 0..nsec {
-            if selection[s] == pe::IMAGE_COMDAT_SELECT_ASSOCIATIVE && load[s] {
-                let parent = associate[s].wrapping_sub(1);
-                if parent >= nsec || !load[parent] {
-                    load[s] = false;
+            let sel = facts.selection[s];
+            if !self.load[s] || sel == 0 || sel == pe::IMAGE_COMDAT_SELECT_ASSOCIATIVE {
+                continue;
+            }
+            let Some(leader) = facts.leader_name[s] else {
+                return Err(obj.malformed(format!(
+                    "COMDAT section {} has no leader symbol",
+                    self.names[s]
+                )));
+            };
+            self.select_comdat(graph, obj, s, sel, leader)?;
+        }
+        for _ in 0..nsec.min(8) {
+            for s in 0..nsec {
+                if facts.selection[s] == pe::IMAGE_COMDAT_SELECT_ASSOCIATIVE && self.load[s] {
+                    let parent = facts.associate[s].wrapping_sub(1);
+                    if parent >= nsec || !self.load[parent] {
+                        self.load[s] = false;
+                    }
                 }
             }
         }
+        Ok(())
     }
 
-    // One block per loaded section.
-    let mut blocks: Vec<Option<BlockId>> = vec![None; nsec];
-    let mut callable = vec![false; nsec];
-    for (i, hdr) in sections.iter().enumerate() {
-        if !load[i] {
-            continue;
-        }
+    /// The block of loaded section `i`.
+    fn section_block<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        i: usize,
+    ) -> Result<BlockId> {
+        let hdr = self.header(obj, i)?;
         let ch = hdr.characteristics.get(LE);
         let perm = if ch & (pe::IMAGE_SCN_CNT_CODE | pe::IMAGE_SCN_MEM_EXECUTE) != 0 {
             Perm::ReadExec
@@ -453,67 +537,210 @@ pub fn add_object<'a, A: CoffArch>(
         } else {
             Perm::Read
         };
-        callable[i] = perm == Perm::ReadExec;
+        self.callable[i] = perm == Perm::ReadExec;
         let size = u64::from(hdr.size_of_raw_data.get(LE));
         let content = if ch & pe::IMAGE_SCN_CNT_UNINITIALIZED_DATA != 0 {
             Content::Zero(size)
         } else {
-            Content::Borrowed(hdr.coff_data(data).map_err(|()| {
-                malformed(file, format!("section {} lies outside the file", names[i]))
-            })?)
+            Content::Borrowed(self.section_bytes(obj, i)?)
         };
         let sec = super::section_for(
             graph,
-            group_name(names[i]),
+            group_name(self.names[i]),
             perm,
             SectionRole::Plain,
             fallback_name,
         );
-        blocks[i] = Some(graph.add_block(sec, content, hdr.coff_alignment(), input));
+        Ok(graph.add_block(sec, content, hdr.coff_alignment(), obj.input))
     }
 
-    // Symbols.
-    let mut map: Vec<SymbolId> = vec![SymbolId(u32::MAX); symtab.len()];
-    let mut weak: Vec<(usize, &'a [u8], usize)> = Vec::new();
-    let mut section_syms: Vec<Option<SymbolId>> = vec![None; nsec];
-    for (index, sym) in symtab.iter() {
-        let name = sym.name(strings).map_err(bad)?;
+    /// The graph symbol of an undefined symbol-table entry: a reference, a common symbol
+    /// (a value is its size), or the null symbol for a local.
+    fn undefined_symbol<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        name: &'a [u8],
+        sym: &'a pe::ImageSymbol,
+    ) -> Result<SymbolId> {
+        if sym.storage_class() != pe::IMAGE_SYM_CLASS_EXTERNAL {
+            return Ok(super::cached_symbol(
+                graph,
+                &mut self.state.null,
+                Def::Absolute(0),
+            ));
+        }
+        if sym.value() == 0 {
+            return Ok(graph.reference(name, false, obj.input));
+        }
+        let size = u64::from(sym.value());
+        let align = self
+            .directives
+            .align_common
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| size.next_power_of_two().min(16));
+        let new = coff_symbol(name, Def::Absolute(0), size, true, false, obj.input);
+        super::define_common(graph, obj.file, new, align)
+    }
+
+    /// The graph symbol of a symbol-table entry defined in section `s` (0-based).
+    fn section_symbol<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &mut ObjectTables<'_>,
+        name: &'a [u8],
+        sym: &'a pe::ImageSymbol,
+        s: usize,
+    ) -> Result<SymbolId> {
+        let global = sym.storage_class() == pe::IMAGE_SYM_CLASS_EXTERNAL;
+        let block = match obj.blocks.get(s).copied().flatten() {
+            None if global => return Ok(graph.reference(name, false, obj.input)),
+            None => {
+                return Ok(super::cached_symbol(
+                    graph,
+                    &mut self.state.discarded,
+                    Def::Discarded,
+                ))
+            }
+            Some(block) if sym.has_aux_section() => return Ok(obj.section_symbol(graph, s, block)),
+            Some(block) => block,
+        };
+        let offset = u64::from(sym.value());
+        let bsize = graph.blocks[block.index()].content.size();
+        if offset > bsize {
+            return Err(obj.malformed(format!(
+                "symbol {} lies outside its section",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        let is_fn = sym.derived_type() == pe::IMAGE_SYM_DTYPE_FUNCTION || self.callable[s];
+        let def = Def::Block { block, offset };
+        let new = coff_symbol(name, def, bsize - offset, global, is_fn, obj.input);
+        match self.replaces[s] {
+            // LARGEST: this copy wins over one already in the graph.
+            Some(old) if global && graph.symbols[old.index()].name == name => {
+                graph.symbols[old.index()] = new;
+                Ok(old)
+            }
+            _ if global => graph.define(new),
+            _ => Ok(graph.add_symbol(new)),
+        }
+    }
+
+    /// The edge of relocation `r` in section `i` (whose bytes are `content`), if it makes one.
+    fn relocation_edge<A: CoffArch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        (i, content): (usize, &'a [u8]),
+        r: &pe::ImageRelocation,
+    ) -> Result<Option<Edge<A::EdgeKind>>> {
+        let typ = r.typ.get(LE);
+        let offset = u64::from(r.virtual_address.get(LE));
+        let section = self.names[i];
+        let site = obj.site(section, offset, u32::from(typ), |t| {
+            A::coff_reloc_name(t as u16)
+        });
+        let insn = read_addend(content, offset as usize, 4).unwrap_or(0) as u32;
+        let reloc = A::translate_coff(typ, insn).map_err(|why| site.unsupported(why))?;
+        let (kind, width, bias) = match reloc {
+            CoffReloc::Skip => return Ok(None),
+            CoffReloc::Edge { kind, width, bias } => (kind, width, bias),
+            // The instruction is 4 bytes; its field's addend replaces the stored value.
+            CoffReloc::Insn { kind, addend } => (kind, 4, addend),
+            CoffReloc::SectionNumber(k) => (k, 2, 0),
+        };
+        let stored = read_addend(content, offset as usize, width)
+            .ok_or_else(|| site.unsupported("place lies outside its section"))?;
+        let stored = if matches!(reloc, CoffReloc::Insn { .. }) {
+            0
+        } else {
+            stored
+        };
+        let sym_index = r.symbol().0;
+        let mut target = obj.target(section, sym_index)?;
+        if graph.symbols[target.index()].def == Def::Discarded {
+            return Err(site.discarded());
+        }
+        if let CoffReloc::SectionNumber(_) = reloc {
+            let sec = self
+                .coff
+                .coff_symbol_table()
+                .symbol(object::SymbolIndex(sym_index))
+                .map_err(|e| obj.malformed(e))?
+                .section_number();
+            if sec <= 0 {
+                return Err(site.unsupported("SECTION of a symbol defined in another object"));
+            }
+            target = graph.add_absolute(sec as u64, false, obj.input);
+        }
+        if graph.symbols[target.index()].name == IMAGE_BASE {
+            image_base(graph, target);
+        }
+        super::note_requirements(graph, kind);
+        Ok(Some(Edge {
+            kind,
+            offset: offset as u32,
+            target,
+            addend: stored.wrapping_add(bias),
+        }))
+    }
+}
+
+impl<'a, A: CoffArch> super::ObjectStages<'a, A> for CoffObject<'a, '_> {
+    fn sections(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()> {
+        self.read_section_names(obj)?;
+        self.select_comdats(graph, obj)?;
+        let nsec = self.sections.len();
+        obj.blocks = vec![None; nsec];
+        self.callable = vec![false; nsec];
+        for i in 0..nsec {
+            if self.load[i] {
+                obj.blocks[i] = Some(self.section_block(graph, obj, i)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn symbol_count(&self) -> usize {
+        self.coff.coff_symbol_table().len()
+    }
+
+    fn symbol(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &mut ObjectTables<'_>,
+        index: usize,
+    ) -> Result<Option<SymbolId>> {
+        if self.aux_left > 0 {
+            self.aux_left -= 1;
+            return Ok(None);
+        }
+        let symtab = self.coff.coff_symbol_table();
+        let sym = symtab
+            .symbol(object::SymbolIndex(index))
+            .map_err(|e| obj.malformed(e))?;
+        self.aux_left = usize::from(sym.number_of_aux_symbols());
+        let name = sym.name(symtab.strings()).map_err(|e| obj.malformed(e))?;
         let class = sym.storage_class();
         let global = class == pe::IMAGE_SYM_CLASS_EXTERNAL;
+        let null = |graph: &mut LinkGraph<'a, A>, state: &mut CoffState<'a>| {
+            super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
+        };
         let id = if class == pe::IMAGE_SYM_CLASS_WEAK_EXTERNAL {
-            let aux = symtab.aux_weak_external(index).map_err(bad)?;
-            weak.push((index.0, name, aux.default_symbol().0));
-            super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
+            let aux = symtab
+                .aux_weak_external(object::SymbolIndex(index))
+                .map_err(|e| obj.malformed(e))?;
+            self.weak.push((index, name, aux.default_symbol().0));
+            null(graph, self.state)
         } else if class == pe::IMAGE_SYM_CLASS_FILE || sym.section_number() == pe::IMAGE_SYM_DEBUG {
-            super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
+            null(graph, self.state)
         } else if sym.section_number() == pe::IMAGE_SYM_UNDEFINED {
-            if !global {
-                super::cached_symbol(graph, &mut state.null, Def::Absolute(0))
-            } else if sym.value() > 0 {
-                let size = u64::from(sym.value());
-                let align = directives
-                    .align_common
-                    .get(name)
-                    .copied()
-                    .unwrap_or_else(|| size.next_power_of_two().min(16));
-                super::define_common(
-                    graph,
-                    file,
-                    coff_symbol(name, Def::Absolute(0), size, true, false, input),
-                    align,
-                )?
-            } else {
-                graph.reference(name, false, input)
-            }
+            self.undefined_symbol(graph, obj, name, sym)?
         } else if sym.section_number() == pe::IMAGE_SYM_ABSOLUTE {
-            let s = coff_symbol(
-                name,
-                Def::Absolute(u64::from(sym.value())),
-                0,
-                global,
-                false,
-                input,
-            );
+            let value = Def::Absolute(u64::from(sym.value()));
+            let s = coff_symbol(name, value, 0, global, false, obj.input);
             if global {
                 graph.define(s)?
             } else {
@@ -521,193 +748,97 @@ pub fn add_object<'a, A: CoffArch>(
             }
         } else {
             let s = sym.section_number() as usize - 1;
-            match blocks.get(s).copied().flatten() {
-                None if global => graph.reference(name, false, input),
-                None => super::cached_symbol(graph, &mut state.discarded, Def::Discarded),
-                Some(block) if sym.has_aux_section() => {
-                    *section_syms[s].get_or_insert_with(|| graph.add_anonymous(block, 0, 0, false))
-                }
-                Some(block) => {
-                    let offset = u64::from(sym.value());
-                    let bsize = graph.blocks[block.index()].content.size();
-                    if offset > bsize {
-                        return Err(malformed(
-                            file,
-                            format!(
-                                "symbol {} lies outside its section",
-                                String::from_utf8_lossy(name)
-                            ),
-                        ));
-                    }
-                    let is_fn = sym.derived_type() == pe::IMAGE_SYM_DTYPE_FUNCTION || callable[s];
-                    let new = coff_symbol(
-                        name,
-                        Def::Block { block, offset },
-                        bsize - offset,
-                        global,
-                        is_fn,
-                        input,
-                    );
-                    match replaces[s] {
-                        // LARGEST: this copy wins over one already in the graph.
-                        Some(old) if global && graph.symbols[old.index()].name == name => {
-                            graph.symbols[old.index()] = new;
-                            old
-                        }
-                        _ if global => graph.define(new)?,
-                        _ => graph.add_symbol(new),
-                    }
-                }
-            }
+            self.section_symbol(graph, obj, name, sym, s)?
         };
-        map[index.0] = id;
-    }
-    // Weak externals and alternate names: the default, unless the name is defined.
-    for (index, name, default) in weak {
-        let def_id = *map
-            .get(default)
-            .filter(|d| d.0 != u32::MAX)
-            .ok_or_else(|| {
-                malformed(
-                    file,
-                    format!(
-                        "weak external {} names symbol {default}",
-                        String::from_utf8_lossy(name)
-                    ),
-                )
-            })?;
-        map[index] = alias(graph, input, name, def_id)?;
-    }
-    for (name, target) in directives.alternate {
-        if let Some(&t) = graph.globals.get(target) {
-            alias(graph, input, name, t)?;
-        }
+        Ok(Some(id))
     }
 
-    // Relocations.
-    for (i, hdr) in sections.iter().enumerate() {
-        let Some(block) = blocks[i] else { continue };
-        let relocs = hdr.coff_relocations(data).map_err(bad)?;
+    /// Weak externals and alternate names: the default, unless the name is defined.
+    fn aliases(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()> {
+        for (index, name, default) in std::mem::take(&mut self.weak) {
+            let def_id = obj.symbols.get(default).copied().flatten().ok_or_else(|| {
+                obj.malformed(format!(
+                    "weak external {} names symbol {default}",
+                    String::from_utf8_lossy(name)
+                ))
+            })?;
+            obj.symbols[index] = Some(alias(graph, obj.input, name, def_id)?);
+        }
+        for (name, target) in std::mem::take(&mut self.directives.alternate) {
+            if let Some(&t) = graph.globals.get(target) {
+                alias(graph, obj.input, name, t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn section_count(&self) -> usize {
+        self.sections.len()
+    }
+
+    fn edges(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        i: usize,
+    ) -> Result<()> {
+        let Some(block) = obj.blocks[i] else {
+            return Ok(());
+        };
+        let relocs = self
+            .header(obj, i)?
+            .coff_relocations(self.data)
+            .map_err(|e| obj.malformed(e))?;
         let content: &'a [u8] = match graph.blocks[block.index()].content {
             Content::Borrowed(b) => b,
             _ => &[],
         };
         if content.is_empty() && !relocs.is_empty() {
-            return Err(malformed(
-                file,
-                format!("section {} has relocations but no bytes", names[i]),
-            ));
+            return Err(obj.malformed(format!(
+                "section {} has relocations but no bytes",
+                self.names[i]
+            )));
         }
         let mut edges = Vec::with_capacity(relocs.len());
         for r in relocs {
-            let typ = r.typ.get(LE);
-            let offset = u64::from(r.virtual_address.get(LE));
-            let unsupported = |why: &'static str| Error::UnsupportedRelocation {
-                file: file.to_string(),
-                section: names[i].to_string(),
-                offset,
-                kind: A::coff_reloc_name(typ),
-                why,
-            };
-            let insn = read_addend(content, offset as usize, 4).unwrap_or(0) as u32;
-            let reloc = A::translate_coff(typ, insn).map_err(unsupported)?;
-            let (kind, width, bias, lower) = match reloc {
-                CoffReloc::Skip => continue,
-                CoffReloc::Edge { kind, width, bias } => (kind, width, bias, None),
-                // The instruction is 4 bytes; its field's addend replaces the stored value.
-                CoffReloc::Insn { kind, addend } => (kind, 4, addend, None),
-                CoffReloc::ImageRelative(k) => (k, 4, 0, Some(Lower::ImageBase)),
-                CoffReloc::SectionRelative(k) => (k, 4, 0, Some(Lower::SectionStart)),
-                CoffReloc::SectionNumber(k) => (k, 2, 0, None),
-            };
-            let stored = read_addend(content, offset as usize, width)
-                .ok_or_else(|| unsupported("place lies outside its section"))?;
-            let stored = if matches!(reloc, CoffReloc::Insn { .. }) {
-                0
-            } else {
-                stored
-            };
-            let sym_index = r.symbol().0;
-            let mut target = *map
-                .get(sym_index)
-                .filter(|t| t.0 != u32::MAX)
-                .ok_or_else(|| {
-                    malformed(
-                        file,
-                        format!("relocation in {} names symbol {sym_index}", names[i]),
-                    )
-                })?;
-            if graph.symbols[target.index()].def == Def::Discarded {
-                return Err(Error::DiscardedReference {
-                    file: file.to_string(),
-                    section: names[i].to_string(),
-                    offset,
-                });
+            if let Some(e) = self.relocation_edge(graph, obj, (i, content), r)? {
+                edges.push(e);
             }
-            if let CoffReloc::SectionNumber(_) = reloc {
-                let sec = symtab
-                    .symbol(object::SymbolIndex(sym_index))
-                    .map_err(bad)?
-                    .section_number();
-                if sec <= 0 {
-                    return Err(unsupported("SECTION of a symbol defined in another object"));
-                }
-                target = graph.add_absolute(sec as u64, false, input);
-            }
-            if graph.symbols[target.index()].name == IMAGE_BASE {
-                image_base(graph, state, target);
-            }
-            match lower {
-                Some(l) => state.lowered.push((block, offset as u32, l)),
-                None => super::note_requirements(graph, kind),
-            }
-            edges.push(Edge {
-                kind,
-                offset: offset as u32,
-                target,
-                addend: stored + bias,
-            });
         }
-        graph.blocks[block.index()].edges.extend(edges);
+        super::push_edges(graph, block, edges);
+        Ok(())
     }
 
-    // Import slots for `__imp_NAME` references nothing defines.
-    for &id in &map {
-        if id.0 == u32::MAX {
-            continue;
-        }
-        let s = &graph.symbols[id.index()];
-        let Some(target) = s.name.strip_prefix(b"__imp_") else {
-            continue;
-        };
-        if s.def != Def::External || target.is_empty() {
-            continue;
-        }
-        let name = s.name;
-        let sec = graph.section(".idata$jitlink", Perm::Read, SectionRole::Plain);
-        let slot = graph.add_block(sec, Content::Owned(vec![0; 8]), 8, input);
-        let to = graph.reference(target, false, input);
-        graph.blocks[slot.index()].edges.push(Edge {
-            kind: A::POINTER_KIND,
-            offset: 0,
-            target: to,
-            addend: 0,
-        });
-        let mut sym = coff_symbol(
-            name,
-            Def::Block {
+    /// Import slots for `__imp_NAME` references nothing defines.
+    fn finish(self, graph: &mut LinkGraph<'a, A>, obj: ObjectTables<'_>) -> Result<()> {
+        for &id in obj.symbols.iter().flatten() {
+            let s = &graph.symbols[id.index()];
+            let Some(target) = s.name.strip_prefix(b"__imp_") else {
+                continue;
+            };
+            if s.def != Def::External || target.is_empty() {
+                continue;
+            }
+            let name = s.name;
+            let sec = graph.section(".idata$jitlink", Perm::Read, SectionRole::Plain);
+            let slot = graph.add_block(sec, Content::Owned(vec![0; 8]), 8, obj.input);
+            let to = graph.reference(target, false, obj.input);
+            graph.blocks[slot.index()].edges.push(Edge {
+                kind: A::POINTER_KIND,
+                offset: 0,
+                target: to,
+                addend: 0,
+            });
+            let def = Def::Block {
                 block: slot,
                 offset: 0,
-            },
-            8,
-            true,
-            false,
-            input,
-        );
-        sym.linkage = Linkage::Weak;
-        graph.define(sym)?;
+            };
+            let mut sym = coff_symbol(name, def, 8, true, false, obj.input);
+            sym.linkage = Linkage::Weak;
+            graph.define(sym)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn coff_symbol(
@@ -752,9 +883,11 @@ fn alias<'a, A: Arch>(
     }
 }
 
-/// `__ImageBase` is referenced: make sure it has a definition until [`lower`] places it at
-/// the set's lowest address.
-fn image_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut CoffState<'a>, sym: SymbolId) {
+/// `__ImageBase` is referenced: unless something defines it, it becomes the graph's image-base
+/// symbol, which [`crate::layout::rebase`] defines at the set's lowest address. Until then it
+/// is a zero-size block of its own, so that the passes before layout see it defined in the
+/// graph (and route nothing to it through a stub).
+fn image_base<A: Arch>(graph: &mut LinkGraph<'_, A>, sym: SymbolId) {
     if graph.symbols[sym.index()].def != Def::External {
         return;
     }
@@ -767,7 +900,7 @@ fn image_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut CoffState<'
     let s = &mut graph.symbols[sym.index()];
     s.def = Def::Block { block, offset: 0 };
     s.scope = Scope::Hidden;
-    state.image_base = Some(sym);
+    graph.image_base_symbol = Some(sym);
 }
 
 /// Reads a stored addend, sign-extended.
@@ -779,45 +912,4 @@ fn read_addend(content: &[u8], off: usize, width: u8) -> Option<i64> {
         8 => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
         _ => return None,
     })
-}
-
-/// After layout: `__ImageBase` is the allocation's lowest address `base`; ADDR32NB addends
-/// lose the image base and SECREL addends their target section's start.
-pub fn lower<'a, A: Arch>(
-    state: &CoffState<'a>,
-    g: &mut LinkGraph<'a, A>,
-    base: u64,
-) -> Result<()> {
-    if let Some(sym) = state.image_base {
-        g.symbols[sym.index()].def = Def::Absolute(base);
-    }
-    for &(block, offset, how) in &state.lowered {
-        let Some(i) = g.blocks[block.index()]
-            .edges
-            .iter()
-            .position(|e| e.offset == offset)
-        else {
-            continue;
-        };
-        let e = g.blocks[block.index()].edges[i];
-        let minus = match how {
-            Lower::ImageBase => base,
-            Lower::SectionStart => match g.symbols[e.target.index()].def {
-                Def::Block { block: b, .. } => g.blocks[b.index()].addr,
-                _ => {
-                    let blk = &g.blocks[block.index()];
-                    return Err(Error::Unsupported {
-                        file: g.input_name(blk.input).to_string(),
-                        what: format!(
-                            "section {} offset {offset:#x}: section-relative reference to {}, which is not in a linked section",
-                            g.sections[blk.section.index()].name,
-                            g.symbol_name(e.target)
-                        ),
-                    });
-                }
-            },
-        };
-        g.blocks[block.index()].edges[i].addend = e.addend.wrapping_sub(minus as i64);
-    }
-    Ok(())
 }

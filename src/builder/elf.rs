@@ -3,17 +3,18 @@
 
 use jitlink_arch::{x86_64, Arch};
 use object::elf;
-use object::read::elf::{FileHeader, Rela, SectionHeader, Sym};
+use object::read::elf::{FileHeader, Rela, SectionHeader, SectionTable, Sym, SymbolTable};
 use object::{
     LittleEndian as LE, Object, ObjectSection, ObjectSymbol, SectionIndex, SymbolIndex, SymbolKind,
 };
 use rustc_hash::FxHashSet;
 
+use super::ObjectTables;
 use crate::error::{malformed, Error, Result};
 
 mod aarch64;
 use crate::graph::{
-    BlockId, Content, Def, InputId, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId,
+    BlockId, Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId,
 };
 
 /// What a raw ELF relocation becomes.
@@ -150,7 +151,6 @@ pub struct ElfState<'a> {
     comdats: FxHashSet<&'a [u8]>,
     discarded: Option<SymbolId>,
     null: Option<SymbolId>,
-    got_base: Option<SymbolId>,
     /// Every object added, in input order, with the block made from each of its sections.
     pub objects: Vec<LoadedObject<'a>>,
 }
@@ -159,8 +159,6 @@ pub struct ElfState<'a> {
 /// section (`None` for sections that are not loaded, or discarded COMDAT members). Debugger
 /// registration (`crate::debug::gdb`) uses it to give each section its final address.
 pub struct LoadedObject<'a> {
-    /// The object's input id.
-    pub input: InputId,
     /// The object file's bytes.
     pub data: &'a [u8],
     /// Block of each section, by section index.
@@ -169,8 +167,9 @@ pub struct LoadedObject<'a> {
     pub discarded: Vec<bool>,
 }
 
-/// Name of the GOT base symbol, defined by the GOT pass when referenced.
-pub const GOT_SYMBOL: &[u8] = b"_GLOBAL_OFFSET_TABLE_";
+/// Name of the GOT base symbol. An object that names it, or uses a GOT-relative relocation,
+/// makes it the graph's [`LinkGraph::got_base`], which the GOT pass defines.
+const GOT_SYMBOL: &[u8] = b"_GLOBAL_OFFSET_TABLE_";
 
 type Header = elf::FileHeader64<LE>;
 
@@ -262,107 +261,144 @@ pub fn add_object<'a, A: ElfArch>(
     file: &str,
     data: &'a [u8],
 ) -> Result<()> {
-    let bad = |e: object::read::Error| malformed(file, e);
-    let header = Header::parse(data).map_err(bad)?;
-    let endian = header.endian().map_err(bad)?;
-    if header.e_type(endian) != elf::ET_REL {
-        return Err(Error::Unsupported {
-            file: file.to_string(),
-            what:
-                "not a relocatable object (ET_REL); executables and shared libraries are not inputs"
+    let object = ElfObject::parse::<A>(state, file, data)?;
+    super::build(graph, file, object)
+}
+
+/// One ELF object being added: its tables as `object` reads them, and what the stages learn.
+struct ElfObject<'a, 's> {
+    state: &'s mut ElfState<'a>,
+    data: &'a [u8],
+    endian: LE,
+    sections: SectionTable<'a, Header>,
+    symtab: SymbolTable<'a, Header>,
+    /// By section index: members of a COMDAT group that an earlier object already provided.
+    discarded: Vec<bool>,
+    /// By section index: the input name of each loaded section (for messages).
+    input_names: Vec<&'a str>,
+}
+
+impl<'a, 's> ElfObject<'a, 's> {
+    /// Reads the header, the section table and the symbol table of `data`.
+    fn parse<A: ElfArch>(state: &'s mut ElfState<'a>, file: &str, data: &'a [u8]) -> Result<Self> {
+        let bad = |e: object::read::Error| malformed(file, e);
+        let header = Header::parse(data).map_err(bad)?;
+        let endian = header.endian().map_err(bad)?;
+        if header.e_type(endian) != elf::ET_REL {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: "not a relocatable object (ET_REL); executables and shared libraries are \
+                       not inputs"
                     .to_string(),
-        });
+            });
+        }
+        if header.e_machine(endian) != A::E_MACHINE {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: format!(
+                    "ELF machine {} is not {}",
+                    header.e_machine(endian),
+                    A::NAME
+                ),
+            });
+        }
+        let sections = header.sections(endian, data).map_err(bad)?;
+        // The symbol table is found from the end, where assemblers put it: a -ffunction-sections
+        // object has thousands of section headers before it.
+        let symtab = match sections
+            .iter()
+            .rposition(|sh| sh.sh_type(endian) == elf::SHT_SYMTAB)
+        {
+            Some(i) => sections
+                .symbol_table_by_index(endian, data, SectionIndex(i))
+                .map_err(bad)?,
+            None => SymbolTable::default(),
+        };
+        Ok(ElfObject {
+            state,
+            data,
+            endian,
+            sections,
+            symtab,
+            discarded: Vec::new(),
+            input_names: Vec::new(),
+        })
     }
-    if header.e_machine(endian) != A::E_MACHINE {
-        return Err(Error::Unsupported {
-            file: file.to_string(),
-            what: format!(
-                "ELF machine {} is not {}",
-                header.e_machine(endian),
-                A::NAME
-            ),
-        });
-    }
-    let sections = header.sections(endian, data).map_err(bad)?;
-    // The symbol table is found from the end, where assemblers put it: a -ffunction-sections
-    // object has thousands of section headers before it.
-    let symtab = match sections
-        .iter()
-        .rposition(|sh| sh.sh_type(endian) == elf::SHT_SYMTAB)
-    {
-        Some(i) => sections
-            .symbol_table_by_index(endian, data, SectionIndex(i))
-            .map_err(bad)?,
-        None => object::read::elf::SymbolTable::default(),
-    };
-    let input: InputId = graph.add_input(file);
-    // Grow the arenas once per object rather than by doubling as it goes (the driver reserves
-    // for all its inputs at once with [`size_hint`]; then this does nothing).
-    graph.blocks.reserve(sections.len());
-    graph.symbols.reserve(symtab.len());
-    let nsec = sections.len();
 
-    // COMDAT groups: the first group with a signature wins; later ones are discarded whole.
-    let mut discarded = vec![false; nsec];
-    for (_, sh) in sections.enumerate() {
-        if sh.sh_type(endian) != elf::SHT_GROUP {
-            continue;
-        }
-        let Some((flag, members)) = sh.group(endian, data).map_err(bad)? else {
-            continue;
-        };
-        if flag & elf::GRP_COMDAT == 0 {
-            continue;
-        }
-        let sig_sym = symtab
-            .symbol(SymbolIndex(sh.sh_info(endian) as usize))
-            .map_err(bad)?;
-        let sig = symtab.symbol_name(endian, sig_sym).map_err(bad)?;
-        let sig = if sig.is_empty() && sig_sym.st_type() == elf::STT_SECTION {
-            // A group signed by a section symbol: use the section's name.
-            let idx =
-                symtab.symbol_section(endian, sig_sym, SymbolIndex(sh.sh_info(endian) as usize));
-            match idx.map_err(bad)? {
-                Some(i) => sections
-                    .section_name(endian, sections.section(i).map_err(bad)?)
-                    .map_err(bad)?,
-                None => sig,
+    /// COMDAT groups: the first group with a signature wins; the members of later ones are
+    /// marked discarded.
+    fn comdat_groups(&mut self, obj: &ObjectTables<'_>) -> Result<()> {
+        let (endian, data, symtab) = (self.endian, self.data, &self.symtab);
+        let bad = |e: object::read::Error| obj.malformed(e);
+        let nsec = self.sections.len();
+        for (_, sh) in self.sections.enumerate() {
+            if sh.sh_type(endian) != elf::SHT_GROUP {
+                continue;
             }
-        } else {
-            sig
-        };
-        if !state.comdats.insert(sig) {
-            for m in members {
-                let i = m.get(endian) as usize;
-                if i >= nsec {
-                    return Err(malformed(file, format!("group member {i} out of range")));
+            let Some((flag, members)) = sh.group(endian, data).map_err(bad)? else {
+                continue;
+            };
+            if flag & elf::GRP_COMDAT == 0 {
+                continue;
+            }
+            let sig_index = SymbolIndex(sh.sh_info(endian) as usize);
+            let sig_sym = symtab.symbol(sig_index).map_err(bad)?;
+            let sig = symtab.symbol_name(endian, sig_sym).map_err(bad)?;
+            let sig = if sig.is_empty() && sig_sym.st_type() == elf::STT_SECTION {
+                // A group signed by a section symbol: use the section's name.
+                match symtab
+                    .symbol_section(endian, sig_sym, sig_index)
+                    .map_err(bad)?
+                {
+                    Some(i) => {
+                        let section = self.sections.section(i).map_err(bad)?;
+                        self.sections.section_name(endian, section).map_err(bad)?
+                    }
+                    None => sig,
                 }
-                discarded[i] = true;
+            } else {
+                sig
+            };
+            if !self.state.comdats.insert(sig) {
+                for m in members {
+                    let i = m.get(endian) as usize;
+                    if i >= nsec {
+                        return Err(obj.malformed(format!("group member {i} out of range")));
+                    }
+                    self.discarded[i] = true;
+                }
             }
         }
+        Ok(())
     }
 
-    // One block per allocatable section.
-    let mut blocks: Vec<Option<BlockId>> = vec![None; nsec];
-    let mut input_names: Vec<&str> = vec![""; nsec];
-    for (index, sh) in sections.enumerate() {
+    /// The block of section `index`, if it is loaded: allocatable, not a note or group, and
+    /// not a member of a discarded COMDAT group.
+    fn section_block<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        index: SectionIndex,
+        sh: &'a elf::SectionHeader64<LE>,
+    ) -> Result<Option<BlockId>> {
+        let (endian, data) = (self.endian, self.data);
+        let bad = |e: object::read::Error| obj.malformed(e);
         let flags = sh.sh_flags(endian);
         let sh_type = sh.sh_type(endian);
-        if discarded[index.0]
+        if self.discarded[index.0]
             || flags & u64::from(elf::SHF_ALLOC) == 0
             || matches!(sh_type, elf::SHT_NOTE | elf::SHT_GROUP | elf::SHT_NULL)
         {
-            continue;
+            return Ok(None);
         }
-        let name_bytes = sections.section_name(endian, sh).map_err(bad)?;
+        let name_bytes = self.sections.section_name(endian, sh).map_err(bad)?;
         let name = std::str::from_utf8(name_bytes)
-            .map_err(|_| malformed(file, format!("section {index} name is not UTF-8")))?;
+            .map_err(|_| obj.malformed(format!("section {index} name is not UTF-8")))?;
         let align = sh.sh_addralign(endian).max(1);
         if !align.is_power_of_two() {
-            return Err(malformed(
-                file,
-                format!("section {name}: alignment {align} is not a power of two"),
-            ));
+            return Err(obj.malformed(format!(
+                "section {name}: alignment {align} is not a power of two"
+            )));
         }
         let (perm, role) = section_perm_role(name, sh_type, flags);
         let content = if sh_type == elf::SHT_NOBITS {
@@ -373,23 +409,17 @@ pub fn add_object<'a, A: ElfArch>(
             // whole entries, or the padding after it would read as a terminator.
             let bytes = sh.data(endian, data).map_err(bad)?;
             if bytes.len() % 4 != 0 {
-                return Err(malformed(
-                    file,
-                    format!(
-                        "section {name}: size {} is not a multiple of 4",
-                        bytes.len()
-                    ),
-                ));
+                return Err(obj.malformed(format!(
+                    "section {name}: size {} is not a multiple of 4",
+                    bytes.len()
+                )));
             }
             Content::Borrowed(bytes)
         } else {
             Content::Borrowed(sh.data(endian, data).map_err(bad)?)
         };
         if content.size() > u32::MAX as u64 {
-            return Err(malformed(
-                file,
-                format!("section {name} is larger than 4 GiB"),
-            ));
+            return Err(obj.malformed(format!("section {name} is larger than 4 GiB")));
         }
         let class = output_section_name(name, perm, role);
         let sec = match graph.section(class, perm, role) {
@@ -403,128 +433,253 @@ pub fn add_object<'a, A: ElfArch>(
         } else {
             align
         };
-        let block = graph.add_block(sec, content, align, input);
+        let block = graph.add_block(sec, content, align, obj.input);
         if graph.sections[sec.index()].name != name {
             graph.rename_block(block, name);
         }
-        blocks[index.0] = Some(block);
-        input_names[index.0] = name;
+        self.input_names[index.0] = name;
+        Ok(Some(block))
     }
 
-    // Symbols: map every symbol-table index to a graph symbol.
-    let mut map: Vec<SymbolId> = Vec::with_capacity(symtab.len());
-    let mut section_syms: Vec<Option<SymbolId>> = vec![None; nsec];
-    for (index, sym) in symtab.enumerate() {
-        let id = if index.0 == 0 {
-            null_symbol(graph, state)
-        } else {
-            elf_symbol(
-                graph,
-                state,
-                file,
-                input,
-                &symtab,
-                &blocks,
-                &discarded,
-                &mut section_syms,
-                endian,
-                index,
-                sym,
-            )?
-        };
-        map.push(id);
-    }
-
-    // Relocations of allocatable sections.
-    for (_, sh) in sections.enumerate() {
-        match sh.sh_type(endian) {
-            elf::SHT_RELA => {}
-            elf::SHT_REL => {
-                let target = sh.info_link(endian);
-                if target.0 < nsec && blocks[target.0].is_some() {
-                    return Err(Error::Unsupported {
-                        file: file.to_string(),
-                        what: "REL relocations (without addends) on this architecture".to_string(),
-                    });
-                }
-                continue;
-            }
-            _ => continue,
-        }
+    /// The edges of the RELA section `sh`, added to the block of the section it applies to.
+    fn rela_edges<A: ElfArch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        sh: &'a elf::SectionHeader64<LE>,
+    ) -> Result<()> {
+        let endian = self.endian;
         let target = sh.info_link(endian);
-        let Some(block) = blocks.get(target.0).copied().flatten() else {
-            continue;
+        let Some(block) = obj.blocks.get(target.0).copied().flatten() else {
+            return Ok(());
         };
-        let section_name = input_names[target.0];
+        let section_name = self.input_names[target.0];
         let size = graph.blocks[block.index()].content.size();
         let relas = sh
-            .data_as_array::<elf::Rela64<LE>, _>(endian, data)
-            .map_err(bad)?;
+            .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
+            .map_err(|e| obj.malformed(e))?;
         let mut edges = Vec::with_capacity(relas.len());
         for rela in relas {
             let r_type = rela.r_type(endian, false);
             let offset = rela.r_offset(endian);
-            let addend = rela.r_addend(endian);
-            let reloc = A::translate(r_type).map_err(|why| Error::UnsupportedRelocation {
-                file: file.to_string(),
-                section: section_name.to_string(),
-                offset,
-                kind: A::reloc_name(r_type),
-                why,
-            })?;
-            let (kind, to_got) = match reloc {
+            let site = obj.site(section_name, offset, r_type, A::reloc_name);
+            let (kind, to_got) = match A::translate(r_type).map_err(|why| site.unsupported(why))? {
                 ElfReloc::Skip => continue,
                 ElfReloc::Edge(k) => (k, false),
                 ElfReloc::EdgeToGot(k) => (k, true),
             };
             if offset >= size {
-                return Err(malformed(
-                    file,
-                    format!("relocation at offset {offset:#x} lies outside section {section_name}"),
-                ));
+                return Err(obj.malformed(format!(
+                    "relocation at offset {offset:#x} lies outside section {section_name}"
+                )));
             }
-            let sym_index = rela.r_sym(endian, false) as usize;
-            let mut target = *map.get(sym_index).ok_or_else(|| {
-                malformed(file, format!("relocation in {section_name} names symbol {sym_index}, past the symbol table"))
-            })?;
+            let mut target = obj.target(section_name, rela.r_sym(endian, false) as usize)?;
             if to_got {
-                target = got_base(graph, state);
+                target = got_base(graph);
             } else if A::uses_got_base(kind) {
                 // The fixup needs the GOT's address: make sure the graph has one.
-                got_base(graph, state);
+                got_base(graph);
             }
             if graph.symbols[target.index()].def == Def::Discarded {
                 if tolerates_discarded(section_name) {
                     continue;
                 }
-                return Err(Error::DiscardedReference {
-                    file: file.to_string(),
-                    section: section_name.to_string(),
-                    offset,
-                });
+                return Err(site.discarded());
             }
             super::note_requirements(graph, kind);
             edges.push(crate::graph::Edge {
                 kind,
                 offset: offset as u32,
                 target,
-                addend,
+                addend: rela.r_addend(endian),
             });
         }
-        let slot = &mut graph.blocks[block.index()].edges;
-        if slot.is_empty() {
-            *slot = edges;
+        super::push_edges(graph, block, edges);
+        Ok(())
+    }
+
+    /// The graph symbol of a defined symbol-table entry (not undefined, not a file symbol).
+    fn defined_symbol<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &mut ObjectTables<'_>,
+        index: SymbolIndex,
+        sym: &'a elf::Sym64<LE>,
+        mut new: Symbol<'a>,
+    ) -> Result<SymbolId> {
+        let endian = self.endian;
+        let name = new.name;
+        let global = new.scope != Scope::Local;
+        let shndx = sym.st_shndx(endian);
+        let value = sym.st_value(endian);
+        if shndx == elf::SHN_COMMON {
+            // A tentative definition: st_value is the alignment.
+            return super::define_common(graph, obj.file, new, value);
+        }
+        if shndx == elf::SHN_ABS {
+            return if global {
+                graph.define(new)
+            } else {
+                Ok(graph.add_symbol(new))
+            };
+        }
+        let sec_index = self
+            .symtab
+            .symbol_section(endian, sym, index)
+            .map_err(|e| obj.malformed(e))?;
+        let Some(sec_index) = sec_index else {
+            return Err(obj.malformed(format!(
+                "symbol {} has a reserved section index {shndx}",
+                String::from_utf8_lossy(name)
+            )));
+        };
+        if sec_index.0 >= obj.blocks.len() {
+            return Err(obj.malformed(format!(
+                "symbol {} names section {}, past the section table",
+                String::from_utf8_lossy(name),
+                sec_index.0
+            )));
+        }
+        let Some(block) = obj.blocks[sec_index.0] else {
+            // Discarded COMDAT member or a section that is not loaded.
+            if global && self.discarded[sec_index.0] {
+                return Ok(graph.reference(name, new.linkage == Linkage::Weak, obj.input));
+            }
+            return Ok(discarded_symbol(graph, self.state));
+        };
+        if sym.st_type() == elf::STT_SECTION {
+            return Ok(obj.section_symbol(graph, sec_index.0, block));
+        }
+        let block_size = graph.blocks[block.index()].content.size();
+        if value > block_size {
+            return Err(obj.malformed(format!(
+                "symbol {} lies outside its section",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        new.def = Def::Block {
+            block,
+            offset: value,
+        };
+        if global {
+            graph.define(new)
         } else {
-            slot.extend(edges);
+            Ok(graph.add_symbol(new))
         }
     }
-    state.objects.push(LoadedObject {
-        input,
-        data,
-        blocks,
-        discarded,
-    });
-    Ok(())
+}
+
+impl<'a, A: ElfArch> super::ObjectStages<'a, A> for ElfObject<'a, '_> {
+    fn sections(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()> {
+        // Grow the arenas once per object rather than by doubling as it goes (the driver reserves
+        // for all its inputs at once with [`size_hint`]; then this does nothing).
+        let nsec = self.sections.len();
+        graph.blocks.reserve(nsec);
+        graph.symbols.reserve(self.symtab.len());
+        self.discarded = vec![false; nsec];
+        self.input_names = vec![""; nsec];
+        obj.blocks = vec![None; nsec];
+        self.comdat_groups(obj)?;
+        let sections = self.sections;
+        for (index, sh) in sections.enumerate() {
+            obj.blocks[index.0] = self.section_block(graph, obj, index, sh)?;
+        }
+        Ok(())
+    }
+
+    fn symbol_count(&self) -> usize {
+        self.symtab.len()
+    }
+
+    fn symbol(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &mut ObjectTables<'_>,
+        index: usize,
+    ) -> Result<Option<SymbolId>> {
+        let endian = self.endian;
+        if index == 0 {
+            return Ok(Some(null_symbol(graph, self.state)));
+        }
+        let index = SymbolIndex(index);
+        let sym = self.symtab.symbol(index).map_err(|e| obj.malformed(e))?;
+        let name = self
+            .symtab
+            .symbol_name(endian, sym)
+            .map_err(|e| obj.malformed(e))?;
+        let bind = sym.st_bind();
+        let global = bind != elf::STB_LOCAL;
+        let weak = bind == elf::STB_WEAK;
+        let st_type = sym.st_type();
+        if st_type == elf::STT_FILE || (sym.st_shndx(endian) == elf::SHN_UNDEF && !global) {
+            return Ok(Some(null_symbol(graph, self.state)));
+        }
+        if sym.st_shndx(endian) == elf::SHN_UNDEF {
+            let id = graph.reference(name, weak, obj.input);
+            if name == GOT_SYMBOL {
+                graph.got_base = Some(id);
+            }
+            return Ok(Some(id));
+        }
+        if st_type == elf::STT_GNU_IFUNC {
+            return Err(obj.unsupported(format!("IFUNC symbol {}", String::from_utf8_lossy(name))));
+        }
+        let scope = if !global {
+            Scope::Local
+        } else if matches!(sym.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL) {
+            Scope::Hidden
+        } else {
+            Scope::Default
+        };
+        let new = Symbol {
+            name,
+            def: Def::Absolute(sym.st_value(endian)),
+            size: sym.st_size(endian),
+            scope,
+            linkage: if weak { Linkage::Weak } else { Linkage::Strong },
+            callable: st_type == elf::STT_FUNC,
+            weak_ref: false,
+            input: obj.input,
+        };
+        self.defined_symbol(graph, obj, index, sym, new).map(Some)
+    }
+
+    fn section_count(&self) -> usize {
+        self.sections.len()
+    }
+
+    fn edges(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        section: usize,
+    ) -> Result<()> {
+        let Some(sh) = self.sections.iter().as_slice().get(section) else {
+            return Ok(());
+        };
+        match sh.sh_type(self.endian) {
+            elf::SHT_RELA => self.rela_edges(graph, obj, sh),
+            elf::SHT_REL => {
+                let target = sh.info_link(self.endian);
+                if obj.blocks.get(target.0).is_some_and(Option::is_some) {
+                    return Err(
+                        obj.unsupported("REL relocations (without addends) on this architecture")
+                    );
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn finish(self, _graph: &mut LinkGraph<'a, A>, obj: ObjectTables<'_>) -> Result<()> {
+        self.state.objects.push(LoadedObject {
+            data: self.data,
+            blocks: obj.blocks,
+            discarded: self.discarded,
+        });
+        Ok(())
+    }
 }
 
 fn null_symbol<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
@@ -538,135 +693,15 @@ fn discarded_symbol<'a, A: Arch>(
     super::cached_symbol(graph, &mut state.discarded, Def::Discarded)
 }
 
-fn got_base<'a, A: Arch>(graph: &mut LinkGraph<'a, A>, state: &mut ElfState<'a>) -> SymbolId {
-    *state
-        .got_base
-        .get_or_insert_with(|| graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn elf_symbol<'a, A: Arch>(
-    graph: &mut LinkGraph<'a, A>,
-    state: &mut ElfState<'a>,
-    file: &str,
-    input: InputId,
-    symtab: &object::read::elf::SymbolTable<'a, Header>,
-    blocks: &[Option<BlockId>],
-    discarded: &[bool],
-    section_syms: &mut [Option<SymbolId>],
-    endian: LE,
-    index: SymbolIndex,
-    sym: &'a elf::Sym64<LE>,
-) -> Result<SymbolId> {
-    let bad = |e: object::read::Error| malformed(file, e);
-    let name = symtab.symbol_name(endian, sym).map_err(bad)?;
-    let bind = sym.st_bind();
-    let global = bind != elf::STB_LOCAL;
-    let weak = bind == elf::STB_WEAK;
-    let st_type = sym.st_type();
-    let shndx = sym.st_shndx(endian);
-    if st_type == elf::STT_FILE {
-        return Ok(null_symbol(graph, state));
+/// The graph's GOT base symbol, referenced (and recorded as [`LinkGraph::got_base`]) on first
+/// use.
+fn got_base<A: Arch>(graph: &mut LinkGraph<'_, A>) -> SymbolId {
+    if let Some(id) = graph.got_base {
+        return id;
     }
-    if shndx == elf::SHN_UNDEF {
-        if !global {
-            return Ok(null_symbol(graph, state));
-        }
-        return Ok(graph.reference(name, weak, input));
-    }
-    let scope = if !global {
-        Scope::Local
-    } else if matches!(sym.st_visibility(), elf::STV_HIDDEN | elf::STV_INTERNAL) {
-        Scope::Hidden
-    } else {
-        Scope::Default
-    };
-    let linkage = if weak { Linkage::Weak } else { Linkage::Strong };
-    let callable = matches!(st_type, elf::STT_FUNC | elf::STT_GNU_IFUNC);
-    if st_type == elf::STT_GNU_IFUNC {
-        return Err(Error::Unsupported {
-            file: file.to_string(),
-            what: format!("IFUNC symbol {}", String::from_utf8_lossy(name)),
-        });
-    }
-    let size = sym.st_size(endian);
-    let value = sym.st_value(endian);
-    let mut new = Symbol {
-        name,
-        def: Def::Absolute(value),
-        size,
-        scope,
-        linkage,
-        callable,
-        weak_ref: false,
-        input,
-    };
-
-    if shndx == elf::SHN_COMMON {
-        // A tentative definition: st_value is the alignment.
-        return super::define_common(graph, file, new, value);
-    }
-    if shndx == elf::SHN_ABS {
-        return if global {
-            graph.define(new)
-        } else {
-            Ok(graph.add_symbol(new))
-        };
-    }
-    let Some(sec_index) = symtab.symbol_section(endian, sym, index).map_err(bad)? else {
-        return Err(malformed(
-            file,
-            format!(
-                "symbol {} has a reserved section index {shndx}",
-                String::from_utf8_lossy(name)
-            ),
-        ));
-    };
-    let sec_index: SectionIndex = sec_index;
-    if sec_index.0 >= blocks.len() {
-        return Err(malformed(
-            file,
-            format!(
-                "symbol {} names section {}, past the section table",
-                String::from_utf8_lossy(name),
-                sec_index.0
-            ),
-        ));
-    }
-    let Some(block) = blocks[sec_index.0] else {
-        // Discarded COMDAT member or a section that is not loaded.
-        if global && discarded[sec_index.0] {
-            return Ok(graph.reference(name, weak, input));
-        }
-        return Ok(discarded_symbol(graph, state));
-    };
-    if st_type == elf::STT_SECTION {
-        if let Some(id) = section_syms[sec_index.0] {
-            return Ok(id);
-        }
-        let id = graph.add_anonymous(block, 0, 0, false);
-        section_syms[sec_index.0] = Some(id);
-        return Ok(id);
-    }
-    let block_size = graph.blocks[block.index()].content.size();
-    if value > block_size {
-        return Err(malformed(
-            file,
-            format!(
-                "symbol {} lies outside its section",
-                String::from_utf8_lossy(name)
-            ),
-        ));
-    }
-    new.def = Def::Block {
-        block,
-        offset: value,
-    };
-    if global {
-        graph.define(new)
-    } else {
-        Ok(graph.add_symbol(new))
-    }
+    let id = graph.reference(GOT_SYMBOL, false, crate::graph::SYNTHETIC);
+    graph.got_base = Some(id);
+    id
 }
 
 /// What an object defines and references (its global symbols), read without building a graph.

@@ -25,6 +25,7 @@ use rustc_hash::FxHashMap;
 
 pub(crate) mod aarch64;
 
+use super::{ObjectTables, RelocSite};
 use crate::error::{malformed, Error, Result};
 use crate::graph::{BlockId, Content, Def, Edge, LinkGraph, Linkage, Perm, Scope, SectionRole};
 use crate::graph::{Symbol, SymbolId};
@@ -286,119 +287,149 @@ pub fn add_object<'a, A: MachOArch>(
     file: &str,
     data: &'a [u8],
 ) -> Result<()> {
-    let bad = |e: object::read::Error| malformed(file, e);
-    let header = Header::parse(data, 0).map_err(bad)?;
-    let endian = header.endian().map_err(bad)?;
-    if header.filetype(endian) != macho::MH_OBJECT {
-        return Err(Error::Unsupported {
-            file: file.to_string(),
-            what: "not a Mach-O relocatable object (MH_OBJECT)".into(),
-        });
-    }
-    if header.cputype(endian) != A::CPU_TYPE {
-        return Err(Error::Unsupported {
-            file: file.to_string(),
-            what: format!(
-                "Mach-O CPU type {:#x} is not {}",
-                header.cputype(endian),
-                A::NAME
-            ),
-        });
-    }
-    let subsections = header.flags(endian) & macho::MH_SUBSECTIONS_VIA_SYMBOLS != 0;
+    let object = MachOObject::parse::<A>(file, data)?;
+    super::build(graph, file, object)
+}
 
-    // Sections (in ordinal order) and the symbol table.
-    let mut sects: Vec<Sect<'a>> = Vec::new();
-    let mut symtab = None;
-    let mut commands = header.load_commands(endian, data, 0).map_err(bad)?;
-    while let Some(cmd) = commands.next().map_err(bad)? {
-        match cmd.variant().map_err(bad)? {
-            LoadCommandVariant::Segment64(seg, section_data) => {
-                use object::read::macho::Segment;
-                for hdr in seg.sections(endian, section_data).map_err(bad)? {
-                    let name = String::from_utf8_lossy(hdr.name()).into_owned();
-                    sects.push(Sect {
-                        hdr,
-                        name,
-                        data: &[],
-                        addr: hdr.addr(endian),
-                        size: hdr.size(endian),
-                        starts: Vec::new(),
-                        blocks: Vec::new(),
-                        callable: false,
-                        zero: false,
-                        eh_frame: false,
-                    });
+/// One Mach-O object being added: its sections and symbol table, and what the stages learn.
+struct MachOObject<'a> {
+    data: &'a [u8],
+    endian: LE,
+    /// `MH_SUBSECTIONS_VIA_SYMBOLS`: sections are split at their symbols.
+    subsections: bool,
+    /// Sections in ordinal order.
+    sects: Vec<Sect<'a>>,
+    nlists: &'a [macho::Nlist64<LE>],
+    strings: Option<object::read::StringTable<'a>>,
+    null: Option<SymbolId>,
+    /// The anonymous symbol at the start of each block that address-based references target.
+    starts_of: FxHashMap<BlockId, SymbolId>,
+}
+
+impl<'a> MachOObject<'a> {
+    /// Reads the header, the sections (in ordinal order) and the symbol table of `data`.
+    fn parse<A: MachOArch>(file: &str, data: &'a [u8]) -> Result<Self> {
+        let bad = |e: object::read::Error| malformed(file, e);
+        let header = Header::parse(data, 0).map_err(bad)?;
+        let endian = header.endian().map_err(bad)?;
+        if header.filetype(endian) != macho::MH_OBJECT {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: "not a Mach-O relocatable object (MH_OBJECT)".into(),
+            });
+        }
+        if header.cputype(endian) != A::CPU_TYPE {
+            return Err(Error::Unsupported {
+                file: file.to_string(),
+                what: format!(
+                    "Mach-O CPU type {:#x} is not {}",
+                    header.cputype(endian),
+                    A::NAME
+                ),
+            });
+        }
+        let mut sects: Vec<Sect<'a>> = Vec::new();
+        let mut symtab = None;
+        let mut commands = header.load_commands(endian, data, 0).map_err(bad)?;
+        while let Some(cmd) = commands.next().map_err(bad)? {
+            match cmd.variant().map_err(bad)? {
+                LoadCommandVariant::Segment64(seg, section_data) => {
+                    use object::read::macho::Segment;
+                    for hdr in seg.sections(endian, section_data).map_err(bad)? {
+                        sects.push(Sect {
+                            hdr,
+                            name: String::from_utf8_lossy(hdr.name()).into_owned(),
+                            data: &[],
+                            addr: hdr.addr(endian),
+                            size: hdr.size(endian),
+                            starts: Vec::new(),
+                            blocks: Vec::new(),
+                            callable: false,
+                            zero: false,
+                            eh_frame: false,
+                        });
+                    }
+                }
+                LoadCommandVariant::Symtab(st) => {
+                    symtab = Some(st.symbols::<Header, _>(endian, data).map_err(bad)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(MachOObject {
+            data,
+            endian,
+            subsections: header.flags(endian) & macho::MH_SUBSECTIONS_VIA_SYMBOLS != 0,
+            sects,
+            nlists: symtab.as_ref().map_or(&[], |t| t.iter().as_slice()),
+            strings: symtab.as_ref().map(|t| t.strings()),
+            null: None,
+            starts_of: FxHashMap::default(),
+        })
+    }
+
+    /// Where the blocks of section `i` start: every symbol of the section splits it, unless it
+    /// is an alt entry (and `__eh_frame`, or an object without subsections, is one block).
+    fn block_starts(&self, i: usize) -> Vec<u64> {
+        let (s, endian) = (&self.sects[i], self.endian);
+        let mut starts = vec![0];
+        if !self.subsections || s.eh_frame {
+            return starts;
+        }
+        let in_section = |n: &macho::Nlist64<LE>| -> Option<usize> {
+            (!n.is_stab() && n.n_type() & macho::N_TYPE == macho::N_SECT)
+                .then(|| usize::from(n.n_sect()).checked_sub(1))
+                .flatten()
+        };
+        for n in self.nlists {
+            if in_section(n) == Some(i) && n.n_desc(endian) & macho::N_ALT_ENTRY == 0 {
+                let off = n.n_value(endian).wrapping_sub(s.addr);
+                if off < s.size {
+                    starts.push(off);
                 }
             }
-            LoadCommandVariant::Symtab(st) => {
-                symtab = Some(st.symbols::<Header, _>(endian, data).map_err(bad)?);
-            }
-            _ => {}
         }
+        starts.sort_unstable();
+        starts.dedup();
+        starts
     }
-    let input = graph.add_input(file);
-    let nlists: &'a [macho::Nlist64<LE>] = match &symtab {
-        Some(t) => t.iter().as_slice(),
-        None => &[],
-    };
-    let strings = symtab.as_ref().map(|t| t.strings());
 
-    // Where blocks start: every symbol of a section splits it, unless it is an alt entry.
-    let in_section = |n: &macho::Nlist64<LE>| -> Option<usize> {
-        (!n.is_stab() && n.n_type() & macho::N_TYPE == macho::N_SECT)
-            .then(|| usize::from(n.n_sect()).checked_sub(1))
-            .flatten()
-    };
-    for (i, s) in sects.iter_mut().enumerate() {
-        let flags = s.hdr.flags(endian);
-        let Load::As(perm, role) = classify(file, s.hdr.segment_name(), s.hdr.name(), flags)?
-        else {
-            continue;
-        };
-        let sect_type = flags & macho::SECTION_TYPE;
+    /// Adds the blocks of section `i`, loaded with `perm` and `role`.
+    fn section_blocks<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        i: usize,
+        (perm, role): (Perm, SectionRole),
+    ) -> Result<()> {
+        let endian = self.endian;
+        let s = &mut self.sects[i];
+        let sect_type = s.hdr.flags(endian) & macho::SECTION_TYPE;
         s.zero = matches!(sect_type, macho::S_ZEROFILL | macho::S_GB_ZEROFILL);
         s.callable = perm == Perm::ReadExec;
         s.eh_frame = role == SectionRole::EhFrame;
-        let mut starts = vec![0];
-        if subsections && !s.eh_frame {
-            for n in nlists {
-                if in_section(n) == Some(i) && n.n_desc(endian) & macho::N_ALT_ENTRY == 0 {
-                    let off = n.n_value(endian).wrapping_sub(s.addr);
-                    if off < s.size {
-                        starts.push(off);
-                    }
-                }
-            }
-            starts.sort_unstable();
-            starts.dedup();
-        }
+        let starts = self.block_starts(i);
+        let s = &mut self.sects[i];
         let bytes: &'a [u8] = if s.zero {
             &[]
         } else {
-            s.hdr.data(endian, data).map_err(|()| {
-                malformed(file, format!("section {} lies outside the file", s.name))
-            })?
+            s.hdr
+                .data(endian, self.data)
+                .map_err(|()| obj.malformed(format!("section {} lies outside the file", s.name)))?
         };
         if !s.zero && bytes.len() as u64 != s.size {
-            return Err(malformed(file, format!("section {} is truncated", s.name)));
+            return Err(obj.malformed(format!("section {} is truncated", s.name)));
         }
         if s.size > u64::from(u32::MAX) {
-            return Err(malformed(
-                file,
-                format!("section {} is larger than 4 GiB", s.name),
-            ));
+            return Err(obj.malformed(format!("section {} is larger than 4 GiB", s.name)));
         }
         let align_log = s.hdr.align(endian);
         if align_log > 32 {
-            return Err(malformed(
-                file,
-                format!("section {}: alignment 2^{align_log}", s.name),
-            ));
+            return Err(obj.malformed(format!("section {}: alignment 2^{align_log}", s.name)));
         }
         let align = 1u64 << align_log;
         let name: &'a str = std::str::from_utf8(s.hdr.name())
-            .map_err(|_| malformed(file, format!("section {i} name is not UTF-8")))?;
+            .map_err(|_| obj.malformed(format!("section {i} name is not UTF-8")))?;
         let sec = super::section_for(graph, name, perm, role, fallback_name);
         for (k, &start) in starts.iter().enumerate() {
             let end = starts.get(k + 1).copied().unwrap_or(s.size);
@@ -419,155 +450,193 @@ pub fn add_object<'a, A: MachOArch>(
                 block_align
             };
             s.blocks
-                .push(graph.add_block(sec, content, block_align, input));
+                .push(graph.add_block(sec, content, block_align, obj.input));
         }
         s.starts = starts;
         s.data = bytes;
+        Ok(())
     }
 
-    // Symbols.
-    let mut null = None;
-    let mut map: Vec<SymbolId> = Vec::with_capacity(nlists.len());
-    for (index, n) in nlists.iter().enumerate() {
-        let raw = match &strings {
-            Some(st) => n.name(endian, *st).map_err(bad)?,
-            None => b"",
-        };
-        let id = macho_symbol(graph, &mut null, file, input, &sects, endian, index, raw, n)?;
-        map.push(id);
-    }
-
-    // Relocations.
-    let mut starts_of: FxHashMap<BlockId, SymbolId> = FxHashMap::default();
-    for si in 0..sects.len() {
-        if !sects[si].loaded() || sects[si].zero {
-            if sects[si].zero && sects[si].hdr.nreloc(endian) != 0 {
-                return Err(malformed(
-                    file,
-                    format!("zero-fill section {} has relocations", sects[si].name),
-                ));
-            }
-            continue;
+    /// The graph symbol of symbol-table entry `index`, named `raw` in the object.
+    fn symbol_of<A: MachOArch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        index: usize,
+        raw: &'a [u8],
+    ) -> Result<SymbolId> {
+        let (endian, n) = (self.endian, &self.nlists[index]);
+        let n_type = n.n_type();
+        if n.is_stab() {
+            return Ok(super::cached_symbol(
+                graph,
+                &mut self.null,
+                Def::Absolute(0),
+            ));
         }
-        let relocs = match sects[si].hdr.nreloc(endian) {
-            0 => &[],
-            _ => sects[si].hdr.relocations(endian, data).map_err(bad)?,
-        };
-        add_relocations(
-            graph,
-            file,
-            &sects,
-            si,
-            relocs,
-            &map,
-            &mut starts_of,
-            endian,
-        )?;
-        if sects[si].eh_frame {
-            add_eh_frame_edges(graph, file, &sects, si, &mut starts_of)?;
-        }
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn macho_symbol<'a, A: MachOArch>(
-    graph: &mut LinkGraph<'a, A>,
-    null: &mut Option<SymbolId>,
-    file: &str,
-    input: u32,
-    sects: &[Sect<'a>],
-    endian: LE,
-    index: usize,
-    raw: &'a [u8],
-    n: &macho::Nlist64<LE>,
-) -> Result<SymbolId> {
-    let n_type = n.n_type();
-    if n.is_stab() {
-        return Ok(super::cached_symbol(graph, null, Def::Absolute(0)));
-    }
-    let name = c_name(raw);
-    let global = n_type & macho::N_EXT != 0;
-    let desc = n.n_desc(endian);
-    let value = n.n_value(endian);
-    let scope = if !global {
-        Scope::Local
-    } else if n_type & macho::N_PEXT != 0 {
-        Scope::Hidden
-    } else {
-        Scope::Default
-    };
-    let mut new = Symbol {
-        name,
-        def: Def::Absolute(value),
-        size: 0,
-        scope,
-        linkage: if desc & macho::N_WEAK_DEF != 0 {
-            Linkage::Weak
+        let name = c_name(raw);
+        let global = n_type & macho::N_EXT != 0;
+        let desc = n.n_desc(endian);
+        let value = n.n_value(endian);
+        let scope = if !global {
+            Scope::Local
+        } else if n_type & macho::N_PEXT != 0 {
+            Scope::Hidden
         } else {
-            Linkage::Strong
-        },
-        callable: false,
-        weak_ref: false,
-        input,
-    };
-    match n_type & macho::N_TYPE {
-        macho::N_UNDF if !global => Ok(super::cached_symbol(graph, null, Def::Absolute(0))),
-        macho::N_UNDF if value != 0 => {
-            // A common symbol: n_value is its size, bits 8..12 of n_desc its alignment.
-            new.size = value;
-            let align = 1u64 << ((desc >> 8) & 0xf);
-            super::define_common(graph, file, new, align)
-        }
-        macho::N_UNDF => Ok(graph.reference(name, desc & macho::N_WEAK_REF != 0, input)),
-        macho::N_ABS if global => graph.define(new),
-        macho::N_ABS => Ok(graph.add_symbol(new)),
-        macho::N_SECT => {
-            let si = usize::from(n.n_sect()).wrapping_sub(1);
-            let Some(s) = sects.get(si) else {
-                return Err(malformed(
-                    file,
-                    format!(
-                        "symbol {index} names section {}, past the section table",
-                        n.n_sect()
-                    ),
-                ));
-            };
-            if !s.loaded() {
-                // A symbol in a section that is not loaded (debug information).
-                return Ok(super::cached_symbol(graph, null, Def::Absolute(0)));
-            }
-            let Some((bi, offset)) = s.locate(value.wrapping_sub(s.addr)) else {
-                return Err(malformed(
-                    file,
-                    format!(
-                        "symbol {} lies outside its section {}",
-                        String::from_utf8_lossy(raw),
-                        s.name
-                    ),
-                ));
-            };
-            let block = s.blocks[bi];
-            new.def = Def::Block { block, offset };
-            new.size = graph.blocks[block.index()].content.size() - offset;
-            new.callable = s.callable;
-            if global {
-                graph.define(new)
+            Scope::Default
+        };
+        let mut new = Symbol {
+            name,
+            def: Def::Absolute(value),
+            size: 0,
+            scope,
+            linkage: if desc & macho::N_WEAK_DEF != 0 {
+                Linkage::Weak
             } else {
-                Ok(graph.add_symbol(new))
+                Linkage::Strong
+            },
+            callable: false,
+            weak_ref: false,
+            input: obj.input,
+        };
+        match n_type & macho::N_TYPE {
+            macho::N_UNDF if !global => Ok(super::cached_symbol(
+                graph,
+                &mut self.null,
+                Def::Absolute(0),
+            )),
+            macho::N_UNDF if value != 0 => {
+                // A common symbol: n_value is its size, bits 8..12 of n_desc its alignment.
+                new.size = value;
+                let align = 1u64 << ((desc >> 8) & 0xf);
+                super::define_common(graph, obj.file, new, align)
             }
-        }
-        macho::N_INDR => Err(Error::Unsupported {
-            file: file.to_string(),
-            what: format!("indirect symbol {}", String::from_utf8_lossy(raw)),
-        }),
-        other => Err(malformed(
-            file,
-            format!(
+            macho::N_UNDF => Ok(graph.reference(name, desc & macho::N_WEAK_REF != 0, obj.input)),
+            macho::N_ABS if global => graph.define(new),
+            macho::N_ABS => Ok(graph.add_symbol(new)),
+            macho::N_SECT => self.section_symbol(graph, obj, index, raw, new),
+            macho::N_INDR => {
+                Err(obj.unsupported(format!("indirect symbol {}", String::from_utf8_lossy(raw))))
+            }
+            other => Err(obj.malformed(format!(
                 "symbol {} has type {other:#x}",
                 String::from_utf8_lossy(raw)
-            ),
-        )),
+            ))),
+        }
+    }
+
+    /// The graph symbol of entry `index` (named `raw`), defined in a section as `new` says.
+    fn section_symbol<A: MachOArch>(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        index: usize,
+        raw: &'a [u8],
+        mut new: Symbol<'a>,
+    ) -> Result<SymbolId> {
+        let n = &self.nlists[index];
+        let si = usize::from(n.n_sect()).wrapping_sub(1);
+        let Some(s) = self.sects.get(si) else {
+            return Err(obj.malformed(format!(
+                "symbol {index} names section {}, past the section table",
+                n.n_sect()
+            )));
+        };
+        if !s.loaded() {
+            // A symbol in a section that is not loaded (debug information).
+            return Ok(super::cached_symbol(
+                graph,
+                &mut self.null,
+                Def::Absolute(0),
+            ));
+        }
+        let value = n.n_value(self.endian);
+        let Some((bi, offset)) = s.locate(value.wrapping_sub(s.addr)) else {
+            return Err(obj.malformed(format!(
+                "symbol {} lies outside its section {}",
+                String::from_utf8_lossy(raw),
+                s.name
+            )));
+        };
+        let block = s.blocks[bi];
+        new.def = Def::Block { block, offset };
+        new.size = graph.blocks[block.index()].content.size() - offset;
+        new.callable = s.callable;
+        if new.scope != Scope::Local {
+            graph.define(new)
+        } else {
+            Ok(graph.add_symbol(new))
+        }
+    }
+}
+
+impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
+    fn sections(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()> {
+        obj.blocks = vec![None; self.sects.len()];
+        for i in 0..self.sects.len() {
+            let hdr = self.sects[i].hdr;
+            let flags = hdr.flags(self.endian);
+            if let Load::As(perm, role) = classify(obj.file, hdr.segment_name(), hdr.name(), flags)?
+            {
+                self.section_blocks(graph, obj, i, (perm, role))?;
+                obj.blocks[i] = self.sects[i].blocks.first().copied();
+            }
+        }
+        Ok(())
+    }
+
+    fn symbol_count(&self) -> usize {
+        self.nlists.len()
+    }
+
+    fn symbol(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &mut ObjectTables<'_>,
+        index: usize,
+    ) -> Result<Option<SymbolId>> {
+        let raw = match &self.strings {
+            Some(st) => self.nlists[index]
+                .name(self.endian, *st)
+                .map_err(|e| obj.malformed(e))?,
+            None => b"",
+        };
+        self.symbol_of(graph, obj, index, raw).map(Some)
+    }
+
+    fn section_count(&self) -> usize {
+        self.sects.len()
+    }
+
+    fn edges(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        si: usize,
+    ) -> Result<()> {
+        let s = &self.sects[si];
+        if !s.loaded() || s.zero {
+            if s.zero && s.hdr.nreloc(self.endian) != 0 {
+                return Err(obj.malformed(format!("zero-fill section {} has relocations", s.name)));
+            }
+            return Ok(());
+        }
+        let relocs = match s.hdr.nreloc(self.endian) {
+            0 => &[],
+            _ => s
+                .hdr
+                .relocations(self.endian, self.data)
+                .map_err(|e| obj.malformed(e))?,
+        };
+        add_relocations(graph, obj, self, si, relocs)?;
+        if self.sects[si].eh_frame {
+            add_eh_frame_edges(graph, obj.file, &self.sects, si, &mut self.starts_of)?;
+        }
+        Ok(())
+    }
+
+    fn finish(self, _graph: &mut LinkGraph<'a, A>, _obj: ObjectTables<'_>) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -620,149 +689,113 @@ fn position<A: Arch>(graph: &LinkGraph<'_, A>, s: SymbolId) -> Option<(BlockId, 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A relocation's place: the block holding it and the offset there, the value stored there
+/// (sign-extended), its object address, and its width in bytes.
+struct Place {
+    block: BlockId,
+    offset: u64,
+    stored: i64,
+    vm: u64,
+    width: usize,
+}
+
+/// What address-based targets are found in: the object's sections, and the symbols at the
+/// starts of blocks made so far.
+struct Lookup<'x, 'a> {
+    sects: &'x [Sect<'a>],
+    starts_of: &'x mut FxHashMap<BlockId, SymbolId>,
+}
+
+impl Lookup<'_, '_> {
+    /// [`by_address`] over these sections.
+    fn by_address<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'_, A>,
+        only: Option<usize>,
+        addr: u64,
+    ) -> Option<(SymbolId, u64)> {
+        by_address(graph, self.sects, only, addr, self.starts_of)
+    }
+}
+
+/// The edges of section `si`'s relocations `relocs`.
 fn add_relocations<'a, A: MachOArch>(
     graph: &mut LinkGraph<'a, A>,
-    file: &str,
-    sects: &[Sect<'a>],
+    obj: &ObjectTables<'_>,
+    m: &mut MachOObject<'a>,
     si: usize,
     relocs: &[macho::Relocation<LE>],
-    map: &[SymbolId],
-    starts_of: &mut FxHashMap<BlockId, SymbolId>,
-    endian: LE,
 ) -> Result<()> {
-    let s = &sects[si];
+    let endian = m.endian;
+    let mut lookup = Lookup {
+        sects: &m.sects,
+        starts_of: &mut m.starts_of,
+    };
+    let s = &lookup.sects[si];
     let mut addend: Option<i64> = None;
     let mut i = 0;
     while i < relocs.len() {
         let r = relocs[i].info(endian);
+        let scattered = relocs[i].r_scattered(endian, A::CPU_TYPE);
         i += 1;
-        let name = A::macho_reloc_name(r.r_type);
-        let unsupported = |why: &'static str| Error::UnsupportedRelocation {
-            file: file.to_string(),
-            section: s.name.clone(),
-            offset: u64::from(r.r_address),
-            kind: name.clone(),
-            why,
-        };
-        if relocs[i - 1].r_scattered(endian, A::CPU_TYPE) {
-            return Err(unsupported(
-                "scattered relocations are not used by 64-bit objects",
-            ));
+        let off = u64::from(r.r_address);
+        let site = obj.site(&s.name, off, u32::from(r.r_type), |t| {
+            A::macho_reloc_name(t as u8)
+        });
+        if scattered {
+            return Err(site.unsupported("scattered relocations are not used by 64-bit objects"));
         }
         let width = 1usize << r.r_length;
-        let off = u64::from(r.r_address);
+        let outside = || site.unsupported("place lies outside its section");
         let (bi, boff) = s
             .locate(off)
             .filter(|_| off + width as u64 <= s.size)
-            .ok_or_else(|| unsupported("place lies outside its section"))?;
-        let block = s.blocks[bi];
-        let stored = read_place(s.data, off as usize, width)
-            .ok_or_else(|| unsupported("place lies outside its section"))?;
-        let p_vm = s.addr + off;
-        let sym = |n: u32| -> Result<SymbolId> {
-            map.get(n as usize).copied().ok_or_else(|| {
-                malformed(
-                    file,
-                    format!(
-                        "relocation in {} names symbol {n}, past the symbol table",
-                        s.name
-                    ),
-                )
-            })
+            .ok_or_else(outside)?;
+        let place = Place {
+            block: s.blocks[bi],
+            offset: boff,
+            stored: read_place(s.data, off as usize, width).ok_or_else(outside)?,
+            vm: s.addr.wrapping_add(off),
+            width,
         };
         let insn = read_place(s.data, off as usize, 4).unwrap_or(0) as u32;
-        let (kind, target, a) = match A::translate_macho(&r, insn).map_err(unsupported)? {
-            MachOReloc::Addend => {
-                // A signed 24-bit addend in r_symbolnum.
-                addend = Some(i64::from(((r.r_symbolnum << 8) as i32) >> 8));
-                continue;
-            }
-            MachOReloc::Subtractor => {
-                let Some(next) = relocs.get(i).map(|n| n.info(endian)) else {
-                    return Err(unsupported("SUBTRACTOR without its UNSIGNED"));
-                };
-                i += 1;
-                if next.r_address != r.r_address || next.r_length != r.r_length {
-                    return Err(unsupported(
-                        "SUBTRACTOR and UNSIGNED differ in place or length",
-                    ));
+        let (kind, target, a) =
+            match A::translate_macho(&r, insn).map_err(|w| site.unsupported(w))? {
+                MachOReloc::Addend => {
+                    // A signed 24-bit addend in r_symbolnum.
+                    addend = Some(i64::from(((r.r_symbolnum << 8) as i32) >> 8));
+                    continue;
                 }
-                if !matches!(
-                    A::translate_macho(&next, insn),
-                    Ok(MachOReloc::Edge(_, Implicit::Data))
-                ) {
-                    return Err(unsupported("SUBTRACTOR not followed by UNSIGNED"));
-                }
-                let from = sym(r.r_symbolnum)?;
-                // The minuend: a symbol (the place holds the addend) or an address in a
-                // section (the place holds the address plus the addend).
-                let (to, value) = if next.r_extern {
-                    (sym(next.r_symbolnum)?, stored)
-                } else {
-                    let only = (next.r_symbolnum as usize).checked_sub(1);
-                    let (t, t_vm) = by_address(graph, sects, only, stored as u64, starts_of)
-                        .ok_or_else(|| unsupported("SUBTRACTOR minuend outside its section"))?;
-                    (t, stored.wrapping_sub(t_vm as i64))
-                };
-                let here = |x: SymbolId| position(graph, x).filter(|(b, _)| *b == block);
-                if let Some((_, from_off)) = here(from) {
-                    let k = A::subtractor_kind(r.r_length, false)
-                        .ok_or_else(|| unsupported("SUBTRACTOR must be 4 or 8 bytes"))?;
-                    (k, to, value + (boff as i64 - from_off as i64))
-                } else if let Some((_, to_off)) = here(to) {
-                    let k = A::subtractor_kind(r.r_length, true)
-                        .ok_or_else(|| unsupported("SUBTRACTOR must be 4 or 8 bytes"))?;
-                    (k, from, value - (boff as i64 - to_off as i64))
-                } else {
-                    return Err(unsupported(
-                        "SUBTRACTOR must fix up a place in the block of one of its symbols",
-                    ));
-                }
-            }
-            MachOReloc::Edge(kind, implicit) => match (implicit, r.r_extern) {
-                (Implicit::Data, true) => {
-                    let a = if width == 4 {
-                        stored as u32 as i64
-                    } else {
-                        stored
+                MachOReloc::Subtractor => {
+                    let Some(next) = relocs.get(i).map(|n| n.info(endian)) else {
+                        return Err(site.unsupported("SUBTRACTOR without its UNSIGNED"));
                     };
-                    (kind, sym(r.r_symbolnum)?, a)
+                    i += 1;
+                    if next.r_address != r.r_address || next.r_length != r.r_length {
+                        return Err(
+                            site.unsupported("SUBTRACTOR and UNSIGNED differ in place or length")
+                        );
+                    }
+                    if !matches!(
+                        A::translate_macho(&next, insn),
+                        Ok(MachOReloc::Edge(_, Implicit::Data))
+                    ) {
+                        return Err(site.unsupported("SUBTRACTOR not followed by UNSIGNED"));
+                    }
+                    subtractor(graph, obj, &site, &mut lookup, &place, (&r, &next))?
                 }
-                (Implicit::Data, false) => {
-                    let t = if width == 4 {
-                        stored as u32 as u64
-                    } else {
-                        stored as u64
-                    };
-                    let only = (r.r_symbolnum as usize).checked_sub(1);
-                    let (target, t_vm) = by_address(graph, sects, only, t, starts_of)
-                        .ok_or_else(|| unsupported("target address outside its section"))?;
-                    (kind, target, t.wrapping_sub(t_vm) as i64)
+                MachOReloc::Edge(kind, implicit) => {
+                    let how = (&r, implicit);
+                    let (target, a) =
+                        edge_target(graph, obj, &site, &mut lookup, &place, how, &mut addend)?;
+                    (kind, target, a)
                 }
-                (Implicit::PcRel32 { .. }, true) => (kind, sym(r.r_symbolnum)?, stored - 4),
-                (Implicit::PcRel32 { end }, false) => {
-                    let t = (p_vm as i64).wrapping_add(end).wrapping_add(stored) as u64;
-                    let only = (r.r_symbolnum as usize).checked_sub(1);
-                    let (target, t_vm) = by_address(graph, sects, only, t, starts_of)
-                        .ok_or_else(|| unsupported("target address outside its section"))?;
-                    (kind, target, t.wrapping_sub(t_vm) as i64 - end)
-                }
-                (Implicit::None, true) => (kind, sym(r.r_symbolnum)?, addend.take().unwrap_or(0)),
-                (Implicit::None, false) => {
-                    return Err(unsupported(
-                        "section-relative form of an instruction relocation",
-                    ))
-                }
-            },
-        };
+            };
         if addend.is_some() {
-            return Err(unsupported(
-                "ADDEND not followed by a relocation that takes it",
-            ));
+            return Err(site.unsupported("ADDEND not followed by a relocation that takes it"));
         }
         super::note_requirements(graph, kind);
-        graph.blocks[block.index()].edges.push(Edge {
+        graph.blocks[place.block.index()].edges.push(Edge {
             kind,
             offset: boff as u32,
             target,
@@ -770,6 +803,98 @@ fn add_relocations<'a, A: MachOArch>(
         });
     }
     Ok(())
+}
+
+/// `(target, addend)` of a relocation `r` that is not part of a pair, whose addend is found as
+/// `implicit` says (an instruction relocation takes the `ARM64_RELOC_ADDEND` before it, if any,
+/// from `addend`).
+fn edge_target<A: MachOArch>(
+    graph: &mut LinkGraph<'_, A>,
+    obj: &ObjectTables<'_>,
+    site: &RelocSite<'_>,
+    lookup: &mut Lookup<'_, '_>,
+    place: &Place,
+    (r, implicit): (&macho::RelocationInfo, Implicit),
+    addend: &mut Option<i64>,
+) -> Result<(SymbolId, i64)> {
+    let stored = place.stored;
+    let only = (r.r_symbolnum as usize).checked_sub(1);
+    let outside = || site.unsupported("target address outside its section");
+    Ok(match (implicit, r.r_extern) {
+        (Implicit::Data, true) => {
+            let a = if place.width == 4 {
+                stored as u32 as i64
+            } else {
+                stored
+            };
+            (obj.target(site.section(), r.r_symbolnum as usize)?, a)
+        }
+        (Implicit::Data, false) => {
+            let t = if place.width == 4 {
+                stored as u32 as u64
+            } else {
+                stored as u64
+            };
+            let (target, t_vm) = lookup.by_address(graph, only, t).ok_or_else(outside)?;
+            (target, t.wrapping_sub(t_vm) as i64)
+        }
+        (Implicit::PcRel32 { .. }, true) => (
+            obj.target(site.section(), r.r_symbolnum as usize)?,
+            stored.wrapping_sub(4),
+        ),
+        (Implicit::PcRel32 { end }, false) => {
+            let t = (place.vm as i64).wrapping_add(end).wrapping_add(stored) as u64;
+            let (target, t_vm) = lookup.by_address(graph, only, t).ok_or_else(outside)?;
+            (target, (t.wrapping_sub(t_vm) as i64).wrapping_sub(end))
+        }
+        (Implicit::None, true) => (
+            obj.target(site.section(), r.r_symbolnum as usize)?,
+            addend.take().unwrap_or(0),
+        ),
+        (Implicit::None, false) => {
+            return Err(site.unsupported("section-relative form of an instruction relocation"))
+        }
+    })
+}
+
+/// `(kind, target, addend)` of a `SUBTRACTOR` `r` and the `UNSIGNED` `next` after it: `S + A - P`
+/// if the subtrahend lies in the fixup's block, `P - S + A` if the minuend does.
+fn subtractor<A: MachOArch>(
+    graph: &mut LinkGraph<'_, A>,
+    obj: &ObjectTables<'_>,
+    site: &RelocSite<'_>,
+    lookup: &mut Lookup<'_, '_>,
+    place: &Place,
+    (r, next): (&macho::RelocationInfo, &macho::RelocationInfo),
+) -> Result<(A::EdgeKind, SymbolId, i64)> {
+    let stored = place.stored;
+    let from = obj.target(site.section(), r.r_symbolnum as usize)?;
+    // The minuend: a symbol (the place holds the addend) or an address in a section (the
+    // place holds the address plus the addend).
+    let (to, value) = if next.r_extern {
+        (
+            obj.target(site.section(), next.r_symbolnum as usize)?,
+            stored,
+        )
+    } else {
+        let only = (next.r_symbolnum as usize).checked_sub(1);
+        let (t, t_vm) = lookup
+            .by_address(graph, only, stored as u64)
+            .ok_or_else(|| site.unsupported("SUBTRACTOR minuend outside its section"))?;
+        (t, stored.wrapping_sub(t_vm as i64))
+    };
+    let here = |x: SymbolId| position(graph, x).filter(|(b, _)| *b == place.block);
+    let width = || site.unsupported("SUBTRACTOR must be 4 or 8 bytes");
+    let boff = place.offset as i64;
+    if let Some((_, from_off)) = here(from) {
+        let k = A::subtractor_kind(r.r_length, false).ok_or_else(width)?;
+        Ok((k, to, value.wrapping_add(boff - from_off as i64)))
+    } else if let Some((_, to_off)) = here(to) {
+        let k = A::subtractor_kind(r.r_length, true).ok_or_else(width)?;
+        Ok((k, from, value.wrapping_sub(boff - to_off as i64)))
+    } else {
+        Err(site.unsupported("SUBTRACTOR must fix up a place in the block of one of its symbols"))
+    }
 }
 
 /// Adds the edges of `__eh_frame` that Mach-O leaves implicit: each FDE's `pc_begin` (and

@@ -15,7 +15,8 @@ use jitlink_arch::Arch;
 use std::path::Path;
 
 use crate::error::{malformed, Error, Result};
-use crate::graph::{Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId};
+use crate::graph::{BlockId, Content, Def, InputId, LinkGraph, Linkage, Perm, Scope, SectionRole};
+use crate::graph::{Symbol, SymbolId};
 use crate::target::ArchKind;
 
 /// The bytes of an input: a read-only file mapping or an owned buffer.
@@ -96,7 +97,7 @@ pub struct BuildState<'a> {
     pub elf: elf::ElfState<'a>,
     /// Mach-O: nothing beyond the graph yet, but kept for symmetry of the dispatch.
     pub macho: macho::MachOState,
-    /// COFF: COMDAT leaders, edges lowered after layout, `__ImageBase`.
+    /// COFF: COMDAT leaders, the count of x86-64 objects.
     pub coff: coff::CoffState<'a>,
 }
 
@@ -118,12 +119,6 @@ impl<'a> BuildState<'a> {
         } else {
             HostAbi::Native
         }
-    }
-
-    /// Format-specific work once every block has its address (`base` is the lowest address of
-    /// the graph's allocation): COFF image-relative and section-relative edges.
-    pub fn after_layout<A: Arch>(&self, g: &mut LinkGraph<'a, A>, base: u64) -> Result<()> {
-        coff::lower(&self.coff, g, base)
     }
 }
 
@@ -186,6 +181,207 @@ pub fn arch(file: &str, data: &[u8]) -> Result<ArchKind> {
             other => Err(unknown(format!("COFF machine {other:#x}"))),
         },
         InputKind::Archive => Err(unknown("an archive has no machine of its own".into())),
+    }
+}
+
+/// The tables one object fills as it is added, stage by stage, and the context of its
+/// messages. Every format's builder reads and writes one of these; [`build`] runs the stages.
+pub(crate) struct ObjectTables<'f> {
+    /// The object's name, for messages.
+    pub file: &'f str,
+    /// Its input id.
+    pub input: InputId,
+    /// Section index → the block made from the section (`None`: not loaded), filled by the
+    /// section stage. A Mach-O section split at its symbols continues in the blocks after it.
+    pub blocks: Vec<Option<BlockId>>,
+    /// Section index → the anonymous symbol at the start of its block (ELF section symbols,
+    /// COFF section definitions), made on first use.
+    pub section_symbols: Vec<Option<SymbolId>>,
+    /// Symbol-table index → graph symbol (`None`: an entry that is no symbol, such as a COFF
+    /// auxiliary record), filled by the symbol stage.
+    pub symbols: Vec<Option<SymbolId>>,
+}
+
+impl ObjectTables<'_> {
+    /// The object is malformed: `what` says how.
+    pub fn malformed(&self, what: impl std::fmt::Display) -> Error {
+        malformed(self.file, what)
+    }
+
+    /// The object needs something jitlink does not do.
+    pub fn unsupported(&self, what: impl Into<String>) -> Error {
+        Error::Unsupported {
+            file: self.file.to_string(),
+            what: what.into(),
+        }
+    }
+
+    /// The anonymous symbol at the start of `block`, the block made from section `section`
+    /// (made on first use).
+    pub fn section_symbol<A: Arch>(
+        &mut self,
+        graph: &mut LinkGraph<'_, A>,
+        section: usize,
+        block: BlockId,
+    ) -> SymbolId {
+        match self.section_symbols.get_mut(section) {
+            Some(slot) => *slot.get_or_insert_with(|| graph.add_anonymous(block, 0, 0, false)),
+            None => graph.add_anonymous(block, 0, 0, false),
+        }
+    }
+
+    /// The graph symbol a relocation in `section` names by symbol-table `index`.
+    pub fn target(&self, section: &str, index: usize) -> Result<SymbolId> {
+        match self.symbols.get(index) {
+            Some(Some(id)) => Ok(*id),
+            Some(None) => Err(self.malformed(format!(
+                "relocation in {section} names symbol {index}, an auxiliary record"
+            ))),
+            None => Err(self.malformed(format!(
+                "relocation in {section} names symbol {index}, past the symbol table"
+            ))),
+        }
+    }
+
+    /// The place of a relocation of raw type `typ` (named by `name` in messages) at `offset`
+    /// of `section`.
+    pub fn site<'x>(
+        &'x self,
+        section: &'x str,
+        offset: u64,
+        typ: u32,
+        name: fn(u32) -> String,
+    ) -> RelocSite<'x> {
+        RelocSite {
+            file: self.file,
+            section,
+            offset,
+            typ,
+            name,
+        }
+    }
+}
+
+/// Where a relocation is, for its messages: file, section, offset and type. The type's name
+/// is made only for a message.
+pub(crate) struct RelocSite<'x> {
+    file: &'x str,
+    section: &'x str,
+    offset: u64,
+    typ: u32,
+    name: fn(u32) -> String,
+}
+
+impl RelocSite<'_> {
+    /// The name of the relocation's section.
+    pub fn section(&self) -> &str {
+        self.section
+    }
+
+    /// The relocation is rejected for `why`.
+    pub fn unsupported(&self, why: &'static str) -> Error {
+        Error::UnsupportedRelocation {
+            file: self.file.to_string(),
+            section: self.section.to_string(),
+            offset: self.offset,
+            kind: (self.name)(self.typ),
+            why,
+        }
+    }
+
+    /// The relocation refers to content of a discarded COMDAT.
+    pub fn discarded(&self) -> Error {
+        Error::DiscardedReference {
+            file: self.file.to_string(),
+            section: self.section.to_string(),
+            offset: self.offset,
+        }
+    }
+}
+
+/// The stages of adding one object of a format to a graph. [`build`] runs them in the order
+/// they are declared here; each fills the [`ObjectTables`] that the next one reads.
+pub(crate) trait ObjectStages<'a, A: Arch> {
+    /// Sections → blocks: decides which sections are loaded (COMDAT selection included),
+    /// adds their blocks and fills `obj.blocks`.
+    fn sections(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()>;
+
+    /// Entries of the symbol table.
+    fn symbol_count(&self) -> usize;
+
+    /// The graph symbol of symbol-table entry `index` (defined, referenced, or a placeholder
+    /// for entries nothing may refer to); `None` for an entry that is no symbol. Called for
+    /// every index in ascending order.
+    fn symbol(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &mut ObjectTables<'_>,
+        index: usize,
+    ) -> Result<Option<SymbolId>>;
+
+    /// Once every entry is mapped: symbols that stand for others (COFF weak externals).
+    fn aliases(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()> {
+        let _ = (graph, obj);
+        Ok(())
+    }
+
+    /// Sections (by index) that [`ObjectStages::edges`] is called for.
+    fn section_count(&self) -> usize;
+
+    /// Relocations → edges: those that section `section` holds (an ELF relocation section) or
+    /// has (Mach-O, COFF).
+    fn edges(
+        &mut self,
+        graph: &mut LinkGraph<'a, A>,
+        obj: &ObjectTables<'_>,
+        section: usize,
+    ) -> Result<()>;
+
+    /// Last, once every edge is in: what the format adds of its own (COFF import slots, ELF's
+    /// record of the loaded object).
+    fn finish(self, graph: &mut LinkGraph<'a, A>, obj: ObjectTables<'_>) -> Result<()>;
+}
+
+/// Adds the object that `stages` parsed to `graph`: registers it as an input, then runs the
+/// stages in order (sections → blocks, symbols, aliases, relocations → edges, finish).
+pub(crate) fn build<'a, A: Arch, S: ObjectStages<'a, A>>(
+    graph: &mut LinkGraph<'a, A>,
+    file: &str,
+    mut stages: S,
+) -> Result<()> {
+    let mut obj = ObjectTables {
+        file,
+        input: graph.add_input(file),
+        blocks: Vec::new(),
+        section_symbols: Vec::new(),
+        symbols: Vec::new(),
+    };
+    stages.sections(graph, &mut obj)?;
+    obj.section_symbols = vec![None; obj.blocks.len()];
+    let count = stages.symbol_count();
+    obj.symbols.reserve_exact(count);
+    for index in 0..count {
+        let id = stages.symbol(graph, &mut obj, index)?;
+        obj.symbols.push(id);
+    }
+    stages.aliases(graph, &mut obj)?;
+    for section in 0..stages.section_count() {
+        stages.edges(graph, &obj, section)?;
+    }
+    stages.finish(graph, obj)
+}
+
+/// Appends `edges` to block `block`'s edges (taking the vector when the block has none yet).
+pub(crate) fn push_edges<A: Arch>(
+    graph: &mut LinkGraph<'_, A>,
+    block: BlockId,
+    edges: Vec<crate::graph::Edge<A::EdgeKind>>,
+) {
+    let slot = &mut graph.blocks[block.index()].edges;
+    if slot.is_empty() {
+        *slot = edges;
+    } else {
+        slot.extend(edges);
     }
 }
 

@@ -251,6 +251,17 @@ pub struct LinkGraph<'a, A: Arch> {
     /// True if some reference needs the TLS block at a fixed offset from the thread pointer
     /// (initial-exec, local-exec and descriptor accesses).
     pub needs_static_tls: bool,
+    /// The symbol of the graph's GOT base (ELF `_GLOBAL_OFFSET_TABLE_`), set by the builder
+    /// when an object refers to it. It is no symbol to resolve: the GOT pass defines it at the
+    /// graph's GOT, and GOT-relative kinds take their `GOT` from its address.
+    pub got_base: Option<SymbolId>,
+    /// The lowest address of the linked set once it is placed, recorded by
+    /// [`crate::layout::rebase`]: what image-relative kinds are relative to.
+    pub image_base: u64,
+    /// A symbol that stands for [`LinkGraph::image_base`] (COFF `__ImageBase`), set by the
+    /// builder when an object refers to it. Until layout it is a zero-size block of its own, so
+    /// that passes see it defined in the graph; [`crate::layout::rebase`] defines it at the base.
+    pub image_base_symbol: Option<SymbolId>,
 }
 
 impl<'a, A: Arch> LinkGraph<'a, A> {
@@ -267,6 +278,9 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             renamed: Vec::new(),
             needs_low: false,
             needs_static_tls: false,
+            got_base: None,
+            image_base: 0,
+            image_base_symbol: None,
         }
     }
 
@@ -453,14 +467,15 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
         Ok(id)
     }
 
+    /// True if `id` is the graph's GOT base symbol (see [`LinkGraph::got_base`]), which the
+    /// linker defines itself.
+    pub fn is_got_base(&self, id: SymbolId) -> bool {
+        self.got_base == Some(id)
+    }
+
     /// True if the block belongs to a thread-local section.
     pub fn is_tls_block(&self, b: BlockId) -> bool {
         self.sections[self.blocks[b.index()].section.index()].role == SectionRole::ThreadLocal
-    }
-
-    /// True if `id` is the GOT base symbol, which the GOT pass defines.
-    pub fn is_got_base(&self, id: SymbolId) -> bool {
-        self.symbols[id.index()].name == crate::builder::elf::GOT_SYMBOL
     }
 
     /// Address of a symbol (valid after layout for block symbols).

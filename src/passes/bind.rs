@@ -22,7 +22,7 @@ use jitlink_arch::Arch;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
-use crate::graph::{BlockId, Content, Def, LinkGraph, Perm, Scope, SectionRole, SymbolId};
+use crate::graph::{BlockId, Content, Def, Edge, LinkGraph, Perm, Scope, SectionRole, SymbolId};
 
 /// A static (local) data symbol of a tier-0 input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,15 +61,13 @@ pub enum BindMode {
     FunctionOf(FxHashMap<u32, u64>, Vec<String>),
 }
 
-/// A live global definition: its address, its size and whether it is a function.
+/// A live global definition: its address and its size.
 #[derive(Debug, Clone, Copy)]
 pub struct Live {
     /// Its address (a function's stub).
     pub addr: u64,
     /// Size in bytes (0 if unknown).
     pub size: u64,
-    /// True for functions.
-    pub callable: bool,
 }
 
 /// Rewrites `g` as described in the module docs; returns the root symbol (none for
@@ -79,51 +77,67 @@ pub fn run<A: Arch>(
     spec: &BindSpec,
     live: &dyn Fn(&[u8]) -> Option<Live>,
 ) -> Result<Option<SymbolId>> {
-    let file = g.input_name(0).to_string();
-    let object_data = matches!(spec.mode, BindMode::ObjectData);
-    let refuse = |reason: String| Error::Unbindable {
-        file: file.clone(),
-        symbol: if object_data {
-            "its data".into()
-        } else {
-            spec.root.clone()
+    let mut binder = Binder {
+        spec,
+        live,
+        file: g.input_name(0).to_string(),
+        object_data: matches!(spec.mode, BindMode::ObjectData),
+        same_object: match &spec.mode {
+            BindMode::FunctionOf(blocks, _) => Some(blocks),
+            _ => None,
         },
-        reason,
+        root_syms: FxHashSet::default(),
+        named: named_statics(g),
     };
-    let mut roots: Vec<BlockId> = Vec::new();
-    let mut root = None;
-    let mut root_syms: FxHashSet<SymbolId> = FxHashSet::default();
-    if let BindMode::ObjectData = spec.mode {
-        for sec in &g.sections {
-            if sec.perm != Perm::ReadExec && sec.role == SectionRole::Plain {
-                roots.extend(sec.blocks.iter().copied());
-            }
-        }
-    } else {
-        let others = match &spec.mode {
-            BindMode::FunctionOf(_, others) => &others[..],
-            _ => &[],
-        };
-        for name in std::iter::once(&spec.root).chain(others) {
-            let r = match g.globals.get(name.as_bytes()) {
-                Some(&r) if g.symbols[r.index()].callable => r,
-                _ => return Err(refuse(format!("it defines no function {name}"))),
-            };
-            let Def::Block { block, .. } = g.symbols[r.index()].def else {
-                return Err(refuse(format!("it defines no function {name}")));
-            };
-            roots.push(block);
-            root_syms.insert(r);
-            root.get_or_insert(r);
-        }
+    let (roots, root) = binder.roots(g)?;
+    let mut plan = Plan {
+        keep: roots.iter().copied().collect(),
+        ..Plan::default()
+    };
+    binder.walk(g, &mut plan, roots)?;
+    binder.keep_live_globals(g, &mut plan);
+    binder.place_low_if_bound_low(g, &plan);
+    apply(g, plan);
+    if let (Some(r), BindMode::NewVersion) = (root, &spec.mode) {
+        g.symbols[r.index()].scope = Scope::Local;
     }
-    let same_object = match &spec.mode {
-        BindMode::FunctionOf(blocks, _) => Some(blocks),
-        _ => None,
-    };
+    Ok(root)
+}
 
-    // Named statics of each block, for references through section symbols (assemblers refer to
-    // globals by name, to statics through the section).
+/// What [`run`] decides, applied to the graph at the end by [`apply`].
+#[derive(Default)]
+struct Plan {
+    /// Blocks that stay in the graph.
+    keep: FxHashSet<BlockId>,
+    /// Symbols that become external, so resolution binds them to the live definitions.
+    to_external: FxHashSet<SymbolId>,
+    /// Symbols bound to a live address.
+    rebind: FxHashMap<SymbolId, u64>,
+    /// Writable blocks referenced through an unnamed symbol: their live base address, if
+    /// their layout agrees with the live one.
+    block_base: FxHashMap<BlockId, Option<u64>>,
+    /// Edges (block, index) retargeted to a live address.
+    retarget: Vec<(BlockId, usize, u64)>,
+}
+
+/// The facts [`run`] decides by: the spec, the live image, the roots and the object's statics.
+struct Binder<'s> {
+    spec: &'s BindSpec,
+    live: &'s dyn Fn(&[u8]) -> Option<Live>,
+    file: String,
+    /// [`BindMode::ObjectData`].
+    object_data: bool,
+    /// [`BindMode::FunctionOf`]'s addresses of the object's data, by block index.
+    same_object: Option<&'s FxHashMap<u32, u64>>,
+    /// The symbols of the functions being linked.
+    root_syms: FxHashSet<SymbolId>,
+    /// Named statics of each block, for references through section symbols (assemblers refer
+    /// to globals by name, to statics through the section).
+    named: FxHashMap<BlockId, Vec<SymbolId>>,
+}
+
+/// Named local data symbols of each block.
+fn named_statics<A: Arch>(g: &LinkGraph<'_, A>) -> FxHashMap<BlockId, Vec<SymbolId>> {
     let mut named: FxHashMap<BlockId, Vec<SymbolId>> = FxHashMap::default();
     for (i, s) in g.symbols.iter().enumerate() {
         if let Def::Block { block, .. } = s.def {
@@ -132,33 +146,86 @@ pub fn run<A: Arch>(
             }
         }
     }
-    // `.data.rel.ro` is writable only for the dynamic linker's sake: `const` data holding
-    // addresses. It is not state, and a function's own tables (a computed-goto dispatch table
-    // holds addresses of labels inside the function) must be the new version's: copy it.
-    let perm_role = |g: &LinkGraph<'_, A>, b: BlockId| {
-        let sec = &g.sections[g.blocks[b.index()].section.index()];
-        let relro = g.input_section_name(b).starts_with(".data.rel.ro");
-        (if relro { Perm::Read } else { sec.perm }, sec.role, relro)
-    };
-    // The live address of a named data symbol of the new object, checking its size.
-    let counterpart = |g: &LinkGraph<'_, A>, s: SymbolId| -> Result<Option<u64>> {
+    named
+}
+
+/// The protection block `b` is bound with, its section's role, and whether it is
+/// `.data.rel.ro`. `.data.rel.ro` is writable only for the dynamic linker's sake: `const` data
+/// holding addresses. It is not state, and a function's own tables (a computed-goto dispatch
+/// table holds addresses of labels inside the function) must be the new version's: it is
+/// copied, as read-only data is.
+fn perm_role<A: Arch>(g: &LinkGraph<'_, A>, b: BlockId) -> (Perm, SectionRole, bool) {
+    let sec = &g.sections[g.blocks[b.index()].section.index()];
+    let relro = g.input_section_name(b).starts_with(".data.rel.ro");
+    (if relro { Perm::Read } else { sec.perm }, sec.role, relro)
+}
+
+impl Binder<'_> {
+    /// The definition is refused for `reason`.
+    fn refuse(&self, reason: String) -> Error {
+        Error::Unbindable {
+            file: self.file.clone(),
+            symbol: if self.object_data {
+                "its data".into()
+            } else {
+                self.spec.root.clone()
+            },
+            reason,
+        }
+    }
+
+    /// The blocks the walk starts from and the root symbol: the object's data for
+    /// [`BindMode::ObjectData`], else the blocks of the root and the other functions named.
+    fn roots<A: Arch>(&mut self, g: &LinkGraph<'_, A>) -> Result<(Vec<BlockId>, Option<SymbolId>)> {
+        let mut roots: Vec<BlockId> = Vec::new();
+        let mut root = None;
+        if self.object_data {
+            for sec in &g.sections {
+                if sec.perm != Perm::ReadExec && sec.role == SectionRole::Plain {
+                    roots.extend(sec.blocks.iter().copied());
+                }
+            }
+            return Ok((roots, root));
+        }
+        let others = match &self.spec.mode {
+            BindMode::FunctionOf(_, others) => &others[..],
+            _ => &[],
+        };
+        for name in std::iter::once(&self.spec.root).chain(others) {
+            let r = match g.globals.get(name.as_bytes()) {
+                Some(&r) if g.symbols[r.index()].callable => r,
+                _ => return Err(self.refuse(format!("it defines no function {name}"))),
+            };
+            let Def::Block { block, .. } = g.symbols[r.index()].def else {
+                return Err(self.refuse(format!("it defines no function {name}")));
+            };
+            roots.push(block);
+            self.root_syms.insert(r);
+            root.get_or_insert(r);
+        }
+        Ok((roots, root))
+    }
+
+    /// The live address of named data symbol `s` of the new object, checking its size; `None`
+    /// for a global, which resolution binds by name.
+    fn counterpart<A: Arch>(&self, g: &LinkGraph<'_, A>, s: SymbolId) -> Result<Option<u64>> {
         let sym = &g.symbols[s.index()];
         let name = String::from_utf8_lossy(sym.name);
         if sym.scope != Scope::Local {
-            return match live(sym.name) {
+            return match (self.live)(sym.name) {
                 Some(l) if l.size != sym.size && l.size != 0 && sym.size != 0 => {
-                    Err(refuse(format!(
+                    Err(self.refuse(format!(
                         "{name} has size {} here and {} in the running version",
                         sym.size, l.size
                     )))
                 }
                 Some(_) => Ok(None), // bound by name during resolution
-                None => Err(refuse(format!(
+                None => Err(self.refuse(format!(
                     "writable data {name} has no counterpart in the running version"
                 ))),
             };
         }
-        match spec.locals.get(sym.name) {
+        match self.spec.locals.get(sym.name) {
             Some(LocalData {
                 addr: Some(a),
                 size,
@@ -166,190 +233,251 @@ pub fn run<A: Arch>(
             Some(LocalData {
                 addr: Some(_),
                 size,
-            }) => Err(refuse(format!(
+            }) => Err(self.refuse(format!(
                 "static {name} has size {} here and {size} in the running version",
                 sym.size
             ))),
-            Some(LocalData { addr: None, .. }) => Err(refuse(format!(
+            Some(LocalData { addr: None, .. }) => Err(self.refuse(format!(
                 "the running version has several statics named {name}"
             ))),
-            None => Err(refuse(format!(
+            None => Err(self.refuse(format!(
                 "writable static {name} has no counterpart in the running version"
             ))),
         }
-    };
+    }
 
-    let mut keep: FxHashSet<BlockId> = roots.iter().copied().collect();
-    let mut work: Vec<BlockId> = keep.iter().copied().collect();
-    let mut to_external: FxHashSet<SymbolId> = FxHashSet::default();
-    let mut rebind: FxHashMap<SymbolId, u64> = FxHashMap::default();
-    // Writable blocks referenced through an unnamed symbol: base address if congruent.
-    let mut block_base: FxHashMap<BlockId, Option<u64>> = FxHashMap::default();
-    let mut retarget: Vec<(BlockId, usize, u64)> = Vec::new();
-    while let Some(b) = work.pop() {
-        for (ei, e) in g.blocks[b.index()].edges.iter().enumerate() {
-            let t = e.target;
-            let s = &g.symbols[t.index()];
-            let Def::Block { block: tb, offset } = s.def else {
-                continue;
-            };
-            let (perm, role, relro) = perm_role(g, tb);
-            let name = String::from_utf8_lossy(s.name).into_owned();
-            if role == SectionRole::ThreadLocal {
-                return Err(refuse(format!(
-                    "it uses thread-local data ({})",
+    /// Follows the edges of the kept blocks from `roots`, deciding for each target whether it
+    /// is kept (copied), bound to the live image, or refused.
+    fn walk<A: Arch>(
+        &self,
+        g: &LinkGraph<'_, A>,
+        plan: &mut Plan,
+        roots: Vec<BlockId>,
+    ) -> Result<()> {
+        let mut work = roots;
+        while let Some(b) = work.pop() {
+            for (ei, e) in g.blocks[b.index()].edges.iter().enumerate() {
+                if let Some(tb) = self.visit(g, plan, (b, ei), e)? {
+                    if plan.keep.insert(tb) {
+                        work.push(tb);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides the target of edge `e` (number `ei` of block `b`): the block to keep for it, if
+    /// any, after recording any binding in `plan`.
+    fn visit<A: Arch>(
+        &self,
+        g: &LinkGraph<'_, A>,
+        plan: &mut Plan,
+        (b, ei): (BlockId, usize),
+        e: &Edge<A::EdgeKind>,
+    ) -> Result<Option<BlockId>> {
+        let t = e.target;
+        let s = &g.symbols[t.index()];
+        let Def::Block { block: tb, offset } = s.def else {
+            return Ok(None);
+        };
+        let (perm, role, relro) = perm_role(g, tb);
+        let name = String::from_utf8_lossy(s.name).into_owned();
+        if role == SectionRole::ThreadLocal {
+            return Err(self.refuse(format!("it uses thread-local data ({})", g.symbol_name(t))));
+        }
+        if self.object_data && perm != Perm::ReadExec {
+            // The object's own data, linked here.
+            return Ok(Some(tb));
+        }
+        if let (Some(blocks), true) = (self.same_object, perm != Perm::ReadExec && !relro) {
+            // Data of this object: already linked, from the same bytes.
+            let Some(&a) = blocks.get(&tb.0) else {
+                return Err(self.refuse(format!(
+                    "{} is not linked with its object's data",
                     g.symbol_name(t)
                 )));
-            }
-            if object_data && perm != Perm::ReadExec {
-                // The object's own data, linked here.
-                if keep.insert(tb) {
-                    work.push(tb);
-                }
-                continue;
-            }
-            if let (Some(blocks), true) = (same_object, perm != Perm::ReadExec && !relro) {
-                // Data of this object: already linked, from the same bytes.
-                match blocks.get(&tb.0) {
-                    Some(&a) => {
-                        rebind.insert(t, a.wrapping_add(offset));
-                    }
-                    None => {
-                        return Err(refuse(format!(
-                            "{} is not linked with its object's data",
-                            g.symbol_name(t)
-                        )))
-                    }
-                }
-                continue;
-            }
-            if !root_syms.contains(&t) && s.scope != Scope::Local && !s.name.is_empty() {
-                if let Some(l) = live(s.name) {
-                    if !s.callable && l.size != s.size && l.size != 0 && s.size != 0 {
-                        return Err(refuse(format!(
-                            "{name} has size {} here and {} in the running version",
-                            s.size, l.size
-                        )));
-                    }
-                    to_external.insert(t);
-                    continue;
-                }
-                if perm == Perm::ReadWrite {
-                    return Err(refuse(format!(
-                        "writable data {name} has no counterpart in the running version"
+            };
+            plan.rebind.insert(t, a.wrapping_add(offset));
+            return Ok(None);
+        }
+        if !self.root_syms.contains(&t) && s.scope != Scope::Local && !s.name.is_empty() {
+            if let Some(l) = (self.live)(s.name) {
+                if !s.callable && l.size != s.size && l.size != 0 && s.size != 0 {
+                    return Err(self.refuse(format!(
+                        "{name} has size {} here and {} in the running version",
+                        s.size, l.size
                     )));
                 }
-            } else if perm == Perm::ReadWrite && !s.name.is_empty() {
-                if let Some(a) = counterpart(g, t)? {
-                    rebind.insert(t, a);
-                }
-                continue;
-            } else if perm == Perm::ReadWrite {
-                // Through the section symbol: the whole block, if its layout agrees.
-                let base = match block_base.get(&tb) {
-                    Some(b) => *b,
-                    None => {
-                        let b = congruent_base(g, named.get(&tb), &counterpart);
-                        block_base.insert(tb, b);
-                        b
-                    }
-                };
-                if let Some(base) = base {
-                    rebind.insert(t, base.wrapping_add(offset));
-                    continue;
-                }
-                let at = offset as i64 + e.addend;
-                let content = g.blocks[b.index()].content.bytes().unwrap_or(&[]);
-                let biases = A::reference_biases(e.kind, content, e.offset as usize);
-                let mut hit: Option<SymbolId> = None;
-                for bias in biases.as_slice() {
-                    let o = at + bias;
-                    let found = named.get(&tb).into_iter().flatten().copied().find(|&n| {
-                        let ns = &g.symbols[n.index()];
-                        let Def::Block { offset: no, .. } = ns.def else {
-                            return false;
-                        };
-                        o >= no as i64 && o < (no + ns.size.max(1)) as i64
-                    });
-                    match (hit, found) {
-                        (None, f) => hit = f,
-                        (Some(h), Some(f)) if h != f => {
-                            return Err(refuse(format!(
-                                "a reference into {} may be to {} or {}, and the section's layout \
-                                 differs from the running version's",
-                                g.symbol_name(t),
-                                g.symbol_name(h),
-                                g.symbol_name(f)
-                            )))
-                        }
-                        _ => {}
-                    }
-                }
-                let Some(h) = hit else {
-                    return Err(refuse(format!(
-                        "a reference into {} names no static",
-                        g.symbol_name(t)
-                    )));
-                };
-                let Def::Block { offset: ho, .. } = g.symbols[h.index()].def else {
-                    continue;
-                };
-                let addr = match counterpart(g, h)? {
-                    Some(a) => a,
-                    None => {
-                        return Err(refuse(format!(
-                            "global {} is referenced through its section",
-                            g.symbol_name(h)
-                        )))
-                    }
-                };
-                retarget.push((b, ei, addr.wrapping_sub(ho).wrapping_add(offset)));
-                continue;
+                plan.to_external.insert(t);
+                return Ok(None);
             }
-            if keep.insert(tb) {
-                work.push(tb);
+            if perm == Perm::ReadWrite {
+                return Err(self.refuse(format!(
+                    "writable data {name} has no counterpart in the running version"
+                )));
+            }
+        } else if perm == Perm::ReadWrite && !s.name.is_empty() {
+            if let Some(a) = self.counterpart(g, t)? {
+                plan.rebind.insert(t, a);
+            }
+            return Ok(None);
+        } else if perm == Perm::ReadWrite {
+            self.through_section(g, plan, (b, ei), e, (tb, offset))?;
+            return Ok(None);
+        }
+        Ok(Some(tb))
+    }
+
+    /// Binds edge `e` (number `ei` of block `b`) to writable block `tb` through a section
+    /// symbol at `offset`: the whole block, if its layout agrees with the live one, else the
+    /// one static the reference can be to.
+    fn through_section<A: Arch>(
+        &self,
+        g: &LinkGraph<'_, A>,
+        plan: &mut Plan,
+        (b, ei): (BlockId, usize),
+        e: &Edge<A::EdgeKind>,
+        (tb, offset): (BlockId, u64),
+    ) -> Result<()> {
+        let t = e.target;
+        let base = match plan.block_base.get(&tb) {
+            Some(b) => *b,
+            None => {
+                let b = self.congruent_base(g, self.named.get(&tb));
+                plan.block_base.insert(tb, b);
+                b
+            }
+        };
+        if let Some(base) = base {
+            plan.rebind.insert(t, base.wrapping_add(offset));
+            return Ok(());
+        }
+        let at = offset as i64 + e.addend;
+        let content = g.blocks[b.index()].content.bytes().unwrap_or(&[]);
+        let biases = A::reference_biases(e.kind, content, e.offset as usize);
+        let mut hit: Option<SymbolId> = None;
+        for bias in biases.as_slice() {
+            let o = at + bias;
+            let found = self
+                .named
+                .get(&tb)
+                .into_iter()
+                .flatten()
+                .copied()
+                .find(|&n| {
+                    let ns = &g.symbols[n.index()];
+                    let Def::Block { offset: no, .. } = ns.def else {
+                        return false;
+                    };
+                    o >= no as i64 && o < (no + ns.size.max(1)) as i64
+                });
+            match (hit, found) {
+                (None, f) => hit = f,
+                (Some(h), Some(f)) if h != f => {
+                    return Err(self.refuse(format!(
+                        "a reference into {} may be to {} or {}, and the section's layout \
+                         differs from the running version's",
+                        g.symbol_name(t),
+                        g.symbol_name(h),
+                        g.symbol_name(f)
+                    )))
+                }
+                _ => {}
+            }
+        }
+        let Some(h) = hit else {
+            return Err(self.refuse(format!(
+                "a reference into {} names no static",
+                g.symbol_name(t)
+            )));
+        };
+        let Def::Block { offset: ho, .. } = g.symbols[h.index()].def else {
+            return Ok(());
+        };
+        let Some(addr) = self.counterpart(g, h)? else {
+            return Err(self.refuse(format!(
+                "global {} is referenced through its section",
+                g.symbol_name(h)
+            )));
+        };
+        plan.retarget
+            .push((b, ei, addr.wrapping_sub(ho).wrapping_add(offset)));
+        Ok(())
+    }
+
+    /// Other globals defined in kept blocks (functions sharing the root's section) stay the
+    /// live ones: references to them bind to their stubs, and the copies here are never
+    /// published.
+    fn keep_live_globals<A: Arch>(&self, g: &LinkGraph<'_, A>, plan: &mut Plan) {
+        for (i, s) in g.symbols.iter().enumerate() {
+            if let Def::Block { block, .. } = s.def {
+                let id = SymbolId(i as u32);
+                if !self.root_syms.contains(&id)
+                    && s.scope != Scope::Local
+                    && plan.keep.contains(&block)
+                    && (self.live)(s.name).is_some()
+                {
+                    plan.to_external.insert(id);
+                }
             }
         }
     }
 
-    // Other globals defined in kept blocks (functions sharing the root's section) stay the live
-    // ones: references to them bind to their stubs, and the copies here are never published.
-    for (i, s) in g.symbols.iter().enumerate() {
-        if let Def::Block { block, .. } = s.def {
-            let id = SymbolId(i as u32);
-            if !root_syms.contains(&id)
-                && s.scope != Scope::Local
-                && keep.contains(&block)
-                && live(s.name).is_some()
-            {
-                to_external.insert(id);
-            }
-        }
+    /// Data bound in the low 2 GiB (tier 0 built with -fno-pic) must be reached from the new
+    /// code, which may address it PC-relatively: the graph is placed low too.
+    fn place_low_if_bound_low<A: Arch>(&self, g: &mut LinkGraph<'_, A>, plan: &Plan) {
+        let low = |a: u64| a < 1 << 31;
+        g.needs_low |= plan.rebind.values().any(|&a| low(a))
+            || plan.retarget.iter().any(|&(_, _, a)| low(a))
+            || plan.to_external.iter().any(|&t| {
+                let s = &g.symbols[t.index()];
+                !s.callable && (self.live)(s.name).is_some_and(|l| low(l.addr))
+            });
     }
 
-    // Data bound in the low 2 GiB (tier 0 built with -fno-pic) must be reached from the new code,
-    // which may address it PC-relatively: place the graph low too.
-    let low = |a: u64| a < 1 << 31;
-    g.needs_low |= rebind.values().any(|&a| low(a))
-        || retarget.iter().any(|&(_, _, a)| low(a))
-        || to_external.iter().any(|&t| {
-            let s = &g.symbols[t.index()];
-            !s.callable && live(s.name).is_some_and(|l| low(l.addr))
-        });
-    // Apply: retargeted edges, rebound statics, externals, then drop everything not kept.
-    for (b, ei, addr) in retarget {
+    /// The live address of a writable block whose named statics all sit at the same offsets
+    /// as their live counterparts; `None` if the layouts differ.
+    fn congruent_base<A: Arch>(
+        &self,
+        g: &LinkGraph<'_, A>,
+        named: Option<&Vec<SymbolId>>,
+    ) -> Option<u64> {
+        let mut base = None;
+        for &n in named.into_iter().flatten() {
+            let Def::Block { offset, .. } = g.symbols[n.index()].def else {
+                continue;
+            };
+            let Ok(Some(a)) = self.counterpart(g, n) else {
+                return None;
+            };
+            let b = a.wrapping_sub(offset);
+            if base.is_some_and(|x| x != b) {
+                return None;
+            }
+            base = Some(b);
+        }
+        base
+    }
+}
+
+/// Applies `plan`: retargeted edges, rebound statics, externals, then drops everything not
+/// kept.
+fn apply<A: Arch>(g: &mut LinkGraph<'_, A>, plan: Plan) {
+    for (b, ei, addr) in plan.retarget {
         let input = g.blocks[b.index()].input;
         let abs = g.add_absolute(addr, false, input);
         g.blocks[b.index()].edges[ei].target = abs;
     }
-    for (t, a) in rebind {
+    for (t, a) in plan.rebind {
         g.symbols[t.index()].def = Def::Absolute(a);
     }
-    for &t in &to_external {
+    for &t in &plan.to_external {
         let s = &mut g.symbols[t.index()];
         s.def = Def::External;
         s.size = 0;
     }
+    let keep = &plan.keep;
     for sec in &mut g.sections {
         sec.blocks.retain(|b| keep.contains(b));
         if sec.role != SectionRole::Plain && sec.blocks.is_empty() {
@@ -370,35 +498,4 @@ pub fn run<A: Arch>(
             }
         }
     }
-    if let (Some(r), BindMode::NewVersion) = (root, &spec.mode) {
-        g.symbols[r.index()].scope = Scope::Local;
-    }
-    Ok(root)
-}
-
-/// Finds the live address of a named static (see `run`).
-type Counterpart<'f, A> = dyn Fn(&LinkGraph<'_, A>, SymbolId) -> Result<Option<u64>> + 'f;
-
-/// The live address of a writable block whose named statics all sit at the same offsets as
-/// their live counterparts; `None` if the layouts differ.
-fn congruent_base<A: Arch>(
-    g: &LinkGraph<'_, A>,
-    named: Option<&Vec<SymbolId>>,
-    counterpart: &Counterpart<'_, A>,
-) -> Option<u64> {
-    let mut base = None;
-    for &n in named.into_iter().flatten() {
-        let Def::Block { offset, .. } = g.symbols[n.index()].def else {
-            continue;
-        };
-        let Ok(Some(a)) = counterpart(g, n) else {
-            return None;
-        };
-        let b = a.wrapping_sub(offset);
-        if base.is_some_and(|x| x != b) {
-            return None;
-        }
-        base = Some(b);
-    }
-    base
 }

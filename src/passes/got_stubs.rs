@@ -18,7 +18,6 @@
 use jitlink_arch::{Arch, EdgeRole, Reach, TlsEntry};
 use rustc_hash::FxHashMap;
 
-use crate::builder::elf::GOT_SYMBOL;
 use crate::error::{Error, Result};
 use crate::graph::{
     BlockId, Content, Def, Edge, LinkGraph, Perm, SectionRole, SymbolId, SYNTHETIC,
@@ -83,7 +82,7 @@ pub fn run<A: Arch>(
         copies: FxHashMap::default(),
         tls_entries: FxHashMap::default(),
     };
-    if let Some(&sym) = g.globals.get(GOT_SYMBOL) {
+    if let Some(sym) = g.got_base {
         if g.symbols[sym.index()].def == Def::External {
             let got = got_block(g, &mut t);
             g.symbols[sym.index()].def = Def::Block {
@@ -108,7 +107,9 @@ pub fn run<A: Arch>(
                     let Some(addr) = abs else { continue };
                     let ok = match class {
                         Reach::Abs32 => addr < (1 << 31),
-                        _ => pc_reach,
+                        // Only the graph is within 32 bits above its base.
+                        Reach::ImageRel32 => false,
+                        Reach::PcRel32 | Reach::Any => pc_reach,
                     };
                     if ok || addr == 0 {
                         continue;

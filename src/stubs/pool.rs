@@ -156,6 +156,8 @@ impl<A: Arch> StubPool<A> {
                     a: tpl.slot_addend,
                     got: 0,
                     tls: Default::default(),
+                    image_base: 0,
+                    section: None,
                 };
                 A::apply_fixup(tpl.slot_kind, stub, tpl.slot_offset, v).map_err(|reason| {
                     Error::StubOutOfRange {

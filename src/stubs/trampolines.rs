@@ -216,6 +216,8 @@ impl<A: Arch> TrampolinePool<A> {
                                 a: f.addend + a,
                                 got: 0,
                                 tls: Default::default(),
+                                image_base: 0,
+                                section: None,
                             };
                             A::apply_fixup(f.kind, t, f.offset, v).map_err(|reason| {
                                 Error::StubOutOfRange {

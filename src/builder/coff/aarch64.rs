@@ -34,7 +34,7 @@ impl CoffArch for AArch64 {
             pe::IMAGE_REL_ARM64_ABSOLUTE => CoffReloc::Skip,
             pe::IMAGE_REL_ARM64_ADDR32 => data(Pointer32, 4),
             pe::IMAGE_REL_ARM64_ADDR64 => data(Pointer64, 8),
-            pe::IMAGE_REL_ARM64_ADDR32NB => CoffReloc::ImageRelative(Pointer32),
+            pe::IMAGE_REL_ARM64_ADDR32NB => data(ImageRelative32, 4),
             // Relative to the end of the field, as on x86-64.
             pe::IMAGE_REL_ARM64_REL32 => CoffReloc::Edge {
                 kind: Delta32,
@@ -66,7 +66,7 @@ impl CoffArch for AArch64 {
                     i64::from((insn >> 10) & 0xfff) << shift,
                 )
             }
-            pe::IMAGE_REL_ARM64_SECREL => CoffReloc::SectionRelative(Pointer32),
+            pe::IMAGE_REL_ARM64_SECREL => data(SectionRelative32, 4),
             pe::IMAGE_REL_ARM64_SECTION => CoffReloc::SectionNumber(Pointer16),
             pe::IMAGE_REL_ARM64_SECREL_LOW12A
             | pe::IMAGE_REL_ARM64_SECREL_HIGH12A
