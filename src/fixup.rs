@@ -1,3 +1,6 @@
+//! Pipeline stage 7, fixups: takes the laid-out graph and its memory, writes every block and
+//! applies every edge.
+//!
 //! Fixups: copy every block's content to its address and apply its edges with the
 //! architecture's `apply_fixup`. The architecture returns a context-free error; this stage adds
 //! the input, section, offset and target.

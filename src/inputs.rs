@@ -1,3 +1,6 @@
+//! Pipeline stage 2, archive members: takes the graph and the session's archives, adds the
+//! members that define what the graph references, until nothing more is needed.
+//!
 //! A session's inputs: objects waiting to be linked, and static archives whose members are
 //! loaded on demand, each at most once per session.
 

@@ -1,3 +1,6 @@
+//! Pipeline stage 5, layout: takes the graph after its passes, gives every block an offset and
+//! returns the segments ([`Layout`]); `rebase` then moves them to the allocation's address.
+//!
 //! Layout: block addresses, grouped into one page-aligned segment per protection class
 //! (r-x, r--, rw-). Zero-fill blocks go after the content blocks of their segment, so that they
 //! occupy pages that are never written.

@@ -1,3 +1,6 @@
+//! Pipeline stage 1, build: takes object bytes, adds their sections, symbols and edges to the
+//! set's `LinkGraph`.
+//!
 //! Object files → LinkGraph. Format-independent input handling lives here; each format's quirks
 //! live in its own file (`elf.rs`, `macho.rs`, `coff.rs`), and static archives in `archive.rs`.
 //!

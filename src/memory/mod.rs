@@ -1,3 +1,6 @@
+//! Pipeline stage 6, allocate (in process): takes a layout, returns writable memory at its
+//! final address ([`InFlight`]), later finalized write-xor-execute.
+//!
 //! Memory: address space reserved per session in large chunks, carved into per-link allocations,
 //! and a write-xor-execute type-state.
 //!

@@ -1,3 +1,6 @@
+//! Pipeline stage 4 (passes, last before layout): takes the resolved graph and what its
+//! reservation can reach; adds GOT entries and stubs, relaxes the rest.
+//!
 //! The GOT and stub pass.
 //!
 //! Runs after symbol resolution, when the chunk the graph will be placed in is known: every

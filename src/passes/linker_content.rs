@@ -1,3 +1,5 @@
+//! Pipeline stage 3 (resolve), first pass: takes the graph with every input and member added.
+//!
 //! What the linker defines itself, added after the inputs and archive members: the set's
 //! `__dso_handle`, `_TLS_MODULE_BASE_` when referenced, and the terminator of the set's
 //! `.eh_frame`.
