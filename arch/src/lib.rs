@@ -403,3 +403,161 @@ pub fn byte_at(block: &[u8], offset: usize) -> Result<u8, FixupError> {
         .copied()
         .ok_or(FixupError::PlaceOutOfBounds)
 }
+
+/// Test tables shared by the architectures.
+#[cfg(test)]
+pub(crate) mod shared_tests {
+    use super::*;
+
+    /// `(kind, P, S, A, ImageBase, Section(S), the field written or the error)`.
+    type BaseCase<K> = (K, u64, u64, i64, u64, Option<u64>, Result<u32, FixupError>);
+
+    /// The table of `image_relative` and `section_relative` cases that every architecture
+    /// shares (their formulas do not depend on the instruction set), checked for `A`.
+    pub(crate) fn image_and_section_relative_table<A: Arch>(
+        image_relative: A::EdgeKind,
+        section_relative: A::EdgeKind,
+    ) {
+        let range = |value: i128| {
+            Err(FixupError::OutOfRange {
+                value,
+                min: 0,
+                max: u32::MAX as i128,
+            })
+        };
+        let base = 0x7f00_0000_0000;
+        let sec = Some(0x7f00_0000_5000);
+        let s0 = 0x7f00_0000_5000;
+        let cases: &[BaseCase<A::EdgeKind>] = &[
+            // The target's offset from the image base (an RVA); P does not matter.
+            (
+                image_relative,
+                base + 0x100,
+                base + 0x10,
+                0,
+                base,
+                None,
+                Ok(0x10),
+            ),
+            (image_relative, 0, base + 0x10, 4, base, sec, Ok(0x14)),
+            // The edges of uint32: 0 and 2^32 - 1 fit, one beyond either does not.
+            (image_relative, 0, base, 0, base, None, Ok(0)),
+            (image_relative, 0, base, -1, base, None, range(-1)),
+            (
+                image_relative,
+                0,
+                base + 0xffff_ffff,
+                0,
+                base,
+                None,
+                Ok(0xffff_ffff),
+            ),
+            (
+                image_relative,
+                0,
+                base + 0xffff_fffe,
+                2,
+                base,
+                None,
+                range(1 << 32),
+            ),
+            // A target below the image base (a host address out of the set) is an error.
+            (
+                image_relative,
+                0,
+                0x1000,
+                0,
+                base,
+                None,
+                range(0x1000 - base as i128),
+            ),
+            // At a fixed base, the field holds the offset, not the address.
+            (
+                image_relative,
+                0,
+                0x4000_0010,
+                0,
+                0x4000_0000,
+                None,
+                Ok(0x10),
+            ),
+            // The target's offset in its section; P and the image base do not matter.
+            (section_relative, 0x10, s0 + 0x10, 4, base, sec, Ok(0x14)),
+            (section_relative, 0, s0, 0, 0, sec, Ok(0)),
+            (section_relative, 0, s0, -1, 0, sec, range(-1)),
+            (
+                section_relative,
+                0,
+                s0 + 0xffff_ffff,
+                0,
+                0,
+                sec,
+                Ok(0xffff_ffff),
+            ),
+            (
+                section_relative,
+                0,
+                s0 + 0xffff_ffff,
+                1,
+                0,
+                sec,
+                range(1 << 32),
+            ),
+            // A target outside every section (absolute or external) has no section offset.
+            (
+                section_relative,
+                0,
+                s0,
+                0,
+                0,
+                None,
+                Err(FixupError::NoSection),
+            ),
+        ];
+        for &(kind, p, s, a, image_base, section, want) in cases {
+            let before = [0xaa; 6];
+            let mut b = before;
+            let v = FixupValues {
+                p,
+                s,
+                a,
+                got: 0,
+                tls: Default::default(),
+                image_base,
+                section,
+            };
+            let got = A::apply_fixup(kind, &mut b, 1, v);
+            match want {
+                Ok(x) => {
+                    assert_eq!(got, Ok(()), "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                    let mut after = before;
+                    after[1..5].copy_from_slice(&x.to_le_bytes());
+                    assert_eq!(b, after, "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                }
+                Err(e) => {
+                    assert_eq!(got, Err(e), "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}");
+                    assert_eq!(b, before, "{kind:?} P={p:#x} S={s:#x} A={a} ImageBase={image_base:#x} Section={section:x?}: nothing is written on an error");
+                }
+            }
+        }
+        // A field that does not fit in its block.
+        let v = FixupValues {
+            p: 0,
+            s: base,
+            a: 0,
+            got: 0,
+            tls: Default::default(),
+            image_base: base,
+            section: sec,
+        };
+        for kind in [image_relative, section_relative] {
+            let mut b = [0u8; 4];
+            let got = A::apply_fixup(kind, &mut b, 1, FixupValues { s: s0, ..v });
+            assert_eq!(got, Err(FixupError::PlaceOutOfBounds), "{kind:?}");
+        }
+        // Image-relative references reach only the graph: the GOT/stub pass routes the rest;
+        // section-relative ones are not routed (a stub lies in no section of the target).
+        assert_eq!(A::role(image_relative), EdgeRole::Data(Reach::ImageRel32));
+        assert_eq!(A::role(section_relative), EdgeRole::Data(Reach::Any));
+    }
+}
