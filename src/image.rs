@@ -207,14 +207,7 @@ pub fn link_at_base(
             show_graph: false,
         },
         &mut FixedBase::new(base),
-        Plan {
-            set: 0,
-            wanted: None,
-            bind: None,
-            redirect: None,
-            low: false,
-            record_locals: false,
-        },
+        Plan::plain(0, None),
     )?;
     linked.map(|l| l.committed).ok_or(Error::NothingToLink)
 }

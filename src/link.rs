@@ -20,7 +20,7 @@ use crate::builder::{self, BuildState, Bytes, HostAbi};
 use crate::debug::FunctionTable;
 use crate::error::{Error, Result, Undefined};
 use crate::graph::{BlockId, Content, Def, LinkGraph, SectionRole, SymbolId};
-use crate::inputs::{first_arch, load_archive_members, ArchiveInput};
+use crate::inputs::{first_arch, load_archive_members, ArchiveInput, Inputs};
 use crate::layout::TlsLayout;
 use crate::memory::Image;
 use crate::options::Timings;
@@ -52,6 +52,17 @@ pub(crate) struct LinkInputs<'i> {
     pub loaded: &'i mut [Vec<bool>],
 }
 
+impl<'i> LinkInputs<'i> {
+    /// The objects `pending` (taken from `inputs`) and the archives of `inputs`.
+    pub fn new(pending: &'i [(String, Bytes)], inputs: &'i mut Inputs) -> Self {
+        LinkInputs {
+            pending,
+            archives: &inputs.archives,
+            loaded: &mut inputs.loaded,
+        }
+    }
+}
+
 /// The session state a link reads and updates.
 pub(crate) struct Context<'c> {
     /// Definitions of earlier sets; the new set's are published here.
@@ -78,6 +89,21 @@ pub(crate) struct Plan<'p> {
     pub low: bool,
     /// Record the writable statics of every input ([`Linked::locals`]).
     pub record_locals: bool,
+}
+
+impl<'p> Plan<'p> {
+    /// A plain link of set `set` (and of the archive member defining `wanted`): nothing bound,
+    /// redirected or recorded, placed where the inputs need.
+    pub fn plain(set: u32, wanted: Option<&'p [u8]>) -> Self {
+        Plan {
+            set,
+            wanted,
+            bind: None,
+            redirect: None,
+            low: false,
+            record_locals: false,
+        }
+    }
 }
 
 /// What a bound link linked (see [`Plan::bind`]).

@@ -80,11 +80,7 @@ impl RemoteSession {
         }
         let set = self.sets;
         let linked = link::link(
-            LinkInputs {
-                pending: &pending,
-                archives: &self.inputs.archives,
-                loaded: &mut self.inputs.loaded,
-            },
+            LinkInputs::new(&pending, &mut self.inputs),
             Context {
                 symbols: &mut self.symbols,
                 absolutes: &self.absolutes,
@@ -92,14 +88,7 @@ impl RemoteSession {
                 show_graph: false,
             },
             &mut ExecutorTarget::new(&mut self.ex)?,
-            Plan {
-                set,
-                wanted,
-                bind: None,
-                redirect: None,
-                low: false,
-                record_locals: false,
-            },
+            Plan::plain(set, wanted),
         )?;
         let Some(l) = linked else { return Ok(()) };
         self.symbols.set_files(set, l.files);

@@ -148,11 +148,7 @@ impl Session {
             record_locals: self.locals.is_some(),
         };
         let linked = link::link(
-            LinkInputs {
-                pending: &pending,
-                archives: &self.inputs.archives,
-                loaded: &mut self.inputs.loaded,
-            },
+            LinkInputs::new(&pending, &mut self.inputs),
             Context {
                 symbols: &mut self.symbols,
                 absolutes: &self.opts.absolutes,
