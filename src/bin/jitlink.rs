@@ -244,14 +244,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
     for input in &cli.inputs {
         session.add_file(input)?;
     }
-    let args: Vec<String> = std::iter::once(
-        cli.inputs
-            .first()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    )
-    .chain(cli.args.iter().cloned())
-    .collect();
+    let args = program_args(cli);
     let status = session.run(&cli.entry, &args)?;
     match describe_status(status) {
         Ok(code) => Ok(code),
@@ -286,14 +279,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     opts.perf_map = cli.perf_map;
     opts.perf_jitdump = cli.perf_jitdump;
     opts.timings = cli.timings;
-    opts.program_args = std::iter::once(
-        cli.inputs
-            .first()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    )
-    .chain(cli.args.iter().cloned())
-    .collect();
+    opts.program_args = program_args(&cli);
     // Crashes in linked code (initializers included) name the function:
     // `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`; the session keeps the table current.
     jitlink::debug::crash::install();
@@ -381,6 +367,14 @@ fn call_entry(cli: &Cli, entry: u64) -> Result<c_int, Error> {
         main(argc, argv.as_ptr(), envp)
     };
     Ok(ret)
+}
+
+/// The program's `argv`: the first input's path, then the arguments after `--`.
+fn program_args(cli: &Cli) -> Vec<String> {
+    let argv0 = cli.inputs.first().map(|p| p.to_string_lossy().into_owned());
+    std::iter::once(argv0.unwrap_or_default())
+        .chain(cli.args.iter().cloned())
+        .collect()
 }
 
 /// Set in the environment of the restart that gives glibc more static TLS, so it happens once.
