@@ -3,7 +3,8 @@
 //!
 //! glibc allocates and initializes TLS blocks only for objects it loads, so jitlink hands it one:
 //! a minimal ELF shared object, made in memory, whose only content is a `PT_TLS` segment holding
-//! the set's initial image (with its fixups applied) and the zero-fill size. It is loaded with
+//! the set's initial image (with its fixups applied) and the zero-fill size, and a `PT_GNU_STACK`
+//! header that keeps the process's stack non-executable. It is loaded with
 //! `dlopen` from a `memfd`. From then on glibc does everything natively: a block per thread for
 //! threads that exist and threads created later, `__tls_get_addr(module, offset)` for the
 //! general- and local-dynamic models, and a fixed offset from the thread pointer when asked.
@@ -111,7 +112,7 @@ pub fn build_module(
 ) -> TlsModule {
     const EHDR: u64 = 64;
     const PHDR: u64 = 56;
-    let phnum = 3u64;
+    let phnum = 4u64;
     let dyn_off = EHDR + phnum * PHDR;
     let ndyn = 9u64;
     let sym_off = dyn_off + ndyn * 16;
@@ -154,6 +155,9 @@ pub fn build_module(
     phdr(&mut f, 1, 6, 0, file_len, file_len, 0x1000); // PT_LOAD, rw-
     phdr(&mut f, 2, 6, dyn_off, ndyn * 16, ndyn * 16, 8); // PT_DYNAMIC
     phdr(&mut f, 7, 4, image_off, image.len() as u64, total, align); // PT_TLS
+    // PT_GNU_STACK, rw-: without it, glibc assumes the object needs an executable stack and
+    // makes the whole process's stack writable and executable when the module is loaded.
+    phdr(&mut f, 0x6474_e551, 6, 0, 0, 0, 16);
                                                                      // Dynamic section.
     let dynamic = [
         (6u64, sym_off), // DT_SYMTAB
