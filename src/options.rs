@@ -30,6 +30,9 @@ pub struct Options {
     pub perf_jitdump: bool,
     /// Keep the time spent in each pipeline stage ([`crate::Session::timings`]).
     pub timings: bool,
+    /// Link only: run no static initializer and register no finalizer, so that nothing of the
+    /// linked code runs unless the caller calls it (`jitlink --noexec`).
+    pub link_only: bool,
 }
 
 /// Setters, one per field, for building options outside the crate (`Options` is
@@ -92,6 +95,12 @@ impl Options {
     /// Sets stage timings ([`Options::timings`]).
     pub fn with_timings(mut self, timings: bool) -> Self {
         self.timings = timings;
+        self
+    }
+
+    /// Sets link-only mode ([`Options::link_only`]).
+    pub fn with_link_only(mut self, link_only: bool) -> Self {
+        self.link_only = link_only;
         self
     }
 }

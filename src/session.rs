@@ -178,9 +178,11 @@ impl Session {
             unwind,
             published: l.published.committed(),
         }));
-        let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        init::start(l.init_fini, l.dso, &argv);
+        if !self.opts.link_only {
+            let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
+            argv.push(std::ptr::null());
+            init::start(l.init_fini, l.dso, &argv);
+        }
         (LinkedSetId(set_id), l.bound)
     }
 

@@ -279,6 +279,8 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     opts.perf_map = cli.perf_map;
     opts.perf_jitdump = cli.perf_jitdump;
     opts.timings = cli.timings;
+    // Link everything, run nothing: no initializer, no finalizer at exit.
+    opts.link_only = cli.noexec;
     opts.program_args = program_args(&cli);
     // Crashes in linked code (initializers included) name the function:
     // `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`; the session keeps the table current.
