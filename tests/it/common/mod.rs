@@ -18,6 +18,8 @@
 
 #![allow(dead_code)]
 
+pub mod formats;
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;

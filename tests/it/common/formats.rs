@@ -1,11 +1,11 @@
-//! Shared by `tests/macho.rs` and `tests/coff.rs`: compiles the freestanding programs of
+//! Shared by the `macho` and `coff` tests: compiles the freestanding programs of
 //! `testdata/formats/` for a foreign object format and compares each entry point's run through
 //! `jitlink --entry` with the ELF build of the same sources linked by gcc.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::*;
+use super::*;
 
 /// The checksum program's sources and entry points.
 pub const PROGRAM: &[&str] = &[
