@@ -155,10 +155,10 @@ pub fn build_module(
     phdr(&mut f, 1, 6, 0, file_len, file_len, 0x1000); // PT_LOAD, rw-
     phdr(&mut f, 2, 6, dyn_off, ndyn * 16, ndyn * 16, 8); // PT_DYNAMIC
     phdr(&mut f, 7, 4, image_off, image.len() as u64, total, align); // PT_TLS
-    // PT_GNU_STACK, rw-: without it, glibc assumes the object needs an executable stack and
-    // makes the whole process's stack writable and executable when the module is loaded.
+                                                                     // PT_GNU_STACK, rw-: without it, glibc assumes the object needs an executable stack and
+                                                                     // makes the whole process's stack writable and executable when the module is loaded.
     phdr(&mut f, 0x6474_e551, 6, 0, 0, 0, 16);
-                                                                     // Dynamic section.
+    // Dynamic section.
     let dynamic = [
         (6u64, sym_off), // DT_SYMTAB
         (5, str_off),    // DT_STRTAB

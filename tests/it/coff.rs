@@ -129,56 +129,29 @@ fn comdat_selections() {
     }
 }
 
-fn sext(v: u64, bits: u32) -> i64 {
-    ((v << (64 - bits)) as i64) >> (64 - bits)
-}
-
 #[test]
 fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
-    let dir = scratch_dir("coff-arm64-fixed");
-    let obj = dir.join("coff_arm64.o");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=aarch64-pc-windows-msvc", "-filetype=obj"])
-        .arg(formats_dir().join("coff_arm64.s"))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "assembling coff_arm64.s");
+    use formats::a64::*;
+    let obj = assemble_format_source(
+        "coff-arm64-fixed",
+        "aarch64-pc-windows-msvc",
+        "coff_arm64.s",
+    );
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
-    let img = jitlink::image::link_at_base(
-        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
+    let img = link_object_at(
+        &obj,
+        std::fs::read(&obj).unwrap(),
         base,
         &[("ext".to_string(), ext)],
-    )
-    .unwrap();
+    );
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g, h, data) = (sym("f"), sym("g"), sym("h"), sym("data"));
     let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
     let at = |k: u64| f + 4 * k;
     let page = |a: u64| a & !0xfff;
-    let adr = |i: u32| {
-        sext(
-            u64::from((i >> 29) & 3) | (u64::from((i >> 5) & 0x7ffff) << 2),
-            21,
-        )
-    };
-    let adrp_page = |k: u64| {
-        let i = insn(k);
-        assert_eq!(i & 0x9f00_0000, 0x9000_0000, "not adrp: {i:#010x}");
-        page(at(k)).wrapping_add((adr(i) << 12) as u64)
-    };
-    let lo12 = |k: u64| {
-        let i = insn(k);
-        let imm = u64::from((i >> 10) & 0xfff);
-        if i & 0x1f00_0000 == 0x1100_0000 {
-            return imm;
-        }
-        let mut size = i >> 30;
-        if size == 0 && i & 0x0480_0000 == 0x0480_0000 {
-            size = 4;
-        }
-        imm << size
-    };
+    let adrp_page = |k: u64| adrp_page(insn(k), at(k));
+    let lo12 = |k: u64| lo12(insn(k));
     // PAGEBASE_REL21 and PAGEOFFSET_12A/12L, addends taken from the instructions.
     assert_eq!(adrp_page(0), page(data));
     assert_eq!(lo12(1), data & 0xfff);
@@ -188,14 +161,11 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     assert_eq!(lo12(5), (data + 64) & 0xfff);
     assert_eq!(lo12(6), (data + 3) & 0xfff);
     // BRANCH26, REL21, BRANCH19, BRANCH14.
-    let bl = |k: u64| at(k).wrapping_add((sext(u64::from(insn(k) & 0x3ff_ffff), 26) << 2) as u64);
-    assert_eq!(bl(7), g);
-    assert_eq!(bl(8), h);
-    assert_eq!(at(9).wrapping_add(adr(insn(9)) as u64), h);
-    let b19 = at(10).wrapping_add((sext(u64::from((insn(10) >> 5) & 0x7ffff), 19) << 2) as u64);
-    assert_eq!(b19, g);
-    let b14 = at(11).wrapping_add((sext(u64::from((insn(11) >> 5) & 0x3fff), 14) << 2) as u64);
-    assert_eq!(b14, g);
+    assert_eq!(branch26(insn(7), at(7)), g);
+    assert_eq!(branch26(insn(8), at(8)), h);
+    assert_eq!(at(9).wrapping_add(adr_imm(insn(9)) as u64), h);
+    assert_eq!(branch19(insn(10), at(10)), g);
+    assert_eq!(branch14(insn(11), at(11)), g);
     // Data: ADDR64, ADDR32, ADDR32NB (relative to the image base, the set's lowest address),
     // REL32 (relative to the end of the field), SECREL (g starts its section), ADDR64 to an
     // absolute symbol.
@@ -296,18 +266,14 @@ fn with_rel32_n(mut obj: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
-    let dir = scratch_dir("coff-x86_64-fixed");
-    let obj = dir.join("coff_x86_64.o");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
-        .arg(formats_dir().join("coff_x86_64.s"))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "assembling coff_x86_64.s");
+    let obj = assemble_format_source(
+        "coff-x86_64-fixed",
+        "x86_64-pc-windows-msvc",
+        "coff_x86_64.s",
+    );
     let bytes = with_rel32_n(std::fs::read(&obj).unwrap());
     let base = 0x4000_0000;
-    let img =
-        jitlink::image::link_at_base(&[(obj.display().to_string(), bytes)], base, &[]).unwrap();
+    let img = link_object_at(&obj, bytes, base, &[]);
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g) = (sym("f"), sym("g"));
     // rip-relative operands: the displacement at `field` counts from the instruction's end.

@@ -32,16 +32,15 @@
 //! `JITLINK_DIFF_SEED=S` the seed.
 
 use crate::common;
+use crate::common::lld::LldImage;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{outcome, scratch_dir, tool};
+use common::scratch_dir;
 use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, OpKind};
 use jitlink::image::{link_at_base, LinkedImage};
-use object::{Object, ObjectSection, ObjectSymbol};
 
 const BASE: u64 = 0x1000_0000;
 /// Relocation sites per generated object.
@@ -399,31 +398,7 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
 }
 
 fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
-    let src = dir.join(format!("{name}.s"));
-    let obj = dir.join(format!("{name}.o"));
-    std::fs::write(&src, asm).unwrap();
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-filetype=obj", "-triple=x86_64-unknown-linux-gnu", "-o"])
-        .arg(&obj)
-        .arg(&src);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "llvm-mc-19 {}: {err}", src.display());
-    obj
-}
-
-/// An lld output: its loaded bytes by address, and its symbols.
-struct LldImage {
-    sections: Vec<(u64, Vec<u8>)>,
-    symbols: BTreeMap<String, u64>,
-}
-
-impl LldImage {
-    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        self.sections.iter().find_map(|(a, b)| {
-            let start = usize::try_from(addr.checked_sub(*a)?).ok()?;
-            b.get(start..start + len)
-        })
-    }
+    common::lld::assemble(dir, name, "x86_64-unknown-linux-gnu", asm)
 }
 
 /// Links `obj` with ld.lld-19, each section where `image` has it. `Err` holds lld's message.
@@ -450,38 +425,7 @@ fn lld_link(
     for (n, a) in abs {
         let _ = writeln!(script, "{n} = {a:#x};");
     }
-    let script_path = dir.join(format!("{name}.ld"));
-    std::fs::write(&script_path, script).unwrap();
-    let out = dir.join(format!("{name}.elf"));
-    let mut cmd = Command::new(&tool("ld.lld-19").path);
-    cmd.args(["-static", "--no-pie", "-e", "0", "-T"])
-        .arg(&script_path)
-        .arg(obj)
-        .arg("-o")
-        .arg(&out);
-    let (code, _, err) = outcome(&mut cmd);
-    if code != Some(0) {
-        return Err(err);
-    }
-    let data = std::fs::read(&out).unwrap();
-    let file = object::File::parse(&*data).unwrap();
-    let sections = file
-        .sections()
-        .filter(|s| s.address() != 0)
-        .map(|s| {
-            (
-                s.address(),
-                s.uncompressed_data()
-                    .map(|d| d.into_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    let symbols = file
-        .symbols()
-        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
-        .collect();
-    Ok(LldImage { sections, symbols })
+    common::lld::link(dir, name, obj, &script, &[])
 }
 
 /// A view of one linker's output for comparisons.

@@ -8,15 +8,14 @@
 //! `JITLINK_DIFF_RELOCS` sets the number of sites (default 2,000), `JITLINK_DIFF_SEED` the seed.
 
 use crate::common;
+use crate::common::lld::LldImage;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{outcome, scratch_dir, tool};
+use common::scratch_dir;
 use jitlink::image::link_at_base;
-use object::{Object, ObjectSection, ObjectSymbol};
 
 const BASE: u64 = 0x1000_0000;
 const SITES_PER_OBJECT: usize = 250;
@@ -318,29 +317,17 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
 }
 
 fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
-    let src = dir.join(format!("{name}.s"));
-    let obj = dir.join(format!("{name}.o"));
-    std::fs::write(&src, asm).expect("write assembly");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-filetype=obj", "-triple=aarch64-linux-gnu", "-o"])
-        .arg(&obj)
-        .arg(&src);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "llvm-mc-19 {}: {err}", src.display());
-    obj
+    common::lld::assemble(dir, name, "aarch64-linux-gnu", asm)
 }
 
-/// Loaded bytes by address, and symbols.
-type Output = (Vec<(u64, Vec<u8>)>, BTreeMap<String, u64>);
-
-/// ld.lld-19's output with each section where jitlink put it: bytes by address, symbols.
+/// ld.lld-19's output (without relaxation) with each section where jitlink put it.
 fn lld_link(
     dir: &Path,
     name: &str,
     obj: &Path,
     sections: &[(&str, u64)],
     abs: &[(String, u64)],
-) -> Output {
+) -> LldImage {
     let mut script = String::from("SECTIONS {\n");
     for (sec, addr) in sections {
         let _ = writeln!(script, "  {sec} {addr:#x} : {{ *({sec}) }}");
@@ -349,34 +336,8 @@ fn lld_link(
     for (n, a) in abs {
         let _ = writeln!(script, "{n} = {a:#x};");
     }
-    let script_path = dir.join(format!("{name}.ld"));
-    std::fs::write(&script_path, script).expect("write script");
-    let out = dir.join(format!("{name}.elf"));
-    let mut cmd = Command::new(&tool("ld.lld-19").path);
-    cmd.args(["-static", "--no-pie", "--no-relax", "-e", "0", "-T"])
-        .arg(&script_path)
-        .arg(obj)
-        .arg("-o")
-        .arg(&out);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "ld.lld-19 on {}: {err}", obj.display());
-    let data = std::fs::read(&out).expect("read lld output");
-    let file = object::File::parse(&*data).expect("parse lld output");
-    let bytes = file
-        .sections()
-        .filter(|s| s.address() != 0)
-        .map(|s| {
-            (
-                s.address(),
-                s.data().map(<[u8]>::to_vec).unwrap_or_default(),
-            )
-        })
-        .collect();
-    let symbols = file
-        .symbols()
-        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
-        .collect();
-    (bytes, symbols)
+    common::lld::link(dir, name, obj, &script, &["--no-relax"])
+        .unwrap_or_else(|err| panic!("ld.lld-19 on {}: {err}", obj.display()))
 }
 
 #[test]
@@ -407,13 +368,9 @@ fn jitlink_agrees_with_lld_on_random_aarch64_relocations() {
             .iter()
             .filter_map(|s| Some((*s, image.section_addr(&format!("{name}.o"), s)?)))
             .collect();
-        let (lld, lld_symbols) = lld_link(&dir, &name, &obj, &placed, &abs);
-        let read = |addr: u64, len: usize| {
-            lld.iter().find_map(|(a, b)| {
-                let start = usize::try_from(addr.checked_sub(*a)?).ok()?;
-                b.get(start..start + len).map(<[u8]>::to_vec)
-            })
-        };
+        let lld = lld_link(&dir, &name, &obj, &placed, &abs);
+        let lld_symbols = &lld.symbols;
+        let read = |addr: u64, len: usize| lld.read(addr, len).map(<[u8]>::to_vec);
         for site in &sites {
             let p = image.symbols[&site.label];
             assert_eq!(

@@ -124,49 +124,18 @@ fn arm64_programs_run_under_qemu_and_agree_with_the_aarch64_elf_build() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-fn sext(v: u64, bits: u32) -> i64 {
-    ((v << (64 - bits)) as i64) >> (64 - bits)
-}
-
-/// The page an `adrp` at `p` addresses.
-fn adrp_page(insn: u32, p: u64) -> u64 {
-    assert_eq!(insn & 0x9f00_0000, 0x9000_0000, "not adrp: {insn:#010x}");
-    let imm = u64::from((insn >> 29) & 3) | (u64::from((insn >> 5) & 0x7ffff) << 2);
-    (p & !0xfff).wrapping_add((sext(imm, 21) << 12) as u64)
-}
-
-/// The byte offset an `add` or load (unsigned offset) adds, scaled by its access size.
-fn lo12(insn: u32) -> u64 {
-    let imm = u64::from((insn >> 10) & 0xfff);
-    if insn & 0x1f00_0000 == 0x1100_0000 {
-        return imm;
-    }
-    assert_eq!(insn & 0x3b00_0000, 0x3900_0000, "not add/ldr: {insn:#010x}");
-    let mut size = insn >> 30;
-    if size == 0 && insn & 0x0480_0000 == 0x0480_0000 {
-        size = 4;
-    }
-    imm << size
-}
-
 #[test]
 fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
-    let dir = scratch_dir("macho-arm64-fixed");
-    let obj = dir.join("macho_arm64.o");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=arm64-apple-macos11", "-filetype=obj"])
-        .arg(formats_dir().join("macho_arm64.s"))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "assembling macho_arm64.s");
+    use formats::a64::*;
+    let obj = assemble_format_source("macho-arm64-fixed", "arm64-apple-macos11", "macho_arm64.s");
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
-    let img = jitlink::image::link_at_base(
-        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
+    let img = link_object_at(
+        &obj,
+        std::fs::read(&obj).unwrap(),
         base,
         &[("ext".to_string(), ext)],
-    )
-    .unwrap();
+    );
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g, data) = (sym("f"), sym("g"), sym("data"));
     let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
@@ -186,7 +155,7 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     let bl = |k: u64| {
         let i = insn(k);
         assert_eq!(i & 0xfc00_0000, 0x9400_0000, "not bl: {i:#010x}");
-        (f + 4 * k).wrapping_add((sext(u64::from(i & 0x3ff_ffff), 26) << 2) as u64)
+        branch26(i, f + 4 * k)
     };
     assert_eq!(bl(9), g);
     assert_eq!(bl(10), g + 8);

@@ -9,7 +9,6 @@ mod common;
 mod api;
 mod c_programs;
 mod check;
-mod check_aarch64;
 mod cli;
 mod coff;
 mod cpp;

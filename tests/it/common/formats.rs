@@ -160,3 +160,81 @@ pub fn check_program_under_qemu(label: &str, compiler: &str, args: &[&str]) -> V
     }
     failures
 }
+
+/// Assembles `testdata/formats/<source>` with llvm-mc-19 for `triple` into a scratch directory
+/// named `tag`; returns the object's path.
+pub fn assemble_format_source(tag: &str, triple: &str, source: &str) -> PathBuf {
+    let dir = scratch_dir(tag);
+    let obj = dir.join(Path::new(source).with_extension("o"));
+    let mut cmd = Command::new(&tool("llvm-mc-19").path);
+    cmd.arg(format!("-triple={triple}"))
+        .arg("-filetype=obj")
+        .arg(formats_dir().join(source))
+        .arg("-o")
+        .arg(&obj);
+    must(cmd, &format!("assembling {source}"));
+    obj
+}
+
+/// Links the object `obj` (with content `bytes`) alone at `base` through the one pipeline's
+/// fixed-base target.
+pub fn link_object_at(
+    obj: &Path,
+    bytes: Vec<u8>,
+    base: u64,
+    absolutes: &[(String, u64)],
+) -> jitlink::image::LinkedImage {
+    jitlink::image::link_at_base(&[(obj.display().to_string(), bytes)], base, absolutes)
+        .unwrap_or_else(|e| panic!("linking {} at {base:#x}: {e}", obj.display()))
+}
+
+/// Decoders of the AArch64 instruction fields that relocations fill.
+pub mod a64 {
+    /// `v`'s low `bits` bits, sign-extended.
+    pub fn sext(v: u64, bits: u32) -> i64 {
+        ((v << (64 - bits)) as i64) >> (64 - bits)
+    }
+
+    /// The byte offset an `adr` (or the page offset an `adrp`) encodes.
+    pub fn adr_imm(insn: u32) -> i64 {
+        sext(
+            u64::from((insn >> 29) & 3) | (u64::from((insn >> 5) & 0x7ffff) << 2),
+            21,
+        )
+    }
+
+    /// The page an `adrp` at `p` addresses.
+    pub fn adrp_page(insn: u32, p: u64) -> u64 {
+        assert_eq!(insn & 0x9f00_0000, 0x9000_0000, "not adrp: {insn:#010x}");
+        (p & !0xfff).wrapping_add((adr_imm(insn) << 12) as u64)
+    }
+
+    /// The byte offset an `add` or load (unsigned offset) adds, scaled by its access size.
+    pub fn lo12(insn: u32) -> u64 {
+        let imm = u64::from((insn >> 10) & 0xfff);
+        if insn & 0x1f00_0000 == 0x1100_0000 {
+            return imm;
+        }
+        assert_eq!(insn & 0x3b00_0000, 0x3900_0000, "not add/ldr: {insn:#010x}");
+        let mut size = insn >> 30;
+        if size == 0 && insn & 0x0480_0000 == 0x0480_0000 {
+            size = 4;
+        }
+        imm << size
+    }
+
+    /// The target of a `b`/`bl` at `p`.
+    pub fn branch26(insn: u32, p: u64) -> u64 {
+        p.wrapping_add((sext(u64::from(insn & 0x3ff_ffff), 26) << 2) as u64)
+    }
+
+    /// The target of a conditional branch (`b.cond`, `cbz`) at `p`.
+    pub fn branch19(insn: u32, p: u64) -> u64 {
+        p.wrapping_add((sext(u64::from((insn >> 5) & 0x7ffff), 19) << 2) as u64)
+    }
+
+    /// The target of a test-and-branch (`tbz`) at `p`.
+    pub fn branch14(insn: u32, p: u64) -> u64 {
+        p.wrapping_add((sext(u64::from((insn >> 5) & 0x3fff), 14) << 2) as u64)
+    }
+}

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod formats;
+pub mod lld;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
