@@ -78,11 +78,22 @@ fn error_configs() -> Vec<Config> {
 
 const HELLO: &str = r#"
 #include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void hello_ctor(void) { puts("constructor ran"); }
+__attribute__((destructor)) static void hello_dtor(void) { puts("destructor ran"); }
+static void hello_atexit(void) { puts("atexit handler ran"); }
+__attribute__((constructor)) static void hello_register(void) { atexit(hello_atexit); }
 int main(void)
 {
     puts("hello from a program that --noexec must not run");
     return 0;
 }
+"#;
+
+/// A program whose constructor crashes: `--noexec` must not call it.
+const CRASHING_CONSTRUCTOR: &str = r#"
+__attribute__((constructor)) static void crash_ctor(void) { *(volatile int *)0 = 1; }
+int main(void) { return 0; }
 "#;
 
 #[test]
@@ -396,31 +407,49 @@ fn garbage_and_empty_files_are_rejected() {
 #[test]
 fn noexec_links_without_running() {
     let object = hello_object();
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let crashing = compile_generated(&config, &[("crash_ctor.c", CRASHING_CONSTRUCTOR)]).remove(0);
     let mut failures = Failures::new("--noexec");
 
-    // Without --noexec the program runs (so the check below means something).
+    // Without --noexec the program runs, constructors, destructors and atexit handlers
+    // included (so the checks below mean something), and the crashing constructor crashes.
     let (out, line) = run_jitlink(&[], std::slice::from_ref(&object), "hello");
-    failures.record(if out.status.code() == Some(0) && out.stdout_text().contains("must not run") {
+    let want = "constructor ran\nhello from a program that --noexec must not run\natexit handler ran\ndestructor ran\n";
+    failures.record(if out.status.code() == Some(0) && out.stdout_text() == want {
         Ok(())
     } else {
         Err(format!(
-            "[hello] expected the program to run and print its line\n  command: {line}\n  status: {}\n  stdout:\n{}  stderr:\n{}",
+            "[hello] expected the program, its constructors, atexit handler and destructor to run\n  command: {line}\n  status: {}\n  stdout:\n{}  stderr:\n{}",
             out.describe_status(),
             indent(&out.stdout_text()),
             indent(&out.stderr_text())
+        ))
+    });
+    let (out, line) = run_jitlink(&[], std::slice::from_ref(&crashing), "crash_ctor");
+    failures.record(if out.status.code() != Some(0) {
+        Ok(())
+    } else {
+        Err(format!(
+            "[crash_ctor] expected the constructor to crash\n  command: {line}"
         ))
     });
 
-    let (out, line) = run_jitlink(&["--noexec"], &[object], "hello --noexec");
-    failures.record(if out.status.code() == Some(0) && out.stdout.is_empty() && !out.stderr_text().contains("panicked") {
-        Ok(())
-    } else {
-        Err(format!(
-            "[hello --noexec] expected exit code 0 and no output from the program\n  command: {line}\n  status: {}\n  stdout:\n{}  stderr:\n{}",
-            out.describe_status(),
-            indent(&out.stdout_text()),
-            indent(&out.stderr_text())
-        ))
-    });
+    // With it, nothing of the linked code runs: silence and exit 0.
+    for (input, label) in [
+        (object, "hello --noexec"),
+        (crashing, "crash_ctor --noexec"),
+    ] {
+        let (out, line) = run_jitlink(&["--noexec"], &[input], label);
+        failures.record(if out.status.code() == Some(0) && out.stdout.is_empty() && out.stderr.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "[{label}] expected exit code 0 and no output at all\n  command: {line}\n  status: {}\n  stdout:\n{}  stderr:\n{}",
+                out.describe_status(),
+                indent(&out.stdout_text()),
+                indent(&out.stderr_text())
+            ))
+        });
+    }
     failures.finish();
 }

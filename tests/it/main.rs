@@ -25,3 +25,4 @@ mod rust_staticlib;
 mod stubs;
 mod tls;
 mod workloads;
+mod wx;
