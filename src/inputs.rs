@@ -121,7 +121,7 @@ pub(crate) fn load_archive_members<'a, A: ObjectArch>(
     archives: &'a [ArchiveInput],
     loaded: &mut [Vec<bool>],
     wanted: Option<&[u8]>,
-    defined: impl Fn(&[u8]) -> bool,
+    defined: &dyn Fn(&[u8]) -> bool,
 ) -> Result<()> {
     let mut extra: Vec<&[u8]> = wanted.into_iter().collect();
     loop {

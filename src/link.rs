@@ -31,7 +31,7 @@ use crate::passes::{eh_frame, got_stubs, linker_content, locals};
 use crate::runtime::init::{self, InitFini};
 use crate::stubs::StubHandle;
 use crate::symbols::{Published, SymbolTable};
-use crate::target::{dispatch, Finished, ForArch, LinkArch, LinkTarget, Resolved};
+use crate::target::{Archs, Finished, ForArch, LinkArch, LinkTarget, Resolved};
 use crate::{fixup, layout};
 
 /// Sets with at least this many symbols publish their symbols on a second thread while fixups
@@ -118,6 +118,13 @@ pub(crate) struct Bound {
 pub(crate) struct Linked<C> {
     /// What the target keeps of it.
     pub committed: C,
+    /// What the caller needs to know of it, whatever the target.
+    pub set: SetFacts,
+}
+
+/// What the caller of the pipeline needs to know of a linked set to publish, start and remove
+/// it.
+pub(crate) struct SetFacts {
     /// What was published in the session's symbols.
     pub published: Published,
     /// The set's input files, by input id.
@@ -144,7 +151,7 @@ pub(crate) fn link<T: LinkTarget>(
 ) -> Result<Option<Linked<T::Committed>>> {
     let (first, file) = first_arch(inputs.pending, inputs.archives)?;
     let arch = target.arch(first, &file)?;
-    dispatch(
+    T::Archs::dispatch(
         arch,
         Job {
             inputs,
@@ -241,7 +248,7 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
     if ctx.show_graph {
         eprint!("{}", b.g);
     }
-    let init_fini = init::collect_with(&b.g, |addr| {
+    let init_fini = init::collect_with(&b.g, &mut |addr| {
         let bytes = mem.bytes_mut(addr, 8)?;
         Some(u64::from_le_bytes(bytes.try_into().ok()?))
     });
@@ -272,17 +279,10 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
         handle.redirect(b.g.address(*body));
     }
     ctx.timings.add("finalize", t);
-    let linked = Linked {
+    Ok(Some(Linked {
         committed,
-        published: fixed.published,
-        dso: 0,
-        eh_frame: None,
-        init_fini,
-        bound: None,
-        locals: FxHashMap::default(),
-        files: Vec::new(),
-    };
-    Ok(Some(outcome(b, linked, resolved.dso_block, &plan)))
+        set: facts(b, fixed.published, init_fini, resolved.dso_block, &plan),
+    }))
 }
 
 /// Loads the archive members the graph needs, adds the linker's own content, resolves every
@@ -297,9 +297,14 @@ fn resolve_stage<'a, A: LinkArch, T: LinkTarget>(
     plan: &Plan<'_>,
 ) -> Result<Option<ResolvedSet>> {
     let symbols = &*ctx.symbols;
-    load_archive_members(&mut b.g, &mut b.st, archives, loaded, plan.wanted, |name| {
-        symbols.contains(name)
-    })?;
+    load_archive_members(
+        &mut b.g,
+        &mut b.st,
+        archives,
+        loaded,
+        plan.wanted,
+        &|name| symbols.contains(name),
+    )?;
     if b.g.blocks.is_empty() && b.g.inputs.is_empty() {
         return Ok(None);
     }
@@ -469,39 +474,27 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
 ) -> Result<FixedUp> {
     let big = g.symbols.len() >= PARALLEL_SYMBOLS;
     let has_tls = layout::first_tls_block(g).is_some();
-    let publish = |symbols: &mut SymbolTable| symbols.publish(g, set, redirected, has_tls);
-    let timings = &mut *ctx.timings;
     let symbols = &mut *ctx.symbols;
-    let (fixed, published, table) = std::thread::scope(|scope| {
-        let (here, there) = if big {
-            (None, Some(&mut *symbols))
-        } else {
-            (Some(&mut *symbols), None)
-        };
-        let on_other_core = there.map(|symbols| scope.spawn(move || publish(symbols)));
+    let mut publish = || symbols.publish(g, set, redirected, has_tls);
+    let mut fixed = Ok(());
+    let mut table = None;
+    let mut work = |timings: &mut Timings| {
         let t = timings.start();
-        let fixed = fixup::apply(g, mem, tls);
+        fixed = fixup::apply(g, mem, tls);
         timings.add("fixup", t);
         let t = timings.start();
-        let fixed = fixed.and_then(|()| eh_frame::check(g, mem));
+        fixed = std::mem::replace(&mut fixed, Ok(())).and_then(|()| eh_frame::check(g, mem));
         timings.add("unwind", t);
         let t = timings.start();
-        let table = if big {
+        table = if big {
             target.function_table(g, redirected)
         } else {
             None
         };
         timings.add("debug", t);
-        let t = timings.start();
-        // The publishing thread cannot fail short of a bug; if it did, the link fails.
-        let published = match (on_other_core.map(|h| h.join()), here) {
-            (Some(joined), _) => joined.ok(),
-            (None, Some(symbols)) => Some(publish(symbols)),
-            (None, None) => None,
-        };
-        timings.add("publish", t);
-        (fixed, published, table)
-    });
+    };
+    let published = beside(big, &mut publish, &mut work, ctx.timings);
+    let symbols = &mut *ctx.symbols;
     match (fixed, published) {
         (Ok(()), Some(published)) => Ok(FixedUp {
             tls,
@@ -519,18 +512,47 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     }
 }
 
-/// Completes `linked` with what the caller needs to know of the committed graph: the set's
-/// files, `__dso_handle`, unwind information, and, as the plan asked, what was bound and the
-/// inputs' writable statics.
-fn outcome<A: LinkArch, C>(
+/// Runs `work` here while `publish` runs on another core (`parallel`), or `publish` here after
+/// `work`. Not generic, so that the thread machinery exists once in the binary. `None` if the
+/// publishing thread panicked (a bug).
+fn beside(
+    parallel: bool,
+    publish: &mut (dyn FnMut() -> Published + Send),
+    work: &mut dyn FnMut(&mut Timings),
+    timings: &mut Timings,
+) -> Option<Published> {
+    std::thread::scope(|scope| {
+        let (here, there) = if parallel {
+            (None, Some(publish))
+        } else {
+            (Some(publish), None)
+        };
+        let on_other_core = there.map(|p| scope.spawn(move || p()));
+        work(timings);
+        let t = timings.start();
+        let published = match (on_other_core, here) {
+            (Some(h), _) => h.join().ok(),
+            (None, Some(p)) => Some(p()),
+            (None, None) => None,
+        };
+        timings.add("publish", t);
+        published
+    })
+}
+
+/// What the caller needs to know of the committed graph: what was published, the set's files,
+/// `__dso_handle`, unwind information and initializers, and, as the plan asked, what was bound
+/// and the inputs' writable statics.
+fn facts<A: LinkArch>(
     b: Built<'_, A>,
-    mut linked: Linked<C>,
+    published: Published,
+    init_fini: InitFini,
     dso_block: BlockId,
     plan: &Plan<'_>,
-) -> Linked<C> {
+) -> SetFacts {
     let g = &b.g;
-    linked.files = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
-    linked.bound = b.root.map(|root| Bound {
+    let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
+    let bound = b.root.map(|root| Bound {
         root: root.map(|r| g.address(r)),
         blocks: g
             .sections
@@ -540,12 +562,20 @@ fn outcome<A: LinkArch, C>(
             .map(|b| (b.0, g.blocks[b.index()].addr))
             .collect(),
     });
-    if plan.record_locals {
-        linked.locals = locals::record(g, &linked.files);
+    let locals = if plan.record_locals {
+        locals::record(g, &files)
+    } else {
+        FxHashMap::default()
+    };
+    SetFacts {
+        published,
+        dso: g.blocks[dso_block.index()].addr,
+        eh_frame: eh_frame::first(g),
+        init_fini,
+        bound,
+        locals,
+        files,
     }
-    linked.dso = g.blocks[dso_block.index()].addr;
-    linked.eh_frame = eh_frame::first(g);
-    linked
 }
 
 /// An upper bound of the memory a graph needs before its GOT and stubs exist, to reserve it.

@@ -90,7 +90,9 @@ impl RemoteSession {
             &mut ExecutorTarget::new(&mut self.ex)?,
             Plan::plain(set, wanted),
         )?;
-        let Some(l) = linked else { return Ok(()) };
+        let Some(l) = linked.map(|l| l.set) else {
+            return Ok(());
+        };
         self.symbols.set_files(set, l.files);
         self.sets += 1;
         if let Some(eh) = l.eh_frame {

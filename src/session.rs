@@ -164,26 +164,27 @@ impl Session {
     /// Registers a linked set's unwind information, keeps it, and runs its initializers (last:
     /// they may call anything in the set, which is now complete).
     fn start(&mut self, set_id: u32, l: Linked<InProcessSet>) -> (LinkedSetId, Option<Bound>) {
-        let unwind = Registration::register(l.eh_frame.into_iter().collect());
+        let (set, facts) = (l.committed, l.set);
+        let unwind = Registration::register(facts.eh_frame.into_iter().collect());
         // Crashes in the set's initializers are reported by name too.
         let tables = self.sets.iter().flatten().map(|s| &s.set.debug.functions);
-        crate::debug::crash::refresh(tables.chain([&l.committed.debug.functions]));
+        crate::debug::crash::refresh(tables.chain([&set.debug.functions]));
         if let Some(all) = &mut self.locals {
-            all.extend(l.locals);
+            all.extend(facts.locals);
         }
-        self.symbols.set_files(set_id, l.files);
+        self.symbols.set_files(set_id, facts.files);
         self.sets.push(Some(LinkedSet {
-            set: l.committed,
-            dso: l.dso,
+            set,
+            dso: facts.dso,
             unwind,
-            published: l.published.committed(),
+            published: facts.published.committed(),
         }));
         if !self.opts.link_only {
             let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
             argv.push(std::ptr::null());
-            init::start(l.init_fini, l.dso, &argv);
+            init::start(facts.init_fini, facts.dso, &argv);
         }
-        (LinkedSetId(set_id), l.bound)
+        (LinkedSetId(set_id), facts.bound)
     }
 
     /// The address of `name`: linked pending inputs first (and archive members that define it),

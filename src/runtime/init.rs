@@ -54,7 +54,7 @@ fn priority(name: &str, base: &str, legacy: &str) -> Option<(u32, bool)> {
 /// which returns the pointer-sized value at an address.
 pub fn collect_with<A: Arch>(
     g: &LinkGraph<'_, A>,
-    mut read: impl FnMut(u64) -> Option<u64>,
+    read: &mut dyn FnMut(u64) -> Option<u64>,
 ) -> InitFini {
     let ptr = A::POINTER_SIZE as usize;
     // (priority, block order, pointers)
