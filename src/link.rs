@@ -527,7 +527,7 @@ fn beside(
         } else {
             (Some(publish), None)
         };
-        let on_other_core = there.map(|p| scope.spawn(move || p()));
+        let on_other_core = there.map(|p| scope.spawn(p));
         work(timings);
         let t = timings.start();
         let published = match (on_other_core, here) {
