@@ -192,17 +192,17 @@ impl Shared {
                     if self.log {
                         let ms = start.elapsed().as_secs_f64() * 1e3;
                         match &linked {
-                            Ok(_) if functions.len() > 1 => eprintln!(
+                            Ok(_) if functions.len() > 1 => crate::diag!(
                                 "jitlink: lazy: linked {name} and the {} other functions of its \
                                  object not linked yet, for {function} in {ms:.3} ms",
                                 functions.len() - 1,
                             ),
                             Ok(_) => {
-                                eprintln!(
+                                crate::diag!(
                                     "jitlink: lazy: linked {name} for {function} in {ms:.3} ms"
                                 )
                             }
-                            Err(e) => eprintln!("jitlink: lazy: linking {name} failed: {e}"),
+                            Err(e) => crate::diag!("jitlink: lazy: linking {name} failed: {e}"),
                         }
                     }
                     units = lock(&self.units);

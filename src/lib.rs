@@ -38,6 +38,16 @@
 
 #![deny(missing_docs)]
 
+/// Writes a diagnostic line to stderr; a stderr that cannot be written (closed, `/dev/full`)
+/// loses the line rather than panicking as `eprintln!` would.
+macro_rules! diag {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use diag;
+
 pub(crate) mod builder;
 pub mod check;
 pub mod debug;

@@ -246,7 +246,7 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
         }
     };
     if ctx.show_graph {
-        eprint!("{}", b.g);
+        crate::diag!("{}", b.g.to_string().trim_end());
     }
     let init_fini = init::collect_with(&b.g, &mut |addr| {
         let bytes = mem.bytes_mut(addr, 8)?;

@@ -200,7 +200,7 @@ impl Shared {
             }
         };
         if self.opts.log {
-            eprintln!("jitlink: {event}");
+            crate::diag!("jitlink: {event}");
         }
         lock(&self.events).push(event);
     }

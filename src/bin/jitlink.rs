@@ -8,6 +8,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+
+/// Writes a line to stderr; a stderr that cannot be written (closed, `/dev/full`) loses the
+/// line rather than panicking as `eprintln!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 use jitlink::{Error, Options, Session};
 
 /// Large links allocate their arenas on huge pages (see `jitlink::large_alloc`).
@@ -190,11 +199,11 @@ fn run_fixed(cli: &Cli, base: u64, absolutes: &[(String, u64)]) -> Result<c_int,
         })?;
         let report = jitlink::check::run(&image, absolutes, &text);
         for f in &report.failures {
-            eprintln!("jitlink: {}: {f}", file.display());
+            say!("jitlink: {}: {f}", file.display());
         }
         if !report.failures.is_empty() || report.passed == 0 {
             if report.passed == 0 && report.failures.is_empty() {
-                eprintln!("jitlink: {}: no jitlink-check lines", file.display());
+                say!("jitlink: {}: no jitlink-check lines", file.display());
             }
             status = 1;
         }
@@ -249,7 +258,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
     match describe_status(status) {
         Ok(code) => Ok(code),
         Err(report) => {
-            eprintln!("jitlink: linked program {report}");
+            say!("jitlink: linked program {report}");
             Ok(128 + status.signal().unwrap_or(0))
         }
     }
@@ -312,9 +321,9 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     };
     if cli.timings {
         for (stage, t) in &session.timings().stages {
-            eprintln!("jitlink: {stage:>10}: {:8.3} ms", t.as_secs_f64() * 1e3);
+            say!("jitlink: {stage:>10}: {:8.3} ms", t.as_secs_f64() * 1e3);
         }
-        eprintln!(
+        say!(
             "jitlink: {:>10}: {:8.3} ms",
             "total",
             start.elapsed().as_secs_f64() * 1e3
@@ -403,11 +412,11 @@ fn main() -> ExitCode {
                 .env("GLIBC_TUNABLES", tunables)
                 .env(RETRY_MARK, "1")
                 .exec();
-            eprintln!("jitlink: error: restarting with more static TLS: {err}");
+            say!("jitlink: error: restarting with more static TLS: {err}");
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("jitlink: error: {e}");
+            say!("jitlink: error: {e}");
             ExitCode::from(1)
         }
     }

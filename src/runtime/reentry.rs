@@ -74,7 +74,7 @@ extern "C" fn reenter(id: u64) -> u64 {
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("jitlink: error: {msg}");
+    crate::diag!("jitlink: error: {msg}");
     std::process::abort()
 }
 

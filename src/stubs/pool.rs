@@ -88,7 +88,7 @@ pub struct StubPool<A: Arch> {
 
 /// Where a stub that has no destination yet jumps: a clear abort instead of a wild jump.
 extern "C" fn unbound_stub_called() {
-    eprintln!("jitlink: a redirectable symbol was called before its first destination was set");
+    crate::diag!("jitlink: a redirectable symbol was called before its first destination was set");
     std::process::abort();
 }
 

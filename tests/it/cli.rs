@@ -216,3 +216,30 @@ int main(void) { printf("counter %d\n", bump()); return 7; }
     }
     failures.finish();
 }
+
+/// A stderr that cannot be written (`/dev/full`) loses jitlink's messages but changes nothing
+/// else: an error is still exit status 1, never a panic (101), with or without --show-graph and
+/// --timings.
+#[test]
+fn unwritable_stderr_is_not_a_panic() {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let obj = compile_generated(&config, &[("quiet.c", "int main(void) { return 0; }\n")]).remove(0);
+    let obj = obj.to_string_lossy().into_owned();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let cases: &[(&[&str], i32)] = &[
+        (&["/nonexistent/input.o"], 1),
+        (&["--show-graph", "--timings", "--noexec", &obj], 0),
+        (&["--show-graph", "--timings", &obj], 0),
+    ];
+    for (args, code) in cases {
+        let status = std::process::Command::new(jitlink_path())
+            .args(*args)
+            .stderr(full.try_clone().expect("dup"))
+            .status()
+            .expect("run jitlink");
+        assert_eq!(status.code(), Some(*code), "jitlink {}", args.join(" "));
+    }
+}
