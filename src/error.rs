@@ -171,6 +171,8 @@ pub enum Error {
     },
     /// Something is larger than jitlink accepts.
     TooLarge {
+        /// The inputs of the link (empty where no link is involved).
+        inputs: String,
         /// What it is.
         what: &'static str,
         /// Its size in bytes.
@@ -201,6 +203,8 @@ pub enum Error {
     /// The C library has no static TLS space left for a linked set's thread-local block. glibc
     /// sizes that space at process start (`GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N`).
     StaticTlsExhausted {
+        /// The inputs of the link.
+        inputs: String,
         /// Bytes the block needs.
         needed: u64,
     },
@@ -259,8 +263,15 @@ impl fmt::Display for Error {
             Error::Exhausted { what } => write!(f, "out of {what}"),
             Error::Unavailable { what } => write!(f, "{what} are not available on this machine"),
             Error::BadBase { base, why } => write!(f, "base address {base:#x}: {why}"),
-            Error::TooLarge { what, size, limit } => {
-                write!(f, "{what} of {size:#x} bytes is larger than {limit:#x}")
+            Error::TooLarge { inputs, what, size, limit } => {
+                if !inputs.is_empty() {
+                    write!(f, "{inputs}: ")?;
+                }
+                if *size == u64::MAX {
+                    write!(f, "{what} overflows the address space (the limit is {limit:#x} bytes)")
+                } else {
+                    write!(f, "{what} of {size:#x} bytes is larger than {limit:#x}")
+                }
             }
             Error::Protocol { what } => write!(f, "executor protocol: {what}"),
             Error::NothingToLink => write!(f, "nothing to link"),
@@ -268,9 +279,9 @@ impl fmt::Display for Error {
             Error::Unbindable { file, symbol, reason } => {
                 write!(f, "{file}: cannot bind new definition of {symbol}: {reason}")
             }
-            Error::StaticTlsExhausted { needed } => write!(
+            Error::StaticTlsExhausted { inputs, needed } => write!(
                 f,
-                "no static TLS space left for a {needed}-byte thread-local block: start the process \
+                "{inputs}: no static TLS space left for a {needed}-byte thread-local block: start the process \
                  with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=N (N bytes of surplus), or \
                  compile with -fPIC so that thread-locals use the dynamic model"
             ),

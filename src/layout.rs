@@ -34,6 +34,7 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
     let mut cursor: u64 = 0;
     let mut align: u64 = page;
     let too_large = || Error::TooLarge {
+        inputs: String::new(),
         what: "linked set",
         size: u64::MAX,
         limit: 1 << 31,
@@ -63,6 +64,7 @@ pub fn layout<A: Arch>(g: &mut LinkGraph<'_, A>, page: usize) -> Result<Layout> 
     let cursor = cursor.checked_next_multiple_of(page).unwrap_or(u64::MAX);
     if cursor > (1u64 << 31) {
         return Err(Error::TooLarge {
+            inputs: String::new(),
             what: "linked set",
             size: cursor,
             limit: 1 << 31,

@@ -226,18 +226,21 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
         return Ok(None);
     };
 
-    let (mut mem, tls) = place(&mut b, target, &plan, ctx.timings)?;
-    let fixed = load_tls(&b.g, tls, target).and_then(|tls| {
-        fix_and_publish(
-            &b.g,
-            &mut mem,
-            tls,
-            &resolved.redirected,
-            &mut ctx,
-            &*target,
-            plan.set,
-        )
-    });
+    let (mut mem, tls) =
+        place(&mut b, target, &plan, ctx.timings).map_err(|e| name_inputs(e, &b.g))?;
+    let fixed = load_tls(&b.g, tls, target)
+        .map_err(|e| name_inputs(e, &b.g))
+        .and_then(|tls| {
+            fix_and_publish(
+                &b.g,
+                &mut mem,
+                tls,
+                &resolved.redirected,
+                &mut ctx,
+                &*target,
+                plan.set,
+            )
+        });
     let fixed = match fixed {
         Ok(f) => f,
         Err(e) => {
@@ -363,6 +366,7 @@ fn load_tls<A: LinkArch, T: LinkTarget>(
     match tls {
         None => Ok(TlsValues::default()),
         Some(tl) if tl.len > MAX_TLS => Err(Error::TooLarge {
+            inputs: String::new(),
             what: "thread-local block",
             size: tl.len,
             limit: MAX_TLS,
@@ -575,6 +579,37 @@ fn facts<A: LinkArch>(
         bound,
         locals,
         files,
+    }
+}
+
+/// Names the link's inputs in a size error that could not name them itself.
+fn name_inputs<A: LinkArch>(e: Error, g: &LinkGraph<'_, A>) -> Error {
+    let names = || {
+        let mut s: Vec<&str> = g.inputs.iter().take(3).map(String::as_str).collect();
+        if g.inputs.len() > 3 {
+            s.push("...");
+        }
+        s.join(", ")
+    };
+    match e {
+        Error::TooLarge {
+            inputs,
+            what,
+            size,
+            limit,
+        } if inputs.is_empty() => Error::TooLarge {
+            inputs: names(),
+            what,
+            size,
+            limit,
+        },
+        Error::StaticTlsExhausted { inputs, needed } if inputs.is_empty() => {
+            Error::StaticTlsExhausted {
+                inputs: names(),
+                needed,
+            }
+        }
+        e => e,
     }
 }
 

@@ -388,6 +388,11 @@ fn program_args(cli: &Cli) -> Vec<String> {
         .collect()
 }
 
+/// The largest thread-local block for which jitlink restarts itself with more static TLS: glibc
+/// reserves the surplus in every thread, and much more than this makes its loader fail at
+/// start, before jitlink could say why.
+const MAX_STATIC_TLS_RETRY: u64 = 16 << 20;
+
 /// Set in the environment of the restart that gives glibc more static TLS, so it happens once.
 const RETRY_MARK: &str = "JITLINK_STATIC_TLS_RESTARTED";
 
@@ -399,7 +404,9 @@ fn main() -> ExitCode {
             // program would when main returns.
             unsafe { libc::exit(status) }
         }
-        Err(Error::StaticTlsExhausted { needed }) if std::env::var_os(RETRY_MARK).is_none() => {
+        Err(Error::StaticTlsExhausted { needed, .. })
+            if std::env::var_os(RETRY_MARK).is_none() && needed <= MAX_STATIC_TLS_RETRY =>
+        {
             // glibc sizes static TLS at process start: start again with room for this block.
             // Nothing has run yet (the link failed before any initializer), so this is invisible.
             let surplus = (needed * 2 + 4096).max(64 << 10);

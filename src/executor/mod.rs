@@ -461,7 +461,10 @@ impl Executor {
             Err(Error::Executor { source, .. })
                 if static_tls && source.to_string().contains("static TLS") =>
             {
-                return Err(Error::StaticTlsExhausted { needed: total })
+                return Err(Error::StaticTlsExhausted {
+                    inputs: String::new(),
+                    needed: total,
+                })
             }
             Err(e) => return Err(e),
         };

@@ -175,6 +175,7 @@ impl MemoryManager {
             .max(base_size)
             .checked_next_multiple_of(self.page)
             .ok_or(Error::TooLarge {
+                inputs: String::new(),
                 what: "reservation",
                 size: min as u64,
                 limit: usize::MAX as u64,

@@ -259,7 +259,10 @@ pub fn load_module(image: &[u8], total: u64, align: u64, static_tls: bool) -> Re
                 .into_owned()
         };
         if static_tls && msg.contains("static TLS") {
-            return Err(Error::StaticTlsExhausted { needed: total });
+            return Err(Error::StaticTlsExhausted {
+                inputs: String::new(),
+                needed: total,
+            });
         }
         return Err(err(format!("loading the TLS module: {msg}")));
     }

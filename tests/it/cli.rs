@@ -223,7 +223,8 @@ int main(void) { printf("counter %d\n", bump()); return 7; }
 #[test]
 fn unwritable_stderr_is_not_a_panic() {
     let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
-    let obj = compile_generated(&config, &[("quiet.c", "int main(void) { return 0; }\n")]).remove(0);
+    let obj =
+        compile_generated(&config, &[("quiet.c", "int main(void) { return 0; }\n")]).remove(0);
     let obj = obj.to_string_lossy().into_owned();
     let full = std::fs::OpenOptions::new()
         .write(true)

@@ -453,3 +453,31 @@ fn noexec_links_without_running() {
     }
     failures.finish();
 }
+
+/// Inputs beyond jitlink's size limits end in an error that names them, from jitlink itself:
+/// a 1 GiB static thread-local block (glibc cannot be given that much static TLS; jitlink
+/// must not restart itself asking for it) and a 3 GiB `.bss`.
+#[test]
+fn size_limits_name_the_input() {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::NoPic, false, false);
+    let sources = [
+        (
+            "big_tls.c",
+            "static __thread char big[1 << 30];\nint main(void) { big[5] = 1; return big[5] - 1; }\n",
+            "no static TLS space left",
+        ),
+        (
+            "big_bss.c",
+            "static char big[3UL << 30];\nint main(void) { big[5] = 1; return big[5] - 1; }\n",
+            "is larger than 0x80000000",
+        ),
+    ];
+    let mut failures = Failures::new("size limits");
+    for (name, text, what) in sources {
+        let obj = compile_generated(&config, &[(name, text)]).remove(0);
+        let (out, line) = run_jitlink(&[], std::slice::from_ref(&obj), name);
+        let stem = name.trim_end_matches(".c");
+        failures.record(expect_link_error(name, &out, &line, &[stem, what]));
+    }
+    failures.finish();
+}
