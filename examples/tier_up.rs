@@ -54,11 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let better = std::fs::read(&k2)?;
     let reopt = Reoptimizer::new(
         Options::default(),
-        ReoptOptions {
-            threshold: THRESHOLD,
-            log: true, // "jitlink: reoptimized kernel_sum after 5000 calls"
-            ..ReoptOptions::default()
-        },
+        // With the log: "jitlink: reoptimized kernel_sum after 5000 calls".
+        ReoptOptions::default()
+            .with_threshold(THRESHOLD)
+            .with_log(true),
         Arc::new(move |name: &str, calls: u64| {
             eprintln!("tier_up: {name} is hot ({calls} calls): linking its -O2 version");
             name.starts_with("kernel_").then(|| NewDefinition {

@@ -39,11 +39,27 @@ use crate::{HostArch, Options, Session};
 
 /// Options of lazy linking.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LazyOptions {
     /// Print each materialization to stderr.
     pub log: bool,
     /// Link objects compiled with `-ffunction-sections` one function at a time (the default).
     pub per_function: bool,
+}
+
+/// Setters for building options outside the crate (`LazyOptions` is `#[non_exhaustive]`).
+impl LazyOptions {
+    /// Sets [`LazyOptions::log`].
+    pub fn with_log(mut self, log: bool) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Sets [`LazyOptions::per_function`].
+    pub fn with_per_function(mut self, per_function: bool) -> Self {
+        self.per_function = per_function;
+        self
+    }
 }
 
 impl Default for LazyOptions {

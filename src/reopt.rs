@@ -54,6 +54,7 @@ pub type ReoptimizeFn = Arc<dyn Fn(&str, u64) -> Option<NewDefinition> + Send + 
 
 /// Options of the re-optimizer.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReoptOptions {
     /// Calls after which a function is re-optimized (at least 1).
     pub threshold: u64,
@@ -69,6 +70,33 @@ pub struct ReoptOptions {
     pub counters: Counters,
 }
 
+/// Setters for building options outside the crate (`ReoptOptions` is `#[non_exhaustive]`).
+impl ReoptOptions {
+    /// Sets [`ReoptOptions::threshold`].
+    pub fn with_threshold(mut self, threshold: u64) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// Sets [`ReoptOptions::background`].
+    pub fn with_background(mut self, background: bool) -> Self {
+        self.background = background;
+        self
+    }
+
+    /// Sets [`ReoptOptions::log`].
+    pub fn with_log(mut self, log: bool) -> Self {
+        self.log = log;
+        self
+    }
+
+    /// Sets [`ReoptOptions::counters`].
+    pub fn with_counters(mut self, counters: Counters) -> Self {
+        self.counters = counters;
+        self
+    }
+}
+
 impl Default for ReoptOptions {
     fn default() -> Self {
         ReoptOptions {
@@ -82,6 +110,7 @@ impl Default for ReoptOptions {
 
 /// What happened to a function that crossed its threshold.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReoptEvent {
     /// Its stub now points at the new definition.
     Reoptimized {

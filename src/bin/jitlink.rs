@@ -125,16 +125,16 @@ fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, KeepAlive)>, Err
         let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
         let r = jitlink::reopt::Reoptimizer::new(
             opts,
-            jitlink::reopt::ReoptOptions {
-                threshold: cli.reopt_threshold,
-                background: true,
-                log: cli.reopt_log,
-                counters: match (cli.reopt_plain_counters, cli.reopt_counters.as_str()) {
-                    (true, _) | (_, "plain") => jitlink::reopt::Counters::Plain,
-                    (_, "atomic") => jitlink::reopt::Counters::Atomic,
-                    _ => jitlink::reopt::Counters::PerThread,
-                },
-            },
+            jitlink::reopt::ReoptOptions::default()
+                .with_threshold(cli.reopt_threshold)
+                .with_log(cli.reopt_log)
+                .with_counters(
+                    match (cli.reopt_plain_counters, cli.reopt_counters.as_str()) {
+                        (true, _) | (_, "plain") => jitlink::reopt::Counters::Plain,
+                        (_, "atomic") => jitlink::reopt::Counters::Atomic,
+                        _ => jitlink::reopt::Counters::PerThread,
+                    },
+                ),
             std::sync::Arc::new(move |name: &str, _calls: u64| files.definition(name)),
         );
         for input in &cli.inputs {
@@ -149,10 +149,7 @@ fn link_tiered(cli: &Cli, opts: Options) -> Result<Option<(u64, KeepAlive)>, Err
     if cli.lazy {
         let l = jitlink::lazy::LazySession::new(
             opts,
-            jitlink::lazy::LazyOptions {
-                log: cli.lazy_log,
-                ..Default::default()
-            },
+            jitlink::lazy::LazyOptions::default().with_log(cli.lazy_log),
         );
         for input in &cli.inputs {
             l.add_file(input)?;

@@ -23,6 +23,7 @@ use crate::graph::{Symbol, SymbolId};
 use crate::target::ArchKind;
 
 /// The bytes of an input: a read-only file mapping or an owned buffer.
+#[non_exhaustive]
 pub enum Bytes {
     /// A mapped file.
     Mapped(memmap2::Mmap),

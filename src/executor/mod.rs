@@ -61,6 +61,7 @@ static AARCH64_EXECUTOR: Option<&[u8]> = None;
 
 /// Where the executor runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExecutorKind {
     /// A child process of the host's architecture.
     Process,

@@ -49,6 +49,7 @@ pub const SYNTHETIC: InputId = u32::MAX;
 
 /// Memory protection class of a section, which decides its segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum Perm {
     /// Read and execute.
     ReadExec,

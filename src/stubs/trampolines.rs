@@ -23,6 +23,7 @@ use crate::runtime::reentry::{self, Handler};
 
 /// How counting trampolines count calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Counters {
     /// Each thread decrements its own slot with a plain instruction: exact, and cheap (the
     /// default; see `crate::runtime::counters`). Falls back to [`Counters::Atomic`] where

@@ -201,10 +201,7 @@ fn drive(
 #[test]
 fn background_and_synchronous_tier_up_through_the_library() {
     for t in tiers().into_iter().step_by(2) {
-        let base = ReoptOptions {
-            threshold: 100,
-            ..ReoptOptions::default()
-        };
+        let base = ReoptOptions::default().with_threshold(100);
         let (tier0_only, r0) = drive(&t, base.clone(), None, 400);
         assert!(!r0.is_reoptimized("kernel_sum"));
         assert_eq!(r0.calls("kernel_sum"), Some(800), "{}", t.config);
@@ -242,10 +239,7 @@ fn background_and_synchronous_tier_up_through_the_library() {
             t.config
         );
 
-        let sync = ReoptOptions {
-            background: false,
-            ..base
-        };
+        let sync = base.with_background(false);
         let (synchronous, r2) = drive(&t, sync, Some(t.k2.clone()), 400);
         assert_eq!(synchronous, tier0_only, "{}", t.config);
         // The crossing call waited and continued in the new version: exactly 100 were counted.
@@ -271,11 +265,9 @@ fn contention(counters: Counters) {
     let e2 = entered.clone();
     let r = Arc::new(Reoptimizer::new(
         Options::default(),
-        ReoptOptions {
-            threshold: 5000,
-            counters,
-            ..ReoptOptions::default()
-        },
+        ReoptOptions::default()
+            .with_threshold(5000)
+            .with_counters(counters),
         Arc::new(move |_: &str, _: u64| {
             e2.fetch_add(1, Ordering::SeqCst);
             None
@@ -342,10 +334,7 @@ fn threaded(t: &Tiers, threshold: u64, tier1: Option<PathBuf>) -> (Reoptimizer, 
     let asked2 = asked.clone();
     let r = Reoptimizer::new(
         Options::default(),
-        ReoptOptions {
-            threshold,
-            ..ReoptOptions::default()
-        },
+        ReoptOptions::default().with_threshold(threshold),
         Arc::new(move |name: &str, n: u64| {
             asked2.lock().unwrap().push((name.to_string(), n));
             let p = tier1.as_ref()?;
