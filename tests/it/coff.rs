@@ -6,8 +6,7 @@
 use crate::common;
 use crate::common::formats;
 
-use std::process::Command;
-
+use common::asm::{self, AARCH64_WINDOWS, X86_64_WINDOWS};
 use common::*;
 use formats::*;
 
@@ -79,18 +78,7 @@ fn comdat_pair(
     );
     [("first", first), ("second", second_src)]
         .iter()
-        .map(|(name, text)| {
-            let src = dir.join(format!("{name}.s"));
-            std::fs::write(&src, text).unwrap();
-            let obj = dir.join(format!("{name}.o"));
-            let mut cmd = Command::new(&tool("llvm-mc-19").path);
-            cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
-                .arg(&src)
-                .arg("-o")
-                .arg(&obj);
-            must(cmd, "assembling a COMDAT object");
-            obj
-        })
+        .map(|(name, text)| assemble(&dir, name, text))
         .collect()
 }
 
@@ -131,27 +119,23 @@ fn comdat_selections() {
 
 #[test]
 fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
-    use formats::a64::*;
-    let obj = assemble_format_source(
-        "coff-arm64-fixed",
-        "aarch64-pc-windows-msvc",
-        "coff_arm64.s",
-    );
+    let dir = scratch_dir("coff-arm64-fixed");
+    let obj = asm::assemble(AARCH64_WINDOWS, &formats_dir().join("coff_arm64.s"), &dir);
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
-    let img = link_object_at(
-        &obj,
-        std::fs::read(&obj).unwrap(),
+    let img = jitlink::image::link_at_base(
+        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
         base,
         &[("ext".to_string(), ext)],
-    );
+    )
+    .unwrap();
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g, h, data) = (sym("f"), sym("g"), sym("h"), sym("data"));
     let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
     let at = |k: u64| f + 4 * k;
     let page = |a: u64| a & !0xfff;
-    let adrp_page = |k: u64| adrp_page(insn(k), at(k));
-    let lo12 = |k: u64| lo12(insn(k));
+    let adrp_page = |k: u64| asm::adrp_page(insn(k), at(k));
+    let lo12 = |k: u64| asm::lo12(insn(k));
     // PAGEBASE_REL21 and PAGEOFFSET_12A/12L, addends taken from the instructions.
     assert_eq!(adrp_page(0), page(data));
     assert_eq!(lo12(1), data & 0xfff);
@@ -161,11 +145,12 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     assert_eq!(lo12(5), (data + 64) & 0xfff);
     assert_eq!(lo12(6), (data + 3) & 0xfff);
     // BRANCH26, REL21, BRANCH19, BRANCH14.
-    assert_eq!(branch26(insn(7), at(7)), g);
-    assert_eq!(branch26(insn(8), at(8)), h);
-    assert_eq!(at(9).wrapping_add(adr_imm(insn(9)) as u64), h);
-    assert_eq!(branch19(insn(10), at(10)), g);
-    assert_eq!(branch14(insn(11), at(11)), g);
+    let branch = |k: u64, bits: u32| asm::branch_target(insn(k), at(k), bits);
+    assert_eq!(branch(7, 26), g);
+    assert_eq!(branch(8, 26), h);
+    assert_eq!(at(9).wrapping_add(asm::adr_imm(insn(9)) as u64), h);
+    assert_eq!(branch(10, 19), g);
+    assert_eq!(branch(11, 14), g);
     // Data: ADDR64, ADDR32, ADDR32NB (relative to the image base, the set's lowest address),
     // REL32 (relative to the end of the field), SECREL (g starts its section), ADDR64 to an
     // absolute symbol.
@@ -207,9 +192,7 @@ fn arm64_msvc_program_links_at_a_fixed_base() {
     // The checksum program compiled for aarch64-pc-windows-msvc links completely at a fixed
     // base (every relocation clang emits is translated and fits).
     for opt in ["-O0", "-O2"] {
-        let dir = scratch_dir(&format!("coff-arm64-program{opt}"));
         let objs = compile_objects(
-            &dir,
             "clang-19",
             &["--target=aarch64-pc-windows-msvc", opt],
             PROGRAM,
@@ -266,14 +249,12 @@ fn with_rel32_n(mut obj: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
-    let obj = assemble_format_source(
-        "coff-x86_64-fixed",
-        "x86_64-pc-windows-msvc",
-        "coff_x86_64.s",
-    );
+    let dir = scratch_dir("coff-x86_64-fixed");
+    let obj = asm::assemble(X86_64_WINDOWS, &formats_dir().join("coff_x86_64.s"), &dir);
     let bytes = with_rel32_n(std::fs::read(&obj).unwrap());
     let base = 0x4000_0000;
-    let img = link_object_at(&obj, bytes, base, &[]);
+    let img =
+        jitlink::image::link_at_base(&[(obj.display().to_string(), bytes)], base, &[]).unwrap();
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g) = (sym("f"), sym("g"));
     // rip-relative operands: the displacement at `field` counts from the instruction's end.
@@ -305,16 +286,7 @@ fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
 
 /// Assembles `text` for x86_64-pc-windows-msvc into `dir/name.o`.
 fn assemble(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
-    let src = dir.join(format!("{name}.s"));
-    std::fs::write(&src, text).unwrap();
-    let obj = dir.join(format!("{name}.o"));
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, &format!("assembling {name}.s"));
-    obj
+    asm::assemble_text(X86_64_WINDOWS, dir, name, text)
 }
 
 #[test]

@@ -32,41 +32,21 @@
 //! `JITLINK_DIFF_SEED=S` the seed.
 
 use crate::common;
-use crate::common::lld::LldImage;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use common::scratch_dir;
+use common::asm::{assemble_text, X86_64_LINUX};
+use common::lld::LldImage;
+use common::rng::{env_number as count_from_env, Random, SplitMix64 as Rng};
+use common::{assert_none_disagree, scratch_dir};
 use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, OpKind};
 use jitlink::image::{link_at_base, LinkedImage};
 
 const BASE: u64 = 0x1000_0000;
 /// Relocation sites per generated object.
 const SITES_PER_OBJECT: usize = 250;
-
-/// splitmix64: small, seedable, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
-}
 
 /// How a site is compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -398,10 +378,11 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
 }
 
 fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
-    common::lld::assemble(dir, name, "x86_64-unknown-linux-gnu", asm)
+    assemble_text(X86_64_LINUX, dir, name, asm)
 }
 
-/// Links `obj` with ld.lld-19, each section where `image` has it. `Err` holds lld's message.
+/// Links `obj` with ld.lld-19, each section where `image` has it (else at its `placement`
+/// address), the GOT at a fixed address. `Err` holds lld's message.
 fn lld_link(
     dir: &Path,
     name: &str,
@@ -410,22 +391,18 @@ fn lld_link(
     placement: &[(&str, u64)],
     abs: &[(String, u64)],
 ) -> Result<LldImage, String> {
-    let mut script = String::from("SECTIONS {\n");
-    for (sec, addr) in placement {
-        let addr = image
-            .and_then(|im| im.section_addr(&format!("{name}.o"), sec))
-            .unwrap_or(*addr);
-        let _ = writeln!(script, "  {sec} {addr:#x} : {{ *({sec}) }}");
-    }
-    let _ = writeln!(
-        script,
-        "  .got {:#x} : {{ *(.got) }}\n  .got.plt : {{ *(.got.plt) }}\n}}",
+    let placed: Vec<(&str, u64)> = placement
+        .iter()
+        .map(|&(sec, addr)| {
+            let at = image.and_then(|im| im.section_addr(&format!("{name}.o"), sec));
+            (sec, at.unwrap_or(addr))
+        })
+        .collect();
+    let got = format!(
+        "  .got {:#x} : {{ *(.got) }}\n  .got.plt : {{ *(.got.plt) }}\n",
         BASE + 0x40_0000
     );
-    for (n, a) in abs {
-        let _ = writeln!(script, "{n} = {a:#x};");
-    }
-    common::lld::link(dir, name, obj, &script, &[])
+    common::lld::lld_link(dir, name, obj, &placed, &got, &[], abs)
 }
 
 /// A view of one linker's output for comparisons.
@@ -518,13 +495,6 @@ fn meaning(v: &dyn View, site: &Site, p: u64) -> Result<u64, String> {
     })
 }
 
-fn count_from_env(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 const PLACEMENT: [(&str, u64); 3] = [
     (".text", BASE),
     (".rodata", BASE + 0x10_0000),
@@ -575,17 +545,7 @@ fn jitlink_agrees_with_lld_on_random_relocations() {
     eprintln!(
         "differential: {compared} relocations compared with ld.lld-19 (seed {seed}): {by_type:?}"
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {compared} disagree:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_none_disagree(&failures, compared);
 }
 
 /// Out-of-range values, one relocation per object: lld overflows exactly when jitlink fails.

@@ -3,18 +3,19 @@
 //! and absolute symbols, random addends), linked by jitlink at a fixed base and by ld.lld-19 at
 //! the same addresses (a linker script), then compared byte for byte at every site. The types
 //! compared are those whose result does not depend on where a linker puts its GOT or stubs
-//! (GOT-relative types are covered by `tests/check_aarch64.rs`); targets stay in range, and
+//! (GOT-relative types are covered by `tests/it/check_aarch64.rs`); targets stay in range, and
 //! lld runs with `--no-relax` so that it keeps `adrp`+`add` pairs as they are.
 //! `JITLINK_DIFF_RELOCS` sets the number of sites (default 2,000), `JITLINK_DIFF_SEED` the seed.
 
 use crate::common;
-use crate::common::lld::LldImage;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use common::scratch_dir;
+use common::asm::{assemble_text, AARCH64_LINUX};
+use common::rng::{env_number, Random, XorShift64Star as Rng};
+use common::{assert_none_disagree, scratch_dir};
 use jitlink::image::link_at_base;
 
 const BASE: u64 = 0x1000_0000;
@@ -213,21 +214,6 @@ const KINDS: &[(&str, &str, Targets, i64)] = &[
     ),
 ];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 struct Site {
     label: String,
     reloc: &'static str,
@@ -317,39 +303,30 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
 }
 
 fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
-    common::lld::assemble(dir, name, "aarch64-linux-gnu", asm)
+    assemble_text(AARCH64_LINUX, dir, name, asm)
 }
 
-/// ld.lld-19's output (without relaxation) with each section where jitlink put it.
+/// Loaded bytes by address, and symbols.
+type Output = (Vec<(u64, Vec<u8>)>, BTreeMap<String, u64>);
+
+/// ld.lld-19's output with each section where jitlink put it (`--no-relax`: `adrp`+`add` pairs
+/// stay as they are): bytes by address, symbols.
 fn lld_link(
     dir: &Path,
     name: &str,
     obj: &Path,
     sections: &[(&str, u64)],
     abs: &[(String, u64)],
-) -> LldImage {
-    let mut script = String::from("SECTIONS {\n");
-    for (sec, addr) in sections {
-        let _ = writeln!(script, "  {sec} {addr:#x} : {{ *({sec}) }}");
-    }
-    script.push_str("}\n");
-    for (n, a) in abs {
-        let _ = writeln!(script, "{n} = {a:#x};");
-    }
-    common::lld::link(dir, name, obj, &script, &["--no-relax"])
-        .unwrap_or_else(|err| panic!("ld.lld-19 on {}: {err}", obj.display()))
+) -> Output {
+    let lld = common::lld::lld_link(dir, name, obj, sections, "", &["--no-relax"], abs)
+        .unwrap_or_else(|e| panic!("ld.lld-19 on {}: {e}", obj.display()));
+    (lld.sections, lld.symbols)
 }
 
 #[test]
 fn jitlink_agrees_with_lld_on_random_aarch64_relocations() {
-    let total: usize = std::env::var("JITLINK_DIFF_RELOCS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let seed: u64 = std::env::var("JITLINK_DIFF_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let total = env_number("JITLINK_DIFF_RELOCS", 2000);
+    let seed = env_number("JITLINK_DIFF_SEED", 7) as u64;
     let dir = scratch_dir("differential-aarch64");
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let (mut compared, mut objects) = (0usize, 0usize);
@@ -368,9 +345,13 @@ fn jitlink_agrees_with_lld_on_random_aarch64_relocations() {
             .iter()
             .filter_map(|s| Some((*s, image.section_addr(&format!("{name}.o"), s)?)))
             .collect();
-        let lld = lld_link(&dir, &name, &obj, &placed, &abs);
-        let lld_symbols = &lld.symbols;
-        let read = |addr: u64, len: usize| lld.read(addr, len).map(<[u8]>::to_vec);
+        let (lld, lld_symbols) = lld_link(&dir, &name, &obj, &placed, &abs);
+        let read = |addr: u64, len: usize| {
+            lld.iter().find_map(|(a, b)| {
+                let start = usize::try_from(addr.checked_sub(*a)?).ok()?;
+                b.get(start..start + len).map(<[u8]>::to_vec)
+            })
+        };
         for site in &sites {
             let p = image.symbols[&site.label];
             assert_eq!(
@@ -401,15 +382,5 @@ fn jitlink_agrees_with_lld_on_random_aarch64_relocations() {
         KINDS.len(),
         "every relocation type was generated"
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {compared} disagree:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_none_disagree(&failures, compared);
 }

@@ -1,14 +1,17 @@
-//! jitlink's integration tests, one binary: each module is an area (select one with
-//! `cargo test --test it AREA::`), and `common` is the one harness that compiles C, C++ and Rust
-//! at test time, links natively and with jitlink (in process, through the `jitlink` tool, at a
-//! fixed base, in an executor), runs both and compares. Objects are cached under
-//! `target/test-cache/`, keyed by compiler, flags and source hash.
+//! The integration tests, as one test binary (`cargo test --test it`).
+//!
+//! One module per area, named after the file it lives in: `cargo test --test it lazy::` runs the
+//! lazy-linking tests, `cargo test --test it differential::` the x86-64 differential tests. The
+//! harness they share (compiling with the system compilers, the cache under
+//! `target/test-cache/`, native links, running a program natively and through `jitlink` and
+//! comparing both runs) is in `common/`.
 
 mod common;
 
 mod api;
 mod c_programs;
 mod check;
+mod check_aarch64;
 mod cli;
 mod coff;
 mod cpp;

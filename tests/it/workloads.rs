@@ -79,40 +79,6 @@ fn package_dir(name: &str) -> PathBuf {
         .clone()
 }
 
-/// Runs one configuration's natively linked program and the `jitlink` run
-/// over the same inputs; records the comparison and the native exit check.
-/// Programs of a cross compiler run natively under qemu-user and with `--executor qemu`.
-#[allow(clippy::too_many_arguments)]
-fn check_run(
-    failures: &mut Failures,
-    natives: &mut Vec<(String, Outcome)>,
-    label: String,
-    compiler: Compiler,
-    exe: &Path,
-    inputs: &[PathBuf],
-    spec: &RunSpec,
-    exit_code: i32,
-) {
-    let options: &[&str] = if compiler.is_cross() {
-        &["--executor", "qemu"]
-    } else {
-        &[]
-    };
-    let native_cmd = native_command(compiler, exe);
-    let (native, verdict) = run_both_command(&label, native_cmd, options, inputs, spec);
-    failures.record(if native.status.code() == Some(exit_code) && !native.hung {
-        Ok(())
-    } else {
-        Err(format!(
-            "[{label}] the natively linked program ended with {}, expected exit code {exit_code}\n{}",
-            native.describe_status(),
-            native.stderr_text()
-        ))
-    });
-    failures.record(verdict);
-    natives.push((label, native));
-}
-
 /// The same inputs linked lazily (`jitlink --lazy`: per object, or per function with
 /// -ffunction-sections), compared with the same native run; host programs only.
 fn check_lazy(
@@ -162,47 +128,39 @@ fn aarch64_workload_configs() -> Vec<Config> {
 
 fn check_lua(configs: &[Config]) {
     let lua_dir = lua_dir();
-    let lib_sources: Vec<PathBuf> = c_sources(&lua_dir)
-        .into_iter()
-        .filter(|p| {
-            !matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("lua.c" | "luac.c")
-            )
-        })
-        .collect();
+    let lib_sources = lua_library_sources(&lua_dir);
     let workload = testdata_dir().join("workloads").join("lua");
     let driver = workload.join("driver.c");
     let script = workload.join("test.lua");
     let defines = vec!["-DLUA_USE_LINUX".to_string()];
 
-    let mut jobs = Vec::new();
-    for config in configs {
-        jobs.push(CompileJob::new(config, &driver, &[]).include(&lua_dir));
-        for source in &lib_sources {
-            jobs.push(CompileJob::new(config, source, &defines));
-        }
-    }
-    // Tier 1 for the -O0 configurations: the library at -O2, for `--reopt`.
+    let library = |config: &Config| -> Vec<CompileJob> {
+        let job = |source: &PathBuf| CompileJob::new(config, source, &defines);
+        lib_sources.iter().map(job).collect()
+    };
+    // The driver and the library for each configuration; then tier 1 for the -O0
+    // configurations: the library at -O2, for `--reopt`.
     let tier1: Vec<Config> = configs
         .iter()
         .filter(|c| c.opt == Opt::O0 && !c.compiler.is_cross())
         .map(|c| Config { opt: Opt::O2, ..*c })
         .collect();
-    for config in &tier1 {
-        for source in &lib_sources {
-            jobs.push(CompileJob::new(config, source, &defines));
-        }
-    }
-    let objects = compile_all(&jobs);
-    let per_config = lib_sources.len() + 1;
-    let tier1_objects = &objects[configs.len() * per_config..];
+    let mut groups: Vec<Vec<CompileJob>> = configs
+        .iter()
+        .map(|config| {
+            let mut jobs = vec![CompileJob::new(config, &driver, &[]).include(&lua_dir)];
+            jobs.extend(library(config));
+            jobs
+        })
+        .collect();
+    groups.extend(tier1.iter().map(library));
+    let mut objects = compile_groups(&groups);
+    let tier1_objects = objects.split_off(configs.len());
 
     let spec = RunSpec::args(&[script.to_str().expect("UTF-8 path"), "200"]);
     let mut failures = Failures::new("Lua workload");
     let mut natives = Vec::new();
-    for (ci, config) in configs.iter().enumerate() {
-        let objs = &objects[ci * per_config..(ci + 1) * per_config];
+    for (config, objs) in configs.iter().zip(&objects) {
         let exe = native_link(config, objs, "lua-driver");
         check_run(
             &mut failures,
@@ -210,6 +168,7 @@ fn check_lua(configs: &[Config]) {
             format!("lua objects {config}"),
             config.compiler,
             &exe,
+            &[],
             objs,
             &spec,
             5,
@@ -225,8 +184,7 @@ fn check_lua(configs: &[Config]) {
         let tier0 = |c: &Config| Config { opt: Opt::O0, ..*c } == *config;
         if let Some(t) = tier1.iter().position(tier0) {
             // Tiered: the -O0 objects re-optimized from the -O2 library while the script runs.
-            let n = lib_sources.len();
-            let lib = archive(&tier1_objects[t * n..(t + 1) * n], "liblua-O2");
+            let lib = archive(&tier1_objects[t], "liblua-O2");
             let lib = lib.to_string_lossy().into_owned();
             let options = ["--reopt", lib.as_str(), "--reopt-threshold", "50"];
             let (_, verdict) =
@@ -243,6 +201,7 @@ fn check_lua(configs: &[Config]) {
             format!("lua archive {config}"),
             config.compiler,
             &exe,
+            &[],
             &with_lib,
             &spec,
             5,
@@ -250,6 +209,19 @@ fn check_lua(configs: &[Config]) {
     }
     failures.record(check_native_agreement("lua", &natives));
     failures.finish();
+}
+
+/// Lua's core and library sources: every file but the stand-alone interpreter and compiler.
+fn lua_library_sources(lua_dir: &Path) -> Vec<PathBuf> {
+    c_sources(lua_dir)
+        .into_iter()
+        .filter(|p| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("lua.c" | "luac.c")
+            )
+        })
+        .collect()
 }
 
 /// The Lua 5.4 sources of the `lua-src` package.
@@ -274,91 +246,51 @@ fn lua_dir() -> PathBuf {
 fn lua_macho_x86_64() {
     let lua_dir = lua_dir();
     let workload = testdata_dir().join("workloads").join("lua");
-    let mut sources: Vec<PathBuf> = c_sources(&lua_dir)
-        .into_iter()
-        .filter(|p| {
-            !matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("lua.c" | "luac.c")
-            )
-        })
-        .collect();
+    let mut sources = lua_library_sources(&lua_dir);
     sources.push(workload.join("driver.c"));
     let resource = Command::new(&tool("clang-19").path)
         .arg("-print-resource-dir")
         .output()
         .expect("clang-19 -print-resource-dir");
-    let resource = PathBuf::from(String::from_utf8_lossy(&resource.stdout).trim());
+    let resource = String::from_utf8_lossy(&resource.stdout).trim().to_string();
     for opt in ["-O0", "-O2"] {
-        let dir = scratch_dir(&format!("lua-macho{opt}"));
-        let mut objs = Vec::new();
-        let mut native_objs = Vec::new();
-        for src in &sources {
-            let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("src");
-            let obj = dir.join(format!("{stem}.o"));
-            let mut cmd = Command::new(&tool("clang-19").path);
-            // Darwin's clang on glibc's headers: no Darwin SDK, Linux's declarations (glibc
-            // spells its non-null attribute with a name that is a keyword on Darwin).
-            cmd.args([
-                "--target=x86_64-apple-macos11",
-                opt,
-                "-nostdinc",
-                "-isystem",
-            ])
-            .arg(resource.join("include"))
-            .args([
-                "-isystem",
-                "/usr/include/x86_64-linux-gnu",
-                "-isystem",
-                "/usr/include",
-            ])
-            .args([
-                "-D__linux__",
-                "-U__APPLE__",
-                "-fno-stack-protector",
-                "-DLUA_USE_LINUX",
-            ])
-            .arg("-D__nonnull(p)=__attribute__((__nonnull__ p))")
-            .arg("-I")
-            .arg(&lua_dir)
-            .arg("-c")
-            .arg(src)
-            .arg("-o")
-            .arg(&obj);
-            let out = cmd.output().expect("run clang-19");
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                shell_line(&cmd),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            objs.push(obj);
-            let nobj = dir.join(format!("{stem}.elf.o"));
-            let mut cmd = Command::new(&tool("gcc").path);
-            cmd.args([opt, "-DLUA_USE_LINUX", "-I"])
-                .arg(&lua_dir)
-                .arg("-c")
-                .arg(src)
-                .arg("-o")
-                .arg(&nobj);
-            let out = cmd.output().expect("run gcc");
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                shell_line(&cmd),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            native_objs.push(nobj);
-        }
-        let exe = dir.join("lua-native");
-        let mut cmd = Command::new(&tool("gcc").path);
-        cmd.args(&native_objs).args(["-lm", "-o"]).arg(&exe);
-        let out = cmd.output().expect("run gcc");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // Darwin's clang on glibc's headers: no Darwin SDK, Linux's declarations (glibc
+        // spells its non-null attribute with a name that is a keyword on Darwin).
+        let macho_flags: Vec<String> = [
+            "--target=x86_64-apple-macos11",
+            opt,
+            "-nostdinc",
+            "-isystem",
+            &format!("{resource}/include"),
+            "-isystem",
+            "/usr/include/x86_64-linux-gnu",
+            "-isystem",
+            "/usr/include",
+            "-D__linux__",
+            "-U__APPLE__",
+            "-fno-stack-protector",
+            "-DLUA_USE_LINUX",
+            "-D__nonnull(p)=__attribute__((__nonnull__ p))",
+        ]
+        .map(String::from)
+        .to_vec();
+        let elf_flags = [opt, "-DLUA_USE_LINUX"].map(String::from);
+        let job = |compiler: Compiler, flags: &[String], src: &PathBuf| {
+            CompileJob::with_tool(compiler.tool(), src, flags).include(&lua_dir)
+        };
+        let groups: [Vec<CompileJob>; 2] = [
+            sources
+                .iter()
+                .map(|s| job(Compiler::Clang, &macho_flags, s))
+                .collect(),
+            sources
+                .iter()
+                .map(|s| job(Compiler::Gcc, &elf_flags, s))
+                .collect(),
+        ];
+        let [objs, native_objs]: [Vec<PathBuf>; 2] = compile_groups(&groups).try_into().unwrap();
+        let gcc = Compiler::Gcc.tool();
+        let exe = link_executable(gcc, &[], &native_objs, &["-lm"], "lua-native", opt);
         let spec = RunSpec::args(&[workload.join("test.lua").display().to_string()]);
         let (native, verdict) = run_both(&format!("lua macho {opt}"), &exe, &objs, &spec);
         assert_eq!(
@@ -416,21 +348,24 @@ fn check_zlib(configs: &[Config]) {
     .map(|s| s.to_string())
     .collect();
 
-    let mut jobs = Vec::new();
-    for config in configs {
-        jobs.push(CompileJob::new(config, &driver, &[]).include(&zlib_dir));
-        for source in &lib_sources {
-            jobs.push(CompileJob::new(config, source, &defines));
-        }
-    }
-    let objects = compile_all(&jobs);
-    let per_config = lib_sources.len() + 1;
+    let groups: Vec<Vec<CompileJob>> = configs
+        .iter()
+        .map(|config| {
+            let mut jobs = vec![CompileJob::new(config, &driver, &[]).include(&zlib_dir)];
+            jobs.extend(
+                lib_sources
+                    .iter()
+                    .map(|s| CompileJob::new(config, s, &defines)),
+            );
+            jobs
+        })
+        .collect();
+    let objects = compile_groups(&groups);
 
     let spec = RunSpec::args(&["1"]);
     let mut failures = Failures::new("zlib workload");
     let mut natives = Vec::new();
-    for (ci, config) in configs.iter().enumerate() {
-        let objs = &objects[ci * per_config..(ci + 1) * per_config];
+    for (config, objs) in configs.iter().zip(&objects) {
         let exe = native_link(config, objs, "zlib-driver");
         check_run(
             &mut failures,
@@ -438,6 +373,7 @@ fn check_zlib(configs: &[Config]) {
             format!("zlib objects {config}"),
             config.compiler,
             &exe,
+            &[],
             objs,
             &spec,
             0,
@@ -462,6 +398,7 @@ fn check_zlib(configs: &[Config]) {
                 format!("zlib archive {config}"),
                 config.compiler,
                 &exe,
+                &[],
                 &with_lib,
                 &spec,
                 0,
@@ -496,20 +433,24 @@ fn sqlite() {
         .collect();
 
     let configs = covering_configs();
-    let mut jobs = Vec::new();
-    for config in &configs {
-        // The big file first, so that the two slots stay busy.
-        jobs.push(CompileJob::new(config, &amalgamation, &defines));
-        jobs.push(CompileJob::new(config, &driver, &[]).include(&sqlite_dir));
-    }
-    let objects = compile_all(&jobs);
+    let groups: Vec<Vec<CompileJob>> = configs
+        .iter()
+        .map(|config| {
+            // The big file first, so that the two slots stay busy.
+            vec![
+                CompileJob::new(config, &amalgamation, &defines),
+                CompileJob::new(config, &driver, &[]).include(&sqlite_dir),
+            ]
+        })
+        .collect();
+    let objects = compile_groups(&groups);
 
     let spec = RunSpec::args(&["3000"]);
     let mut failures = Failures::new("SQLite workload");
     let mut natives = Vec::new();
-    for (ci, config) in configs.iter().enumerate() {
+    for (config, objects) in configs.iter().zip(&objects) {
         // Driver first on the command line, as a user would write it.
-        let objs = vec![objects[ci * 2 + 1].clone(), objects[ci * 2].clone()];
+        let objs = vec![objects[1].clone(), objects[0].clone()];
         let exe = native_link(config, &objs, "sqlite-driver");
         check_run(
             &mut failures,
@@ -517,6 +458,7 @@ fn sqlite() {
             format!("sqlite {config}"),
             config.compiler,
             &exe,
+            &[],
             &objs,
             &spec,
             0,

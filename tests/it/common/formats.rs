@@ -2,8 +2,7 @@
 //! `testdata/formats/` for a foreign object format and compares each entry point's run through
 //! `jitlink --entry` with the ELF build of the same sources linked by gcc.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use super::*;
 
@@ -28,65 +27,49 @@ pub fn formats_dir() -> PathBuf {
     testdata_dir().join("formats")
 }
 
-/// Runs `cmd`, panicking with its output if it fails.
-pub fn must(mut cmd: Command, what: &str) {
-    let line = shell_line(&cmd);
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run {line}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed: {line}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Compiles `sources` (names in `testdata/formats`, without `.c`) with `compiler args` into
-/// `dir`; returns the objects.
-pub fn compile_objects(
-    dir: &Path,
-    compiler: &str,
-    args: &[&str],
-    sources: &[&str],
-) -> Vec<PathBuf> {
-    let cc = tool(compiler);
-    sources
+/// Compiles `sources` (names in `testdata/formats`, without `.c`) with `compiler args`,
+/// freestanding; returns the objects (cached).
+pub fn compile_objects(compiler: &str, args: &[&str], sources: &[&str]) -> Vec<PathBuf> {
+    let mut flags: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    flags.extend(["-ffreestanding", "-fno-stack-protector"].map(String::from));
+    let jobs: Vec<CompileJob> = sources
         .iter()
         .map(|s| {
-            let obj = dir.join(format!("{s}.o"));
-            let mut cmd = Command::new(&cc.path);
-            cmd.args(args)
-                .args(["-ffreestanding", "-fno-stack-protector", "-c"])
-                .arg(formats_dir().join(format!("{s}.c")))
-                .arg("-o")
-                .arg(&obj);
-            must(
-                cmd,
-                &format!("compiling {s}.c with {compiler} {}", args.join(" ")),
-            );
-            obj
+            CompileJob::with_tool(tool(compiler), formats_dir().join(format!("{s}.c")), &flags)
         })
-        .collect()
+        .collect();
+    compile_all(&jobs)
 }
 
 /// The ELF build of the program whose `main` returns `entry()`, linked by gcc.
-pub fn native_program(dir: &Path, entry: &str, defines: &[&str]) -> PathBuf {
-    native_program_with(dir, "gcc", entry, defines)
+pub fn native_program(entry: &str, defines: &[&str]) -> PathBuf {
+    native_program_with("gcc", entry, defines)
 }
 
-/// [`native_program`] built by the gcc driver `gcc` (a cross compiler for aarch64).
-pub fn native_program_with(dir: &Path, gcc: &str, entry: &str, defines: &[&str]) -> PathBuf {
-    let exe = dir.join(format!("native-{gcc}-{entry}"));
-    let mut cmd = Command::new(&tool(gcc).path);
-    cmd.args(["-O2", &format!("-DENTRY={entry}")]).args(defines);
-    for s in PROGRAM {
-        cmd.arg(formats_dir().join(format!("{s}.c")));
-    }
-    cmd.arg(formats_dir().join("entry_main.c"))
-        .arg("-o")
-        .arg(&exe);
-    must(cmd, "building the ELF program");
-    exe
+/// [`native_program`] built by the gcc driver `gcc` (a cross compiler for aarch64); cached.
+pub fn native_program_with(gcc: &str, entry: &str, defines: &[&str]) -> PathBuf {
+    let cc = tool(gcc);
+    let mut flags = vec!["-O2".to_string()];
+    flags.extend(defines.iter().map(|d| d.to_string()));
+    let mut jobs: Vec<CompileJob> = PROGRAM
+        .iter()
+        .map(|s| CompileJob::with_tool(cc, formats_dir().join(format!("{s}.c")), &flags))
+        .collect();
+    flags.push(format!("-DENTRY={entry}"));
+    jobs.push(CompileJob::with_tool(
+        cc,
+        formats_dir().join("entry_main.c"),
+        &flags,
+    ));
+    let objects = compile_all(&jobs);
+    link_executable(
+        cc,
+        &[],
+        &objects,
+        &[],
+        &format!("native-{gcc}-{entry}"),
+        "the ELF program",
+    )
 }
 
 /// Compiles the program with `compiler args`, runs every entry through jitlink (with
@@ -99,16 +82,53 @@ pub fn check_program(
     native_defines: &[&str],
     jit_options: &[&str],
 ) -> Vec<String> {
-    let dir = scratch_dir(label);
-    let objs = compile_objects(&dir, compiler, args, PROGRAM);
+    check_entries(
+        label,
+        compiler,
+        args,
+        Compiler::Gcc,
+        native_defines,
+        jit_options,
+    )
+}
+
+/// Compiles the program with `compiler args` for aarch64, runs every entry through
+/// `jitlink --executor qemu` and compares with the aarch64-linux-gnu-gcc build under qemu-user.
+/// printf is left out (`-DNO_PRINTF`): Apple's and Windows' arm64 conventions pass variadic
+/// arguments differently from glibc's.
+pub fn check_program_under_qemu(label: &str, compiler: &str, args: &[&str]) -> Vec<String> {
+    let mut args = args.to_vec();
+    args.push("-DNO_PRINTF");
+    check_entries(
+        label,
+        compiler,
+        &args,
+        Compiler::Aarch64Gcc,
+        &["-DNO_PRINTF"],
+        &["--executor", "qemu"],
+    )
+}
+
+/// Compiles the program with `compiler args` and compares every entry's jitlink run (with
+/// `jit_options` and `--entry`) with the ELF build of `native` (a cross compiler's runs under
+/// qemu-user). Returns the failures.
+fn check_entries(
+    label: &str,
+    compiler: &str,
+    args: &[&str],
+    native: Compiler,
+    native_defines: &[&str],
+    jit_options: &[&str],
+) -> Vec<String> {
+    let objs = compile_objects(compiler, args, PROGRAM);
     let mut failures = Vec::new();
     for entry in ENTRIES {
-        let native = native_program(&dir, entry, native_defines);
+        let exe = native_program_with(native.program(), entry, native_defines);
         let mut options = jit_options.to_vec();
         options.extend(["--entry", entry]);
-        let (out, verdict) = run_both_with_options(
+        let (out, verdict) = run_both_command(
             &format!("{label} {entry}"),
-            &native,
+            native_command(native, &exe),
             &options,
             &objs,
             &RunSpec::default(),
@@ -128,113 +148,4 @@ pub fn check_program(
 pub fn jitlink(args: &[&str], inputs: &[PathBuf]) -> (Option<i32>, String, String) {
     let mut cmd = jitlink_command(args, inputs, &[]);
     outcome(&mut cmd)
-}
-
-/// Compiles the program with `compiler args` for aarch64, runs every entry through
-/// `jitlink --executor qemu` and compares with the aarch64-linux-gnu-gcc build under qemu-user.
-/// printf is left out (`-DNO_PRINTF`): Apple's and Windows' arm64 conventions pass variadic
-/// arguments differently from glibc's.
-pub fn check_program_under_qemu(label: &str, compiler: &str, args: &[&str]) -> Vec<String> {
-    let dir = scratch_dir(label);
-    let mut args = args.to_vec();
-    args.push("-DNO_PRINTF");
-    let objs = compile_objects(&dir, compiler, &args, PROGRAM);
-    let mut failures = Vec::new();
-    for entry in ENTRIES {
-        let native = native_program_with(&dir, "aarch64-linux-gnu-gcc", entry, &["-DNO_PRINTF"]);
-        let mut native_cmd = Command::new(&tool("qemu-aarch64").path);
-        native_cmd.arg("-L").arg(AARCH64_SYSROOT).arg(&native);
-        let (out, verdict) = run_both_command(
-            &format!("{label} {entry}"),
-            native_cmd,
-            &["--executor", "qemu", "--entry", entry],
-            &objs,
-            &RunSpec::default(),
-        );
-        if out.status.code() == Some(0) {
-            failures.push(format!("[{label} {entry}] the ELF build returned 0"));
-        }
-        if let Err(e) = verdict {
-            failures.push(e);
-        }
-    }
-    failures
-}
-
-/// Assembles `testdata/formats/<source>` with llvm-mc-19 for `triple` into a scratch directory
-/// named `tag`; returns the object's path.
-pub fn assemble_format_source(tag: &str, triple: &str, source: &str) -> PathBuf {
-    let dir = scratch_dir(tag);
-    let obj = dir.join(Path::new(source).with_extension("o"));
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.arg(format!("-triple={triple}"))
-        .arg("-filetype=obj")
-        .arg(formats_dir().join(source))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, &format!("assembling {source}"));
-    obj
-}
-
-/// Links the object `obj` (with content `bytes`) alone at `base` through the one pipeline's
-/// fixed-base target.
-pub fn link_object_at(
-    obj: &Path,
-    bytes: Vec<u8>,
-    base: u64,
-    absolutes: &[(String, u64)],
-) -> jitlink::image::LinkedImage {
-    jitlink::image::link_at_base(&[(obj.display().to_string(), bytes)], base, absolutes)
-        .unwrap_or_else(|e| panic!("linking {} at {base:#x}: {e}", obj.display()))
-}
-
-/// Decoders of the AArch64 instruction fields that relocations fill.
-pub mod a64 {
-    /// `v`'s low `bits` bits, sign-extended.
-    pub fn sext(v: u64, bits: u32) -> i64 {
-        ((v << (64 - bits)) as i64) >> (64 - bits)
-    }
-
-    /// The byte offset an `adr` (or the page offset an `adrp`) encodes.
-    pub fn adr_imm(insn: u32) -> i64 {
-        sext(
-            u64::from((insn >> 29) & 3) | (u64::from((insn >> 5) & 0x7ffff) << 2),
-            21,
-        )
-    }
-
-    /// The page an `adrp` at `p` addresses.
-    pub fn adrp_page(insn: u32, p: u64) -> u64 {
-        assert_eq!(insn & 0x9f00_0000, 0x9000_0000, "not adrp: {insn:#010x}");
-        (p & !0xfff).wrapping_add((adr_imm(insn) << 12) as u64)
-    }
-
-    /// The byte offset an `add` or load (unsigned offset) adds, scaled by its access size.
-    pub fn lo12(insn: u32) -> u64 {
-        let imm = u64::from((insn >> 10) & 0xfff);
-        if insn & 0x1f00_0000 == 0x1100_0000 {
-            return imm;
-        }
-        assert_eq!(insn & 0x3b00_0000, 0x3900_0000, "not add/ldr: {insn:#010x}");
-        let mut size = insn >> 30;
-        if size == 0 && insn & 0x0480_0000 == 0x0480_0000 {
-            size = 4;
-        }
-        imm << size
-    }
-
-    /// The target of a `b`/`bl` at `p`.
-    pub fn branch26(insn: u32, p: u64) -> u64 {
-        p.wrapping_add((sext(u64::from(insn & 0x3ff_ffff), 26) << 2) as u64)
-    }
-
-    /// The target of a conditional branch (`b.cond`, `cbz`) at `p`.
-    pub fn branch19(insn: u32, p: u64) -> u64 {
-        p.wrapping_add((sext(u64::from((insn >> 5) & 0x7ffff), 19) << 2) as u64)
-    }
-
-    /// The target of a test-and-branch (`tbz`) at `p`.
-    pub fn branch14(insn: u32, p: u64) -> u64 {
-        p.wrapping_add((sext(u64::from((insn >> 5) & 0x3fff), 14) << 2) as u64)
-    }
 }

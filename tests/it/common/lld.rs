@@ -1,29 +1,15 @@
-//! The differential tests' side of ld.lld-19: assemble text, link it with a linker script that
-//! places each section where jitlink placed it, and read the output back.
+//! The reference linker of the differential tests: ld.lld-19 links one object with a linker
+//! script that puts each output section where jitlink put it, and the output is read back as
+//! loaded bytes by address and symbols.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::fmt::Write as _;
+use std::path::Path;
 use std::process::Command;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
-use super::{outcome, tool};
-
-/// Assembles `asm` with llvm-mc-19 for `triple` into `dir/name.o`.
-pub fn assemble(dir: &Path, name: &str, triple: &str, asm: &str) -> PathBuf {
-    let src = dir.join(format!("{name}.s"));
-    let obj = dir.join(format!("{name}.o"));
-    std::fs::write(&src, asm).unwrap();
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.arg("-filetype=obj")
-        .arg(format!("-triple={triple}"))
-        .arg("-o")
-        .arg(&obj)
-        .arg(&src);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "llvm-mc-19 {}: {err}", src.display());
-    obj
-}
+use super::*;
 
 /// An lld output: its loaded bytes by address, and its symbols.
 pub struct LldImage {
@@ -32,31 +18,43 @@ pub struct LldImage {
 }
 
 impl LldImage {
-    /// The bytes at `[addr, addr + len)`, if one section holds them.
+    /// `len` bytes at `addr`, if one section holds them all.
     pub fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
         self.sections.iter().find_map(|(a, b)| {
             let start = usize::try_from(addr.checked_sub(*a)?).ok()?;
-            b.get(start..start.checked_add(len)?)
+            b.get(start..start + len)
         })
     }
 }
 
-/// Links `obj` with ld.lld-19 (`-static --no-pie -e 0`, and `args`) by the linker script
-/// `script`, written to `dir/name.ld`. `Err` holds lld's message.
-pub fn link(
+/// Links `obj` statically with ld.lld-19 (`-static --no-pie -e 0`, then `options`) into
+/// `dir/<name>.elf`: each section of `placement` at its address, `more_sections` (script lines)
+/// after them, and the absolute symbols `abs`. `Err` holds lld's message.
+pub fn lld_link(
     dir: &Path,
     name: &str,
     obj: &Path,
-    script: &str,
-    args: &[&str],
+    placement: &[(&str, u64)],
+    more_sections: &str,
+    options: &[&str],
+    abs: &[(String, u64)],
 ) -> Result<LldImage, String> {
+    let mut script = String::from("SECTIONS {\n");
+    for (sec, addr) in placement {
+        let _ = writeln!(script, "  {sec} {addr:#x} : {{ *({sec}) }}");
+    }
+    script.push_str(more_sections);
+    script.push_str("}\n");
+    for (n, a) in abs {
+        let _ = writeln!(script, "{n} = {a:#x};");
+    }
     let script_path = dir.join(format!("{name}.ld"));
-    std::fs::write(&script_path, script).unwrap();
+    fs::write(&script_path, script).expect("write the linker script");
     let out = dir.join(format!("{name}.elf"));
     let mut cmd = Command::new(&tool("ld.lld-19").path);
-    cmd.args(["-static", "--no-pie", "-e", "0"])
-        .args(args)
-        .arg("-T")
+    cmd.args(["-static", "--no-pie"])
+        .args(options)
+        .args(["-e", "0", "-T"])
         .arg(&script_path)
         .arg(obj)
         .arg("-o")
@@ -65,14 +63,18 @@ pub fn link(
     if code != Some(0) {
         return Err(err);
     }
-    let data = std::fs::read(&out).unwrap();
-    let file = object::File::parse(&*data).unwrap();
+    let data = fs::read(&out).expect("read lld output");
+    let file = object::File::parse(&*data).expect("parse lld output");
     let sections = file
         .sections()
         .filter(|s| s.address() != 0)
         .map(|s| {
-            let bytes = s.uncompressed_data().map(|d| d.into_owned());
-            (s.address(), bytes.unwrap_or_default())
+            (
+                s.address(),
+                s.uncompressed_data()
+                    .map(|d| d.into_owned())
+                    .unwrap_or_default(),
+            )
         })
         .collect();
     let symbols = file
