@@ -7,7 +7,7 @@
 //! lld runs with `--no-relax` so that it keeps `adrp`+`add` pairs as they are.
 //! `JITLINK_DIFF_RELOCS` sets the number of sites (default 2,000), `JITLINK_DIFF_SEED` the seed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -73,7 +73,7 @@ fn closing_the_channel_ends_an_idle_executor() {
     assert_eq!(describe_status(status), Ok(0));
 }
 
-mod common;
+use crate::common;
 
 /// A linked program that dereferences a bad pointer kills only the executor: jitlink reports
 /// the signal and exits with 128 + its number, for the host and for aarch64 under qemu.

@@ -1,7 +1,7 @@
 //! Command-line options of `jitlink` other than plain linking: `--entry`,
 //! `--abs`, `-L`/`-l`, `--show-graph` and `--timings`.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -6,7 +6,7 @@
 //! - `testdata/fuzz/<target>/corpus/`: the minimized corpus of a campaign;
 //! - `testdata/fuzz/<target>/crashes/`: inputs that crashed a target before its fix.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

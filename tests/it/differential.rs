@@ -31,7 +31,7 @@
 //! `JITLINK_DIFF_RELOCS=N` sets how many relocations the main test generates (default 2,000);
 //! `JITLINK_DIFF_SEED=S` the seed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

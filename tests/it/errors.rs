@@ -3,7 +3,7 @@
 //! (not a signal, not a Rust panic), an explanation on stderr that names
 //! what is wrong, and nothing run (empty stdout).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! tier-up, exactly one call per function enters the runtime however many threads count, and
 //! per-thread counters: one runtime entry on one thread, POSIX threads, counts of exited threads.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,7 +7,7 @@
 //! `cargo metadata` on it, which downloads the crates without compiling
 //! anything, and read each package's directory from the metadata.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

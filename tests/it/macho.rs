@@ -3,9 +3,8 @@
 //! assembly checks SUBTRACTOR pairs and section-relative relocations; thread-local variables
 //! are rejected with a clear error.
 
-mod common;
-#[path = "common/formats.rs"]
-mod formats;
+use crate::common;
+use crate::common::formats;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! from several threads at once, argument registers and stack arguments through the resolver,
 //! and `jitlink --lazy` against the natively linked programs (gcc and clang-19).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};

@@ -3,9 +3,8 @@
 //! convention) and agree with the ELF build of the same sources; COMDAT selections from
 //! hand-written assembly.
 
-mod common;
-#[path = "common/formats.rs"]
-mod formats;
+use crate::common;
+use crate::common::formats;
 
 use std::process::Command;
 

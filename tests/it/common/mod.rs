@@ -30,6 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod formats;
+
 /// Changing this string invalidates every cache entry (bump it when the
 /// meaning of a key changes).
 const CACHE_SALT: &str = "jitlink-test-cache-v1";

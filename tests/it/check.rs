@@ -4,7 +4,7 @@
 //! lines must fail to link with every one of those texts in the message. `jitlink-args:` gives
 //! the command-line options (base, absolute symbols).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@
 //!   size from the object's symbol table, and the stubs, whose bytes must jump to their targets;
 //! * the crash report names the function, offset and file the program counter is in.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

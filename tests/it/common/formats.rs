@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::*;
+use super::*;
 
 /// The checksum program's sources and entry points.
 pub const PROGRAM: &[&str] = &[

@@ -3,7 +3,7 @@
 //! `jitlink-check:` lines evaluated by decoding the patched instructions (operands numbered as
 //! LLVM's MC layer numbers them).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! function-sections × debug info), linked natively and by `jitlink`, run
 //! both ways and compared byte for byte (stdout, stderr, exit status).
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,0 +1,30 @@
+//! The integration tests, as one test binary (`cargo test --test it`).
+//!
+//! One module per area, named after the file it lives in: `cargo test --test it lazy::` runs the
+//! lazy-linking tests, `cargo test --test it differential::` the x86-64 differential tests. The
+//! harness they share (compiling with the system compilers, the cache under
+//! `target/test-cache/`, native links, running a program natively and through `jitlink` and
+//! comparing both runs) is in `common/`.
+
+mod common;
+
+mod api;
+mod c_programs;
+mod check;
+mod check_aarch64;
+mod cli;
+mod coff;
+mod cpp;
+mod debugger;
+mod differential;
+mod differential_aarch64;
+mod errors;
+mod executor;
+mod fuzz_regressions;
+mod lazy;
+mod macho;
+mod reopt;
+mod rust_staticlib;
+mod stubs;
+mod tls;
+mod workloads;
