@@ -6,8 +6,7 @@
 use crate::common;
 use crate::common::formats;
 
-use std::process::Command;
-
+use common::asm::{self, AARCH64_WINDOWS, X86_64_WINDOWS};
 use common::*;
 use formats::*;
 
@@ -79,18 +78,7 @@ fn comdat_pair(
     );
     [("first", first), ("second", second_src)]
         .iter()
-        .map(|(name, text)| {
-            let src = dir.join(format!("{name}.s"));
-            std::fs::write(&src, text).unwrap();
-            let obj = dir.join(format!("{name}.o"));
-            let mut cmd = Command::new(&tool("llvm-mc-19").path);
-            cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
-                .arg(&src)
-                .arg("-o")
-                .arg(&obj);
-            must(cmd, "assembling a COMDAT object");
-            obj
-        })
+        .map(|(name, text)| assemble(&dir, name, text))
         .collect()
 }
 
@@ -129,20 +117,10 @@ fn comdat_selections() {
     }
 }
 
-fn sext(v: u64, bits: u32) -> i64 {
-    ((v << (64 - bits)) as i64) >> (64 - bits)
-}
-
 #[test]
 fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     let dir = scratch_dir("coff-arm64-fixed");
-    let obj = dir.join("coff_arm64.o");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=aarch64-pc-windows-msvc", "-filetype=obj"])
-        .arg(formats_dir().join("coff_arm64.s"))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "assembling coff_arm64.s");
+    let obj = asm::assemble(AARCH64_WINDOWS, &formats_dir().join("coff_arm64.s"), &dir);
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
     let img = jitlink::fixed::link_at(
@@ -156,29 +134,8 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();
     let at = |k: u64| f + 4 * k;
     let page = |a: u64| a & !0xfff;
-    let adr = |i: u32| {
-        sext(
-            u64::from((i >> 29) & 3) | (u64::from((i >> 5) & 0x7ffff) << 2),
-            21,
-        )
-    };
-    let adrp_page = |k: u64| {
-        let i = insn(k);
-        assert_eq!(i & 0x9f00_0000, 0x9000_0000, "not adrp: {i:#010x}");
-        page(at(k)).wrapping_add((adr(i) << 12) as u64)
-    };
-    let lo12 = |k: u64| {
-        let i = insn(k);
-        let imm = u64::from((i >> 10) & 0xfff);
-        if i & 0x1f00_0000 == 0x1100_0000 {
-            return imm;
-        }
-        let mut size = i >> 30;
-        if size == 0 && i & 0x0480_0000 == 0x0480_0000 {
-            size = 4;
-        }
-        imm << size
-    };
+    let adrp_page = |k: u64| asm::adrp_page(insn(k), at(k));
+    let lo12 = |k: u64| asm::lo12(insn(k));
     // PAGEBASE_REL21 and PAGEOFFSET_12A/12L, addends taken from the instructions.
     assert_eq!(adrp_page(0), page(data));
     assert_eq!(lo12(1), data & 0xfff);
@@ -188,14 +145,12 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     assert_eq!(lo12(5), (data + 64) & 0xfff);
     assert_eq!(lo12(6), (data + 3) & 0xfff);
     // BRANCH26, REL21, BRANCH19, BRANCH14.
-    let bl = |k: u64| at(k).wrapping_add((sext(u64::from(insn(k) & 0x3ff_ffff), 26) << 2) as u64);
-    assert_eq!(bl(7), g);
-    assert_eq!(bl(8), h);
-    assert_eq!(at(9).wrapping_add(adr(insn(9)) as u64), h);
-    let b19 = at(10).wrapping_add((sext(u64::from((insn(10) >> 5) & 0x7ffff), 19) << 2) as u64);
-    assert_eq!(b19, g);
-    let b14 = at(11).wrapping_add((sext(u64::from((insn(11) >> 5) & 0x3fff), 14) << 2) as u64);
-    assert_eq!(b14, g);
+    let branch = |k: u64, bits: u32| asm::branch_target(insn(k), at(k), bits);
+    assert_eq!(branch(7, 26), g);
+    assert_eq!(branch(8, 26), h);
+    assert_eq!(at(9).wrapping_add(asm::adr_imm(insn(9)) as u64), h);
+    assert_eq!(branch(10, 19), g);
+    assert_eq!(branch(11, 14), g);
     // Data: ADDR64, ADDR32, ADDR32NB (relative to the image base, the set's lowest address),
     // REL32 (relative to the end of the field), SECREL (g starts its section), ADDR64 to an
     // absolute symbol.
@@ -237,9 +192,7 @@ fn arm64_msvc_program_links_at_a_fixed_base() {
     // The checksum program compiled for aarch64-pc-windows-msvc links completely at a fixed
     // base (every relocation clang emits is translated and fits).
     for opt in ["-O0", "-O2"] {
-        let dir = scratch_dir(&format!("coff-arm64-program{opt}"));
         let objs = compile_objects(
-            &dir,
             "clang-19",
             &["--target=aarch64-pc-windows-msvc", opt],
             PROGRAM,
@@ -297,13 +250,7 @@ fn with_rel32_n(mut obj: Vec<u8>) -> Vec<u8> {
 #[test]
 fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
     let dir = scratch_dir("coff-x86_64-fixed");
-    let obj = dir.join("coff_x86_64.o");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
-        .arg(formats_dir().join("coff_x86_64.s"))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "assembling coff_x86_64.s");
+    let obj = asm::assemble(X86_64_WINDOWS, &formats_dir().join("coff_x86_64.s"), &dir);
     let bytes = with_rel32_n(std::fs::read(&obj).unwrap());
     let base = 0x4000_0000;
     let img = jitlink::fixed::link_at(&[(obj.display().to_string(), bytes)], base, &[]).unwrap();
@@ -338,16 +285,7 @@ fn x86_64_image_and_section_relative_relocations_at_a_fixed_base() {
 
 /// Assembles `text` for x86_64-pc-windows-msvc into `dir/name.o`.
 fn assemble(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
-    let src = dir.join(format!("{name}.s"));
-    std::fs::write(&src, text).unwrap();
-    let obj = dir.join(format!("{name}.o"));
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=x86_64-pc-windows-msvc", "-filetype=obj"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, &format!("assembling {name}.s"));
-    obj
+    asm::assemble_text(X86_64_WINDOWS, dir, name, text)
 }
 
 #[test]

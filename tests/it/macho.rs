@@ -6,8 +6,7 @@
 use crate::common;
 use crate::common::formats;
 
-use std::process::Command;
-
+use common::asm::{adrp_page, assemble, branch_target, lo12, ARM64_MACOS, X86_64_MACOS};
 use common::*;
 use formats::*;
 
@@ -49,9 +48,8 @@ fn programs_agree_with_the_elf_build() {
 #[test]
 fn printf_from_macho_code() {
     // run_hello calls printf, puts, strlen and memset of the host C library.
-    let dir = scratch_dir("macho-printf");
-    let objs = compile_objects(&dir, "clang-19", &[TARGET, "-O1"], &["hello"]);
-    let native = native_program(&dir, "run_hello", &[]);
+    let objs = compile_objects("clang-19", &[TARGET, "-O1"], &["hello"]);
+    let native = native_program("run_hello", &[]);
     let (out, verdict) = run_both_with_options(
         "macho printf",
         &native,
@@ -74,13 +72,7 @@ fn subtractor_pairs_and_section_relative_relocations() {
     // bits), with the minuend there (a negated delta), and SIGNED/UNSIGNED relocations against
     // a section (non-extern) rather than a symbol.
     let dir = scratch_dir("macho-asm");
-    let obj = dir.join("macho_reloc.o");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=x86_64-apple-macos11", "-filetype=obj"])
-        .arg(formats_dir().join("macho_reloc.s"))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "assembling macho_reloc.s");
+    let obj = assemble(X86_64_MACOS, &formats_dir().join("macho_reloc.s"), &dir);
     let (code, _, stderr) = jitlink(&["--entry", "run"], &[obj]);
     assert_eq!(
         code,
@@ -91,16 +83,12 @@ fn subtractor_pairs_and_section_relative_relocations() {
 
 #[test]
 fn thread_local_variables_are_rejected() {
-    let dir = scratch_dir("macho-tlv");
-    let src = dir.join("tlv.c");
-    std::fs::write(&src, "__thread int t = 3;\nint run(void) { return t; }\n").unwrap();
-    let obj = dir.join("tlv.o");
-    let mut cmd = Command::new(&tool("clang-19").path);
-    cmd.args([TARGET, "-O2", "-c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "compiling tlv.c");
+    let obj = compile_text(
+        Compiler::Clang,
+        &[TARGET, "-O2"],
+        "tlv.c",
+        "__thread int t = 3;\nint run(void) { return t; }\n",
+    );
     let (code, _, stderr) = jitlink(&["--entry", "run"], &[obj]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
@@ -124,41 +112,10 @@ fn arm64_programs_run_under_qemu_and_agree_with_the_aarch64_elf_build() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-fn sext(v: u64, bits: u32) -> i64 {
-    ((v << (64 - bits)) as i64) >> (64 - bits)
-}
-
-/// The page an `adrp` at `p` addresses.
-fn adrp_page(insn: u32, p: u64) -> u64 {
-    assert_eq!(insn & 0x9f00_0000, 0x9000_0000, "not adrp: {insn:#010x}");
-    let imm = u64::from((insn >> 29) & 3) | (u64::from((insn >> 5) & 0x7ffff) << 2);
-    (p & !0xfff).wrapping_add((sext(imm, 21) << 12) as u64)
-}
-
-/// The byte offset an `add` or load (unsigned offset) adds, scaled by its access size.
-fn lo12(insn: u32) -> u64 {
-    let imm = u64::from((insn >> 10) & 0xfff);
-    if insn & 0x1f00_0000 == 0x1100_0000 {
-        return imm;
-    }
-    assert_eq!(insn & 0x3b00_0000, 0x3900_0000, "not add/ldr: {insn:#010x}");
-    let mut size = insn >> 30;
-    if size == 0 && insn & 0x0480_0000 == 0x0480_0000 {
-        size = 4;
-    }
-    imm << size
-}
-
 #[test]
 fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     let dir = scratch_dir("macho-arm64-fixed");
-    let obj = dir.join("macho_arm64.o");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-triple=arm64-apple-macos11", "-filetype=obj"])
-        .arg(formats_dir().join("macho_arm64.s"))
-        .arg("-o")
-        .arg(&obj);
-    must(cmd, "assembling macho_arm64.s");
+    let obj = assemble(ARM64_MACOS, &formats_dir().join("macho_arm64.s"), &dir);
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
     let img = jitlink::fixed::link_at(
@@ -186,7 +143,7 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
     let bl = |k: u64| {
         let i = insn(k);
         assert_eq!(i & 0xfc00_0000, 0x9400_0000, "not bl: {i:#010x}");
-        (f + 4 * k).wrapping_add((sext(u64::from(i & 0x3ff_ffff), 26) << 2) as u64)
+        branch_target(i, f + 4 * k, 26)
     };
     assert_eq!(bl(9), g);
     assert_eq!(bl(10), g + 8);
@@ -204,19 +161,15 @@ fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
 fn eh_frame_is_registered_with_the_host_unwinder() {
     // Backtraces from inside Mach-O code count the frames of its functions: __eh_frame was
     // linked with its implicit FDE-to-function edges and registered.
-    let dir = scratch_dir("macho-unwind");
-    let native = dir.join("native-unwind");
-    let mut cmd = Command::new(&tool("gcc").path);
-    cmd.args(["-O1", "-DENTRY=run_unwind"])
-        .arg(formats_dir().join("unwind.c"))
-        .arg(formats_dir().join("entry_main.c"))
-        .arg("-o")
-        .arg(&native);
-    must(cmd, "building the ELF unwind program");
+    let native = compile_and_link(
+        Compiler::Gcc,
+        &["-O1", "-DENTRY=run_unwind"],
+        &[formats_dir().join("unwind.c"), formats_dir().join("entry_main.c")],
+        "native-unwind",
+    );
     // -ffreestanding (which compile_objects passes) turns unwind tables off for Darwin targets.
     for opt in ["-O0", "-O2"] {
         let objs = compile_objects(
-            &dir,
             "clang-19",
             &[TARGET, opt, "-funwind-tables"],
             &["unwind"],

@@ -30,7 +30,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod asm;
 pub mod formats;
+pub mod lld;
+pub mod rng;
 
 /// Changing this string invalidates every cache entry (bump it when the
 /// meaning of a key changes).
@@ -243,6 +246,10 @@ pub enum Compiler {
     Aarch64Gcc,
     /// clang-19 --target=aarch64-linux-gnu.
     Aarch64Clang,
+    /// g++ (C++ sources).
+    Gxx,
+    /// clang++-19 (C++ sources).
+    Clangxx,
 }
 
 impl Compiler {
@@ -250,6 +257,8 @@ impl Compiler {
     pub const ALL: [Compiler; 2] = [Compiler::Gcc, Compiler::Clang];
     /// The compilers for aarch64 Linux.
     pub const AARCH64: [Compiler; 2] = [Compiler::Aarch64Gcc, Compiler::Aarch64Clang];
+    /// The host's C++ compilers.
+    pub const CXX: [Compiler; 2] = [Compiler::Gxx, Compiler::Clangxx];
 
     /// The executable name looked up on PATH.
     pub fn program(self) -> &'static str {
@@ -257,6 +266,8 @@ impl Compiler {
             Compiler::Gcc => "gcc",
             Compiler::Clang | Compiler::Aarch64Clang => "clang-19",
             Compiler::Aarch64Gcc => "aarch64-linux-gnu-gcc",
+            Compiler::Gxx => "g++",
+            Compiler::Clangxx => "clang++-19",
         }
     }
 
@@ -283,6 +294,8 @@ impl Compiler {
             Compiler::Clang => "clang",
             Compiler::Aarch64Gcc => "a64-gcc",
             Compiler::Aarch64Clang => "a64-clang",
+            Compiler::Gxx => "g++",
+            Compiler::Clangxx => "clang++",
         }
     }
 }
@@ -504,8 +517,8 @@ fn with_slot<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs a build command, panicking with its output if it fails.
-fn run_tool(mut cmd: Command, what: &str) {
+/// Runs a build command (holding a tool slot), panicking with its output if it fails.
+pub fn run_tool(mut cmd: Command, what: &str) {
     let out = with_slot(|| cmd.output())
         .unwrap_or_else(|e| panic!("cannot start {what}: {e}\n  {cmd:?}"));
     if !out.status.success() {
@@ -547,7 +560,8 @@ fn cached(dest: &Path, make: impl FnOnce(&Path)) -> PathBuf {
 /// One C source to compile.
 #[derive(Clone, Debug)]
 pub struct CompileJob {
-    pub compiler: Compiler,
+    /// The compiler driver (its identity is part of the cache key).
+    pub tool: &'static Tool,
     pub source: PathBuf,
     /// Every flag but `-c`, `-o` and `-I` (configuration flags, defines...).
     pub flags: Vec<String>,
@@ -560,10 +574,16 @@ impl CompileJob {
     pub fn new(config: &Config, source: impl Into<PathBuf>, extra: &[String]) -> Self {
         let mut flags = config.cflags();
         flags.extend(extra.iter().cloned());
+        CompileJob::with_tool(config.compiler.tool(), source, &flags)
+    }
+
+    /// A job compiling `source` with the driver `tool` and exactly `flags` (a foreign target,
+    /// a freestanding build: whatever no [`Config`] describes).
+    pub fn with_tool(tool: &'static Tool, source: impl Into<PathBuf>, flags: &[String]) -> Self {
         CompileJob {
-            compiler: config.compiler,
+            tool,
             source: source.into(),
-            flags,
+            flags: flags.to_vec(),
             include_dirs: Vec::new(),
         }
     }
@@ -579,7 +599,7 @@ impl CompileJob {
     fn key(&self) -> String {
         let mut h = KeyHasher::new();
         h.str("compile");
-        h.str(&self.compiler.tool().identity);
+        h.str(&self.tool.identity);
         for f in &self.flags {
             h.str(f);
         }
@@ -603,7 +623,7 @@ impl CompileJob {
     }
 
     fn command(&self, output: &Path) -> Command {
-        let mut cmd = Command::new(&self.compiler.tool().path);
+        let mut cmd = Command::new(&self.tool.path);
         cmd.args(&self.flags);
         for d in &self.include_dirs {
             cmd.arg("-I").arg(d);
@@ -732,14 +752,58 @@ pub fn declared_cflags_for(source: &Path, compiler: Compiler) -> Vec<String> {
 
 /// The `*.c` files of a directory, sorted by name.
 pub fn c_sources(dir: &Path) -> Vec<PathBuf> {
+    files_with_extension(dir, "c")
+}
+
+/// The files of a directory whose names end in `.ext`, sorted by name; there must be some.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "c"))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
         .collect();
     v.sort();
-    assert!(!v.is_empty(), "no C sources in {}", dir.display());
+    assert!(!v.is_empty(), "no .{ext} files in {}", dir.display());
     v
+}
+
+/// Compiles C (or C++) source text, written by a test, with `compiler` and exactly `flags`;
+/// cached like every compile. `name` is the source's file name (`lib.c`).
+pub fn compile_text(compiler: Compiler, flags: &[&str], name: &str, text: &str) -> PathBuf {
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    compile(&CompileJob::with_tool(
+        compiler.tool(),
+        generated_source(name, text),
+        &flags,
+    ))
+}
+
+/// Compiles `sources` with `compiler` and exactly `flags` and links them with the same driver
+/// (no other flags or libraries) into an executable; cached.
+pub fn compile_and_link(
+    compiler: Compiler,
+    flags: &[&str],
+    sources: &[PathBuf],
+    name: &str,
+) -> PathBuf {
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let jobs: Vec<CompileJob> = sources
+        .iter()
+        .map(|s| CompileJob::with_tool(compiler.tool(), s, &flags))
+        .collect();
+    let objects = compile_all(&jobs);
+    link_executable(compiler.linker(), &[], &objects, &[], name, &flags.join(" "))
+}
+
+/// Compiles groups of jobs in one pool of compiler processes and returns each group's objects
+/// (for example one group of sources per configuration).
+pub fn compile_groups(groups: &[Vec<CompileJob>]) -> Vec<Vec<PathBuf>> {
+    let jobs: Vec<CompileJob> = groups.iter().flatten().cloned().collect();
+    let mut objects = compile_all(&jobs).into_iter();
+    groups
+        .iter()
+        .map(|g| objects.by_ref().take(g.len()).collect())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -765,13 +829,32 @@ pub fn archive(members: &[PathBuf], name: &str) -> PathBuf {
 /// Links `inputs` (objects and archives, in order) into an executable with
 /// the configuration's compiler driver, adding `-lm -lpthread`; cached.
 pub fn native_link(config: &Config, inputs: &[PathBuf], name: &str) -> PathBuf {
-    let libs = ["-lm", "-lpthread"];
-    let cc = config.compiler.linker();
+    link_executable(
+        config.compiler.linker(),
+        &config.native_link_flags(),
+        inputs,
+        &["-lm", "-lpthread"],
+        name,
+        &config.name(),
+    )
+}
+
+/// Links `inputs` into an executable with the compiler driver `cc`: `flags` before the inputs,
+/// `libs` after them; cached (the key: driver, flags, inputs' contents, libraries). `what`
+/// describes the build in a failure.
+pub fn link_executable(
+    cc: &Tool,
+    flags: &[String],
+    inputs: &[PathBuf],
+    libs: &[&str],
+    name: &str,
+    what: &str,
+) -> PathBuf {
     let mut h = KeyHasher::new();
     h.str("link");
     h.str(&cc.identity);
-    for f in config.native_link_flags() {
-        h.str(&f);
+    for f in flags {
+        h.str(f);
     }
     for i in inputs {
         h.file(i);
@@ -782,12 +865,8 @@ pub fn native_link(config: &Config, inputs: &[PathBuf], name: &str) -> PathBuf {
     let dest = cache_dir("exe").join(format!("{}-{name}", h.hex()));
     cached(&dest, |tmp| {
         let mut cmd = Command::new(&cc.path);
-        cmd.args(config.native_link_flags())
-            .args(inputs)
-            .args(libs)
-            .arg("-o")
-            .arg(tmp);
-        run_tool(cmd, &format!("linking {name} natively ({})", config.name()));
+        cmd.args(flags).args(inputs).args(libs).arg("-o").arg(tmp);
+        run_tool(cmd, &format!("linking {name} natively ({what})"));
     })
 }
 
@@ -803,6 +882,8 @@ pub struct RunSpec {
     pub stdin: Option<Vec<u8>>,
     /// Variables added to the fixed base environment.
     pub env: Vec<(String, String)>,
+    /// Compare stdout as a set of lines (threads that print in any order).
+    pub unordered_stdout: bool,
 }
 
 impl RunSpec {
@@ -820,6 +901,12 @@ impl RunSpec {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Stdout is compared as a set of lines: the order in which threads print is free.
+    pub fn unordered_stdout(mut self) -> Self {
+        self.unordered_stdout = true;
         self
     }
 }
@@ -969,6 +1056,23 @@ pub fn jitlink_command(options: &[&str], inputs: &[PathBuf], args: &[String]) ->
     cmd
 }
 
+/// Runs `cmd` as [`run`] does with nothing on stdin; returns the outcome and the command line.
+pub fn run_command(cmd: Command, label: &str) -> (Outcome, String) {
+    let line = shell_line(&cmd);
+    (run(cmd, &RunSpec::default(), label), line)
+}
+
+/// Runs `jitlink options inputs`; returns the outcome and the command line.
+pub fn run_jitlink(options: &[&str], inputs: &[PathBuf], label: &str) -> (Outcome, String) {
+    run_command(jitlink_command(options, inputs, &[]), label)
+}
+
+/// `text` (its first 4,000 characters) with every line indented as `    | line`, for reports.
+pub fn indent(text: &str) -> String {
+    let shown: String = text.chars().take(4000).collect();
+    shown.lines().map(|l| format!("    | {l}\n")).collect()
+}
+
 /// A command line as a copy-pasteable shell string.
 pub fn shell_line(cmd: &Command) -> String {
     let mut parts = vec![shell_quote(&cmd.get_program().to_string_lossy())];
@@ -1046,6 +1150,42 @@ pub fn run_both_command(
     (native, verdict)
 }
 
+/// One run of a program linked natively (`exe`, built by `compiler`) and by jitlink (`inputs`,
+/// with `jit_options`; a cross compiler's programs run under qemu-user and with
+/// `--executor qemu`). Records that the native run ended with `exit_code` and that both runs
+/// agree; keeps the native outcome in `natives` for [`check_native_agreement`].
+#[allow(clippy::too_many_arguments)]
+pub fn check_run(
+    failures: &mut Failures,
+    natives: &mut Vec<(String, Outcome)>,
+    label: String,
+    compiler: Compiler,
+    exe: &Path,
+    jit_options: &[&str],
+    inputs: &[PathBuf],
+    spec: &RunSpec,
+    exit_code: i32,
+) {
+    let mut options = jit_options.to_vec();
+    if compiler.is_cross() {
+        options.extend(["--executor", "qemu"]);
+    }
+    let native_cmd = native_command(compiler, exe);
+    let (native, verdict) = run_both_command(&label, native_cmd, &options, inputs, spec);
+    failures.record(if native.status.code() == Some(exit_code) && !native.hung {
+        Ok(())
+    } else {
+        Err(format!(
+            "[{label}] the natively linked program ended with {}, expected exit code {exit_code} \
+             (test program or toolchain problem)\n{}",
+            native.describe_status(),
+            native.stderr_text()
+        ))
+    });
+    failures.record(verdict);
+    natives.push((label, native));
+}
+
 /// Compares two outcomes; the report names the configuration, both command
 /// lines and the first differing lines of each stream.
 pub fn compare_outcomes(
@@ -1060,7 +1200,12 @@ pub fn compare_outcomes(
         && native.status.signal() == jit.status.signal()
         && !native.hung
         && !jit.hung;
-    if same_status && native.stdout == jit.stdout && native.stderr == jit.stderr {
+    let (native_stdout, jit_stdout) = if spec.unordered_stdout {
+        (sorted_lines(&native.stdout), sorted_lines(&jit.stdout))
+    } else {
+        (native.stdout.clone(), jit.stdout.clone())
+    };
+    if same_status && native_stdout == jit_stdout && native.stderr == jit.stderr {
         return Ok(());
     }
     let mut r = String::new();
@@ -1083,7 +1228,7 @@ pub fn compare_outcomes(
             jit.describe_status()
         ));
     }
-    r.push_str(&diff_stream("stdout", &native.stdout, &jit.stdout));
+    r.push_str(&diff_stream("stdout", &native_stdout, &jit_stdout));
     r.push_str(&diff_stream("stderr", &native.stderr, &jit.stderr));
     if native.stderr != jit.stderr && !jit.stderr.is_empty() {
         r.push_str("  jitlink stderr (last lines):\n");
@@ -1092,6 +1237,13 @@ pub fn compare_outcomes(
         }
     }
     Err(r)
+}
+
+/// The lines of `bytes`, sorted (each with its newline).
+fn sorted_lines(bytes: &[u8]) -> Vec<u8> {
+    let mut lines: Vec<&[u8]> = bytes.split_inclusive(|&b| b == b'\n').collect();
+    lines.sort();
+    lines.concat()
 }
 
 fn split_lines(bytes: &[u8]) -> Vec<String> {
