@@ -5,65 +5,11 @@
 
 use crate::common;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use common::{outcome, scratch_dir, testdata_dir, tool};
-use object::{Object, ObjectSection};
-
-fn check_files() -> Vec<PathBuf> {
-    let dir = testdata_dir().join("check/aarch64");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "s"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no tests in {}", dir.display());
-    files
-}
-
-fn assemble(source: &Path, dir: &Path) -> PathBuf {
-    let stem = source
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("check");
-    let obj = dir.join(format!("{stem}.o"));
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-filetype=obj", "-triple=aarch64-linux-gnu", "-o"])
-        .arg(&obj)
-        .arg(source);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "llvm-mc-19 {}: {err}", source.display());
-    obj
-}
+use common::asm::{self, assembled_check_files, elf_relocation_types, AARCH64_LINUX};
 
 #[test]
 fn every_aarch64_check_file_passes() {
-    let dir = scratch_dir("check-aarch64");
-    let mut failures = Vec::new();
-    for source in check_files() {
-        let text = std::fs::read_to_string(&source).expect("read check file");
-        let obj = assemble(&source, &dir);
-        let args: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.split_once("jitlink-args:").map(|(_, v)| v))
-            .flat_map(str::split_whitespace)
-            .collect();
-        let checks = text.matches("jitlink-check:").count();
-        assert!(checks > 0, "{}: no checks", source.display());
-        let mut cmd = Command::new(common::jitlink_path());
-        cmd.args(&args).arg("--check").arg(&source).arg(&obj);
-        let (code, out, err) = outcome(&mut cmd);
-        if code != Some(0) || !out.is_empty() || !err.is_empty() {
-            failures.push(format!(
-                "{} (exit {code:?}, {checks} checks):\n{out}{err}",
-                source.display()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    asm::every_check_file_passes("aarch64", AARCH64_LINUX);
 }
 
 /// Every AArch64 relocation type gcc and clang emit (the thread-local ones of the descriptor,
@@ -129,19 +75,7 @@ fn aarch64_check_files_cover_every_relocation() {
         R_AARCH64_TLSDESC_ADD_LO12,
         R_AARCH64_TLSDESC_CALL,
     ];
-    let dir = scratch_dir("check-aarch64-cover");
-    let mut seen = BTreeSet::new();
-    for source in check_files() {
-        let data = std::fs::read(assemble(&source, &dir)).expect("read object");
-        let file = object::File::parse(&*data).expect("parse object");
-        for sec in file.sections() {
-            for (_, r) in sec.relocations() {
-                if let object::RelocationFlags::Elf { r_type } = r.flags() {
-                    seen.insert(r_type);
-                }
-            }
-        }
-    }
+    let seen = elf_relocation_types(&assembled_check_files("aarch64", AARCH64_LINUX));
     let missing: Vec<u32> = SUPPORTED
         .iter()
         .copied()

@@ -36,38 +36,17 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{outcome, scratch_dir, tool};
+use common::asm::{assemble_text, X86_64_LINUX};
+use common::lld::LldImage;
+use common::rng::{env_number as count_from_env, Random, SplitMix64 as Rng};
+use common::scratch_dir;
 use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, OpKind};
 use jitlink::image::{link_at_base, LinkedImage};
-use object::{Object, ObjectSection, ObjectSymbol};
 
 const BASE: u64 = 0x1000_0000;
 /// Relocation sites per generated object.
 const SITES_PER_OBJECT: usize = 250;
-
-/// splitmix64: small, seedable, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as u64) as i64
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
-}
 
 /// How a site is compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -399,34 +378,11 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
 }
 
 fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
-    let src = dir.join(format!("{name}.s"));
-    let obj = dir.join(format!("{name}.o"));
-    std::fs::write(&src, asm).unwrap();
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-filetype=obj", "-triple=x86_64-unknown-linux-gnu", "-o"])
-        .arg(&obj)
-        .arg(&src);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "llvm-mc-19 {}: {err}", src.display());
-    obj
+    assemble_text(X86_64_LINUX, dir, name, asm)
 }
 
-/// An lld output: its loaded bytes by address, and its symbols.
-struct LldImage {
-    sections: Vec<(u64, Vec<u8>)>,
-    symbols: BTreeMap<String, u64>,
-}
-
-impl LldImage {
-    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        self.sections.iter().find_map(|(a, b)| {
-            let start = usize::try_from(addr.checked_sub(*a)?).ok()?;
-            b.get(start..start + len)
-        })
-    }
-}
-
-/// Links `obj` with ld.lld-19, each section where `image` has it. `Err` holds lld's message.
+/// Links `obj` with ld.lld-19, each section where `image` has it (else at its `placement`
+/// address), the GOT at a fixed address. `Err` holds lld's message.
 fn lld_link(
     dir: &Path,
     name: &str,
@@ -435,53 +391,18 @@ fn lld_link(
     placement: &[(&str, u64)],
     abs: &[(String, u64)],
 ) -> Result<LldImage, String> {
-    let mut script = String::from("SECTIONS {\n");
-    for (sec, addr) in placement {
-        let addr = image
-            .and_then(|im| im.section_addr(&format!("{name}.o"), sec))
-            .unwrap_or(*addr);
-        let _ = writeln!(script, "  {sec} {addr:#x} : {{ *({sec}) }}");
-    }
-    let _ = writeln!(
-        script,
-        "  .got {:#x} : {{ *(.got) }}\n  .got.plt : {{ *(.got.plt) }}\n}}",
-        BASE + 0x40_0000
-    );
-    for (n, a) in abs {
-        let _ = writeln!(script, "{n} = {a:#x};");
-    }
-    let script_path = dir.join(format!("{name}.ld"));
-    std::fs::write(&script_path, script).unwrap();
-    let out = dir.join(format!("{name}.elf"));
-    let mut cmd = Command::new(&tool("ld.lld-19").path);
-    cmd.args(["-static", "--no-pie", "-e", "0", "-T"])
-        .arg(&script_path)
-        .arg(obj)
-        .arg("-o")
-        .arg(&out);
-    let (code, _, err) = outcome(&mut cmd);
-    if code != Some(0) {
-        return Err(err);
-    }
-    let data = std::fs::read(&out).unwrap();
-    let file = object::File::parse(&*data).unwrap();
-    let sections = file
-        .sections()
-        .filter(|s| s.address() != 0)
-        .map(|s| {
-            (
-                s.address(),
-                s.uncompressed_data()
-                    .map(|d| d.into_owned())
-                    .unwrap_or_default(),
-            )
+    let placed: Vec<(&str, u64)> = placement
+        .iter()
+        .map(|&(sec, addr)| {
+            let at = image.and_then(|im| im.section_addr(&format!("{name}.o"), sec));
+            (sec, at.unwrap_or(addr))
         })
         .collect();
-    let symbols = file
-        .symbols()
-        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
-        .collect();
-    Ok(LldImage { sections, symbols })
+    let got = format!(
+        "  .got {:#x} : {{ *(.got) }}\n  .got.plt : {{ *(.got.plt) }}\n",
+        BASE + 0x40_0000
+    );
+    common::lld::lld_link(dir, name, obj, &placed, &got, &[], abs)
 }
 
 /// A view of one linker's output for comparisons.
@@ -572,13 +493,6 @@ fn meaning(v: &dyn View, site: &Site, p: u64) -> Result<u64, String> {
             }
         }
     })
-}
-
-fn count_from_env(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 const PLACEMENT: [(&str, u64); 3] = [

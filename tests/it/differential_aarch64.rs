@@ -12,11 +12,11 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{outcome, scratch_dir, tool};
+use common::asm::{assemble_text, AARCH64_LINUX};
+use common::rng::{env_number, Random, XorShift64Star as Rng};
+use common::scratch_dir;
 use jitlink::image::link_at_base;
-use object::{Object, ObjectSection, ObjectSymbol};
 
 const BASE: u64 = 0x1000_0000;
 const SITES_PER_OBJECT: usize = 250;
@@ -214,21 +214,6 @@ const KINDS: &[(&str, &str, Targets, i64)] = &[
     ),
 ];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 struct Site {
     label: String,
     reloc: &'static str,
@@ -318,22 +303,14 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
 }
 
 fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
-    let src = dir.join(format!("{name}.s"));
-    let obj = dir.join(format!("{name}.o"));
-    std::fs::write(&src, asm).expect("write assembly");
-    let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-filetype=obj", "-triple=aarch64-linux-gnu", "-o"])
-        .arg(&obj)
-        .arg(&src);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "llvm-mc-19 {}: {err}", src.display());
-    obj
+    assemble_text(AARCH64_LINUX, dir, name, asm)
 }
 
 /// Loaded bytes by address, and symbols.
 type Output = (Vec<(u64, Vec<u8>)>, BTreeMap<String, u64>);
 
-/// ld.lld-19's output with each section where jitlink put it: bytes by address, symbols.
+/// ld.lld-19's output with each section where jitlink put it (`--no-relax`: `adrp`+`add` pairs
+/// stay as they are): bytes by address, symbols.
 fn lld_link(
     dir: &Path,
     name: &str,
@@ -341,54 +318,15 @@ fn lld_link(
     sections: &[(&str, u64)],
     abs: &[(String, u64)],
 ) -> Output {
-    let mut script = String::from("SECTIONS {\n");
-    for (sec, addr) in sections {
-        let _ = writeln!(script, "  {sec} {addr:#x} : {{ *({sec}) }}");
-    }
-    script.push_str("}\n");
-    for (n, a) in abs {
-        let _ = writeln!(script, "{n} = {a:#x};");
-    }
-    let script_path = dir.join(format!("{name}.ld"));
-    std::fs::write(&script_path, script).expect("write script");
-    let out = dir.join(format!("{name}.elf"));
-    let mut cmd = Command::new(&tool("ld.lld-19").path);
-    cmd.args(["-static", "--no-pie", "--no-relax", "-e", "0", "-T"])
-        .arg(&script_path)
-        .arg(obj)
-        .arg("-o")
-        .arg(&out);
-    let (code, _, err) = outcome(&mut cmd);
-    assert_eq!(code, Some(0), "ld.lld-19 on {}: {err}", obj.display());
-    let data = std::fs::read(&out).expect("read lld output");
-    let file = object::File::parse(&*data).expect("parse lld output");
-    let bytes = file
-        .sections()
-        .filter(|s| s.address() != 0)
-        .map(|s| {
-            (
-                s.address(),
-                s.data().map(<[u8]>::to_vec).unwrap_or_default(),
-            )
-        })
-        .collect();
-    let symbols = file
-        .symbols()
-        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
-        .collect();
-    (bytes, symbols)
+    let lld = common::lld::lld_link(dir, name, obj, sections, "", &["--no-relax"], abs)
+        .unwrap_or_else(|e| panic!("ld.lld-19 on {}: {e}", obj.display()));
+    (lld.sections, lld.symbols)
 }
 
 #[test]
 fn jitlink_agrees_with_lld_on_random_aarch64_relocations() {
-    let total: usize = std::env::var("JITLINK_DIFF_RELOCS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let seed: u64 = std::env::var("JITLINK_DIFF_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let total = env_number("JITLINK_DIFF_RELOCS", 2000);
+    let seed = env_number("JITLINK_DIFF_SEED", 7) as u64;
     let dir = scratch_dir("differential-aarch64");
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let (mut compared, mut objects) = (0usize, 0usize);
