@@ -164,16 +164,15 @@ fn eh_frame_is_registered_with_the_host_unwinder() {
     let native = compile_and_link(
         Compiler::Gcc,
         &["-O1", "-DENTRY=run_unwind"],
-        &[formats_dir().join("unwind.c"), formats_dir().join("entry_main.c")],
+        &[
+            formats_dir().join("unwind.c"),
+            formats_dir().join("entry_main.c"),
+        ],
         "native-unwind",
     );
     // -ffreestanding (which compile_objects passes) turns unwind tables off for Darwin targets.
     for opt in ["-O0", "-O2"] {
-        let objs = compile_objects(
-            "clang-19",
-            &[TARGET, opt, "-funwind-tables"],
-            &["unwind"],
-        );
+        let objs = compile_objects("clang-19", &[TARGET, opt, "-funwind-tables"], &["unwind"]);
         let (out, verdict) = run_both_with_options(
             &format!("macho unwind {opt}"),
             &native,

@@ -29,16 +29,14 @@ pub fn formats_dir() -> PathBuf {
 
 /// Compiles `sources` (names in `testdata/formats`, without `.c`) with `compiler args`,
 /// freestanding; returns the objects (cached).
-pub fn compile_objects(
-    compiler: &str,
-    args: &[&str],
-    sources: &[&str],
-) -> Vec<PathBuf> {
+pub fn compile_objects(compiler: &str, args: &[&str], sources: &[&str]) -> Vec<PathBuf> {
     let mut flags: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     flags.extend(["-ffreestanding", "-fno-stack-protector"].map(String::from));
     let jobs: Vec<CompileJob> = sources
         .iter()
-        .map(|s| CompileJob::with_tool(tool(compiler), formats_dir().join(format!("{s}.c")), &flags))
+        .map(|s| {
+            CompileJob::with_tool(tool(compiler), formats_dir().join(format!("{s}.c")), &flags)
+        })
         .collect();
     compile_all(&jobs)
 }
@@ -58,9 +56,20 @@ pub fn native_program_with(gcc: &str, entry: &str, defines: &[&str]) -> PathBuf 
         .map(|s| CompileJob::with_tool(cc, formats_dir().join(format!("{s}.c")), &flags))
         .collect();
     flags.push(format!("-DENTRY={entry}"));
-    jobs.push(CompileJob::with_tool(cc, formats_dir().join("entry_main.c"), &flags));
+    jobs.push(CompileJob::with_tool(
+        cc,
+        formats_dir().join("entry_main.c"),
+        &flags,
+    ));
     let objects = compile_all(&jobs);
-    link_executable(cc, &[], &objects, &[], &format!("native-{gcc}-{entry}"), "the ELF program")
+    link_executable(
+        cc,
+        &[],
+        &objects,
+        &[],
+        &format!("native-{gcc}-{entry}"),
+        "the ELF program",
+    )
 }
 
 /// Compiles the program with `compiler args`, runs every entry through jitlink (with
@@ -73,7 +82,14 @@ pub fn check_program(
     native_defines: &[&str],
     jit_options: &[&str],
 ) -> Vec<String> {
-    check_entries(label, compiler, args, Compiler::Gcc, native_defines, jit_options)
+    check_entries(
+        label,
+        compiler,
+        args,
+        Compiler::Gcc,
+        native_defines,
+        jit_options,
+    )
 }
 
 /// Compiles the program with `compiler args` for aarch64, runs every entry through

@@ -792,7 +792,14 @@ pub fn compile_and_link(
         .map(|s| CompileJob::with_tool(compiler.tool(), s, &flags))
         .collect();
     let objects = compile_all(&jobs);
-    link_executable(compiler.linker(), &[], &objects, &[], name, &flags.join(" "))
+    link_executable(
+        compiler.linker(),
+        &[],
+        &objects,
+        &[],
+        name,
+        &flags.join(" "),
+    )
 }
 
 /// Compiles groups of jobs in one pool of compiler processes and returns each group's objects
