@@ -1,32 +1,21 @@
 //! The library API: add objects and archives, look up (which links), call, remove; and the
 //! promise that no input, however corrupted, makes the linker panic.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::common;
 
+use common::rng::{Random, XorShift64 as Rng};
+use common::{archive, compile_text, Compiler};
 use jitlink::{Options, Session};
 
-fn out_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::create_dir_all(&dir).expect("create test dir");
-    dir
-}
-
 /// Compiles C source text with gcc and returns the object's bytes.
-fn compile(dir: &Path, name: &str, src: &str, flags: &[&str]) -> Vec<u8> {
-    let c = dir.join(format!("{name}.c"));
-    let o = dir.join(format!("{name}.o"));
-    std::fs::write(&c, src).expect("write source");
-    let st = Command::new("gcc")
-        .args(flags)
-        .arg("-c")
-        .arg(&c)
-        .arg("-o")
-        .arg(&o)
-        .status()
-        .expect("gcc must be installed");
-    assert!(st.success(), "gcc failed on {name}.c");
-    std::fs::read(&o).expect("read object")
+fn compile(name: &str, src: &str, flags: &[&str]) -> Vec<u8> {
+    std::fs::read(compile_text(
+        Compiler::Gcc,
+        flags,
+        &format!("{name}.c"),
+        src,
+    ))
+    .expect("read object")
 }
 
 const LIB: &str = r#"
@@ -53,13 +42,12 @@ fn protection_of(addr: u64) -> Option<String> {
 
 #[test]
 fn add_lookup_call_remove() {
-    let dir = out_dir("api");
     for flags in [
         &["-O2"][..],
         &["-O0", "-fno-pic"][..],
         &["-O2", "-fPIC"][..],
     ] {
-        let obj = compile(&dir, "lib", LIB, flags);
+        let obj = compile("lib", LIB, flags);
         let mut s = Session::new(Options::default());
         s.add_object_bytes("lib.o", obj).expect("add object");
         let add = s.lookup("add").expect("lookup add");
@@ -113,27 +101,20 @@ fn add_lookup_call_remove() {
 
 #[test]
 fn archive_members_load_on_demand() {
-    let dir = out_dir("api-archive");
-    let a = compile(&dir, "m_a", "int used(void) { return 7; }", &["-O2"]);
-    let b = compile(
-        &dir,
-        "m_b",
-        "int unused(void) { return missing_symbol(); }",
-        &["-O2", "-Wno-implicit-function-declaration"],
+    let a = compile_text(
+        Compiler::Gcc,
+        &["-O2"],
+        "m_a.c",
+        "int used(void) { return 7; }",
     );
-    let _ = (a, b);
-    let ar = dir.join("libm_ab.a");
-    let _ = std::fs::remove_file(&ar);
-    let st = Command::new("ar")
-        .arg("rcs")
-        .arg(&ar)
-        .arg(dir.join("m_a.o"))
-        .arg(dir.join("m_b.o"))
-        .status()
-        .expect("ar");
-    assert!(st.success());
+    let b = compile_text(
+        Compiler::Gcc,
+        &["-O2", "-Wno-implicit-function-declaration"],
+        "m_b.c",
+        "int unused(void) { return missing_symbol(); }",
+    );
+    let ar = archive(&[a, b], "libm_ab");
     let main = compile(
-        &dir,
         "m_main",
         "int used(void); int entry(void) { return used() * 6; }",
         &["-O2"],
@@ -154,21 +135,10 @@ fn archive_members_load_on_demand() {
     );
 }
 
-/// A small deterministic generator (xorshift) for mutations.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn corrupted_objects_never_panic() {
-    let dir = out_dir("api-mutate");
-    let obj = compile(&dir, "victim", LIB, &["-O2", "-g"]);
+    let obj = compile("victim", LIB, &["-O2", "-g"]);
+    // A small deterministic generator (xorshift) for mutations.
     let mut rng = Rng(0x9e3779b97f4a7c15);
     let mut outcomes = [0usize; 2];
     for i in 0..3000 {
@@ -208,13 +178,11 @@ fn corrupted_objects_never_panic() {
 
 #[test]
 fn thread_locals_in_threads_that_existed_before_the_link() {
-    let dir = out_dir("api-tls");
     for flags in [
         &["-O2", "-fPIC"][..],
         &["-O2", "-ftls-model=initial-exec"][..],
     ] {
         let obj = compile(
-            &dir,
             "tlsvar",
             "__thread int tv = 41; static __thread char zero[100]; int next(void) { zero[99]++; return ++tv + zero[99] - 1; }",
             flags,

@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use std::path::PathBuf;
+
 use common::*;
 
 /// One execution of a program: its input and the exit status it must have.
@@ -33,45 +35,35 @@ fn check_program_in(
 ) {
     let dir = testdata_dir().join("c").join(name);
     let sources = c_sources(&dir);
-
-    let mut jobs = Vec::new();
-    for config in configs {
-        for source in &sources {
-            let mut flags = declared_cflags_for(source, config.compiler);
-            flags.extend(extra.iter().map(|f| f.to_string()));
-            jobs.push(CompileJob::new(config, source, &flags));
-        }
-    }
-    let objects = compile_all(&jobs);
+    let jobs: Vec<Vec<CompileJob>> = configs
+        .iter()
+        .map(|config| {
+            let job = |source: &PathBuf| {
+                let mut flags = declared_cflags_for(source, config.compiler);
+                flags.extend(extra.iter().map(|f| f.to_string()));
+                CompileJob::new(config, source, &flags)
+            };
+            sources.iter().map(job).collect()
+        })
+        .collect();
+    let objects = compile_groups(&jobs);
 
     let mut failures = Failures::new(&format!("C program `{name}`"));
     let mut natives: Vec<Vec<(String, Outcome)>> = runs.iter().map(|_| Vec::new()).collect();
-    for (ci, config) in configs.iter().enumerate() {
-        let objs = &objects[ci * sources.len()..(ci + 1) * sources.len()];
+    for (config, objs) in configs.iter().zip(&objects) {
         let exe = native_link(config, objs, name);
         for (ri, run) in runs.iter().enumerate() {
-            let label = format!("{name} run#{ri} {config} {}", extra.join(" "));
-            let mut options = jit_options.to_vec();
-            if config.compiler.is_cross() {
-                options.extend(["--executor", "qemu"]);
-            }
-            let native_cmd = native_command(config.compiler, &exe);
-            let (native, verdict) = run_both_command(&label, native_cmd, &options, objs, &run.spec);
-            failures.record(
-                if native.status.code() == Some(run.exit_code) && !native.hung {
-                    Ok(())
-                } else {
-                    Err(format!(
-                    "[{label}] the natively linked program ended with {}, expected exit code {} \
-                     (test program or toolchain problem)\n{}",
-                    native.describe_status(),
-                    run.exit_code,
-                    native.stderr_text()
-                ))
-                },
+            check_run(
+                &mut failures,
+                &mut natives[ri],
+                format!("{name} run#{ri} {config} {}", extra.join(" ")),
+                config.compiler,
+                &exe,
+                jit_options,
+                objs,
+                &run.spec,
+                run.exit_code,
             );
-            failures.record(verdict);
-            natives[ri].push((config.name(), native));
         }
     }
     for (ri, runs) in natives.iter().enumerate() {

@@ -2,27 +2,18 @@
 //! opt-level 0 and 3, called from C: HashMap, threads with thread_local!, println!, a panic
 //! caught by catch_unwind. Linked by jitlink and by gcc; outputs must be identical.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::common;
 
-use common::{outcome, tool};
+use common::*;
 
 #[test]
 fn staticlib_called_from_c() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rust");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rust-staticlib");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let main_o = dir.join("main.o");
-    let st = Command::new(&tool("gcc").path)
-        .args(["-O2", "-c"])
-        .arg(src.join("main.c"))
-        .arg("-o")
-        .arg(&main_o)
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "compiling main.c");
+    let src = testdata_dir().join("rust");
+    let dir = scratch_dir("rust-staticlib");
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let main_o = compile(&CompileJob::new(&config, src.join("main.c"), &[]));
     for opt in ["0", "3"] {
         let lib = dir.join(format!("librustwork{opt}.a"));
         let st = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
@@ -34,34 +25,32 @@ fn staticlib_called_from_c() {
             .status()
             .expect("rustc must be installed");
         assert!(st.success(), "rustc at opt-level {opt}");
-        let exe = dir.join(format!("native{opt}"));
-        let st = Command::new(&tool("gcc").path)
-            .arg(&main_o)
-            .arg(&lib)
-            .arg("-o")
-            .arg(&exe)
-            .args(["-lgcc_s", "-lpthread", "-lm", "-ldl"])
-            .status()
-            .expect("gcc");
-        assert!(st.success(), "native link at opt-level {opt}");
-        let native = outcome(&mut Command::new(&exe));
-        let jit = outcome(
-            Command::new(env!("CARGO_BIN_EXE_jitlink"))
-                .arg(&main_o)
-                .arg(&lib),
+        let inputs = [main_o.clone(), lib];
+        let exe = link_executable(
+            config.compiler.linker(),
+            &config.native_link_flags(),
+            &inputs,
+            &["-lgcc_s", "-lpthread", "-lm", "-ldl"],
+            &format!("rust-staticlib{opt}"),
+            &config.name(),
+        );
+        let (native, verdict) = run_both(
+            &format!("opt-level {opt}"),
+            &exe,
+            &inputs,
+            &RunSpec::default(),
         );
         assert_eq!(
-            native.0,
+            native.status.code(),
             Some(0),
-            "native run at opt-level {opt}: {native:?}"
+            "native run at opt-level {opt}: {}",
+            native.stderr_text()
         );
         assert!(
-            native.1.contains("caught panic: true"),
-            "the program exercises a caught panic: {native:?}"
+            native.stdout_text().contains("caught panic: true"),
+            "the program exercises a caught panic: {}",
+            native.stdout_text()
         );
-        assert_eq!(
-            jit, native,
-            "opt-level {opt}: jitlink differs from the native link"
-        );
+        verdict.unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -1,11 +1,10 @@
 //! Redirectable stubs: creation in batches, calls, atomic redirection under running threads,
 //! ownership and reuse, function-pointer identity through the linker.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::common::{compile_text, Compiler};
 use jitlink::stubs::{Owner, RedirectableSymbolManager, RedirectionManager};
 use jitlink::{Options, Redirectable, Session};
 
@@ -194,27 +193,14 @@ fn redirect_under_running_threads() {
     assert!(calls > 0);
 }
 
-fn gcc(dir: &Path, name: &str, src: &str) -> std::path::PathBuf {
-    let c = dir.join(format!("{name}.c"));
-    let o = dir.join(format!("{name}.o"));
-    std::fs::write(&c, src).expect("write");
-    let st = Command::new("gcc")
-        .args(["-O2", "-c"])
-        .arg(&c)
-        .arg("-o")
-        .arg(&o)
-        .status()
-        .expect("gcc");
-    assert!(st.success());
-    o
+fn gcc(name: &str, src: &str) -> std::path::PathBuf {
+    compile_text(Compiler::Gcc, &["-O2"], &format!("{name}.c"), src)
 }
 
 #[test]
 fn linked_functions_keep_their_address_across_redirection() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stubs-link");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let a = gcc(&dir, "impl", "unsigned long value(void) { return 10; }\nunsigned long (*value_ptr(void))(void) { return value; }\n");
-    let b = gcc(&dir, "user", "unsigned long value(void);\nunsigned long call_value(void) { return value() + 1; }\nunsigned long (*user_ptr(void))(void) { return value; }\n");
+    let a = gcc("impl", "unsigned long value(void) { return 10; }\nunsigned long (*value_ptr(void))(void) { return value; }\n");
+    let b = gcc("user", "unsigned long value(void);\nunsigned long call_value(void) { return value() + 1; }\nunsigned long (*user_ptr(void))(void) { return value; }\n");
     for everywhere in [false, true] {
         let which = if everywhere {
             Redirectable::FunctionsEverywhere(vec!["value".into()])

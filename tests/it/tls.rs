@@ -2,88 +2,40 @@
 //! four threads, compiled by gcc and clang as PIE, -fPIC, -fno-pic, initial-exec, local-dynamic
 //! and with TLS descriptors; output compared with the natively linked program.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use crate::common;
 
-use common::tool;
-
-fn run(cmd: &mut Command) -> (i32, String) {
-    let out = cmd.output().expect("run");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    // Threads finish in any order; compare their lines as a set.
-    lines.sort();
-    (
-        out.status.code().unwrap_or(-1),
-        lines.join("\n") + &String::from_utf8_lossy(&out.stderr),
-    )
-}
+use common::*;
 
 #[test]
 fn every_model_from_four_threads() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tls");
-    std::fs::create_dir_all(&out).expect("dir");
-    let models: &[&[&str]] = &[
-        &[],
-        &["-fPIC"],
-        &["-fno-pic"],
-        &["-ftls-model=initial-exec"],
-        &["-fPIC", "-ftls-model=local-dynamic"],
-        &["-fPIC", "-mtls-dialect=gnu2"],
-        &["-fPIC", "-ftls-model=local-dynamic", "-mtls-dialect=gnu2"],
+    let src = testdata_dir().join("tls");
+    let models: &[(Pic, &[&str])] = &[
+        (Pic::Pie, &[]),
+        (Pic::Pic, &[]),
+        (Pic::NoPic, &[]),
+        (Pic::Pie, &["-ftls-model=initial-exec"]),
+        (Pic::Pic, &["-ftls-model=local-dynamic"]),
+        (Pic::Pic, &["-mtls-dialect=gnu2"]),
+        (
+            Pic::Pic,
+            &["-ftls-model=local-dynamic", "-mtls-dialect=gnu2"],
+        ),
     ];
-    let mut failures = Vec::new();
-    for cc in [tool("gcc").name.clone(), tool("clang-19").name.clone()] {
-        for opt in ["-O0", "-O2"] {
-            for flags in models {
-                let tag = format!("{cc} {opt} {}", flags.join(" "));
-                let dir = out.join(tag.replace([' ', '='], "_"));
-                std::fs::create_dir_all(&dir).expect("dir");
-                let mut objs: Vec<PathBuf> = Vec::new();
-                for f in ["main.c", "shared.c"] {
-                    let o = dir.join(f.replace(".c", ".o"));
-                    let st = Command::new(&cc)
-                        .arg(opt)
-                        .args(*flags)
-                        .arg("-c")
-                        .arg(src.join(f))
-                        .arg("-o")
-                        .arg(&o)
-                        .status()
-                        .expect("cc");
-                    assert!(st.success(), "{tag}: compiling {f}");
-                    objs.push(o);
-                }
-                let exe = dir.join("native");
-                let mut link = Command::new(&cc);
-                if flags.contains(&"-fno-pic") {
-                    link.arg("-no-pie");
-                }
-                assert!(link
-                    .args(&objs)
-                    .arg("-o")
-                    .arg(&exe)
-                    .arg("-lpthread")
-                    .status()
-                    .expect("link")
-                    .success());
-                let native = run(&mut Command::new(&exe));
-                let jit = run(Command::new(env!("CARGO_BIN_EXE_jitlink")).args(&objs));
-                if native != jit {
-                    failures.push(format!("{tag}:\nnative {native:?}\njitlink {jit:?}"));
-                }
+    // Threads finish in any order; their lines are compared as a set.
+    let spec = RunSpec::default().unordered_stdout();
+    let mut failures = Failures::new("thread-local storage models");
+    for compiler in Compiler::ALL {
+        for opt in Opt::ALL {
+            for (pic, flags) in models {
+                let config = Config::new(compiler, opt, *pic, false, false);
+                let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+                let job = |f: &str| CompileJob::new(&config, src.join(f), &flags);
+                let objs = compile_all(&[job("main.c"), job("shared.c")]);
+                let exe = native_link(&config, &objs, "tls-threads");
+                let label = format!("{config} {}", flags.join(" "));
+                failures.record(run_both(&label, &exe, &objs, &spec).1);
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} configurations differ:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    failures.finish();
 }

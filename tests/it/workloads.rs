@@ -79,40 +79,6 @@ fn package_dir(name: &str) -> PathBuf {
         .clone()
 }
 
-/// Runs one configuration's natively linked program and the `jitlink` run
-/// over the same inputs; records the comparison and the native exit check.
-/// Programs of a cross compiler run natively under qemu-user and with `--executor qemu`.
-#[allow(clippy::too_many_arguments)]
-fn check_run(
-    failures: &mut Failures,
-    natives: &mut Vec<(String, Outcome)>,
-    label: String,
-    compiler: Compiler,
-    exe: &Path,
-    inputs: &[PathBuf],
-    spec: &RunSpec,
-    exit_code: i32,
-) {
-    let options: &[&str] = if compiler.is_cross() {
-        &["--executor", "qemu"]
-    } else {
-        &[]
-    };
-    let native_cmd = native_command(compiler, exe);
-    let (native, verdict) = run_both_command(&label, native_cmd, options, inputs, spec);
-    failures.record(if native.status.code() == Some(exit_code) && !native.hung {
-        Ok(())
-    } else {
-        Err(format!(
-            "[{label}] the natively linked program ended with {}, expected exit code {exit_code}\n{}",
-            native.describe_status(),
-            native.stderr_text()
-        ))
-    });
-    failures.record(verdict);
-    natives.push((label, native));
-}
-
 /// The same inputs linked lazily (`jitlink --lazy`: per object, or per function with
 /// -ffunction-sections), compared with the same native run; host programs only.
 fn check_lazy(
@@ -176,33 +142,33 @@ fn check_lua(configs: &[Config]) {
     let script = workload.join("test.lua");
     let defines = vec!["-DLUA_USE_LINUX".to_string()];
 
-    let mut jobs = Vec::new();
-    for config in configs {
-        jobs.push(CompileJob::new(config, &driver, &[]).include(&lua_dir));
-        for source in &lib_sources {
-            jobs.push(CompileJob::new(config, source, &defines));
-        }
-    }
-    // Tier 1 for the -O0 configurations: the library at -O2, for `--reopt`.
+    let library = |config: &Config| -> Vec<CompileJob> {
+        let job = |source: &PathBuf| CompileJob::new(config, source, &defines);
+        lib_sources.iter().map(job).collect()
+    };
+    // The driver and the library for each configuration; then tier 1 for the -O0
+    // configurations: the library at -O2, for `--reopt`.
     let tier1: Vec<Config> = configs
         .iter()
         .filter(|c| c.opt == Opt::O0 && !c.compiler.is_cross())
         .map(|c| Config { opt: Opt::O2, ..*c })
         .collect();
-    for config in &tier1 {
-        for source in &lib_sources {
-            jobs.push(CompileJob::new(config, source, &defines));
-        }
-    }
-    let objects = compile_all(&jobs);
-    let per_config = lib_sources.len() + 1;
-    let tier1_objects = &objects[configs.len() * per_config..];
+    let mut groups: Vec<Vec<CompileJob>> = configs
+        .iter()
+        .map(|config| {
+            let mut jobs = vec![CompileJob::new(config, &driver, &[]).include(&lua_dir)];
+            jobs.extend(library(config));
+            jobs
+        })
+        .collect();
+    groups.extend(tier1.iter().map(library));
+    let mut objects = compile_groups(&groups);
+    let tier1_objects = objects.split_off(configs.len());
 
     let spec = RunSpec::args(&[script.to_str().expect("UTF-8 path"), "200"]);
     let mut failures = Failures::new("Lua workload");
     let mut natives = Vec::new();
-    for (ci, config) in configs.iter().enumerate() {
-        let objs = &objects[ci * per_config..(ci + 1) * per_config];
+    for (config, objs) in configs.iter().zip(&objects) {
         let exe = native_link(config, objs, "lua-driver");
         check_run(
             &mut failures,
@@ -210,6 +176,7 @@ fn check_lua(configs: &[Config]) {
             format!("lua objects {config}"),
             config.compiler,
             &exe,
+            &[],
             objs,
             &spec,
             5,
@@ -225,8 +192,7 @@ fn check_lua(configs: &[Config]) {
         let tier0 = |c: &Config| Config { opt: Opt::O0, ..*c } == *config;
         if let Some(t) = tier1.iter().position(tier0) {
             // Tiered: the -O0 objects re-optimized from the -O2 library while the script runs.
-            let n = lib_sources.len();
-            let lib = archive(&tier1_objects[t * n..(t + 1) * n], "liblua-O2");
+            let lib = archive(&tier1_objects[t], "liblua-O2");
             let lib = lib.to_string_lossy().into_owned();
             let options = ["--reopt", lib.as_str(), "--reopt-threshold", "50"];
             let (_, verdict) =
@@ -243,6 +209,7 @@ fn check_lua(configs: &[Config]) {
             format!("lua archive {config}"),
             config.compiler,
             &exe,
+            &[],
             &with_lib,
             &spec,
             5,
@@ -416,21 +383,24 @@ fn check_zlib(configs: &[Config]) {
     .map(|s| s.to_string())
     .collect();
 
-    let mut jobs = Vec::new();
-    for config in configs {
-        jobs.push(CompileJob::new(config, &driver, &[]).include(&zlib_dir));
-        for source in &lib_sources {
-            jobs.push(CompileJob::new(config, source, &defines));
-        }
-    }
-    let objects = compile_all(&jobs);
-    let per_config = lib_sources.len() + 1;
+    let groups: Vec<Vec<CompileJob>> = configs
+        .iter()
+        .map(|config| {
+            let mut jobs = vec![CompileJob::new(config, &driver, &[]).include(&zlib_dir)];
+            jobs.extend(
+                lib_sources
+                    .iter()
+                    .map(|s| CompileJob::new(config, s, &defines)),
+            );
+            jobs
+        })
+        .collect();
+    let objects = compile_groups(&groups);
 
     let spec = RunSpec::args(&["1"]);
     let mut failures = Failures::new("zlib workload");
     let mut natives = Vec::new();
-    for (ci, config) in configs.iter().enumerate() {
-        let objs = &objects[ci * per_config..(ci + 1) * per_config];
+    for (config, objs) in configs.iter().zip(&objects) {
         let exe = native_link(config, objs, "zlib-driver");
         check_run(
             &mut failures,
@@ -438,6 +408,7 @@ fn check_zlib(configs: &[Config]) {
             format!("zlib objects {config}"),
             config.compiler,
             &exe,
+            &[],
             objs,
             &spec,
             0,
@@ -462,6 +433,7 @@ fn check_zlib(configs: &[Config]) {
                 format!("zlib archive {config}"),
                 config.compiler,
                 &exe,
+                &[],
                 &with_lib,
                 &spec,
                 0,
@@ -496,20 +468,24 @@ fn sqlite() {
         .collect();
 
     let configs = covering_configs();
-    let mut jobs = Vec::new();
-    for config in &configs {
-        // The big file first, so that the two slots stay busy.
-        jobs.push(CompileJob::new(config, &amalgamation, &defines));
-        jobs.push(CompileJob::new(config, &driver, &[]).include(&sqlite_dir));
-    }
-    let objects = compile_all(&jobs);
+    let groups: Vec<Vec<CompileJob>> = configs
+        .iter()
+        .map(|config| {
+            // The big file first, so that the two slots stay busy.
+            vec![
+                CompileJob::new(config, &amalgamation, &defines),
+                CompileJob::new(config, &driver, &[]).include(&sqlite_dir),
+            ]
+        })
+        .collect();
+    let objects = compile_groups(&groups);
 
     let spec = RunSpec::args(&["3000"]);
     let mut failures = Failures::new("SQLite workload");
     let mut natives = Vec::new();
-    for (ci, config) in configs.iter().enumerate() {
+    for (config, objects) in configs.iter().zip(&objects) {
         // Driver first on the command line, as a user would write it.
-        let objs = vec![objects[ci * 2 + 1].clone(), objects[ci * 2].clone()];
+        let objs = vec![objects[1].clone(), objects[0].clone()];
         let exe = native_link(config, &objs, "sqlite-driver");
         check_run(
             &mut failures,
@@ -517,6 +493,7 @@ fn sqlite() {
             format!("sqlite {config}"),
             config.compiler,
             &exe,
+            &[],
             &objs,
             &spec,
             0,
