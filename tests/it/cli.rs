@@ -24,10 +24,7 @@ fn expect(label: &str, out: &Outcome, line: &str, code: i32, stdout: &str) -> Re
         "[{label}]\n  command: {line}\n  status:  {} (expected exit code {code})\n{}  stderr:\n{}",
         out.describe_status(),
         diff_stream("stdout", stdout.as_bytes(), &out.stdout),
-        out.stderr_text()
-            .lines()
-            .map(|l| format!("    | {l}\n"))
-            .collect::<String>()
+        indent(&out.stderr_text())
     ))
 }
 
@@ -53,8 +50,7 @@ int alt_entry(int argc, char **argv, char **envp)
             &objs,
             &["x".to_string(), "y z".to_string()],
         );
-        let line = shell_line(&cmd);
-        let out = run(cmd, &RunSpec::default(), "entry");
+        let (out, line) = run_command(cmd, "entry");
         failures.record(expect(
             &format!("--entry {config}"),
             &out,
@@ -84,18 +80,13 @@ int main(void)
     for compiler in Compiler::ALL {
         let config = Config::new(compiler, Opt::O2, Pic::Pic, false, false);
         let objs = compile_generated(&config, &[("abs.c", source)]);
-        let cmd = jitlink_command(
-            &[
-                "--abs",
-                "jitlink_test_abs_hex=0x7f0012345678",
-                "--abs",
-                "jitlink_test_abs_dec=4096",
-            ],
-            &objs,
-            &[],
-        );
-        let line = shell_line(&cmd);
-        let out = run(cmd, &RunSpec::default(), "abs");
+        let options = [
+            "--abs",
+            "jitlink_test_abs_hex=0x7f0012345678",
+            "--abs",
+            "jitlink_test_abs_dec=4096",
+        ];
+        let (out, line) = run_jitlink(&options, &objs, "abs");
         failures.record(expect(
             &format!("--abs {config}"),
             &out,
@@ -180,9 +171,7 @@ int main(void) { printf("counter %d\n", bump()); return 7; }
     for config in configs() {
         let objs = compile_generated(&config, &[("diag.c", source)]);
         for option in ["--show-graph", "--timings"] {
-            let cmd = jitlink_command(&[option], &objs, &[]);
-            let line = shell_line(&cmd);
-            let out = run(cmd, &RunSpec::default(), option);
+            let (out, line) = run_jitlink(&[option], &objs, option);
             let label = format!("{option} {config}");
             failures.record(expect(&label, &out, &line, 7, "counter 42\n"));
             failures.record(if out.stderr.is_empty() {

@@ -84,9 +84,14 @@ fn line_of(text: &str, marker: &str) -> usize {
 }
 
 /// gdb in batch mode with nothing that could make it slow or hang here: no init files, no
-/// debuginfod (the network is closed), no auto-loaded scripts, no shell.
-/// `extra` gdb commands run after `bt`.
-fn gdb_command(extra: &[&str], jitlink_args: &[&str], inputs: &[PathBuf]) -> Command {
+/// debuginfod (the network is closed), no auto-loaded scripts, no shell; then `settings`, and
+/// `commands` run on `jitlink jitlink_args inputs`.
+fn gdb_batch(
+    settings: &[&str],
+    commands: &[&str],
+    jitlink_args: &[&str],
+    inputs: &[PathBuf],
+) -> Command {
     let gdb = common::tool("gdb");
     let mut cmd = Command::new(&gdb.path);
     cmd.args(["-nx", "-batch"]);
@@ -94,18 +99,30 @@ fn gdb_command(extra: &[&str], jitlink_args: &[&str], inputs: &[PathBuf]) -> Com
         "set debuginfod enabled off",
         "set auto-load off",
         "set startup-with-shell off",
-        "set pagination off",
-        "set width 0",
-    ] {
+    ]
+    .iter()
+    .chain(settings)
+    {
         cmd.args(["-iex", setting]);
     }
-    cmd.args(["-ex", "run", "-ex", "bt"]);
-    for command in extra {
+    for command in commands {
         cmd.args(["-ex", command]);
     }
     cmd.arg("--args").arg(common::jitlink_path());
     cmd.args(jitlink_args).args(inputs);
     cmd
+}
+
+/// gdb runs the program and prints a backtrace; `extra` gdb commands run after `bt`.
+fn gdb_command(extra: &[&str], jitlink_args: &[&str], inputs: &[PathBuf]) -> Command {
+    let mut commands = vec!["run", "bt"];
+    commands.extend(extra);
+    gdb_batch(
+        &["set pagination off", "set width 0"],
+        &commands,
+        jitlink_args,
+        inputs,
+    )
 }
 
 #[test]
@@ -127,8 +144,7 @@ fn gdb_backtrace_names_linked_functions_with_source_lines() {
     for (config, inputs) in cases {
         // Debugger support is on by default when jitlink runs the program.
         let cmd = gdb_command(&[], &[], &inputs);
-        let line = common::shell_line(&cmd);
-        let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt");
+        let (out, line) = common::run_command(cmd, "gdb-bt");
         let text = format!("{}{}", out.stdout_text(), out.stderr_text());
         let expected = [
             ("dbg_crash", "dbg_crash.c", line_of(CRASH_C, "crash")),
@@ -209,8 +225,7 @@ fn gdb_ignores_discarded_comdat_copies() {
             common::CompileJob::new(&config, b, &[]),
         ]);
         let gdb = gdb_command(&["info line dbg_poke"], &["--debugger-support"], &objects);
-        let line = common::shell_line(&gdb);
-        let out = common::run(gdb, &common::RunSpec::default(), "gdb-comdat");
+        let (out, line) = common::run_command(gdb, "gdb-comdat");
         let text = out.stdout_text();
         let mut problems = Vec::new();
         let frame = |func: &str, file: &str, marker: &str, src: &str| {
@@ -256,22 +271,15 @@ fn gdb_breakpoint_by_line_in_linked_code() {
         let config = Config::new(compiler, Opt::O0, Pic::Pie, false, true);
         let objects = common::compile_generated(&config, &sources());
         let step = line_of(WALK_C, "step");
-        let gdb = common::tool("gdb");
-        let mut cmd = Command::new(&gdb.path);
-        cmd.args(["-nx", "-batch"]);
-        for setting in [
-            "set debuginfod enabled off",
-            "set auto-load off",
-            "set startup-with-shell off",
-            "set breakpoint pending on",
-        ] {
-            cmd.args(["-iex", setting]);
-        }
-        cmd.args(["-ex", &format!("break dbg_walk.c:{step}")]);
-        cmd.args(["-ex", "run", "-ex", "info args", "-ex", "continue"]);
-        cmd.arg("--args").arg(common::jitlink_path()).args(&objects);
-        let line = common::shell_line(&cmd);
-        let text = common::run(cmd, &common::RunSpec::default(), "gdb-break").stdout_text();
+        let brk = format!("break dbg_walk.c:{step}");
+        let cmd = gdb_batch(
+            &["set breakpoint pending on"],
+            &[&brk, "run", "info args", "continue"],
+            &[],
+            &objects,
+        );
+        let (out, line) = common::run_command(cmd, "gdb-break");
+        let text = out.stdout_text();
         let stopped = text.lines().any(|l| {
             l.starts_with("Breakpoint 1, dbg_step (n=4) at ")
                 && l.ends_with(&format!("dbg_walk.c:{step}"))
@@ -296,7 +304,7 @@ fn gdb_sees_nothing_without_debugger_support() {
     let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, true);
     let objects = common::compile_generated(&config, &sources());
     let cmd = gdb_command(&[], &["--no-debugger-support"], &objects);
-    let out = common::run(cmd, &common::RunSpec::default(), "gdb-bt-off");
+    let (out, _) = common::run_command(cmd, "gdb-bt-off");
     let text = out.stdout_text();
     assert!(
         text.contains("Program received signal SIGSEGV"),

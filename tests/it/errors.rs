@@ -7,13 +7,8 @@ use crate::common;
 
 use std::path::PathBuf;
 
+use common::rng::{Random, XorShift64Star};
 use common::*;
-
-fn run_jitlink(options: &[&str], inputs: &[PathBuf], label: &str) -> (Outcome, String) {
-    let cmd = jitlink_command(options, inputs, &[]);
-    let line = shell_line(&cmd);
-    (run(cmd, &RunSpec::default(), label), line)
-}
 
 /// Checks that a run is a clean, explained failure mentioning every string
 /// in `mentions`.
@@ -58,11 +53,6 @@ fn expect_link_error(
         indent(&stderr),
         indent(&outcome.stdout_text())
     ))
-}
-
-fn indent(text: &str) -> String {
-    let shown: String = text.chars().take(4000).collect();
-    shown.lines().map(|l| format!("    | {l}\n")).collect()
 }
 
 /// A few configurations are enough for error paths: both compilers, with
@@ -344,17 +334,10 @@ fn truncated_objects_are_rejected() {
     failures.finish();
 }
 
-/// A small deterministic generator (xorshift64*) for garbage inputs.
+/// `len` deterministic garbage bytes (xorshift64*).
 fn garbage(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545F4914F6CDD1D) >> 56) as u8
-        })
-        .collect()
+    let mut rng = XorShift64Star(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
+    (0..len).map(|_| (rng.next() >> 56) as u8).collect()
 }
 
 #[test]
