@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use common::asm::{assemble_text, X86_64_LINUX};
 use common::lld::LldImage;
 use common::rng::{env_number as count_from_env, Random, SplitMix64 as Rng};
-use common::scratch_dir;
+use common::{assert_none_disagree, scratch_dir};
 use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, OpKind};
 use jitlink::image::{link_at_base, LinkedImage};
 
@@ -545,17 +545,7 @@ fn jitlink_agrees_with_lld_on_random_relocations() {
     eprintln!(
         "differential: {compared} relocations compared with ld.lld-19 (seed {seed}): {by_type:?}"
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {compared} disagree:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_none_disagree(&failures, compared);
 }
 
 /// Out-of-range values, one relocation per object: lld overflows exactly when jitlink fails.

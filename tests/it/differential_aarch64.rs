@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use common::asm::{assemble_text, AARCH64_LINUX};
 use common::rng::{env_number, Random, XorShift64Star as Rng};
-use common::scratch_dir;
+use common::{assert_none_disagree, scratch_dir};
 use jitlink::image::link_at_base;
 
 const BASE: u64 = 0x1000_0000;
@@ -382,15 +382,5 @@ fn jitlink_agrees_with_lld_on_random_aarch64_relocations() {
         KINDS.len(),
         "every relocation type was generated"
     );
-    assert!(
-        failures.is_empty(),
-        "{} of {compared} disagree:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(40)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert_none_disagree(&failures, compared);
 }

@@ -184,20 +184,28 @@ fn cli_lazy_matches_native() {
     failures.finish();
 }
 
-#[test]
-fn cli_lazy_log_names_each_materialization() {
-    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
-    let objs = compile(&config, &["main.c", "used.c", "args.c", "unused.c"]);
+/// `jitlink --lazy --lazy-log` on the lazy program in `config`: its stderr, and the lines that
+/// report a materialization.
+fn lazy_log(config: &Config) -> (String, Vec<String>) {
+    let objs = compile(config, &["main.c", "used.c", "args.c", "unused.c"]);
     let (code, _, stderr) = outcome(&mut common::jitlink_command(
         &["--lazy", "--lazy-log"],
         &objs,
         &[],
     ));
     assert_eq!(code, Some(0), "{stderr}");
-    let lines: Vec<&str> = stderr
+    let lines = stderr
         .lines()
         .filter(|l| l.contains("lazy: linked"))
+        .map(String::from)
         .collect();
+    (stderr, lines)
+}
+
+#[test]
+fn cli_lazy_log_names_each_materialization() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let (stderr, lines) = lazy_log(&config);
     assert_eq!(lines.len(), 2, "{stderr}");
     assert!(lines[0].contains("main.o for main"), "{stderr}");
     assert!(lines[1].contains("args.o for many_args"), "{stderr}");
@@ -205,17 +213,7 @@ fn cli_lazy_log_names_each_materialization() {
 
     // Per function with -ffunction-sections: one line per function called.
     let config = Config::new(Compiler::Clang, Opt::O2, Pic::Pie, true, false);
-    let objs = compile(&config, &["main.c", "used.c", "args.c", "unused.c"]);
-    let (code, _, stderr) = outcome(&mut common::jitlink_command(
-        &["--lazy", "--lazy-log"],
-        &objs,
-        &[],
-    ));
-    assert_eq!(code, Some(0), "{stderr}");
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("lazy: linked"))
-        .collect();
+    let (stderr, lines) = lazy_log(&config);
     // main.o has one function: it is linked whole.
     assert_eq!(lines.len(), 6, "{stderr}");
     assert!(lines[0].contains("main.o for main"), "{stderr}");

@@ -13,7 +13,9 @@ use common::{
     compile_all, native_link, outcome, run, testdata_dir, CompileJob, Compiler, Config, Failures,
     Opt, Pic, RunSpec,
 };
-use jitlink::reopt::{Counters, NewDefinition, ReoptEvent, ReoptOptions, Reoptimizer};
+use jitlink::reopt::{
+    Counters, NewDefinition, ReoptEvent, ReoptOptions, ReoptimizeFn, Reoptimizer,
+};
 use jitlink::Options;
 
 /// Tier 0 and tier 1 of one configuration: (main at -O0, kernels at -O0, kernels at -O2,
@@ -25,6 +27,22 @@ struct Tiers {
     k2: PathBuf,
     extra: PathBuf,
     resized: PathBuf,
+}
+
+impl Tiers {
+    /// Tier 0 linked natively, run.
+    fn native(&self) -> common::Outcome {
+        let exe = native_link(
+            &self.config,
+            &[self.main.clone(), self.k0.clone()],
+            "reopt-tier0",
+        );
+        run(
+            std::process::Command::new(&exe),
+            &RunSpec::default(),
+            "native",
+        )
+    }
 }
 
 fn tiers() -> Vec<Tiers> {
@@ -82,12 +100,7 @@ fn tiered(t: &Tiers, tier1: &Path, threshold: &str) -> (String, String) {
 fn tier_up_preserves_global_and_static_state() {
     let mut failures = Failures::new("tiered runs vs native tier 0");
     for t in tiers() {
-        let exe = native_link(&t.config, &[t.main.clone(), t.k0.clone()], "reopt-tier0");
-        let native = run(
-            std::process::Command::new(&exe),
-            &RunSpec::default(),
-            "native",
-        );
+        let native = t.native();
         // The better versions as an object, and as an archive member.
         let ar = common::archive(std::slice::from_ref(&t.k2), "kernels-O2.a");
         for tier1 in [&t.k2, &ar] {
@@ -115,12 +128,7 @@ fn tier_up_preserves_global_and_static_state() {
 fn unbindable_definitions_are_refused() {
     let mut failures = Failures::new("refusals");
     for t in tiers() {
-        let exe = native_link(&t.config, &[t.main.clone(), t.k0.clone()], "reopt-tier0");
-        let native = run(
-            std::process::Command::new(&exe),
-            &RunSpec::default(),
-            "native",
-        );
+        let native = t.native();
         for (tier1, why) in [
             (&t.extra, "extra_state"),
             (
@@ -151,6 +159,21 @@ fn unbindable_definitions_are_refused() {
 type Sum = extern "C" fn(*const i32, i32) -> i64;
 type Checksum = extern "C" fn() -> i64;
 
+/// A re-optimization callback that records its calls and supplies `tier1` (or declines).
+fn supplying(tier1: Option<PathBuf>) -> (Asked, ReoptimizeFn) {
+    let asked = Asked::default();
+    let record = asked.clone();
+    let callback: ReoptimizeFn = Arc::new(move |name: &str, n: u64| {
+        record.lock().unwrap().push((name.to_string(), n));
+        let p = tier1.as_ref()?;
+        Some(NewDefinition {
+            name: p.to_string_lossy().into_owned(),
+            bytes: std::fs::read(p).ok()?,
+        })
+    });
+    (asked, callback)
+}
+
 /// Links tier 0 through the library, calls kernel_sum `calls` times, and returns the results,
 /// the checksum and the re-optimizer.
 fn drive(
@@ -159,20 +182,8 @@ fn drive(
     tier1: Option<PathBuf>,
     calls: usize,
 ) -> (i64, Reoptimizer) {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let asked2 = asked.clone();
-    let r = Reoptimizer::new(
-        Options::default(),
-        reopt,
-        Arc::new(move |name: &str, n: u64| {
-            asked2.lock().unwrap().push((name.to_string(), n));
-            let p = tier1.as_ref()?;
-            Some(NewDefinition {
-                name: p.to_string_lossy().into_owned(),
-                bytes: std::fs::read(p).ok()?,
-            })
-        }),
-    );
+    let (asked, callback) = supplying(tier1);
+    let r = Reoptimizer::new(Options::default(), reopt, callback);
     r.add_file(&t.main).expect("add main");
     r.add_file(&t.k0).expect("add kernels");
     // SAFETY: the kernels have these C signatures.
@@ -335,23 +346,12 @@ type Asked = Arc<Mutex<Vec<(String, u64)>>>;
 /// A re-optimizer over threads.c and the kernels at tier 0, whose callback records its calls
 /// and supplies `tier1`.
 fn threaded(t: &Tiers, threshold: u64, tier1: Option<PathBuf>) -> (Reoptimizer, Asked) {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let asked2 = asked.clone();
-    let r = Reoptimizer::new(
-        Options::default(),
-        ReoptOptions {
-            threshold,
-            ..ReoptOptions::default()
-        },
-        Arc::new(move |name: &str, n: u64| {
-            asked2.lock().unwrap().push((name.to_string(), n));
-            let p = tier1.as_ref()?;
-            Some(NewDefinition {
-                name: p.to_string_lossy().into_owned(),
-                bytes: std::fs::read(p).ok()?,
-            })
-        }),
-    );
+    let (asked, callback) = supplying(tier1);
+    let options = ReoptOptions {
+        threshold,
+        ..ReoptOptions::default()
+    };
+    let r = Reoptimizer::new(Options::default(), options, callback);
     let threads = compile_all(&[CompileJob::new(
         &t.config,
         testdata_dir().join("reopt").join("threads.c"),
@@ -469,12 +469,7 @@ fn counts_survive_thread_exit() {
 #[test]
 fn cli_counter_kinds() {
     let t = &tiers()[0];
-    let exe = native_link(&t.config, &[t.main.clone(), t.k0.clone()], "reopt-tier0");
-    let native = run(
-        std::process::Command::new(&exe),
-        &RunSpec::default(),
-        "native",
-    );
+    let native = t.native();
     let k2 = t.k2.to_string_lossy().into_owned();
     for kind in ["per-thread", "atomic", "plain"] {
         let mut cmd = common::jitlink_command(

@@ -128,15 +128,7 @@ fn aarch64_workload_configs() -> Vec<Config> {
 
 fn check_lua(configs: &[Config]) {
     let lua_dir = lua_dir();
-    let lib_sources: Vec<PathBuf> = c_sources(&lua_dir)
-        .into_iter()
-        .filter(|p| {
-            !matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("lua.c" | "luac.c")
-            )
-        })
-        .collect();
+    let lib_sources = lua_library_sources(&lua_dir);
     let workload = testdata_dir().join("workloads").join("lua");
     let driver = workload.join("driver.c");
     let script = workload.join("test.lua");
@@ -219,6 +211,19 @@ fn check_lua(configs: &[Config]) {
     failures.finish();
 }
 
+/// Lua's core and library sources: every file but the stand-alone interpreter and compiler.
+fn lua_library_sources(lua_dir: &Path) -> Vec<PathBuf> {
+    c_sources(lua_dir)
+        .into_iter()
+        .filter(|p| {
+            !matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("lua.c" | "luac.c")
+            )
+        })
+        .collect()
+}
+
 /// The Lua 5.4 sources of the `lua-src` package.
 fn lua_dir() -> PathBuf {
     let root = package_dir("lua-src");
@@ -241,91 +246,51 @@ fn lua_dir() -> PathBuf {
 fn lua_macho_x86_64() {
     let lua_dir = lua_dir();
     let workload = testdata_dir().join("workloads").join("lua");
-    let mut sources: Vec<PathBuf> = c_sources(&lua_dir)
-        .into_iter()
-        .filter(|p| {
-            !matches!(
-                p.file_name().and_then(|n| n.to_str()),
-                Some("lua.c" | "luac.c")
-            )
-        })
-        .collect();
+    let mut sources = lua_library_sources(&lua_dir);
     sources.push(workload.join("driver.c"));
     let resource = Command::new(&tool("clang-19").path)
         .arg("-print-resource-dir")
         .output()
         .expect("clang-19 -print-resource-dir");
-    let resource = PathBuf::from(String::from_utf8_lossy(&resource.stdout).trim());
+    let resource = String::from_utf8_lossy(&resource.stdout).trim().to_string();
     for opt in ["-O0", "-O2"] {
-        let dir = scratch_dir(&format!("lua-macho{opt}"));
-        let mut objs = Vec::new();
-        let mut native_objs = Vec::new();
-        for src in &sources {
-            let stem = src.file_stem().and_then(|s| s.to_str()).unwrap_or("src");
-            let obj = dir.join(format!("{stem}.o"));
-            let mut cmd = Command::new(&tool("clang-19").path);
-            // Darwin's clang on glibc's headers: no Darwin SDK, Linux's declarations (glibc
-            // spells its non-null attribute with a name that is a keyword on Darwin).
-            cmd.args([
-                "--target=x86_64-apple-macos11",
-                opt,
-                "-nostdinc",
-                "-isystem",
-            ])
-            .arg(resource.join("include"))
-            .args([
-                "-isystem",
-                "/usr/include/x86_64-linux-gnu",
-                "-isystem",
-                "/usr/include",
-            ])
-            .args([
-                "-D__linux__",
-                "-U__APPLE__",
-                "-fno-stack-protector",
-                "-DLUA_USE_LINUX",
-            ])
-            .arg("-D__nonnull(p)=__attribute__((__nonnull__ p))")
-            .arg("-I")
-            .arg(&lua_dir)
-            .arg("-c")
-            .arg(src)
-            .arg("-o")
-            .arg(&obj);
-            let out = cmd.output().expect("run clang-19");
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                shell_line(&cmd),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            objs.push(obj);
-            let nobj = dir.join(format!("{stem}.elf.o"));
-            let mut cmd = Command::new(&tool("gcc").path);
-            cmd.args([opt, "-DLUA_USE_LINUX", "-I"])
-                .arg(&lua_dir)
-                .arg("-c")
-                .arg(src)
-                .arg("-o")
-                .arg(&nobj);
-            let out = cmd.output().expect("run gcc");
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                shell_line(&cmd),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            native_objs.push(nobj);
-        }
-        let exe = dir.join("lua-native");
-        let mut cmd = Command::new(&tool("gcc").path);
-        cmd.args(&native_objs).args(["-lm", "-o"]).arg(&exe);
-        let out = cmd.output().expect("run gcc");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // Darwin's clang on glibc's headers: no Darwin SDK, Linux's declarations (glibc
+        // spells its non-null attribute with a name that is a keyword on Darwin).
+        let macho_flags: Vec<String> = [
+            "--target=x86_64-apple-macos11",
+            opt,
+            "-nostdinc",
+            "-isystem",
+            &format!("{resource}/include"),
+            "-isystem",
+            "/usr/include/x86_64-linux-gnu",
+            "-isystem",
+            "/usr/include",
+            "-D__linux__",
+            "-U__APPLE__",
+            "-fno-stack-protector",
+            "-DLUA_USE_LINUX",
+            "-D__nonnull(p)=__attribute__((__nonnull__ p))",
+        ]
+        .map(String::from)
+        .to_vec();
+        let elf_flags = [opt, "-DLUA_USE_LINUX"].map(String::from);
+        let job = |compiler: Compiler, flags: &[String], src: &PathBuf| {
+            CompileJob::with_tool(compiler.tool(), src, flags).include(&lua_dir)
+        };
+        let groups: [Vec<CompileJob>; 2] = [
+            sources
+                .iter()
+                .map(|s| job(Compiler::Clang, &macho_flags, s))
+                .collect(),
+            sources
+                .iter()
+                .map(|s| job(Compiler::Gcc, &elf_flags, s))
+                .collect(),
+        ];
+        let [objs, native_objs]: [Vec<PathBuf>; 2] = compile_groups(&groups).try_into().unwrap();
+        let gcc = Compiler::Gcc.tool();
+        let exe = link_executable(gcc, &[], &native_objs, &["-lm"], "lua-native", opt);
         let spec = RunSpec::args(&[workload.join("test.lua").display().to_string()]);
         let (native, verdict) = run_both(&format!("lua macho {opt}"), &exe, &objs, &spec);
         assert_eq!(

@@ -1382,6 +1382,16 @@ impl Failures {
     }
 }
 
+/// Panics when any of `compared` comparisons disagreed, listing the first 40 `failures`.
+pub fn assert_none_disagree(failures: &[String], compared: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} disagree:\n{}",
+        failures.len(),
+        failures[..failures.len().min(40)].join("\n")
+    );
+}
+
 /// Checks that every configuration's native run printed the same thing: the
 /// test programs are deterministic, so a difference means the test input is
 /// broken, not the linker.
