@@ -2,7 +2,8 @@
 # Bounded fuzzing for CI: runs every fuzz target (fuzz/) for FUZZ_SECONDS (default 60) from
 # the committed seeds and minimized corpus. A crash, a leak past the memory limit or a
 # timeout fails the run; libFuzzer writes the input to fuzz/artifacts/<target>/ (add it to
-# testdata/fuzz/<target>/crashes/ with the fix).
+# testdata/fuzz/<target>/crashes/ with the fix; `cargo test --test it fuzz_regressions::`
+# replays them).
 #
 # Stable Rust: cargo-fuzz runs with no sanitizer (-s none) and RUSTC_BOOTSTRAP=1 for the
 # coverage-instrumentation flags it passes; debug assertions and overflow checks are on (-a).

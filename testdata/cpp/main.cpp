@@ -10,7 +10,7 @@
 
 // Output goes through iostreams, except in the -fno-pic build: non-PIC code that takes the 32-bit
 // address of std::cout (a writable libstdc++ object beyond 2 GiB) is rejected by jitlink with a
-// clear error (see tests/cpp.rs), so that build writes the same text with stdio.
+// clear error (see tests/it/cpp.rs), so that build writes the same text with stdio.
 static void say(const std::string &text)
 {
 #ifdef NO_IOSTREAM

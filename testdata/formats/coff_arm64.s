@@ -1,4 +1,4 @@
-// Every arm64 COFF relocation type jitlink links, checked by decoding in tests/coff.rs (the
+// Every arm64 COFF relocation type jitlink links, checked by decoding in tests/it/coff.rs (the
 // offsets of the instructions in f are fixed: the test reads them by position).
 	.text
 	.globl f

@@ -1,5 +1,5 @@
 # x86-64 COFF relocations whose results the programs cannot show, checked by decoding in
-# tests/coff.rs (instruction offsets in f are fixed: the test reads them by position).
+# tests/it/coff.rs (instruction offsets in f are fixed: the test reads them by position).
 	.text
 	.globl f
 f:

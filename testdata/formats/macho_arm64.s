@@ -1,4 +1,4 @@
-; Every arm64 Mach-O relocation type jitlink links, checked by decoding in tests/macho.rs
+; Every arm64 Mach-O relocation type jitlink links, checked by decoding in tests/it/macho.rs
 ; (the offsets of the instructions in _f are fixed: the test reads them by position).
 	.section __TEXT,__text,regular,pure_instructions
 	.globl _f

@@ -3,7 +3,7 @@
 //! and absolute symbols, random addends), linked by jitlink at a fixed base and by ld.lld-19 at
 //! the same addresses (a linker script), then compared byte for byte at every site. The types
 //! compared are those whose result does not depend on where a linker puts its GOT or stubs
-//! (GOT-relative types are covered by `tests/check_aarch64.rs`); targets stay in range, and
+//! (GOT-relative types are covered by `tests/it/check_aarch64.rs`); targets stay in range, and
 //! lld runs with `--no-relax` so that it keeps `adrp`+`add` pairs as they are.
 //! `JITLINK_DIFF_RELOCS` sets the number of sites (default 2,000), `JITLINK_DIFF_SEED` the seed.
 

@@ -1,9 +1,13 @@
-//! Shared harness of the integration tests.
+//! Shared harness of the integration tests (every module of `tests/it/` uses it).
 //!
-//! The tests compile real C sources with the system compilers (gcc and
-//! clang-19) in many configurations, link the objects twice — natively with
-//! the compiler driver and in memory with `jitlink` — run both, and demand
-//! identical stdout, stderr and exit status.
+//! The tests compile real C and C++ sources with the system compilers (gcc,
+//! clang-19, g++, clang++-19, the aarch64 cross compilers) in many
+//! configurations, link the objects twice — natively with the compiler driver
+//! and in memory with `jitlink` — run both ([`run_both`], [`check_run`]), and
+//! demand identical stdout, stderr and exit status. The submodules hold the
+//! rest: [`asm`] (llvm-mc-19, the `--check` files, AArch64 instruction fields),
+//! [`lld`] (ld.lld-19 as the reference of the differential tests), [`rng`]
+//! (seeded generators) and [`formats`] (the Mach-O and COFF programs).
 //!
 //! * Tools are looked up on `PATH`; a missing tool panics (fails the test).
 //! * Objects, archives and native executables are cached under
