@@ -119,16 +119,9 @@ fn comdat_selections() {
 
 #[test]
 fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
-    let dir = scratch_dir("coff-arm64-fixed");
-    let obj = asm::assemble(AARCH64_WINDOWS, &formats_dir().join("coff_arm64.s"), &dir);
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
-    let img = jitlink::image::link_at_base(
-        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
-        base,
-        &[("ext".to_string(), ext)],
-    )
-    .unwrap();
+    let img = formats::assembled_at_base(AARCH64_WINDOWS, "coff_arm64.s", base, ext);
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g, h, data) = (sym("f"), sym("g"), sym("h"), sym("data"));
     let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();

@@ -114,16 +114,9 @@ fn arm64_programs_run_under_qemu_and_agree_with_the_aarch64_elf_build() {
 
 #[test]
 fn arm64_relocations_at_a_fixed_base_decode_to_their_targets() {
-    let dir = scratch_dir("macho-arm64-fixed");
-    let obj = assemble(ARM64_MACOS, &formats_dir().join("macho_arm64.s"), &dir);
     let ext = 0x1234_5678_9abc_u64;
     let base = 0x4000_0000;
-    let img = jitlink::image::link_at_base(
-        &[(obj.display().to_string(), std::fs::read(&obj).unwrap())],
-        base,
-        &[("ext".to_string(), ext)],
-    )
-    .unwrap();
+    let img = formats::assembled_at_base(ARM64_MACOS, "macho_arm64.s", base, ext);
     let sym = |n: &str| img.symbol(n).unwrap();
     let (f, g, data) = (sym("f"), sym("g"), sym("data"));
     let insn = |k: u64| img.u32_at(f + 4 * k).unwrap();

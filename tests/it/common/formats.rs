@@ -149,3 +149,22 @@ pub fn jitlink(args: &[&str], inputs: &[PathBuf]) -> (Option<i32>, String, Strin
     let mut cmd = jitlink_command(args, inputs, &[]);
     outcome(&mut cmd)
 }
+
+/// Assembles `testdata/formats/<source>` for `triple` and links it alone at `base` through the
+/// one pipeline's fixed-base target, with the absolute symbol `ext` at `ext`.
+pub fn assembled_at_base(
+    triple: &str,
+    source: &str,
+    base: u64,
+    ext: u64,
+) -> jitlink::image::LinkedImage {
+    let dir = scratch_dir(&format!("{source}-fixed"));
+    let obj = super::asm::assemble(triple, &formats_dir().join(source), &dir);
+    let bytes = std::fs::read(&obj).unwrap();
+    jitlink::image::link_at_base(
+        &[(obj.display().to_string(), bytes)],
+        base,
+        &[("ext".to_string(), ext)],
+    )
+    .unwrap_or_else(|e| panic!("{source} at {base:#x}: {e}"))
+}
