@@ -42,6 +42,10 @@ const PARALLEL_SYMBOLS: usize = 16_384;
 /// by far): checked before the block's initial image is allocated.
 const MAX_TLS: u64 = 1 << 30;
 
+/// The largest size estimate (content, alignment padding, room for GOT entries and stubs) for
+/// which memory is reserved: twice the 2 GiB a layout may take.
+const MAX_ESTIMATE: u64 = 1 << 32;
+
 /// What a link reads: the objects to link and the session's archives.
 pub(crate) struct LinkInputs<'i> {
     /// Objects linked whether referenced or not.
@@ -334,7 +338,18 @@ fn place<A: LinkArch, T: LinkTarget>(
 ) -> Result<(T::Memory, Option<TlsLayout>)> {
     let t = timings.start();
     let page = target.page_size();
-    let reservation = target.reserve(estimate_size(&b.g, page), b.g.needs_low || plan.low)?;
+    // A set's layout may not exceed 2 GiB; an estimate far beyond (absurd sizes or alignments
+    // in an input) is refused before anything is reserved.
+    let estimate = estimate_size(&b.g, page);
+    if estimate as u64 > MAX_ESTIMATE {
+        return Err(Error::TooLarge {
+            inputs: String::new(),
+            what: "linked set (with alignment padding)",
+            size: estimate as u64,
+            limit: MAX_ESTIMATE,
+        });
+    }
+    let reservation = target.reserve(estimate, b.g.needs_low || plan.low)?;
     let span = target.span(&reservation);
     let resolver = target.tlsdesc_resolver();
     if let Err(e) = got_stubs::run(&mut b.g, &span, &*target, resolver) {
@@ -582,7 +597,7 @@ fn facts<A: LinkArch>(
     }
 }
 
-/// Names the link's inputs in a size error that could not name them itself.
+/// Names the link's inputs in a size or memory error that could not name them itself.
 fn name_inputs<A: LinkArch>(e: Error, g: &LinkGraph<'_, A>) -> Error {
     let names = || {
         let mut s: Vec<&str> = g.inputs.iter().take(3).map(String::as_str).collect();
@@ -602,6 +617,11 @@ fn name_inputs<A: LinkArch>(e: Error, g: &LinkGraph<'_, A>) -> Error {
             what,
             size,
             limit,
+        },
+        // Reserving memory for the set failed: say which inputs asked for it.
+        Error::Memory { what, source } => Error::Memory {
+            what: format!("{}: {what}", names()),
+            source,
         },
         Error::StaticTlsExhausted { inputs, needed } if inputs.is_empty() => {
             Error::StaticTlsExhausted {

@@ -23,6 +23,7 @@ mod executor;
 mod fuzz_regressions;
 mod lazy;
 mod macho;
+mod mutation;
 mod reopt;
 mod rust_staticlib;
 mod stubs;
