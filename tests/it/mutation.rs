@@ -238,7 +238,7 @@ fn set_boundary(d: &mut [u8], f: Field, rng: &mut SplitMix64, ascii: bool) {
     };
     if ascii {
         let choices: [&[u8]; 6] = [b"0", b"1", b"9999999999", b"-1", b"4294967296", b"x"];
-        let text: &[u8] = *rng.pick(&choices);
+        let text: &[u8] = rng.pick(&choices);
         place.fill(b' ');
         let n = text.len().min(place.len());
         place[..n].copy_from_slice(&text[..n]);
@@ -282,6 +282,10 @@ fn mutant(base: &[u8], fields: &[Field], ascii: bool, rng: &mut SplitMix64) -> V
     }
     d
 }
+
+/// A format family: its name, its field finder, whether its inputs are archives, and whether
+/// it runs in process here.
+type Family = (&'static str, fn(&[u8]) -> Vec<Field>, bool, bool);
 
 /// What happened to one mutant.
 enum Verdict {
@@ -391,7 +395,7 @@ fn mutants_of_every_format_link_or_fail_cleanly() {
         .collect();
     seeds.sort();
     // (family, field finder, archive, runs in process here)
-    let families: [(&str, fn(&[u8]) -> Vec<Field>, bool, bool); 8] = [
+    let families: [Family; 8] = [
         ("elf-x86_64", elf_fields, false, true),
         ("elf-aarch64", elf_fields, false, false),
         ("macho-x86_64", macho_fields, false, true),
