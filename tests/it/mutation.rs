@@ -238,7 +238,7 @@ fn set_boundary(d: &mut [u8], f: Field, rng: &mut SplitMix64, ascii: bool) {
     };
     if ascii {
         let choices: [&[u8]; 6] = [b"0", b"1", b"9999999999", b"-1", b"4294967296", b"x"];
-        let text: &[u8] = rng.pick(&choices);
+        let text = rng.pick(&choices);
         place.fill(b' ');
         let n = text.len().min(place.len());
         place[..n].copy_from_slice(&text[..n]);
