@@ -448,7 +448,7 @@ fn mutants_of_every_format_link_or_fail_cleanly() {
                         break;
                     };
                     // Alternate the in-process and the fixed-base link for host families.
-                    let args: Vec<String> = if host && i % 2 == 0 {
+                    let args: Vec<String> = if host && i.is_multiple_of(2) {
                         vec!["--noexec".into()]
                     } else {
                         let mut a = vec!["--base".to_string(), "0x40000000".into()];
