@@ -665,7 +665,7 @@ fn by_address<A: Arch>(
             return None;
         }
         let (bi, _) = s.locate(addr - s.addr)?;
-        Some((s.blocks[bi], s.addr + s.starts[bi]))
+        Some((s.blocks[bi], s.addr.checked_add(s.starts[bi])?))
     })?;
     Some((block_start(graph, starts_of, found.0), found.1))
 }
@@ -749,7 +749,7 @@ fn add_relocations<'a, A: MachOArch>(
         let outside = || site.unsupported("place lies outside its section");
         let (bi, boff) = s
             .locate(off)
-            .filter(|_| off + width as u64 <= s.size)
+            .filter(|_| off.checked_add(width as u64).is_some_and(|end| end <= s.size))
             .ok_or_else(outside)?;
         let place = Place {
             block: s.blocks[bi],
@@ -888,10 +888,10 @@ fn subtractor<A: MachOArch>(
     let boff = place.offset as i64;
     if let Some((_, from_off)) = here(from) {
         let k = A::subtractor_kind(r.r_length, false).ok_or_else(width)?;
-        Ok((k, to, value.wrapping_add(boff - from_off as i64)))
+        Ok((k, to, value.wrapping_add(boff.wrapping_sub(from_off as i64))))
     } else if let Some((_, to_off)) = here(to) {
         let k = A::subtractor_kind(r.r_length, true).ok_or_else(width)?;
-        Ok((k, from, value.wrapping_sub(boff - to_off as i64)))
+        Ok((k, from, value.wrapping_sub(boff.wrapping_sub(to_off as i64))))
     } else {
         Err(site.unsupported("SUBTRACTOR must fix up a place in the block of one of its symbols"))
     }
@@ -970,7 +970,11 @@ fn add_eh_frame_edges<'a, A: MachOArch>(
         if value == 0 && width == 4 {
             continue;
         }
-        let t = (s.addr + field as u64).wrapping_add(value as u64);
+        let t = s
+            .addr
+            .checked_add(field as u64)
+            .ok_or_else(|| bad("section address overflows"))?
+            .wrapping_add(value as u64);
         let (target, t_vm) = by_address(graph, sects, None, t, starts_of)
             .ok_or_else(|| bad("FDE points outside every loaded section"))?;
         let kind = A::subtractor_kind(if width == 8 { 3 } else { 2 }, false)
