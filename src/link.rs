@@ -91,7 +91,7 @@ pub(crate) struct Plan<'p> {
     pub redirect: Option<Redirect<'p>>,
     /// Place the set in the low 2 GiB even if no input needs it.
     pub low: bool,
-    /// Record the writable statics of every input ([`Linked::locals`]).
+    /// Record the writable statics of every input ([`SetFacts::locals`]).
     pub record_locals: bool,
 }
 

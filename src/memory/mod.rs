@@ -437,7 +437,7 @@ fn find_fit(free: &[Free], len: usize, align: usize) -> Option<(usize, usize)> {
 
 /// Memory that a laid-out graph is written to, addressed by the graph's final addresses: this
 /// process's memory ([`InFlight`]) or a buffer standing for another address space
-/// ([`TargetImage`]).
+/// (`crate::image::ImageBuffer`, for an executor or a fixed base).
 pub trait Image {
     /// The address of the first byte.
     fn base(&self) -> u64;
