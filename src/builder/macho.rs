@@ -749,7 +749,10 @@ fn add_relocations<'a, A: MachOArch>(
         let outside = || site.unsupported("place lies outside its section");
         let (bi, boff) = s
             .locate(off)
-            .filter(|_| off.checked_add(width as u64).is_some_and(|end| end <= s.size))
+            .filter(|_| {
+                off.checked_add(width as u64)
+                    .is_some_and(|end| end <= s.size)
+            })
             .ok_or_else(outside)?;
         let place = Place {
             block: s.blocks[bi],
@@ -888,10 +891,18 @@ fn subtractor<A: MachOArch>(
     let boff = place.offset as i64;
     if let Some((_, from_off)) = here(from) {
         let k = A::subtractor_kind(r.r_length, false).ok_or_else(width)?;
-        Ok((k, to, value.wrapping_add(boff.wrapping_sub(from_off as i64))))
+        Ok((
+            k,
+            to,
+            value.wrapping_add(boff.wrapping_sub(from_off as i64)),
+        ))
     } else if let Some((_, to_off)) = here(to) {
         let k = A::subtractor_kind(r.r_length, true).ok_or_else(width)?;
-        Ok((k, from, value.wrapping_sub(boff.wrapping_sub(to_off as i64))))
+        Ok((
+            k,
+            from,
+            value.wrapping_sub(boff.wrapping_sub(to_off as i64)),
+        ))
     } else {
         Err(site.unsupported("SUBTRACTOR must fix up a place in the block of one of its symbols"))
     }
