@@ -21,9 +21,25 @@ fn build(compiler: &str, out: &Path) -> Result<(), String> {
     }
 }
 
+/// A cross compiler installed after the first build must be noticed by the next `cargo build`:
+/// installing a program changes the modification time of the `PATH` directory it lands in, so
+/// every `PATH` directory is a build input (as is `PATH` itself).
+fn watch_path_dirs() {
+    println!("cargo::rerun-if-env-changed=PATH");
+    let Some(path) = std::env::var_os("PATH") else {
+        return;
+    };
+    for dir in std::env::split_paths(&path) {
+        if dir.is_absolute() && dir.is_dir() {
+            println!("cargo::rerun-if-changed={}", dir.display());
+        }
+    }
+}
+
 fn main() {
     println!("cargo::rerun-if-changed=executor/executor.c");
     println!("cargo::rerun-if-env-changed=CC");
+    watch_path_dirs();
     println!("cargo::rustc-check-cfg=cfg(jitlink_executor_aarch64)");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let out = Path::new(&out);
