@@ -31,7 +31,9 @@ pub struct Options {
     /// Keep the time spent in each pipeline stage ([`crate::Session::timings`]).
     pub timings: bool,
     /// Link only: run no static initializer and register no finalizer, so that nothing of the
-    /// linked code runs unless the caller calls it (`jitlink --noexec`).
+    /// linked code runs unless the caller calls it (`jitlink --noexec`). No function table is
+    /// built for such a set unless a perf file wants one, so crash reports and
+    /// [`crate::Session::describe_address`] do not name its functions.
     pub link_only: bool,
 }
 

@@ -43,7 +43,11 @@ pub(crate) fn register_set<A: Arch>(
     opts: &crate::Options,
     table: Option<FunctionTable>,
 ) -> Result<SetDebug> {
-    let table = table.unwrap_or_else(|| FunctionTable::from_graph(g, redirected));
+    let table = match table {
+        Some(t) => t,
+        None if table_wanted(opts) => FunctionTable::from_graph(g, redirected),
+        None => FunctionTable::default(),
+    };
     let functions = std::sync::Arc::new(table);
     if opts.perf_map {
         perf::append_all(functions.entries())?;
@@ -55,6 +59,13 @@ pub(crate) fn register_set<A: Arch>(
         .debugger_support
         .then(|| gdb::GdbRegistration::register(g, objects, files));
     Ok(SetDebug { functions, gdb })
+}
+
+/// Whether a set's function table is worth building: it names the functions of crash reports,
+/// `Session::describe_address` and the perf files. Under `link_only` nothing of the set runs, so
+/// only the perf files need it.
+pub(crate) fn table_wanted(opts: &crate::Options) -> bool {
+    !opts.link_only || opts.perf_map || opts.perf_jitdump
 }
 
 /// A named stub of a session's pool containing `addr`, described as `name@stub`.

@@ -177,7 +177,7 @@ impl LinkTarget for InProcess<'_> {
         g: &LinkGraph<'_, A>,
         redirected: &[(SymbolId, StubHandle)],
     ) -> Option<FunctionTable> {
-        Some(FunctionTable::from_graph(g, redirected))
+        crate::debug::table_wanted(self.opts).then(|| FunctionTable::from_graph(g, redirected))
     }
 
     fn commit<A: LinkArch>(
