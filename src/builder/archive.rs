@@ -5,6 +5,7 @@ use object::read::archive::ArchiveFile;
 use object::read::elf::{FileHeader, Sym};
 use object::{elf, LittleEndian as LE};
 use rustc_hash::FxHashMap;
+use std::sync::OnceLock;
 
 use crate::error::{malformed, Error, Result};
 
@@ -15,10 +16,6 @@ pub struct Member {
     pub name: String,
     /// Byte range of the member's data in the archive.
     pub range: (usize, usize),
-    /// Byte range of an aligned copy, for members whose data is not 8-byte aligned in the
-    /// archive (`ar` aligns members to 2 bytes only; ELF headers are read in place and must be
-    /// aligned).
-    pub copy: Option<(usize, usize)>,
 }
 
 /// The symbol index of an archive.
@@ -28,8 +25,10 @@ pub struct ArchiveIndex {
     pub members: Vec<Member>,
     /// Defined global symbol → member index.
     pub symbols: FxHashMap<Box<[u8]>, usize>,
-    /// Aligned copies of misaligned members.
-    aligned: Vec<u64>,
+    /// Aligned copies of misaligned members (`ar` aligns members to 2 bytes only; ELF headers
+    /// are read in place and must be 8-byte aligned), made when a member is first read: an
+    /// archive's unused members are never copied, and their pages never touched.
+    copies: Vec<OnceLock<Box<[u64]>>>,
 }
 
 impl ArchiveIndex {
@@ -59,22 +58,11 @@ impl ArchiveIndex {
                 })?;
             let name = String::from_utf8_lossy(member.name()).into_owned();
             by_start.insert(start, index.members.len());
-            let copy = if !(data.as_ptr() as usize + start).is_multiple_of(8) {
-                let at = index.aligned.len() * 8;
-                index
-                    .aligned
-                    .resize(index.aligned.len() + size.div_ceil(8), 0);
-                aligned_bytes_mut(&mut index.aligned)[at..at + size]
-                    .copy_from_slice(&data[start..end]);
-                Some((at, at + size))
-            } else {
-                None
-            };
             index.members.push(Member {
                 name: format!("{file}({name})"),
                 range: (start, end),
-                copy,
             });
+            index.copies.push(OnceLock::new());
         }
         match ar.symbols().map_err(bad)? {
             Some(symbols) => {
@@ -115,11 +103,17 @@ impl ArchiveIndex {
 impl ArchiveIndex {
     /// The bytes of member `m` of the archive whose data is `data`, 8-byte aligned.
     pub fn member_bytes<'a>(&'a self, data: &'a [u8], m: usize) -> &'a [u8] {
-        let member = &self.members[m];
-        match member.copy {
-            Some((s, e)) => &aligned_bytes(&self.aligned)[s..e],
-            None => &data[member.range.0..member.range.1],
+        let (start, end) = self.members[m].range;
+        let bytes = &data[start..end];
+        if (bytes.as_ptr() as usize).is_multiple_of(8) {
+            return bytes;
         }
+        let copy = self.copies[m].get_or_init(|| {
+            let mut words = vec![0u64; bytes.len().div_ceil(8)].into_boxed_slice();
+            aligned_bytes_mut(&mut words)[..bytes.len()].copy_from_slice(bytes);
+            words
+        });
+        &aligned_bytes(copy)[..bytes.len()]
     }
 }
 

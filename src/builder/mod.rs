@@ -60,6 +60,9 @@ impl Bytes {
         // process truncates the file while it is mapped, reads may fault, which is the documented
         // contract of linking from files (the same holds for every mmap-based linker).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        // Reads jump around (an archive's index, then the members it names): no read-ahead and
+        // no fault-around, so that only the pages read count in the process's memory.
+        let _ = map.advise(memmap2::Advice::Random);
         Ok(Bytes::Mapped(map))
     }
 }
