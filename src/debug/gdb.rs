@@ -214,8 +214,13 @@ const MAP_THRESHOLD: usize = 64 << 10;
 
 /// Size of an `Elf64_Shdr` and the offsets of its `sh_flags` and `sh_addr`.
 const SHDR_SIZE: usize = 64;
+const SH_TYPE: usize = 4;
 const SH_FLAGS: usize = 8;
 const SH_ADDR: usize = 16;
+const SH_OFFSET: usize = 24;
+const SH_SIZE: usize = 32;
+/// Offset of `e_shoff` in the ELF header.
+const E_SHOFF: usize = 40;
 /// Size of an `Elf64_Sym`, and the offsets of `st_info`, `st_shndx` and `st_value`.
 const SYM_SIZE: usize = 24;
 const ST_INFO: usize = 4;
@@ -243,7 +248,10 @@ fn debug_image<A: Arch>(
     let mapped = (o.data.len() >= MAP_THRESHOLD)
         .then(|| map_privately(o.data, files, table))
         .flatten();
-    let mut owner = mapped.unwrap_or_else(|| Image::Copied(o.data.into()));
+    let (mut owner, shoff) = match mapped {
+        Some(m) => (m, shoff),
+        None => compact_copy(o.data, endian, &sections)?,
+    };
     let image = owner.bytes_mut();
     for (i, (sh, block)) in sections.iter().zip(&o.blocks).enumerate() {
         let header = shoff.checked_add(i.checked_mul(SHDR_SIZE)?)?;
@@ -274,11 +282,15 @@ fn debug_image<A: Arch>(
         }
     }
     if o.discarded.iter().any(|&d| d) {
-        for (_, sh) in sections.enumerate() {
+        for (i, sh) in sections.iter().enumerate() {
             if sh.sh_type(endian) != elf::SHT_SYMTAB {
                 continue;
             }
-            let (start, size) = sh.file_range(endian)?;
+            // The symbol table's offset in the image (a compact copy moves it).
+            let header = shoff.checked_add(i.checked_mul(SHDR_SIZE)?)?;
+            let at = image.get(header + SH_OFFSET..header + SH_OFFSET + 8)?;
+            let start = u64::from_le_bytes(at.try_into().ok()?);
+            let size = sh.sh_size(endian);
             let start = usize::try_from(start).ok()?;
             let size = usize::try_from(size).ok()?;
             let table = image.get_mut(start..start.checked_add(size)?)?;
@@ -294,6 +306,67 @@ fn debug_image<A: Arch>(
         }
     }
     Some(owner)
+}
+
+/// A copy of the object with what gdb reads from it: the ELF header, the symbol and string
+/// tables, the sections not loaded into memory (DWARF and its relocations) and `.eh_frame`
+/// (gdb unwinds with it when there is no `.debug_frame`), and the section header table, placed
+/// after them. The contents of loaded code and data sections, and their relocations, are left
+/// out (`SHT_NOBITS`, and empty relocation sections): gdb reads code and data from the
+/// process. Returns the image and the offset of its section header table; `None` if the
+/// object's layout is not as it was when the link read it.
+fn compact_copy(
+    data: &[u8],
+    endian: LE,
+    sections: &object::read::elf::SectionTable<'_, elf::FileHeader64<LE>>,
+) -> Option<(Image, usize)> {
+    // gdb unwinds with `.eh_frame` when there is no `.debug_frame`: it stays, with its
+    // relocations, although it is loaded.
+    let is_eh_frame = |sh: &elf::SectionHeader64<LE>| {
+        sh.sh_type(endian) == elf::SHT_X86_64_UNWIND
+            || sections
+                .section_name(endian, sh)
+                .is_ok_and(|n| n == b".eh_frame")
+    };
+    let dropped = |sh: &elf::SectionHeader64<LE>| {
+        sh.sh_flags(endian) & u64::from(elf::SHF_ALLOC) != 0 && !is_eh_frame(sh)
+    };
+    let mut out = data.get(..64)?.to_vec();
+    let mut headers: Vec<u8> = Vec::with_capacity(sections.len() * SHDR_SIZE);
+    for sh in sections.iter() {
+        let mut h = object::bytes_of(sh).to_vec();
+        let ty = sh.sh_type(endian);
+        let relocates_dropped = matches!(ty, elf::SHT_RELA | elf::SHT_REL)
+            && sections
+                .section(object::SectionIndex(sh.sh_info(endian) as usize))
+                .is_ok_and(dropped);
+        if relocates_dropped {
+            h[SH_OFFSET..SH_OFFSET + 8].copy_from_slice(&0u64.to_le_bytes());
+            h[SH_SIZE..SH_SIZE + 8].copy_from_slice(&0u64.to_le_bytes());
+        } else if dropped(sh) {
+            if ty != elf::SHT_NOBITS {
+                h[SH_TYPE..SH_TYPE + 4].copy_from_slice(&elf::SHT_NOBITS.to_le_bytes());
+            }
+            h[SH_OFFSET..SH_OFFSET + 8].copy_from_slice(&0u64.to_le_bytes());
+        } else if ty != elf::SHT_NULL && ty != elf::SHT_NOBITS {
+            let (start, size) = sh.file_range(endian)?;
+            let start = usize::try_from(start).ok()?;
+            let bytes = data.get(start..start.checked_add(usize::try_from(size).ok()?)?)?;
+            let align = usize::try_from(sh.sh_addralign(endian))
+                .ok()?
+                .clamp(1, 4096);
+            out.resize(out.len().next_multiple_of(align), 0);
+            h[SH_OFFSET..SH_OFFSET + 8].copy_from_slice(&(out.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        headers.extend_from_slice(&h);
+    }
+    out.resize(out.len().next_multiple_of(8), 0);
+    let shoff = out.len();
+    out.extend_from_slice(&headers);
+    out.get_mut(E_SHOFF..E_SHOFF + 8)?
+        .copy_from_slice(&(shoff as u64).to_le_bytes());
+    Some((Image::Copied(out.into_boxed_slice()), shoff))
 }
 
 /// A private mapping of the file that `data` was mapped from, if it is one of `files` and still

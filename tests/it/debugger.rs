@@ -391,6 +391,40 @@ fn gdb_descriptor_lists_each_input_until_removed() {
         objects.len() - 1,
         "small objects are not copied: {mapped:?}"
     );
+    // A copied image holds what gdb reads (symbols, DWARF, .eh_frame), not the code and data
+    // that gdb reads from the process.
+    for (&&(addr, size), m) in ours.iter().zip(&mapped) {
+        if m.is_some() {
+            continue;
+        }
+        // SAFETY: as above.
+        let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, size as usize) };
+        let file = object::read::elf::ElfFile64::<object::LittleEndian>::parse(bytes).unwrap();
+        use object::{Object, ObjectSection};
+        let with_contents = |prefix: &str| {
+            file.sections()
+                .filter(|s| s.name().unwrap_or("").starts_with(prefix) && s.size() > 0)
+                .map(|s| s.file_range().is_some())
+                .collect::<Vec<_>>()
+        };
+        assert!(!with_contents(".text").is_empty());
+        assert!(
+            !with_contents(".text").contains(&true),
+            "code copied for gdb"
+        );
+        assert!(
+            !with_contents(".debug_info").contains(&false),
+            "DWARF left out"
+        );
+        assert!(
+            !with_contents(".debug_info").is_empty(),
+            "no DWARF in the image"
+        );
+        assert!(
+            !with_contents(".eh_frame").contains(&false),
+            ".eh_frame left out"
+        );
+    }
     session.remove(id).unwrap();
     let after = jitlink::debug::registered_images();
     assert!(
