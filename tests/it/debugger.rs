@@ -376,7 +376,11 @@ fn gdb_descriptor_lists_each_input_until_removed() {
                 u64::from_str_radix(lo, 16).ok()?,
                 u64::from_str_radix(hi, 16).ok()?,
             );
-            let path = rest.split_whitespace().nth(4)?;
+            // Only file mappings count: a copy may lie in `[heap]` or an anonymous mapping.
+            let path = rest
+                .split_whitespace()
+                .nth(4)
+                .filter(|p| p.starts_with('/'))?;
             (addr >= lo && addr < hi).then(|| PathBuf::from(path))
         })
     };
