@@ -205,6 +205,22 @@ fn section_perm_role(name: &str, sh_type: u32, flags: u64) -> (Perm, SectionRole
 /// link then has a handful of sections, not one per function. The block keeps its input name
 /// ([`LinkGraph::rename_block`]) for messages and checks. A section whose permissions are not
 /// those of its class (a writable `.rodata.x`) keeps its own name, and so its own permissions.
+/// The priority of an initializer or finalizer section, in the sense of GNU ld's default
+/// script (lower runs first): `.init_array.N` and `.fini_array.N` have N, `.ctors.N` and
+/// `.dtors.N` have 65535 − N; `None` for an unnumbered section, which runs after every
+/// numbered one.
+pub(crate) fn init_priority(name: &str) -> Option<u32> {
+    let number = |rest: &str| rest.strip_prefix('.')?.parse::<u32>().ok();
+    [".init_array", ".fini_array"]
+        .iter()
+        .find_map(|b| number(name.strip_prefix(b)?))
+        .or_else(|| {
+            [".ctors", ".dtors"]
+                .iter()
+                .find_map(|b| number(name.strip_prefix(b)?).map(|n| 65535u32.saturating_sub(n)))
+        })
+}
+
 fn output_section_name(name: &str, perm: Perm, role: SectionRole) -> &str {
     const CLASSES: [(&str, Perm); 5] = [
         (".text", Perm::ReadExec),

@@ -168,11 +168,114 @@ pub fn is_macho(data: &[u8]) -> bool {
     data.starts_with(&macho::MH_MAGIC_64.to_le_bytes())
 }
 
-/// The object's `cputype`.
+/// The object's `cputype`. For a universal file: the host's slice if it has one, else its
+/// first slice of an architecture jitlink links, else its first slice (the link then selects
+/// the slice of the architecture it links, see [`select_slice`]).
 pub fn cpu_type(file: &str, data: &[u8]) -> Result<u32> {
+    if is_fat(data) {
+        let slices = fat_slices(file, data)?;
+        let host = match crate::target::ArchKind::HOST {
+            crate::target::ArchKind::X86_64 => macho::CPU_TYPE_X86_64,
+            crate::target::ArchKind::AArch64 => macho::CPU_TYPE_ARM64,
+        };
+        let known = |c: u32| c == macho::CPU_TYPE_X86_64 || c == macho::CPU_TYPE_ARM64;
+        return slices
+            .iter()
+            .find(|s| s.0 == host)
+            .or_else(|| slices.iter().find(|s| known(s.0)))
+            .or_else(|| slices.first())
+            .map(|s| s.0)
+            .ok_or_else(|| malformed(file, "universal file without slices"));
+    }
     let header = Header::parse(data, 0).map_err(|e| malformed(file, e))?;
     let endian = header.endian().map_err(|e| malformed(file, e))?;
     Ok(header.cputype(endian))
+}
+
+/// True if `data` starts like a Mach-O universal ("fat") file: `FAT_MAGIC` or `FAT_MAGIC_64`,
+/// big-endian. Java class files share the first magic; as LLVM's `identify_magic` does, a
+/// count of slices of 43 or more (a class file's major version) is not taken for one.
+pub fn is_fat(data: &[u8]) -> bool {
+    let word = |at: usize| {
+        data.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+    };
+    matches!(word(0), Some(macho::FAT_MAGIC | macho::FAT_MAGIC_64))
+        && word(4).is_some_and(|n| n < 43)
+}
+
+/// The slices of a universal file: `(cputype, bytes)`, in the file's order.
+pub fn fat_slices<'d>(file: &str, data: &'d [u8]) -> Result<Vec<(u32, &'d [u8])>> {
+    use object::read::macho::{FatArch, MachOFatFile32, MachOFatFile64};
+    fn collect<'d, F: FatArch>(
+        file: &str,
+        data: &'d [u8],
+        arches: &[F],
+    ) -> Result<Vec<(u32, &'d [u8])>> {
+        arches
+            .iter()
+            .map(|a| {
+                let (off, size): (u64, u64) = (a.offset().into(), a.size().into());
+                let bytes = usize::try_from(off)
+                    .ok()
+                    .zip(usize::try_from(size).ok())
+                    .and_then(|(o, n)| data.get(o..o.checked_add(n)?))
+                    .ok_or_else(|| {
+                        malformed(
+                            file,
+                            format!(
+                                "universal file: the {} slice lies outside the file",
+                                cpu_name(a.cputype())
+                            ),
+                        )
+                    })?;
+                Ok((a.cputype(), bytes))
+            })
+            .collect()
+    }
+    let bad = |e: object::read::Error| malformed(file, e);
+    if data.starts_with(&macho::FAT_MAGIC_64.to_be_bytes()) {
+        collect(file, data, MachOFatFile64::parse(data).map_err(bad)?.arches())
+    } else {
+        collect(file, data, MachOFatFile32::parse(data).map_err(bad)?.arches())
+    }
+}
+
+/// The slice of universal file `data` for `cpu`; an error names the slices when none fits.
+pub fn select_slice<'d>(file: &str, data: &'d [u8], cpu: u32) -> Result<&'d [u8]> {
+    let slices = fat_slices(file, data)?;
+    match slices.iter().find(|s| s.0 == cpu) {
+        Some(&(_, bytes)) => Ok(bytes),
+        None => Err(Error::Unsupported {
+            file: file.to_string(),
+            what: no_slice(cpu, slices.iter().map(|s| s.0)),
+        }),
+    }
+}
+
+/// "universal file has no x86_64 slice (it has: arm64, i386)".
+pub fn no_slice(cpu: u32, have: impl Iterator<Item = u32>) -> String {
+    let have: Vec<String> = have.map(cpu_name).collect();
+    format!(
+        "universal file has no {} slice (it has: {})",
+        cpu_name(cpu),
+        have.join(", ")
+    )
+}
+
+/// The name of a Mach-O CPU type, as `lipo` prints it.
+pub fn cpu_name(cpu: u32) -> String {
+    match cpu {
+        macho::CPU_TYPE_X86_64 => "x86_64".into(),
+        macho::CPU_TYPE_ARM64 => "arm64".into(),
+        macho::CPU_TYPE_X86 => "i386".into(),
+        macho::CPU_TYPE_ARM => "arm".into(),
+        macho::CPU_TYPE_ARM64_32 => "arm64_32".into(),
+        macho::CPU_TYPE_POWERPC => "ppc".into(),
+        macho::CPU_TYPE_POWERPC64 => "ppc64".into(),
+        other => format!("cputype {other:#x}"),
+    }
 }
 
 /// One Mach-O section as the builder sees it.
@@ -273,11 +376,47 @@ fn fallback_name(perm: Perm) -> &'static str {
 }
 
 /// The C name of a Mach-O symbol name: without its leading underscore.
-fn c_name(name: &[u8]) -> &[u8] {
+pub(crate) fn c_name(name: &[u8]) -> &[u8] {
     match name {
         [b'_', rest @ ..] if !rest.is_empty() => rest,
         _ => name,
     }
+}
+
+/// The C names of the external symbols that a Mach-O object defines in a section or as
+/// absolute values (not commons, as `ranlib` leaves them out of an archive's table of
+/// contents), for indexing an archive member; empty for anything else.
+pub(crate) fn defined_globals(data: &[u8]) -> Vec<&[u8]> {
+    let Ok(header) = Header::parse(data, 0) else {
+        return Vec::new();
+    };
+    let Ok(endian) = header.endian() else {
+        return Vec::new();
+    };
+    let Ok(mut commands) = header.load_commands(endian, data, 0) else {
+        return Vec::new();
+    };
+    while let Ok(Some(cmd)) = commands.next() {
+        let Ok(Some(st)) = cmd.symtab() else {
+            continue;
+        };
+        let Ok(table) = st.symbols::<Header, _>(endian, data) else {
+            return Vec::new();
+        };
+        return table
+            .iter()
+            .filter(|n| {
+                let t = n.n_type() & macho::N_TYPE;
+                !n.is_stab()
+                    && n.n_type() & macho::N_EXT != 0
+                    && (t == macho::N_SECT || t == macho::N_ABS)
+            })
+            .filter_map(|n| n.name(endian, table.strings()).ok())
+            .filter(|name| !name.is_empty())
+            .map(c_name)
+            .collect();
+    }
+    Vec::new()
 }
 
 /// Adds one Mach-O relocatable object to `graph`.
@@ -287,6 +426,12 @@ pub fn add_object<'a, A: MachOArch>(
     file: &str,
     data: &'a [u8],
 ) -> Result<()> {
+    // A universal file: the slice of the architecture being linked.
+    let data = if is_fat(data) {
+        select_slice(file, data, A::CPU_TYPE)?
+    } else {
+        data
+    };
     let object = MachOObject::parse::<A>(file, data)?;
     super::build(graph, file, object)
 }
