@@ -602,6 +602,30 @@ impl<'a> MachOObject<'a> {
         Ok(())
     }
 
+    /// Rejects a symbol-table entry that ld64 rejects: an external symbol without a name
+    /// (string index 0), and a symbol defined in a section the object does not have.
+    fn check_symbol(&self, obj: &ObjectTables<'_>, index: usize, raw: &[u8]) -> Result<()> {
+        let n = &self.nlists[index];
+        if n.is_stab() {
+            return Ok(());
+        }
+        if n.n_type() & macho::N_EXT != 0 && n.n_strx(self.endian) == 0 {
+            return Err(obj.malformed(format!(
+                "symbol {index} is external but has no name (string index 0)"
+            )));
+        }
+        let sect = usize::from(n.n_sect());
+        if n.n_type() & macho::N_TYPE == macho::N_SECT && (sect == 0 || sect > self.sects.len())
+        {
+            return Err(obj.malformed(format!(
+                "symbol {index} ({}) is defined in section {sect}, but the object has {} sections",
+                String::from_utf8_lossy(raw),
+                self.sects.len()
+            )));
+        }
+        Ok(())
+    }
+
     /// The graph symbol of symbol-table entry `index`, named `raw` in the object.
     fn symbol_of<A: MachOArch>(
         &mut self,
@@ -715,6 +739,55 @@ impl<'a> MachOObject<'a> {
     }
 }
 
+impl MachOObject<'_> {
+    /// The object address of symbol-table entry `index`, if it is defined in a section.
+    fn section_address(&self, index: u32) -> Option<u64> {
+        let n = self.nlists.get(index as usize)?;
+        (!n.is_stab() && n.n_type() & macho::N_TYPE == macho::N_SECT)
+            .then(|| n.n_value(self.endian))
+    }
+
+    /// The values of the fields of section `si` that hold a difference of two addresses of
+    /// this object (a `SUBTRACTOR` pair: the place holds only the addend), by section offset.
+    /// An `__eh_frame` written by hand, or by an assembler from `.cfi` directives, gives an
+    /// FDE's CIE pointer this way, which must be read as the whole difference.
+    fn differences<A: MachOArch>(
+        &self,
+        si: usize,
+        relocs: &[macho::Relocation<LE>],
+    ) -> FxHashMap<usize, i64> {
+        let s = &self.sects[si];
+        let mut known = FxHashMap::default();
+        for pair in relocs.windows(2) {
+            let (r, next) = (pair[0].info(self.endian), pair[1].info(self.endian));
+            if !matches!(A::translate_macho(&r, 0), Ok(MachOReloc::Subtractor))
+                || next.r_address != r.r_address
+            {
+                continue;
+            }
+            let off = r.r_address as usize;
+            let Some(stored) = read_place(s.data, off, 1 << r.r_length) else {
+                continue;
+            };
+            let Some(sub) = self.section_address(r.r_symbolnum) else {
+                continue;
+            };
+            // The minuend: a symbol (the place holds the addend) or a section address (the
+            // place holds the address plus the addend).
+            let min = if next.r_extern {
+                match self.section_address(next.r_symbolnum) {
+                    Some(a) => a as i64,
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            known.insert(off, min.wrapping_add(stored).wrapping_sub(sub as i64));
+        }
+        known
+    }
+}
+
 impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
     fn sections(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()> {
         obj.blocks = vec![None; self.sects.len()];
@@ -740,12 +813,17 @@ impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
         obj: &mut ObjectTables<'_>,
         index: usize,
     ) -> Result<Option<SymbolId>> {
+        let n = &self.nlists[index];
+        let strx = n.n_strx(self.endian);
         let raw = match &self.strings {
-            Some(st) => self.nlists[index]
-                .name(self.endian, *st)
-                .map_err(|e| obj.malformed(e))?,
+            Some(st) => n.name(self.endian, *st).map_err(|_| {
+                obj.malformed(format!(
+                    "symbol {index}: name offset {strx} lies past the string table"
+                ))
+            })?,
             None => b"",
         };
+        self.check_symbol(obj, index, raw)?;
         self.symbol_of(graph, obj, index, raw).map(Some)
     }
 
@@ -775,7 +853,8 @@ impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
         };
         add_relocations(graph, obj, self, si, relocs)?;
         if self.sects[si].eh_frame {
-            add_eh_frame_edges(graph, obj.file, &self.sects, si, &mut self.starts_of)?;
+            let known = self.differences::<A>(si, relocs);
+            add_eh_frame_edges(graph, obj.file, &self.sects, si, &known, &mut self.starts_of)?;
         }
         Ok(())
     }
@@ -1054,12 +1133,15 @@ fn subtractor<A: MachOArch>(
 }
 
 /// Adds the edges of `__eh_frame` that Mach-O leaves implicit: each FDE's `pc_begin` (and
-/// its LSDA pointer) is a pc-relative value computed against the object's addresses.
+/// its LSDA pointer) is a pc-relative value computed against the object's addresses. Fields
+/// that relocations already cover keep their edges; `known` gives the values of fields
+/// written as differences of two symbols (see [`MachOObject::differences`]).
 fn add_eh_frame_edges<'a, A: MachOArch>(
     graph: &mut LinkGraph<'a, A>,
     file: &str,
     sects: &[Sect<'a>],
     si: usize,
+    known: &FxHashMap<usize, i64>,
     starts_of: &mut FxHashMap<BlockId, SymbolId>,
 ) -> Result<()> {
     let s = &sects[si];
@@ -1087,6 +1169,8 @@ fn add_eh_frame_edges<'a, A: MachOArch>(
                 .try_into()
                 .map_err(|_| bad("short"))?,
         );
+        // A CIE pointer written as a difference of two symbols holds only its addend.
+        let id = known.get(&(pos + 4)).map_or(id, |&v| v as u32);
         if id == 0 {
             cies.insert(pos, parse_cie(rec).ok_or_else(|| bad("unreadable CIE"))?);
         } else {
