@@ -181,9 +181,11 @@ pub(crate) fn load_archive_members<'a, A: ObjectArch>(
     // A universal archive without a slice of this architecture is an error, as with ld64.
     for ar in archives {
         if let Some(f) = ar.fat.as_ref().filter(|f| f.cpu != A::CPU_TYPE) {
-            let fits = archives
-                .iter()
-                .any(|b| b.fat.as_ref().is_some_and(|g| g.file == f.file && g.cpu == A::CPU_TYPE));
+            let fits = archives.iter().any(|b| {
+                b.fat
+                    .as_ref()
+                    .is_some_and(|g| g.file == f.file && g.cpu == A::CPU_TYPE)
+            });
             if !fits {
                 return Err(Error::Unsupported {
                     file: ar.name.clone(),

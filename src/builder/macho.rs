@@ -236,9 +236,17 @@ pub fn fat_slices<'d>(file: &str, data: &'d [u8]) -> Result<Vec<(u32, &'d [u8])>
     }
     let bad = |e: object::read::Error| malformed(file, e);
     if data.starts_with(&macho::FAT_MAGIC_64.to_be_bytes()) {
-        collect(file, data, MachOFatFile64::parse(data).map_err(bad)?.arches())
+        collect(
+            file,
+            data,
+            MachOFatFile64::parse(data).map_err(bad)?.arches(),
+        )
     } else {
-        collect(file, data, MachOFatFile32::parse(data).map_err(bad)?.arches())
+        collect(
+            file,
+            data,
+            MachOFatFile32::parse(data).map_err(bad)?.arches(),
+        )
     }
 }
 
@@ -615,8 +623,7 @@ impl<'a> MachOObject<'a> {
             )));
         }
         let sect = usize::from(n.n_sect());
-        if n.n_type() & macho::N_TYPE == macho::N_SECT && (sect == 0 || sect > self.sects.len())
-        {
+        if n.n_type() & macho::N_TYPE == macho::N_SECT && (sect == 0 || sect > self.sects.len()) {
             return Err(obj.malformed(format!(
                 "symbol {index} ({}) is defined in section {sect}, but the object has {} sections",
                 String::from_utf8_lossy(raw),
@@ -854,7 +861,14 @@ impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
         add_relocations(graph, obj, self, si, relocs)?;
         if self.sects[si].eh_frame {
             let known = self.differences::<A>(si, relocs);
-            add_eh_frame_edges(graph, obj.file, &self.sects, si, &known, &mut self.starts_of)?;
+            add_eh_frame_edges(
+                graph,
+                obj.file,
+                &self.sects,
+                si,
+                &known,
+                &mut self.starts_of,
+            )?;
         }
         Ok(())
     }

@@ -46,11 +46,7 @@ fn program_objects(target: &str) -> (PathBuf, Vec<PathBuf>) {
     let c = |name: &str, text: &str| compile_text(Compiler::Clang, &[target, "-O1"], name, text);
     (
         c("main.c", MAIN),
-        vec![
-            c("two.c", TWO),
-            c("three.c", THREE),
-            c("unused.c", UNUSED),
-        ],
+        vec![c("two.c", TWO), c("three.c", THREE), c("unused.c", UNUSED)],
     )
 }
 
@@ -106,7 +102,10 @@ fn darwin_archive_members_load_on_demand() {
     let (main, lib) = darwin_archive(&dir, X86);
     // In process and in an executor: lib_two + lib_three = 42; the member that defines
     // `unused` would fail the link (missing_symbol), so it must stay out.
-    for options in [&["--entry", "run"][..], &["--executor", "process", "--entry", "run"]] {
+    for options in [
+        &["--entry", "run"][..],
+        &["--executor", "process", "--entry", "run"],
+    ] {
         let (code, _, stderr) = jitlink(options, &[main.clone(), lib.clone()]);
         assert_eq!(code, Some(42), "{options:?}: {stderr}");
     }
@@ -170,8 +169,14 @@ fn universal_objects_and_archives_select_the_slice_being_linked() {
     let img = at_base(&[&f("main-arm64.o"), &f("lib-fat.a")], 0x4000_0000)
         .expect("arm64 link of a universal archive");
     let targets = arm64_branch_targets(&img, img.symbol("run").unwrap());
-    assert!(targets.contains(&img.symbol("lib_two").unwrap()), "{targets:x?}");
-    assert!(targets.contains(&img.symbol("lib_three").unwrap()), "{targets:x?}");
+    assert!(
+        targets.contains(&img.symbol("lib_two").unwrap()),
+        "{targets:x?}"
+    );
+    assert!(
+        targets.contains(&img.symbol("lib_three").unwrap()),
+        "{targets:x?}"
+    );
     // ... and an x86-64 link the x86_64 slices of both.
     let img = at_base(&[&f("main-fat.o"), &f("lib-fat.a")], 0x4000_0000)
         .expect("x86-64 link of universal files");
@@ -203,15 +208,23 @@ fn thin_archives_read_members_next_to_the_archive() {
     // ELF (gcc) and Mach-O (clang) members in a subdirectory of the archive's directory;
     // jitlink runs in another directory, so a member path read against the working directory
     // would not be found.
-    let x86_macho = |name: &str, text: &str| compile_text(Compiler::Clang, &[X86, "-O1"], name, text);
+    let x86_macho =
+        |name: &str, text: &str| compile_text(Compiler::Clang, &[X86, "-O1"], name, text);
     let elf = |name: &str, text: &str| compile_text(Compiler::Gcc, &["-O1"], name, text);
-    for (label, c) in [("elf", &elf as &dyn Fn(&str, &str) -> PathBuf), ("macho", &x86_macho)] {
+    for (label, c) in [
+        ("elf", &elf as &dyn Fn(&str, &str) -> PathBuf),
+        ("macho", &x86_macho),
+    ] {
         let dir = scratch_dir(&format!("thin-{label}"));
         place(&c("two.c", TWO), &dir, "sub/a.o");
         place(&c("three.c", THREE), &dir, "sub/b.o");
         place(&c("unused.c", UNUSED), &dir, "c.o");
         let main = place(&c("main.c", MAIN), &dir, "main.o");
-        run_in(&dir, "ar", &["rcsT", "libthin.a", "sub/a.o", "sub/b.o", "c.o"]);
+        run_in(
+            &dir,
+            "ar",
+            &["rcsT", "libthin.a", "sub/a.o", "sub/b.o", "c.o"],
+        );
         let lib = dir.join("libthin.a");
         assert!(
             std::fs::read(&lib).unwrap().starts_with(b"!<thin>\n"),
@@ -256,7 +269,10 @@ fn static_constructors_run() {
     );
     for opt in ["-O0", "-O2"] {
         let obj = compile_text(Compiler::Clang, &[X86, opt], "macho_ctors.c", CTORS);
-        for options in [&["--entry", "run"][..], &["--executor", "process", "--entry", "run"]] {
+        for options in [
+            &["--entry", "run"][..],
+            &["--executor", "process", "--entry", "run"],
+        ] {
             let (out, verdict) = run_both_with_options(
                 &format!("macho ctors {opt} {options:?}"),
                 &native,
@@ -306,11 +322,7 @@ fn eh_frame_asm(arm64: bool) -> String {
             ".byte 0x41, 0x0e, 16, 0x86, 2",
         )
     };
-    let (code_align, data_align, ra) = if arm64 {
-        (4, 0x78, 30)
-    } else {
-        (1, 0x78, 16)
-    };
+    let (code_align, data_align, ra) = if arm64 { (4, 0x78, 30) } else { (1, 0x78, 16) };
     format!(
         "\t.section __TEXT,__text,regular,pure_instructions
 	.globl _mid
@@ -357,7 +369,12 @@ fn eh_frame_subtractor_pairs_are_applied() {
         cmd.args(["-r", "--section=__eh_frame"]).arg(obj);
         let (_, out, _) = outcome(&mut cmd);
         let pairs = out.matches("RELOC_SUBTRACTOR").count();
-        assert_eq!(pairs, 2, "{}: SUBTRACTOR pairs in __eh_frame:\n{out}", obj.display());
+        assert_eq!(
+            pairs,
+            2,
+            "{}: SUBTRACTOR pairs in __eh_frame:\n{out}",
+            obj.display()
+        );
     }
 
     // In process: the host unwinder walks through `mid` (its FDE registered, and read
@@ -375,7 +392,11 @@ fn eh_frame_subtractor_pairs_are_applied() {
          int run(void) { int direct = leaf(); int via = mid(); return 10 + via - direct; }\n",
     );
     let (code, _, stderr) = jitlink(&["--entry", "run"], &[c, x86.clone()]);
-    assert_eq!(code, Some(11), "frames through mid - direct frames + 10: {stderr}");
+    assert_eq!(
+        code,
+        Some(11),
+        "frames through mid - direct frames + 10: {stderr}"
+    );
 
     // At a fixed base, both architectures: the FDE's CIE pointer leads back to the CIE and
     // its pc_begin to `mid`.
