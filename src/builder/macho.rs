@@ -174,9 +174,10 @@ pub fn is_macho(data: &[u8]) -> bool {
 pub fn cpu_type(file: &str, data: &[u8]) -> Result<u32> {
     if is_fat(data) {
         let slices = fat_slices(file, data)?;
-        let host = match crate::target::ArchKind::HOST {
-            crate::target::ArchKind::X86_64 => macho::CPU_TYPE_X86_64,
-            crate::target::ArchKind::AArch64 => macho::CPU_TYPE_ARM64,
+        let host = if crate::target::ArchKind::HOST == crate::target::ArchKind::AArch64 {
+            macho::CPU_TYPE_ARM64
+        } else {
+            macho::CPU_TYPE_X86_64
         };
         let known = |c: u32| c == macho::CPU_TYPE_X86_64 || c == macho::CPU_TYPE_ARM64;
         return slices
