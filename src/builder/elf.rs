@@ -199,12 +199,6 @@ fn section_perm_role(name: &str, sh_type: u32, flags: u64) -> (Perm, SectionRole
     (perm, role)
 }
 
-/// The graph section an input section joins. Sections that `-ffunction-sections` and
-/// `-fdata-sections` give a name of their own (`.text.f`, `.rodata.str1.1`, `.data.rel.ro.x`)
-/// join the section of their class, as a static linker's output sections gather them: a large
-/// link then has a handful of sections, not one per function. The block keeps its input name
-/// ([`LinkGraph::rename_block`]) for messages and checks. A section whose permissions are not
-/// those of its class (a writable `.rodata.x`) keeps its own name, and so its own permissions.
 /// The priority of an initializer or finalizer section, in the sense of GNU ld's default
 /// script (lower runs first): `.init_array.N` and `.fini_array.N` have N, `.ctors.N` and
 /// `.dtors.N` have 65535 − N; `None` for an unnumbered section, which runs after every
@@ -221,6 +215,12 @@ pub(crate) fn init_priority(name: &str) -> Option<u32> {
         })
 }
 
+/// The graph section an input section joins. Sections that `-ffunction-sections` and
+/// `-fdata-sections` give a name of their own (`.text.f`, `.rodata.str1.1`, `.data.rel.ro.x`)
+/// join the section of their class, as a static linker's output sections gather them: a large
+/// link then has a handful of sections, not one per function. The block keeps its input name
+/// ([`LinkGraph::rename_block`]) for messages and checks. A section whose permissions are not
+/// those of its class (a writable `.rodata.x`) keeps its own name, and so its own permissions.
 fn output_section_name(name: &str, perm: Perm, role: SectionRole) -> &str {
     const CLASSES: [(&str, Perm); 5] = [
         (".text", Perm::ReadExec),
