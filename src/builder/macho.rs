@@ -584,7 +584,11 @@ impl<'a> MachOObject<'a> {
         let align = 1u64 << align_log;
         let name: &'a str = std::str::from_utf8(s.hdr.name())
             .map_err(|_| obj.malformed(format!("section {i} name is not UTF-8")))?;
-        let sec = super::section_for(graph, name, perm, role, fallback_name);
+        // `__eh_frame` joins the graph's `.eh_frame`, where ELF objects' frames go too: the
+        // set's unwind information is registered as one object, ending in one terminator,
+        // so frames of both formats must lie in one section. Its blocks keep their name.
+        let graph_name = if s.eh_frame { ".eh_frame" } else { name };
+        let sec = super::section_for(graph, graph_name, perm, role, fallback_name);
         for (k, &start) in starts.iter().enumerate() {
             let end = starts.get(k + 1).copied().unwrap_or(s.size);
             let content = if s.zero {
@@ -603,8 +607,11 @@ impl<'a> MachOObject<'a> {
             } else {
                 block_align
             };
-            s.blocks
-                .push(graph.add_block(sec, content, block_align, obj.input));
+            let block = graph.add_block(sec, content, block_align, obj.input);
+            if graph_name != name {
+                graph.rename_block(block, name);
+            }
+            s.blocks.push(block);
         }
         s.starts = starts;
         s.data = bytes;

@@ -380,23 +380,39 @@ fn eh_frame_subtractor_pairs_are_applied() {
     // In process: the host unwinder walks through `mid` (its FDE registered, and read
     // through the CIE pointer): a backtrace from `leaf` called through `mid` has one frame
     // more than from `leaf` called directly.
-    let c = compile_text(
-        Compiler::Clang,
-        &[X86, "-O0", "-funwind-tables"],
-        "eh_leaf.c",
-        "typedef int (*trace_fn)(void *ctx, void *arg);\n\
+    const LEAF: &str = "typedef int (*trace_fn)(void *ctx, void *arg);\n\
          int _Unwind_Backtrace(trace_fn fn, void *arg);\n\
          static int count(void *c, void *a) { (void)c; ++*(int *)a; return 0; }\n\
          __attribute__((noinline)) int leaf(void) { int n = 0; _Unwind_Backtrace(count, &n); return n; }\n\
          int mid(void);\n\
-         int run(void) { int direct = leaf(); int via = mid(); return 10 + via - direct; }\n",
+         int run(void) { int direct = leaf(); int via = mid(); return 10 + via - direct; }\n";
+    let macho_c = compile_text(
+        Compiler::Clang,
+        &[X86, "-O0", "-funwind-tables"],
+        "eh_leaf.c",
+        LEAF,
     );
-    let (code, _, stderr) = jitlink(&["--entry", "run"], &[c, x86.clone()]);
-    assert_eq!(
-        code,
-        Some(11),
-        "frames through mid - direct frames + 10: {stderr}"
+    // The same C as ELF (gcc): `mid`'s frame lies in the Mach-O object's `__eh_frame`, the
+    // others in the ELF object's `.eh_frame`; both are registered as one object.
+    let elf_c = compile_text(Compiler::Gcc, &["-O0"], "eh_leaf.c", LEAF);
+    for (label, c) in [("macho", macho_c), ("elf", elf_c)] {
+        for inputs in [[c.clone(), x86.clone()], [x86.clone(), c.clone()]] {
+            let (code, _, stderr) = jitlink(&["--entry", "run"], &inputs);
+            assert_eq!(
+                code,
+                Some(11),
+                "{label} {inputs:?}: frames through mid - direct frames + 10: {stderr}"
+            );
+        }
+    }
+    // arm64 under qemu-user, with the C by aarch64-linux-gnu-gcc (clang emits no DWARF unwind
+    // information for arm64 Darwin, only compact unwind).
+    let a64_c = compile_text(Compiler::Aarch64Gcc, &["-O0"], "eh_leaf.c", LEAF);
+    let (code, _, stderr) = jitlink(
+        &["--executor", "qemu", "--entry", "run"],
+        &[a64_c, arm.clone()],
     );
+    assert_eq!(code, Some(11), "arm64 under qemu: {stderr}");
 
     // At a fixed base, both architectures: the FDE's CIE pointer leads back to the CIE and
     // its pc_begin to `mid`.
