@@ -109,6 +109,16 @@ fn darwin_archive_members_load_on_demand() {
         let (code, _, stderr) = jitlink(options, &[main.clone(), lib.clone()]);
         assert_eq!(code, Some(42), "{options:?}: {stderr}");
     }
+    // Through the library: a lookup of a name only the archive defines loads its member.
+    let mut session = jitlink::Session::new(jitlink::Options::default());
+    session.add_file(&lib).expect("add the archive");
+    let f = session
+        .lookup("lib_three")
+        .expect("the member defining lib_three");
+    // SAFETY: `int lib_three(void)`, linked into this process.
+    let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f as usize) };
+    assert_eq!(f(), 40);
+    assert!(session.lookup("lib_two").is_ok());
     // At a fixed base, for arm64: the calls of `run` branch to the two loaded members.
     let dir = scratch_dir("macho-darwin-ar-arm64");
     let (main, lib) = darwin_archive(&dir, ARM);
