@@ -187,6 +187,24 @@ fn universal_objects_and_archives_select_the_slice_being_linked() {
         targets.contains(&img.symbol("lib_three").unwrap()),
         "{targets:x?}"
     );
+    // The first object that is not universal decides the architecture (arm64 here), and the
+    // universal object before it gives its arm64 slice.
+    let two_arm64 = compile_text(Compiler::Clang, &[ARM, "-O1"], "two.c", TWO);
+    let img = at_base(
+        &[&f("main-fat.o"), &two_arm64, &f("lib-arm64.a")],
+        0x4000_0000,
+    )
+    .expect("arm64 link with a universal object first");
+    assert_eq!(img.arch, jitlink::ArchKind::AArch64);
+    let targets = arm64_branch_targets(&img, img.symbol("run").unwrap());
+    assert!(
+        targets.contains(&img.symbol("lib_two").unwrap()),
+        "{targets:x?}"
+    );
+    assert!(
+        targets.contains(&img.symbol("lib_three").unwrap()),
+        "{targets:x?}"
+    );
     // ... and an x86-64 link the x86_64 slices of both.
     let img = at_base(&[&f("main-fat.o"), &f("lib-fat.a")], 0x4000_0000)
         .expect("x86-64 link of universal files");
