@@ -119,12 +119,16 @@ impl Inputs {
 }
 
 /// The architecture of the first object of `pending`, else of the first object member of an
-/// archive; `None` with neither. The second value names the file, for messages.
+/// archive; `None` with neither. The second value names the file, for messages. A universal
+/// file fits more than one architecture: the first object that is not one decides, and only
+/// universal objects pending, the first one's preferred slice (the host's, see
+/// [`macho::cpu_type`]).
 pub(crate) fn first_arch(
     pending: &[(String, Bytes)],
     archives: &[ArchiveInput],
 ) -> Result<(Option<ArchKind>, String)> {
-    if let Some((name, bytes)) = pending.first() {
+    let thin = pending.iter().find(|(_, bytes)| !macho::is_fat(bytes));
+    if let Some((name, bytes)) = thin.or(pending.first()) {
         return Ok((Some(builder::arch(name, bytes)?), name.clone()));
     }
     for a in archives {
