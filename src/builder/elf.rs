@@ -808,6 +808,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn initializer_priorities_follow_gnu_ld() {
+        let cases = [
+            (".init_array.00100", Some(100)),
+            (".fini_array.7", Some(7)),
+            (".ctors.65535", Some(0)),
+            (".dtors.00100", Some(65435)),
+            (".init_array", None),
+            (".ctors", None),
+            (".init_array.x", None),
+            ("__mod_init_func", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(init_priority(name), want, "{name}");
+        }
+    }
+
+    #[test]
     fn sections_join_their_class_only_with_its_permissions() {
         let plain = SectionRole::Plain;
         let cases = [
