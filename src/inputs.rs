@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::builder::archive::ArchiveIndex;
-use crate::builder::{self, detect, BuildState, Bytes, InputKind, ObjectArch};
+use crate::builder::{self, detect, macho, BuildState, Bytes, InputKind, ObjectArch};
 use crate::error::{Error, Result};
 use crate::graph::{Def, LinkGraph};
 use crate::target::ArchKind;
@@ -17,6 +17,18 @@ pub(crate) struct ArchiveInput {
     pub name: String,
     pub bytes: Bytes,
     pub index: ArchiveIndex,
+    /// A slice of a universal (fat) archive: used only by links of its architecture.
+    pub fat: Option<FatSlice>,
+}
+
+/// Which slice of which universal archive an [`ArchiveInput`] is.
+pub(crate) struct FatSlice {
+    /// The slice's `cputype`.
+    pub cpu: u32,
+    /// The `cputype` of every slice of the file, in the file's order.
+    pub all: Vec<u32>,
+    /// Tells the universal archives of a session apart.
+    pub file: usize,
 }
 
 /// Objects waiting to be linked, and the session's archives.
@@ -34,11 +46,54 @@ impl Inputs {
     pub fn add(&mut self, name: String, bytes: Bytes) -> Result<()> {
         match detect(&name, &bytes)? {
             InputKind::Elf | InputKind::MachO | InputKind::Coff => self.pending.push((name, bytes)),
+            InputKind::Archive if macho::is_fat(&bytes) => self.add_fat_archive(name, &bytes)?,
             InputKind::Archive => {
                 let index = ArchiveIndex::parse(&name, &bytes)?;
                 self.loaded.push(vec![false; index.members.len()]);
-                self.archives.push(ArchiveInput { name, bytes, index });
+                self.archives.push(ArchiveInput {
+                    name,
+                    bytes,
+                    index,
+                    fat: None,
+                });
             }
+        }
+        Ok(())
+    }
+
+    /// Files each slice of a universal archive as an archive of its own, which only links of
+    /// its architecture read; the slice a link on this host would pick comes first (see
+    /// [`first_arch`]). Each slice is copied: its members are read in place and must be
+    /// aligned as an archive of their own would be.
+    fn add_fat_archive(&mut self, name: String, bytes: &[u8]) -> Result<()> {
+        let mut slices = macho::fat_slices(&name, bytes)?;
+        let all: Vec<u32> = slices.iter().map(|s| s.0).collect();
+        let first = macho::cpu_type(&name, bytes)?;
+        slices.sort_by_key(|s| s.0 != first);
+        let file = self.archives.iter().filter(|a| a.fat.is_some()).count();
+        for (cpu, slice) in slices {
+            if !matches!(detect(&name, slice), Ok(InputKind::Archive)) {
+                return Err(crate::error::malformed(
+                    &name,
+                    format!(
+                        "universal archive: the {} slice is not an archive",
+                        macho::cpu_name(cpu)
+                    ),
+                ));
+            }
+            let bytes = Bytes::Owned(slice.to_vec());
+            let index = ArchiveIndex::parse(&name, &bytes)?;
+            self.loaded.push(vec![false; index.members.len()]);
+            self.archives.push(ArchiveInput {
+                name: name.clone(),
+                bytes,
+                index,
+                fat: Some(FatSlice {
+                    cpu,
+                    all: all.clone(),
+                    file,
+                }),
+            });
         }
         Ok(())
     }
@@ -64,12 +119,16 @@ impl Inputs {
 }
 
 /// The architecture of the first object of `pending`, else of the first object member of an
-/// archive; `None` with neither. The second value names the file, for messages.
+/// archive; `None` with neither. The second value names the file, for messages. A universal
+/// file fits more than one architecture: the first object that is not one decides, and only
+/// universal objects pending, the first one's preferred slice (the host's, see
+/// [`macho::cpu_type`]).
 pub(crate) fn first_arch(
     pending: &[(String, Bytes)],
     archives: &[ArchiveInput],
 ) -> Result<(Option<ArchKind>, String)> {
-    if let Some((name, bytes)) = pending.first() {
+    let thin = pending.iter().find(|(_, bytes)| !macho::is_fat(bytes));
+    if let Some((name, bytes)) = thin.or(pending.first()) {
         return Ok((Some(builder::arch(name, bytes)?), name.clone()));
     }
     for a in archives {
@@ -123,6 +182,22 @@ pub(crate) fn load_archive_members<'a, A: ObjectArch>(
     wanted: Option<&[u8]>,
     defined: &dyn Fn(&[u8]) -> bool,
 ) -> Result<()> {
+    // A universal archive without a slice of this architecture is an error, as with ld64.
+    for ar in archives {
+        if let Some(f) = ar.fat.as_ref().filter(|f| f.cpu != A::CPU_TYPE) {
+            let fits = archives.iter().any(|b| {
+                b.fat
+                    .as_ref()
+                    .is_some_and(|g| g.file == f.file && g.cpu == A::CPU_TYPE)
+            });
+            if !fits {
+                return Err(Error::Unsupported {
+                    file: ar.name.clone(),
+                    what: macho::no_slice(A::CPU_TYPE, f.all.iter().copied()),
+                });
+            }
+        }
+    }
     let mut extra: Vec<&[u8]> = wanted.into_iter().collect();
     loop {
         let mut need: Vec<&[u8]> = std::mem::take(&mut extra);
@@ -134,6 +209,9 @@ pub(crate) fn load_archive_members<'a, A: ObjectArch>(
         let mut added = false;
         for name in need {
             for (ai, ar) in archives.iter().enumerate() {
+                if ar.fat.as_ref().is_some_and(|f| f.cpu != A::CPU_TYPE) {
+                    continue;
+                }
                 let Some(&m) = ar.index.symbols.get(name) else {
                     continue;
                 };

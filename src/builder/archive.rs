@@ -1,5 +1,16 @@
 //! Static archives: an index from symbol name to member, so members are loaded on demand as a
 //! static linker loads them.
+//!
+//! - The index is the archive's symbol table (GNU `/`, BSD `__.SYMDEF`), or, without one, the
+//!   defined globals of each member. Names are the names the link looks up: a Mach-O member's
+//!   `_name` is entered as `name`, as its builder names its symbols (see `macho::c_name`).
+//! - Members are told apart by their place in the archive, not their file names: two members
+//!   called `a.o` are two members.
+//! - Thin archives (`ar rcsT`) hold only the members' paths, relative to the archive's
+//!   directory (as lld and GNU ld read them); the member files are mapped when the archive
+//!   is indexed, and the index is built from their symbol tables.
+
+use std::path::{Path, PathBuf};
 
 use object::read::archive::ArchiveFile;
 use object::read::elf::{FileHeader, Sym};
@@ -7,19 +18,22 @@ use object::{elf, LittleEndian as LE};
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
-use crate::error::{malformed, Error, Result};
+use super::{macho, Bytes};
+use crate::error::{malformed, Result};
 
 /// One member of an archive.
 #[derive(Debug, Clone)]
 pub struct Member {
     /// `archive(member)`, for messages.
     pub name: String,
-    /// Byte range of the member's data in the archive.
+    /// Byte range of the member's data in the archive (in its own file, for a thin member).
     pub range: (usize, usize),
+    /// A thin archive's member: its index in the mapped member files.
+    pub external: Option<usize>,
 }
 
 /// The symbol index of an archive.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ArchiveIndex {
     /// Members, by index.
     pub members: Vec<Member>,
@@ -29,25 +43,36 @@ pub struct ArchiveIndex {
     /// are read in place and must be 8-byte aligned), made when a member is first read: an
     /// archive's unused members are never copied, and their pages never touched.
     copies: Vec<OnceLock<Box<[u64]>>>,
+    /// The member files of a thin archive, mapped.
+    external: Vec<Bytes>,
+}
+
+impl std::fmt::Debug for ArchiveIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveIndex")
+            .field("members", &self.members)
+            .field("symbols", &self.symbols.len())
+            .finish()
+    }
 }
 
 impl ArchiveIndex {
-    /// Reads the archive's members and symbol table. Archives without a symbol table are indexed
-    /// by reading each member's ELF symbol table.
+    /// Reads the archive's members and symbol table. Archives without a symbol table, and
+    /// thin archives, are indexed by reading each member's symbol table. `file` is the
+    /// archive's path: a thin archive's members are found next to it.
     pub fn parse(file: &str, data: &[u8]) -> Result<ArchiveIndex> {
         let bad = |e: object::read::Error| malformed(file, e);
         let ar = ArchiveFile::parse(data).map_err(bad)?;
-        if ar.is_thin() {
-            return Err(Error::Unsupported {
-                file: file.to_string(),
-                what: "thin archives".to_string(),
-            });
-        }
+        let thin = ar.is_thin();
         let mut index = ArchiveIndex::default();
         let mut by_start = FxHashMap::default();
         let mut by_offset: FxHashMap<u64, usize> = FxHashMap::default();
         for member in ar.members() {
             let member = member.map_err(bad)?;
+            if thin {
+                index.add_thin_member(file, member.name())?;
+                continue;
+            }
             let (start, size) = member.file_range();
             let (start, size) = (start as usize, size as usize);
             let end = start
@@ -61,11 +86,18 @@ impl ArchiveIndex {
             index.members.push(Member {
                 name: format!("{file}({name})"),
                 range: (start, end),
+                external: None,
             });
             index.copies.push(OnceLock::new());
         }
+        index.copies.resize_with(index.members.len(), OnceLock::new);
+        // Mach-O members name their symbols `_name`; the link looks up `name`.
+        // (Read in place: the magic number needs no aligned copy.)
+        let is_macho: Vec<bool> = (0..index.members.len())
+            .map(|m| macho::is_macho(index.raw_member_bytes(data, m)))
+            .collect();
         match ar.symbols().map_err(bad)? {
-            Some(symbols) => {
+            Some(symbols) if !thin => {
                 for sym in symbols {
                     let sym = sym.map_err(bad)?;
                     let offset = sym.offset();
@@ -83,13 +115,24 @@ impl ArchiveIndex {
                             m
                         }
                     };
-                    index.symbols.entry(sym.name().into()).or_insert(m);
+                    let name = if is_macho[m] {
+                        macho::c_name(sym.name())
+                    } else {
+                        sym.name()
+                    };
+                    index.symbols.entry(name.into()).or_insert(m);
                 }
             }
-            None => {
+            _ => {
                 let mut symbols = FxHashMap::default();
-                for m in 0..index.members.len() {
-                    for name in elf_defined_globals(index.member_bytes(data, m)) {
+                for (m, &mach) in is_macho.iter().enumerate() {
+                    let bytes = index.member_bytes(data, m);
+                    let names = if mach {
+                        macho::defined_globals(bytes)
+                    } else {
+                        elf_defined_globals(bytes)
+                    };
+                    for name in names {
                         symbols.entry(name.into()).or_insert(m);
                     }
                 }
@@ -98,12 +141,50 @@ impl ArchiveIndex {
         }
         Ok(index)
     }
+
+    /// Maps the member of a thin archive named `name` (a path relative to the directory of
+    /// the archive `file`, or absolute).
+    fn add_thin_member(&mut self, file: &str, name: &[u8]) -> Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let rel = Path::new(std::ffi::OsStr::from_bytes(name));
+        let path: PathBuf = match Path::new(file).parent() {
+            Some(dir) if rel.is_relative() => dir.join(rel),
+            _ => rel.to_path_buf(),
+        };
+        let bytes = Bytes::map_file(&path).map_err(|e| {
+            malformed(
+                file,
+                format!("thin archive member {}: {e}", String::from_utf8_lossy(name)),
+            )
+        })?;
+        let len = bytes.len();
+        self.members.push(Member {
+            name: format!("{file}({})", path.display()),
+            range: (0, len),
+            external: Some(self.external.len()),
+        });
+        self.external.push(bytes);
+        Ok(())
+    }
 }
 
 impl ArchiveIndex {
+    /// The bytes of member `m` where they lie, perhaps not aligned.
+    fn raw_member_bytes<'a>(&'a self, data: &'a [u8], m: usize) -> &'a [u8] {
+        let member = &self.members[m];
+        match member.external {
+            Some(f) => &self.external[f],
+            None => &data[member.range.0..member.range.1],
+        }
+    }
+
     /// The bytes of member `m` of the archive whose data is `data`, 8-byte aligned.
     pub fn member_bytes<'a>(&'a self, data: &'a [u8], m: usize) -> &'a [u8] {
-        let (start, end) = self.members[m].range;
+        let member = &self.members[m];
+        if let Some(f) = member.external {
+            return &self.external[f];
+        }
+        let (start, end) = member.range;
         let bytes = &data[start..end];
         if (bytes.as_ptr() as usize).is_multiple_of(8) {
             return bytes;

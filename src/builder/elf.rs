@@ -199,6 +199,22 @@ fn section_perm_role(name: &str, sh_type: u32, flags: u64) -> (Perm, SectionRole
     (perm, role)
 }
 
+/// The priority of an initializer or finalizer section, in the sense of GNU ld's default
+/// script (lower runs first): `.init_array.N` and `.fini_array.N` have N, `.ctors.N` and
+/// `.dtors.N` have 65535 − N; `None` for an unnumbered section, which runs after every
+/// numbered one.
+pub(crate) fn init_priority(name: &str) -> Option<u32> {
+    let number = |rest: &str| rest.strip_prefix('.')?.parse::<u32>().ok();
+    [".init_array", ".fini_array"]
+        .iter()
+        .find_map(|b| number(name.strip_prefix(b)?))
+        .or_else(|| {
+            [".ctors", ".dtors"]
+                .iter()
+                .find_map(|b| number(name.strip_prefix(b)?).map(|n| 65535u32.saturating_sub(n)))
+        })
+}
+
 /// The graph section an input section joins. Sections that `-ffunction-sections` and
 /// `-fdata-sections` give a name of their own (`.text.f`, `.rodata.str1.1`, `.data.rel.ro.x`)
 /// join the section of their class, as a static linker's output sections gather them: a large
@@ -790,6 +806,23 @@ pub fn summarize<A: ElfArch>(name: &str, data: &[u8]) -> Result<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initializer_priorities_follow_gnu_ld() {
+        let cases = [
+            (".init_array.00100", Some(100)),
+            (".fini_array.7", Some(7)),
+            (".ctors.65535", Some(0)),
+            (".dtors.00100", Some(65435)),
+            (".init_array", None),
+            (".ctors", None),
+            (".init_array.x", None),
+            ("__mod_init_func", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(init_priority(name), want, "{name}");
+        }
+    }
 
     #[test]
     fn sections_join_their_class_only_with_its_permissions() {

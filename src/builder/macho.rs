@@ -168,11 +168,123 @@ pub fn is_macho(data: &[u8]) -> bool {
     data.starts_with(&macho::MH_MAGIC_64.to_le_bytes())
 }
 
-/// The object's `cputype`.
+/// The object's `cputype`. For a universal file: the host's slice if it has one, else its
+/// first slice of an architecture jitlink links, else its first slice (the link then selects
+/// the slice of the architecture it links, see [`select_slice`]).
 pub fn cpu_type(file: &str, data: &[u8]) -> Result<u32> {
+    if is_fat(data) {
+        let slices = fat_slices(file, data)?;
+        let host = if crate::target::ArchKind::HOST == crate::target::ArchKind::AArch64 {
+            macho::CPU_TYPE_ARM64
+        } else {
+            macho::CPU_TYPE_X86_64
+        };
+        let known = |c: u32| c == macho::CPU_TYPE_X86_64 || c == macho::CPU_TYPE_ARM64;
+        return slices
+            .iter()
+            .find(|s| s.0 == host)
+            .or_else(|| slices.iter().find(|s| known(s.0)))
+            .or_else(|| slices.first())
+            .map(|s| s.0)
+            .ok_or_else(|| malformed(file, "universal file without slices"));
+    }
     let header = Header::parse(data, 0).map_err(|e| malformed(file, e))?;
     let endian = header.endian().map_err(|e| malformed(file, e))?;
     Ok(header.cputype(endian))
+}
+
+/// True if `data` starts like a Mach-O universal ("fat") file: `FAT_MAGIC` or `FAT_MAGIC_64`,
+/// big-endian. Java class files share the first magic; as LLVM's `identify_magic` does, a
+/// count of slices of 43 or more (a class file's major version) is not taken for one.
+pub fn is_fat(data: &[u8]) -> bool {
+    let word = |at: usize| {
+        data.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+    };
+    matches!(word(0), Some(macho::FAT_MAGIC | macho::FAT_MAGIC_64))
+        && word(4).is_some_and(|n| n < 43)
+}
+
+/// The slices of a universal file: `(cputype, bytes)`, in the file's order.
+pub fn fat_slices<'d>(file: &str, data: &'d [u8]) -> Result<Vec<(u32, &'d [u8])>> {
+    use object::read::macho::{FatArch, MachOFatFile32, MachOFatFile64};
+    fn collect<'d, F: FatArch>(
+        file: &str,
+        data: &'d [u8],
+        arches: &[F],
+    ) -> Result<Vec<(u32, &'d [u8])>> {
+        arches
+            .iter()
+            .map(|a| {
+                let (off, size): (u64, u64) = (a.offset().into(), a.size().into());
+                let bytes = usize::try_from(off)
+                    .ok()
+                    .zip(usize::try_from(size).ok())
+                    .and_then(|(o, n)| data.get(o..o.checked_add(n)?))
+                    .ok_or_else(|| {
+                        malformed(
+                            file,
+                            format!(
+                                "universal file: the {} slice lies outside the file",
+                                cpu_name(a.cputype())
+                            ),
+                        )
+                    })?;
+                Ok((a.cputype(), bytes))
+            })
+            .collect()
+    }
+    let bad = |e: object::read::Error| malformed(file, e);
+    if data.starts_with(&macho::FAT_MAGIC_64.to_be_bytes()) {
+        collect(
+            file,
+            data,
+            MachOFatFile64::parse(data).map_err(bad)?.arches(),
+        )
+    } else {
+        collect(
+            file,
+            data,
+            MachOFatFile32::parse(data).map_err(bad)?.arches(),
+        )
+    }
+}
+
+/// The slice of universal file `data` for `cpu`; an error names the slices when none fits.
+pub fn select_slice<'d>(file: &str, data: &'d [u8], cpu: u32) -> Result<&'d [u8]> {
+    let slices = fat_slices(file, data)?;
+    match slices.iter().find(|s| s.0 == cpu) {
+        Some(&(_, bytes)) => Ok(bytes),
+        None => Err(Error::Unsupported {
+            file: file.to_string(),
+            what: no_slice(cpu, slices.iter().map(|s| s.0)),
+        }),
+    }
+}
+
+/// "universal file has no x86_64 slice (it has: arm64, i386)".
+pub fn no_slice(cpu: u32, have: impl Iterator<Item = u32>) -> String {
+    let have: Vec<String> = have.map(cpu_name).collect();
+    format!(
+        "universal file has no {} slice (it has: {})",
+        cpu_name(cpu),
+        have.join(", ")
+    )
+}
+
+/// The name of a Mach-O CPU type, as `lipo` prints it.
+pub fn cpu_name(cpu: u32) -> String {
+    match cpu {
+        macho::CPU_TYPE_X86_64 => "x86_64".into(),
+        macho::CPU_TYPE_ARM64 => "arm64".into(),
+        macho::CPU_TYPE_X86 => "i386".into(),
+        macho::CPU_TYPE_ARM => "arm".into(),
+        macho::CPU_TYPE_ARM64_32 => "arm64_32".into(),
+        macho::CPU_TYPE_POWERPC => "ppc".into(),
+        macho::CPU_TYPE_POWERPC64 => "ppc64".into(),
+        other => format!("cputype {other:#x}"),
+    }
 }
 
 /// One Mach-O section as the builder sees it.
@@ -273,11 +385,47 @@ fn fallback_name(perm: Perm) -> &'static str {
 }
 
 /// The C name of a Mach-O symbol name: without its leading underscore.
-fn c_name(name: &[u8]) -> &[u8] {
+pub(crate) fn c_name(name: &[u8]) -> &[u8] {
     match name {
         [b'_', rest @ ..] if !rest.is_empty() => rest,
         _ => name,
     }
+}
+
+/// The C names of the external symbols that a Mach-O object defines in a section or as
+/// absolute values (not commons, as `ranlib` leaves them out of an archive's table of
+/// contents), for indexing an archive member; empty for anything else.
+pub(crate) fn defined_globals(data: &[u8]) -> Vec<&[u8]> {
+    let Ok(header) = Header::parse(data, 0) else {
+        return Vec::new();
+    };
+    let Ok(endian) = header.endian() else {
+        return Vec::new();
+    };
+    let Ok(mut commands) = header.load_commands(endian, data, 0) else {
+        return Vec::new();
+    };
+    while let Ok(Some(cmd)) = commands.next() {
+        let Ok(Some(st)) = cmd.symtab() else {
+            continue;
+        };
+        let Ok(table) = st.symbols::<Header, _>(endian, data) else {
+            return Vec::new();
+        };
+        return table
+            .iter()
+            .filter(|n| {
+                let t = n.n_type() & macho::N_TYPE;
+                !n.is_stab()
+                    && n.n_type() & macho::N_EXT != 0
+                    && (t == macho::N_SECT || t == macho::N_ABS)
+            })
+            .filter_map(|n| n.name(endian, table.strings()).ok())
+            .filter(|name| !name.is_empty())
+            .map(c_name)
+            .collect();
+    }
+    Vec::new()
 }
 
 /// Adds one Mach-O relocatable object to `graph`.
@@ -287,6 +435,12 @@ pub fn add_object<'a, A: MachOArch>(
     file: &str,
     data: &'a [u8],
 ) -> Result<()> {
+    // A universal file: the slice of the architecture being linked.
+    let data = if is_fat(data) {
+        select_slice(file, data, A::CPU_TYPE)?
+    } else {
+        data
+    };
     let object = MachOObject::parse::<A>(file, data)?;
     super::build(graph, file, object)
 }
@@ -430,7 +584,11 @@ impl<'a> MachOObject<'a> {
         let align = 1u64 << align_log;
         let name: &'a str = std::str::from_utf8(s.hdr.name())
             .map_err(|_| obj.malformed(format!("section {i} name is not UTF-8")))?;
-        let sec = super::section_for(graph, name, perm, role, fallback_name);
+        // `__eh_frame` joins the graph's `.eh_frame`, where ELF objects' frames go too: the
+        // set's unwind information is registered as one object, ending in one terminator,
+        // so frames of both formats must lie in one section. Its blocks keep their name.
+        let graph_name = if s.eh_frame { ".eh_frame" } else { name };
+        let sec = super::section_for(graph, graph_name, perm, role, fallback_name);
         for (k, &start) in starts.iter().enumerate() {
             let end = starts.get(k + 1).copied().unwrap_or(s.size);
             let content = if s.zero {
@@ -449,11 +607,37 @@ impl<'a> MachOObject<'a> {
             } else {
                 block_align
             };
-            s.blocks
-                .push(graph.add_block(sec, content, block_align, obj.input));
+            let block = graph.add_block(sec, content, block_align, obj.input);
+            if graph_name != name {
+                graph.rename_block(block, name);
+            }
+            s.blocks.push(block);
         }
         s.starts = starts;
         s.data = bytes;
+        Ok(())
+    }
+
+    /// Rejects a symbol-table entry that ld64 rejects: an external symbol without a name
+    /// (string index 0), and a symbol defined in a section the object does not have.
+    fn check_symbol(&self, obj: &ObjectTables<'_>, index: usize, raw: &[u8]) -> Result<()> {
+        let n = &self.nlists[index];
+        if n.is_stab() {
+            return Ok(());
+        }
+        if n.n_type() & macho::N_EXT != 0 && n.n_strx(self.endian) == 0 {
+            return Err(obj.malformed(format!(
+                "symbol {index} is external but has no name (string index 0)"
+            )));
+        }
+        let sect = usize::from(n.n_sect());
+        if n.n_type() & macho::N_TYPE == macho::N_SECT && (sect == 0 || sect > self.sects.len()) {
+            return Err(obj.malformed(format!(
+                "symbol {index} ({}) is defined in section {sect}, but the object has {} sections",
+                String::from_utf8_lossy(raw),
+                self.sects.len()
+            )));
+        }
         Ok(())
     }
 
@@ -570,6 +754,55 @@ impl<'a> MachOObject<'a> {
     }
 }
 
+impl MachOObject<'_> {
+    /// The object address of symbol-table entry `index`, if it is defined in a section.
+    fn section_address(&self, index: u32) -> Option<u64> {
+        let n = self.nlists.get(index as usize)?;
+        (!n.is_stab() && n.n_type() & macho::N_TYPE == macho::N_SECT)
+            .then(|| n.n_value(self.endian))
+    }
+
+    /// The values of the fields of section `si` that hold a difference of two addresses of
+    /// this object (a `SUBTRACTOR` pair: the place holds only the addend), by section offset.
+    /// An `__eh_frame` written by hand, or by an assembler from `.cfi` directives, gives an
+    /// FDE's CIE pointer this way, which must be read as the whole difference.
+    fn differences<A: MachOArch>(
+        &self,
+        si: usize,
+        relocs: &[macho::Relocation<LE>],
+    ) -> FxHashMap<usize, i64> {
+        let s = &self.sects[si];
+        let mut known = FxHashMap::default();
+        for pair in relocs.windows(2) {
+            let (r, next) = (pair[0].info(self.endian), pair[1].info(self.endian));
+            if !matches!(A::translate_macho(&r, 0), Ok(MachOReloc::Subtractor))
+                || next.r_address != r.r_address
+            {
+                continue;
+            }
+            let off = r.r_address as usize;
+            let Some(stored) = read_place(s.data, off, 1 << r.r_length) else {
+                continue;
+            };
+            let Some(sub) = self.section_address(r.r_symbolnum) else {
+                continue;
+            };
+            // The minuend: a symbol (the place holds the addend) or a section address (the
+            // place holds the address plus the addend).
+            let min = if next.r_extern {
+                match self.section_address(next.r_symbolnum) {
+                    Some(a) => a as i64,
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            known.insert(off, min.wrapping_add(stored).wrapping_sub(sub as i64));
+        }
+        known
+    }
+}
+
 impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
     fn sections(&mut self, graph: &mut LinkGraph<'a, A>, obj: &mut ObjectTables<'_>) -> Result<()> {
         obj.blocks = vec![None; self.sects.len()];
@@ -595,12 +828,17 @@ impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
         obj: &mut ObjectTables<'_>,
         index: usize,
     ) -> Result<Option<SymbolId>> {
+        let n = &self.nlists[index];
+        let strx = n.n_strx(self.endian);
         let raw = match &self.strings {
-            Some(st) => self.nlists[index]
-                .name(self.endian, *st)
-                .map_err(|e| obj.malformed(e))?,
+            Some(st) => n.name(self.endian, *st).map_err(|_| {
+                obj.malformed(format!(
+                    "symbol {index}: name offset {strx} lies past the string table"
+                ))
+            })?,
             None => b"",
         };
+        self.check_symbol(obj, index, raw)?;
         self.symbol_of(graph, obj, index, raw).map(Some)
     }
 
@@ -630,7 +868,15 @@ impl<'a, A: MachOArch> super::ObjectStages<'a, A> for MachOObject<'a> {
         };
         add_relocations(graph, obj, self, si, relocs)?;
         if self.sects[si].eh_frame {
-            add_eh_frame_edges(graph, obj.file, &self.sects, si, &mut self.starts_of)?;
+            let known = self.differences::<A>(si, relocs);
+            add_eh_frame_edges(
+                graph,
+                obj.file,
+                &self.sects,
+                si,
+                &known,
+                &mut self.starts_of,
+            )?;
         }
         Ok(())
     }
@@ -909,12 +1155,15 @@ fn subtractor<A: MachOArch>(
 }
 
 /// Adds the edges of `__eh_frame` that Mach-O leaves implicit: each FDE's `pc_begin` (and
-/// its LSDA pointer) is a pc-relative value computed against the object's addresses.
+/// its LSDA pointer) is a pc-relative value computed against the object's addresses. Fields
+/// that relocations already cover keep their edges; `known` gives the values of fields
+/// written as differences of two symbols (see [`MachOObject::differences`]).
 fn add_eh_frame_edges<'a, A: MachOArch>(
     graph: &mut LinkGraph<'a, A>,
     file: &str,
     sects: &[Sect<'a>],
     si: usize,
+    known: &FxHashMap<usize, i64>,
     starts_of: &mut FxHashMap<BlockId, SymbolId>,
 ) -> Result<()> {
     let s = &sects[si];
@@ -942,6 +1191,8 @@ fn add_eh_frame_edges<'a, A: MachOArch>(
                 .try_into()
                 .map_err(|_| bad("short"))?,
         );
+        // A CIE pointer written as a difference of two symbols holds only its addend.
+        let id = known.get(&(pos + 4)).map_or(id, |&v| v as u32);
         if id == 0 {
             cies.insert(pos, parse_cie(rec).ok_or_else(|| bad("unreadable CIE"))?);
         } else {

@@ -90,6 +90,14 @@ pub fn detect(file: &str, data: &[u8]) -> Result<InputKind> {
         Ok(InputKind::Coff)
     } else if data.starts_with(b"!<arch>\n") || data.starts_with(b"!<thin>\n") {
         Ok(InputKind::Archive)
+    } else if macho::is_fat(data) {
+        // A universal file is what its first slice is (the link selects its own slice).
+        match macho::fat_slices(file, data)?.first() {
+            Some(&(_, slice)) if !macho::is_fat(slice) => detect(file, slice),
+            _ => Err(Error::UnknownFormat {
+                file: file.to_string(),
+            }),
+        }
     } else {
         Err(Error::UnknownFormat {
             file: file.to_string(),

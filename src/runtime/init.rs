@@ -5,7 +5,9 @@
 //! `.ctors` sections in input order; `.fini_array` likewise from `.fini_array.N`, `.dtors.N`,
 //! `.fini_array` and `.dtors`. `.preinit_array` runs before all of them. Initializers run
 //! forward, finalizers backward; legacy `.ctors`/`.dtors` sections list their entries in the
-//! reverse sense, so their entries are reversed when placed.
+//! reverse sense, so their entries are reversed when placed. The builders give sections these
+//! roles (Mach-O's `__mod_init_func` and `__mod_term_func` are init and fini arrays, run in
+//! input order as ld64 runs them); only the priority numbers are read from ELF section names.
 //!
 //! Finalizers are registered with `__cxa_atexit` under the set's `__dso_handle` *before* the
 //! initializers run, so — as in a natively linked program — handlers registered later by
@@ -33,23 +35,6 @@ pub struct InitFini {
     pub fini: Vec<u64>,
 }
 
-fn priority(name: &str, base: &str, legacy: &str) -> Option<(u32, bool)> {
-    let number = |rest: &str| rest.strip_prefix('.').and_then(|n| n.parse::<u32>().ok());
-    if name == base {
-        return Some((65536, false));
-    }
-    if name == legacy {
-        return Some((65536, true));
-    }
-    if let Some(rest) = name.strip_prefix(base) {
-        return number(rest).map(|n| (n, false));
-    }
-    if let Some(rest) = name.strip_prefix(legacy) {
-        return number(rest).map(|n| (65535u32.saturating_sub(n), true));
-    }
-    None
-}
-
 /// Reads the function pointers of the set's init and fini sections (after fixups) with `read`,
 /// which returns the pointer-sized value at an address.
 pub fn collect_with<A: Arch>(
@@ -62,19 +47,19 @@ pub fn collect_with<A: Arch>(
     let mut init: Vec<(u32, usize, Vec<u64>)> = Vec::new();
     let mut fini: Vec<(u32, usize, Vec<u64>)> = Vec::new();
     for sec in &g.sections {
-        let (list, prio) = match sec.role {
-            SectionRole::PreinitArray => (&mut pre, Some((0, false))),
-            SectionRole::InitArray | SectionRole::Ctors => {
-                (&mut init, priority(sec.name, ".init_array", ".ctors"))
-            }
-            SectionRole::FiniArray | SectionRole::Dtors => {
-                (&mut fini, priority(sec.name, ".fini_array", ".dtors"))
-            }
+        // The builders give each section its role (Mach-O's `__mod_init_func` is an
+        // `InitArray` too); only ELF numbers its sections by priority.
+        let list = match sec.role {
+            SectionRole::PreinitArray => &mut pre,
+            SectionRole::InitArray | SectionRole::Ctors => &mut init,
+            SectionRole::FiniArray | SectionRole::Dtors => &mut fini,
             _ => continue,
         };
-        let Some((prio, reversed)) = prio else {
-            continue;
+        let prio = match sec.role {
+            SectionRole::PreinitArray => 0,
+            _ => crate::builder::elf::init_priority(sec.name).unwrap_or(65536),
         };
+        let reversed = matches!(sec.role, SectionRole::Ctors | SectionRole::Dtors);
         for &b in &sec.blocks {
             let blk = &g.blocks[b.index()];
             if matches!(blk.content, Content::Zero(_)) {

@@ -23,6 +23,7 @@ mod executor;
 mod fuzz_regressions;
 mod lazy;
 mod macho;
+mod macho_inputs;
 mod mutation;
 mod reopt;
 mod rust_staticlib;
