@@ -563,13 +563,22 @@ mod tests {
             ("*{3}q = 1", "load size 3"),
             ("*{8}0x2000 = 1", "outside the image"),
             // Loads that run past the end, or start before the image.
-            ("*{8}0x101b = 1", "load of 8 bytes at 0x101b is outside the image"),
+            (
+                "*{8}0x101b = 1",
+                "load of 8 bytes at 0x101b is outside the image",
+            ),
             ("*{1}0x1022 = 1", "outside the image [0x1000, 0x1022)"),
             ("*{2}0xfff = 1", "outside the image"),
             ("*{8}0xfffffffffffffffc = 1", "outside the image"),
-            ("section_addr(a.o, __DATA,__nosuch) = 1", "no section '__DATA,__nosuch'"),
+            (
+                "section_addr(a.o, __DATA,__nosuch) = 1",
+                "no section '__DATA,__nosuch'",
+            ),
             ("decode_operand(q + 8) = 1", "expected ','"),
-            ("decode_operand(nosuch + 1, 0) = 1", "unknown symbol 'nosuch'"),
+            (
+                "decode_operand(nosuch + 1, 0) = 1",
+                "unknown symbol 'nosuch'",
+            ),
             ("stub_addr(ext) = 1", "'ext' has no stub"),
             ("got_addr(x.o, ext) = 1", "no input named 'x.o'"),
             ("decode_operand(call, 1) = 1", "has 1 operands"),
