@@ -111,6 +111,15 @@ pub enum EdgeKind {
     /// `adrp imm21 <- (Page(S + A) - Page(P)) >> 12`, `ldr imm12 <- ((S + A) & 0xfff) >> 3`.
     /// Used by stubs to load their pointer slot.
     AdrpLdr64Pair,
+    /// The `adrp Xd` of a GOT load (`adrp Xd, GOT entry; ldr Xd, [Xd, lo12]`) relaxed to
+    /// address the target itself, as lld and ld64 relax it: `adr Xd <- S + A - P` if that is
+    /// in ±1 MiB, else `adrp Xd imm21 <- (Page(S + A) - Page(P)) >> 12`, in ±4 GiB (error
+    /// otherwise). The `ldr` after it is [`EdgeKind::AddLo12OrNop`].
+    Page21OrAdr,
+    /// The `ldr Xd, [Xd, #imm]` of a relaxed GOT load whose `adrp` is at `P - 4`: `nop` if
+    /// `S + A - (P - 4)` is in ±1 MiB (the `adrp` became `adr`), else
+    /// `add Xd, Xd, #((S + A) & 0xfff)`.
+    AddLo12OrNop,
     /// `Fixup <- TLSModule : uint64`, the module id of the graph's TLS block.
     TLSModule64,
     /// `Fixup <- S + A : uint64`, where `S` is the target's offset in its TLS block.
@@ -157,6 +166,18 @@ const JUMP_STUB_BYTES: [u8; 16] = [
     0x00, 0x02, 0x1f, 0xd6, // br   x16
     0x00, 0x00, 0x20, 0xd4, // brk  #0                ; padding, never executed
 ];
+
+/// `nop`.
+const NOP: u32 = 0xd503_201f;
+/// `add Xd, Xn, #imm12` (64-bit, no shift), without its registers and immediate.
+const ADD_X_IMM: u32 = 0x9100_0000;
+/// `adr` (bit 31 clear) and `adrp` (set) share their encoding otherwise.
+const ADRP_BIT: u32 = 1 << 31;
+
+/// True if `x`, an `adr` displacement, fits its ±1 MiB.
+fn adr_reaches(x: i128) -> bool {
+    (-(1i128 << 20)..1i128 << 20).contains(&x)
+}
 
 /// Branch range of `b`/`bl`: ±128 MiB.
 const BRANCH26_RANGE: u64 = 128 << 20;
@@ -394,6 +415,30 @@ impl Arch for AArch64 {
                 let ldr = offset.checked_add(4).ok_or(FixupError::PlaceOutOfBounds)?;
                 write_lo12(block, ldr, absolute(v), 3)
             }
+            Page21OrAdr => {
+                let near = adr_reaches(delta(v));
+                let ins = read32(block, offset)?;
+                let ins = if near {
+                    ins & !ADRP_BIT
+                } else {
+                    ins | ADRP_BIT
+                };
+                write_field(block, offset, &ins.to_le_bytes())?;
+                if near {
+                    write_adr_imm(block, offset, delta(v))
+                } else {
+                    write_page21(block, offset, page_delta(v), true)
+                }
+            }
+            AddLo12OrNop => {
+                if adr_reaches(delta(v) + 4) {
+                    return write_field(block, offset, &NOP.to_le_bytes());
+                }
+                let ldr = read32(block, offset)?;
+                let regs = ldr & 0x3ff; // Rn and Rt, at the same bits in `add` (Rn, Rd)
+                let lo = (absolute(v) & 0xfff) as u32;
+                write_field(block, offset, &(ADD_X_IMM | lo << 10 | regs).to_le_bytes())
+            }
             TLSModule64 => write_field(block, offset, &v.tls.module.to_le_bytes()),
             DTPOff64 => write_field(block, offset, &(absolute(v) as u64).to_le_bytes()),
             TPOff64 => write_field(block, offset, &(tp_relative(v) as u64).to_le_bytes()),
@@ -440,6 +485,7 @@ impl Arch for AArch64 {
             Delta32 | NegDelta32 | Delta16 | Page21 | Page21NoCheck | AdrLiteral21 => {
                 EdgeRole::Data(Reach::PcRel32)
             }
+            Page21OrAdr | AddLo12OrNop => EdgeRole::Data(Reach::PcRel32),
             LoadLiteral19 | CondBranch19 | TestBranch14 => EdgeRole::Data(Reach::PcRel32),
             Branch26PCRel => EdgeRole::Branch,
             RequestGOTAndTransformToPage21 => EdgeRole::GotRequest { to_entry: Page21 },
@@ -461,10 +507,40 @@ impl Arch for AArch64 {
         }
     }
 
-    /// AArch64 GOT loads are `adrp` + `ldr` pairs whose two halves arrive as separate edges;
-    /// rewriting one without the other would be wrong, so GOT loads are never relaxed.
-    fn relax_got_load(_kind: EdgeKind, _content: &[u8], _offset: usize) -> Option<EdgeKind> {
-        None
+    /// A GOT load `adrp Xd, :got:S; ldr Xd, [Xd, :got_lo12:S]` (ELF `ADR_GOT_PAGE` +
+    /// `LD64_GOT_LO12_NC`, Mach-O `GOT_LOAD_PAGE21` + `GOT_LOAD_PAGEOFF12`) of adjacent
+    /// instructions on one register becomes `adrp` + `add` or `adr` + `nop`
+    /// ([`EdgeKind::Page21OrAdr`], [`EdgeKind::AddLo12OrNop`]). The two halves are separate
+    /// edges: [`Arch::got_load_partner`] names the other half, which the GOT pass requires
+    /// before relaxing either. Loads on other registers, or not adjacent, keep their GOT entry
+    /// (the `adrp`'s register might be read again), as in lld.
+    fn relax_got_load(kind: EdgeKind, content: &[u8], offset: usize) -> Option<EdgeKind> {
+        let (adrp_at, relaxed) = match kind {
+            EdgeKind::RequestGOTAndTransformToPage21 => (offset, EdgeKind::Page21OrAdr),
+            EdgeKind::RequestGOTAndTransformToPageOffset12 => {
+                (offset.checked_sub(4)?, EdgeKind::AddLo12OrNop)
+            }
+            _ => return None,
+        };
+        let adrp = read32(content, adrp_at).ok()?;
+        let ldr = read32(content, adrp_at.checked_add(4)?).ok()?;
+        let rd = adrp & 0x1f;
+        let is_adrp = adrp & 0x9f00_0000 == 0x9000_0000;
+        // ldr Xt, [Xn, #imm12 * 8]
+        let is_ldr64 = ldr & 0xffc0_0000 == 0xf940_0000;
+        (is_adrp && is_ldr64 && ldr & 0x1f == rd && (ldr >> 5) & 0x1f == rd).then_some(relaxed)
+    }
+
+    fn got_load_partner(kind: EdgeKind) -> Option<(i64, EdgeKind)> {
+        match kind {
+            EdgeKind::RequestGOTAndTransformToPage21 => {
+                Some((4, EdgeKind::RequestGOTAndTransformToPageOffset12))
+            }
+            EdgeKind::RequestGOTAndTransformToPageOffset12 => {
+                Some((-4, EdgeKind::RequestGOTAndTransformToPage21))
+            }
+            _ => None,
+        }
     }
 
     fn direct_branch(kind: EdgeKind) -> EdgeKind {
