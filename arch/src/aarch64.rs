@@ -688,6 +688,64 @@ mod tests {
     /// `(kind, instruction with a zero immediate, P, S, A, expected or None for an error)`.
     type Case = (EdgeKind, u32, u64, u64, i64, Option<u32>);
 
+    /// A relaxed GOT load at `P` = 0x20_0000 (`adrp x2` there, `ldr x2, [x2]` at `P + 4`):
+    /// `adr` + `nop` at the exact edges of ±1 MiB, `adrp` + `add` just beyond, an error beyond
+    /// ±4 GiB.
+    #[test]
+    fn relaxed_got_loads_at_the_edges_of_adr() {
+        const ADRP_X2: u32 = 0x9000_0002;
+        const LDR_X2: u32 = 0xf940_0042;
+        const P: u64 = 0x20_0000;
+        let cases: &[(u64, Option<u32>, u32)] = &[
+            // adr x2, #1048575 ; nop
+            (P + 0xf_ffff, Some(0x707f_ffe2), NOP),
+            // adr x2, #-1048576 ; nop
+            (P - 0x10_0000, Some(0x1080_0002), NOP),
+            // adrp x2, #0x100000 ; add x2, x2, #0x123
+            (P + 0x10_0123, Some(0x9000_0802), 0x9104_8c42),
+            // adrp x2, #-0x101000 ; add x2, x2, #0xfff
+            (P - 0x10_0001, Some(0xf0ff_f7e2), 0x913f_fc42),
+            // beyond ±4 GiB: an error (the add is written; the link fails on the adrp)
+            (P + (1 << 32), None, 0x9100_0042),
+        ];
+        for &(s, adrp, second) in cases {
+            assert_eq!(
+                apply(Page21OrAdr, ADRP_X2, P, s, 0).ok(),
+                adrp,
+                "Page21OrAdr S={s:#x}"
+            );
+            assert_eq!(
+                apply(AddLo12OrNop, LDR_X2, P + 4, s, 0),
+                Ok(second),
+                "AddLo12OrNop S={s:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn got_loads_relax_only_as_adjacent_pairs_on_one_register() {
+        let code = |a: u32, b: u32| {
+            let mut c = [0u8; 8];
+            c[..4].copy_from_slice(&a.to_le_bytes());
+            c[4..].copy_from_slice(&b.to_le_bytes());
+            c
+        };
+        let pair = code(0x9000_0002, 0xf940_0042); // adrp x2 ; ldr x2, [x2]
+        let page = RequestGOTAndTransformToPage21;
+        let lo12 = RequestGOTAndTransformToPageOffset12;
+        assert_eq!(AArch64::relax_got_load(page, &pair, 0), Some(Page21OrAdr));
+        assert_eq!(AArch64::relax_got_load(lo12, &pair, 4), Some(AddLo12OrNop));
+        // ldr x3, [x2]: another destination; ldr x2, [x3]: another base; not adjacent.
+        for other in [0xf940_0043, 0xf940_0062, 0xd503_201f] {
+            let c = code(0x9000_0002, other);
+            assert_eq!(AArch64::relax_got_load(page, &c, 0), None, "{other:#x}");
+            assert_eq!(AArch64::relax_got_load(lo12, &c, 4), None, "{other:#x}");
+        }
+        assert_eq!(AArch64::relax_got_load(lo12, &pair, 0), None);
+        assert_eq!(AArch64::got_load_partner(page), Some((4, lo12)));
+        assert_eq!(AArch64::got_load_partner(lo12), Some((-4, page)));
+    }
+
     #[test]
     fn instructions_branches_pages_and_offsets() {
         let cases: &[Case] = &[
