@@ -8,18 +8,23 @@
 //!
 //! Expressions, as in LLVM's RuntimeDyldChecker:
 //! - numbers (decimal or `0x` hex) and symbol names (defined in the image, or `--abs`);
-//! - `decode_operand(label, N)`: operand `N` of the instruction at `label`, numbered as LLVM's
+//! - `decode_operand(ADDR, N)`: operand `N` of the instruction at `ADDR` (a label or any
+//!   expression, `decode_operand(label + 4, 0)`), numbered as LLVM's
 //!   `MCInst` numbers them: a register is one operand (a read-write destination is two, the
 //!   tied source repeated), a memory reference five (base, scale, index, displacement,
 //!   segment), an immediate one, a branch target one (its displacement from `next_pc`);
 //!   a RIP-relative displacement is the raw displacement, not the address;
-//! - `next_pc(label)`: the address after the instruction at `label`;
+//! - `next_pc(ADDR)`: the address after the instruction at `ADDR`;
 //! - `stub_addr([file,] sym)`, `got_addr([file,] sym)` (the file argument names an input; a
-//!   link has one GOT and one stub table), `section_addr(file, section)`;
+//!   link has one GOT and one stub table), `section_addr(file, section)`, where a Mach-O
+//!   section may be written `SEGMENT,SECTION` as in LLVM (the segment is not checked: the
+//!   graph knows sections by their section name);
 //! - `*{N}expr`: the `N`-byte little-endian value at address `expr` (N = 1, 2, 4, 8); as in
 //!   LLVM, `expr` extends to the end of the enclosing expression (`*{1}label+1` loads from
-//!   `label+1`: parenthesize a load to combine its value);
-//! - `expr[hi:lo]`: bits `hi` down to `lo`;
+//!   `label+1`: parenthesize a load to combine its value). Zero-fill blocks read zeros; a load
+//!   that starts before the image or runs past its last block is an error, never a value;
+//! - `simple[hi:lo]`: bits `hi` down to `lo` of a number, name, call, load or parenthesized
+//!   expression;
 //! - binary `+ - & | << >>`, evaluated strictly left to right (no precedence, as in LLVM's
 //!   checker: use parentheses), and parentheses.
 
@@ -246,13 +251,7 @@ impl Context<'_> {
             // As in LLVM, the address is everything up to the end of the enclosing
             // expression: `*{1}label+1` loads from `label+1`.
             let addr = self.expr(p)?;
-            let bytes = self
-                .image
-                .read(addr, n as usize)
-                .ok_or(format!("load of {n} bytes at {addr:#x} outside the image"))?;
-            let mut buf = [0u8; 8];
-            buf[..n as usize].copy_from_slice(bytes);
-            return Ok(u64::from_le_bytes(buf));
+            return self.load(addr, n as usize);
         }
         let w = p.word()?;
         if w.starts_with(|c: char| c.is_ascii_digit()) {
@@ -261,17 +260,85 @@ impl Context<'_> {
         if !p.eat("(") {
             return self.symbol(w);
         }
-        let mut args = Vec::new();
-        if !p.eat(")") {
-            loop {
-                args.push(p.word()?);
-                if p.eat(")") {
-                    break;
-                }
+        match w {
+            // An address argument is any expression (`decode_operand(label + 4, 0)`).
+            "decode_operand" => {
+                let (addr, what) = self.address_arg(p)?;
                 p.expect(",")?;
+                let n = self.expr(p)?;
+                p.expect(")")?;
+                let (ops, _) = self.decode(addr, &what)?;
+                usize::try_from(n)
+                    .ok()
+                    .and_then(|i| ops.get(i))
+                    .copied()
+                    .ok_or(format!(
+                        "instruction at '{what}' has {} operands, not operand {n}",
+                        ops.len()
+                    ))
+            }
+            "next_pc" => {
+                let (addr, what) = self.address_arg(p)?;
+                p.expect(")")?;
+                Ok(self.decode(addr, &what)?.1)
+            }
+            // Names: split at commas, except that the last argument of `section_addr` runs
+            // to the closing parenthesis, so that a Mach-O `SEGMENT,SECTION` is one argument.
+            _ => {
+                let r = p.rest();
+                let close = r
+                    .find(')')
+                    .ok_or(format!("expected ')' after the arguments of {w}"))?;
+                p.pos += close + 1;
+                let inner = r[..close].trim();
+                let args: Vec<&str> = match (w, inner) {
+                    (_, "") => Vec::new(),
+                    ("section_addr", _) => match inner.split_once(',') {
+                        Some((file, sec)) => vec![file.trim(), sec.trim()],
+                        None => vec![inner],
+                    },
+                    _ => inner.split(',').map(str::trim).collect(),
+                };
+                self.call(w, &args)
             }
         }
-        self.call(w, &args)
+    }
+
+    /// The first argument of `decode_operand` and `next_pc`: an expression, and its text for
+    /// messages.
+    fn address_arg(&self, p: &mut Parser<'_>) -> Eval<(u64, String)> {
+        p.skip_ws();
+        let start = p.pos;
+        let addr = self.expr(p)?;
+        Ok((addr, p.s[start..p.pos].trim().to_string()))
+    }
+
+    /// The `n`-byte little-endian value at `addr`. Zero-fill blocks (stored in no byte of the
+    /// image when they end it) read as zeros; a load that runs past the end of the image, or
+    /// starts before it, is an error.
+    fn load(&self, addr: u64, n: usize) -> Eval<u64> {
+        let img = self.image;
+        let end_of_image = img
+            .blocks
+            .iter()
+            .filter(|b| !b.thread_local)
+            .map(|b| b.addr.saturating_add(b.size))
+            .chain([img.base.saturating_add(img.bytes.len() as u64)])
+            .max()
+            .unwrap_or(img.base);
+        let end = addr.checked_add(n as u64);
+        if addr < img.base || end.is_none_or(|e| e > end_of_image) {
+            return Err(format!(
+                "load of {n} bytes at {addr:#x} is outside the image [{:#x}, {end_of_image:#x})",
+                img.base
+            ));
+        }
+        let mut buf = [0u8; 8];
+        for (i, byte) in buf.iter_mut().enumerate().take(n) {
+            // Past the stored bytes: zero-fill.
+            *byte = img.read(addr + i as u64, 1).map_or(0, |b| b[0]);
+        }
+        Ok(u64::from_le_bytes(buf))
     }
 
     fn symbol(&self, name: &str) -> Eval<u64> {
@@ -307,27 +374,24 @@ impl Context<'_> {
                 .ok_or(format!("'{sym}' has no {what}"))
         };
         match (f, args) {
-            ("decode_operand", [label, n]) => {
-                let n = number(n).ok_or(format!("bad operand number '{n}'"))?;
-                let (ops, _) = self.decode(label)?;
-                ops.get(n as usize).copied().ok_or(format!(
-                    "instruction at '{label}' has {} operands, not operand {n}",
-                    ops.len()
-                ))
-            }
-            ("next_pc", [label]) => Ok(self.decode(label)?.1),
             ("got_addr", _) => entry(&img.got, "GOT entry"),
             ("stub_addr", _) => entry(&img.stubs, "stub"),
+            // A Mach-O section is named `SEGMENT,SECTION` as in LLVM; the graph knows its
+            // sections by their section name.
             ("section_addr", [file, sec]) => img
                 .section_addr(file, sec)
+                .or_else(|| {
+                    let (_, name) = sec.split_once(',')?;
+                    img.section_addr(file, name.trim())
+                })
                 .ok_or(format!("no section '{sec}' from '{file}'")),
             _ => Err(format!("unknown function {f}/{}", args.len())),
         }
     }
 
-    /// The operands of the instruction at `label` in LLVM's numbering, and its next PC.
-    fn decode(&self, label: &str) -> Eval<(Vec<u64>, u64)> {
-        let addr = self.symbol(label)?;
+    /// The operands of the instruction at `addr` (the value of the expression `label`) in
+    /// LLVM's numbering, and its next PC.
+    fn decode(&self, addr: u64, label: &str) -> Eval<(Vec<u64>, u64)> {
         if self.image.arch == crate::target::ArchKind::AArch64 {
             // Fixed-size instructions: the operands the relocations patch, sign-extended.
             let word = self
@@ -405,15 +469,25 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// An image at 0x1000: `call rel32` to 0x1100 at `call`, then the quad 0x1122334455667788.
+    /// An image at 0x1000: `call rel32` to 0x1100 at `call`, then the quad 0x1122334455667788,
+    /// a `call` to the next instruction at 0x100d (`__TEXT,__text` of `a.o`, 0x1000-0x1012), and
+    /// a zero-fill block of 16 bytes at 0x1012 that no stored byte covers.
     fn image() -> LinkedImage {
         let mut bytes = vec![0xe8, 0xfb, 0x00, 0x00, 0x00]; // call 0x1100
         bytes.extend_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+        bytes.extend_from_slice(&[0xe8, 0, 0, 0, 0]); // call 0x1012
         let symbols = BTreeMap::from([("call".to_string(), 0x1000), ("q".to_string(), 0x1005)]);
+        let block = |section: &str, addr, size| crate::image::PlacedBlock {
+            file: "/tmp/a.o".to_string(),
+            section: section.to_string(),
+            addr,
+            size,
+            thread_local: false,
+        };
         LinkedImage {
             base: 0x1000,
             bytes,
-            blocks: Vec::new(),
+            blocks: vec![block("__text", 0x1000, 0x12), block("__bss", 0x1012, 16)],
             symbols,
             got: BTreeMap::from([("ext".to_string(), 0x1005)]),
             stubs: BTreeMap::new(),
@@ -453,6 +527,25 @@ mod tests {
             ("decode_operand(call, 0) + next_pc(call)", 0x1100),
             ("got_addr(ext)", 0x1005),
             ("(*{8}got_addr(ext)) >> 56", 0x11),
+            // Arithmetic wherever an address is expected.
+            ("decode_operand(q + 8, 0)", 0),
+            ("decode_operand(call + 13, 0)", 0),
+            ("next_pc(q + (4 << 1))", 0x1012),
+            ("decode_operand((call), 1 - 1)", 0xfb),
+            // Bit slices of any simple expression.
+            ("decode_operand(call, 0)[7:4]", 0xf),
+            ("(q + 0xf0)[11:4]", 0xf),
+            ("(q + 0xf0)[15:8]", 0x10),
+            ("next_pc(call)[3:0]", 5),
+            // A Mach-O section name holds a comma.
+            ("section_addr(a.o, __TEXT,__text)", 0x1000),
+            ("section_addr(a.o, __text)", 0x1000),
+            ("section_addr(a.o,__DATA, __bss)", 0x1012),
+            // Zero-fill reads zeros, up to the image's last byte.
+            ("*{8}section_addr(a.o, __bss)", 0),
+            ("*{8}0x101a", 0),
+            ("*{4}0x100c", 0xe811),
+            ("*{8}0x1010", 0),
         ];
         for &(expr, want) in cases {
             assert_eq!(
@@ -469,6 +562,23 @@ mod tests {
             ("nosuch = 1", "unknown symbol 'nosuch'"),
             ("*{3}q = 1", "load size 3"),
             ("*{8}0x2000 = 1", "outside the image"),
+            // Loads that run past the end, or start before the image.
+            (
+                "*{8}0x101b = 1",
+                "load of 8 bytes at 0x101b is outside the image",
+            ),
+            ("*{1}0x1022 = 1", "outside the image [0x1000, 0x1022)"),
+            ("*{2}0xfff = 1", "outside the image"),
+            ("*{8}0xfffffffffffffffc = 1", "outside the image"),
+            (
+                "section_addr(a.o, __DATA,__nosuch) = 1",
+                "no section '__DATA,__nosuch'",
+            ),
+            ("decode_operand(q + 8) = 1", "expected ','"),
+            (
+                "decode_operand(nosuch + 1, 0) = 1",
+                "unknown symbol 'nosuch'",
+            ),
             ("stub_addr(ext) = 1", "'ext' has no stub"),
             ("got_addr(x.o, ext) = 1", "no input named 'x.o'"),
             ("decode_operand(call, 1) = 1", "has 1 operands"),

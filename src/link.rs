@@ -27,7 +27,7 @@ use crate::options::Timings;
 use crate::passes::bind::{self, BindSpec};
 use crate::passes::locals::Locals;
 use crate::passes::redirectable::{self, Redirect};
-use crate::passes::{eh_frame, got_stubs, linker_content, locals};
+use crate::passes::{boundary, eh_frame, got_stubs, linker_content, locals};
 use crate::runtime::init::{self, InitFini};
 use crate::stubs::StubHandle;
 use crate::symbols::{Published, SymbolTable};
@@ -316,6 +316,12 @@ fn resolve_stage<'a, A: LinkArch, T: LinkTarget>(
         return Ok(None);
     }
     let dso_block = linker_content::add(&mut b.g);
+    boundary::run(
+        &mut b.g,
+        boundary::Formats {
+            elf: !b.st.elf.objects.is_empty(),
+        },
+    );
     resolve(&mut b.g, b.st.host_abi(), symbols, ctx.absolutes, target)?;
     symbols.check_duplicates(&b.g)?;
     let redirected = match &plan.redirect {

@@ -111,6 +111,15 @@ pub enum EdgeKind {
     /// `adrp imm21 <- (Page(S + A) - Page(P)) >> 12`, `ldr imm12 <- ((S + A) & 0xfff) >> 3`.
     /// Used by stubs to load their pointer slot.
     AdrpLdr64Pair,
+    /// The `adrp Xd` of a GOT load (`adrp Xd, GOT entry; ldr Xd, [Xd, lo12]`) relaxed to
+    /// address the target itself, as lld and ld64 relax it: `adr Xd <- S + A - P` if that is
+    /// in ±1 MiB, else `adrp Xd imm21 <- (Page(S + A) - Page(P)) >> 12`, in ±4 GiB (error
+    /// otherwise). The `ldr` after it is [`EdgeKind::AddLo12OrNop`].
+    Page21OrAdr,
+    /// The `ldr Xd, [Xd, #imm]` of a relaxed GOT load whose `adrp` is at `P - 4`: `nop` if
+    /// `S + A - (P - 4)` is in ±1 MiB (the `adrp` became `adr`), else
+    /// `add Xd, Xd, #((S + A) & 0xfff)`.
+    AddLo12OrNop,
     /// `Fixup <- TLSModule : uint64`, the module id of the graph's TLS block.
     TLSModule64,
     /// `Fixup <- S + A : uint64`, where `S` is the target's offset in its TLS block.
@@ -157,6 +166,18 @@ const JUMP_STUB_BYTES: [u8; 16] = [
     0x00, 0x02, 0x1f, 0xd6, // br   x16
     0x00, 0x00, 0x20, 0xd4, // brk  #0                ; padding, never executed
 ];
+
+/// `nop`.
+const NOP: u32 = 0xd503_201f;
+/// `add Xd, Xn, #imm12` (64-bit, no shift), without its registers and immediate.
+const ADD_X_IMM: u32 = 0x9100_0000;
+/// `adr` (bit 31 clear) and `adrp` (set) share their encoding otherwise.
+const ADRP_BIT: u32 = 1 << 31;
+
+/// True if `x`, an `adr` displacement, fits its ±1 MiB.
+fn adr_reaches(x: i128) -> bool {
+    (-(1i128 << 20)..1i128 << 20).contains(&x)
+}
 
 /// Branch range of `b`/`bl`: ±128 MiB.
 const BRANCH26_RANGE: u64 = 128 << 20;
@@ -394,6 +415,30 @@ impl Arch for AArch64 {
                 let ldr = offset.checked_add(4).ok_or(FixupError::PlaceOutOfBounds)?;
                 write_lo12(block, ldr, absolute(v), 3)
             }
+            Page21OrAdr => {
+                let near = adr_reaches(delta(v));
+                let ins = read32(block, offset)?;
+                let ins = if near {
+                    ins & !ADRP_BIT
+                } else {
+                    ins | ADRP_BIT
+                };
+                write_field(block, offset, &ins.to_le_bytes())?;
+                if near {
+                    write_adr_imm(block, offset, delta(v))
+                } else {
+                    write_page21(block, offset, page_delta(v), true)
+                }
+            }
+            AddLo12OrNop => {
+                if adr_reaches(delta(v) + 4) {
+                    return write_field(block, offset, &NOP.to_le_bytes());
+                }
+                let ldr = read32(block, offset)?;
+                let regs = ldr & 0x3ff; // Rn and Rt, at the same bits in `add` (Rn, Rd)
+                let lo = (absolute(v) & 0xfff) as u32;
+                write_field(block, offset, &(ADD_X_IMM | lo << 10 | regs).to_le_bytes())
+            }
             TLSModule64 => write_field(block, offset, &v.tls.module.to_le_bytes()),
             DTPOff64 => write_field(block, offset, &(absolute(v) as u64).to_le_bytes()),
             TPOff64 => write_field(block, offset, &(tp_relative(v) as u64).to_le_bytes()),
@@ -440,6 +485,7 @@ impl Arch for AArch64 {
             Delta32 | NegDelta32 | Delta16 | Page21 | Page21NoCheck | AdrLiteral21 => {
                 EdgeRole::Data(Reach::PcRel32)
             }
+            Page21OrAdr | AddLo12OrNop => EdgeRole::Data(Reach::PcRel32),
             LoadLiteral19 | CondBranch19 | TestBranch14 => EdgeRole::Data(Reach::PcRel32),
             Branch26PCRel => EdgeRole::Branch,
             RequestGOTAndTransformToPage21 => EdgeRole::GotRequest { to_entry: Page21 },
@@ -461,10 +507,40 @@ impl Arch for AArch64 {
         }
     }
 
-    /// AArch64 GOT loads are `adrp` + `ldr` pairs whose two halves arrive as separate edges;
-    /// rewriting one without the other would be wrong, so GOT loads are never relaxed.
-    fn relax_got_load(_kind: EdgeKind, _content: &[u8], _offset: usize) -> Option<EdgeKind> {
-        None
+    /// A GOT load `adrp Xd, :got:S; ldr Xd, [Xd, :got_lo12:S]` (ELF `ADR_GOT_PAGE` +
+    /// `LD64_GOT_LO12_NC`, Mach-O `GOT_LOAD_PAGE21` + `GOT_LOAD_PAGEOFF12`) of adjacent
+    /// instructions on one register becomes `adrp` + `add` or `adr` + `nop`
+    /// ([`EdgeKind::Page21OrAdr`], [`EdgeKind::AddLo12OrNop`]). The two halves are separate
+    /// edges: [`Arch::got_load_partner`] names the other half, which the GOT pass requires
+    /// before relaxing either. Loads on other registers, or not adjacent, keep their GOT entry
+    /// (the `adrp`'s register might be read again), as in lld.
+    fn relax_got_load(kind: EdgeKind, content: &[u8], offset: usize) -> Option<EdgeKind> {
+        let (adrp_at, relaxed) = match kind {
+            EdgeKind::RequestGOTAndTransformToPage21 => (offset, EdgeKind::Page21OrAdr),
+            EdgeKind::RequestGOTAndTransformToPageOffset12 => {
+                (offset.checked_sub(4)?, EdgeKind::AddLo12OrNop)
+            }
+            _ => return None,
+        };
+        let adrp = read32(content, adrp_at).ok()?;
+        let ldr = read32(content, adrp_at.checked_add(4)?).ok()?;
+        let rd = adrp & 0x1f;
+        let is_adrp = adrp & 0x9f00_0000 == 0x9000_0000;
+        // ldr Xt, [Xn, #imm12 * 8]
+        let is_ldr64 = ldr & 0xffc0_0000 == 0xf940_0000;
+        (is_adrp && is_ldr64 && ldr & 0x1f == rd && (ldr >> 5) & 0x1f == rd).then_some(relaxed)
+    }
+
+    fn got_load_partner(kind: EdgeKind) -> Option<(i64, EdgeKind)> {
+        match kind {
+            EdgeKind::RequestGOTAndTransformToPage21 => {
+                Some((4, EdgeKind::RequestGOTAndTransformToPageOffset12))
+            }
+            EdgeKind::RequestGOTAndTransformToPageOffset12 => {
+                Some((-4, EdgeKind::RequestGOTAndTransformToPage21))
+            }
+            _ => None,
+        }
     }
 
     fn direct_branch(kind: EdgeKind) -> EdgeKind {
@@ -611,6 +687,64 @@ mod tests {
     /// beyond ±4 GiB, which llvm-mc refuses to encode.
     /// `(kind, instruction with a zero immediate, P, S, A, expected or None for an error)`.
     type Case = (EdgeKind, u32, u64, u64, i64, Option<u32>);
+
+    /// A relaxed GOT load at `P` = 0x20_0000 (`adrp x2` there, `ldr x2, [x2]` at `P + 4`):
+    /// `adr` + `nop` at the exact edges of ±1 MiB, `adrp` + `add` just beyond, an error beyond
+    /// ±4 GiB.
+    #[test]
+    fn relaxed_got_loads_at_the_edges_of_adr() {
+        const ADRP_X2: u32 = 0x9000_0002;
+        const LDR_X2: u32 = 0xf940_0042;
+        const P: u64 = 0x20_0000;
+        let cases: &[(u64, Option<u32>, u32)] = &[
+            // adr x2, #1048575 ; nop
+            (P + 0xf_ffff, Some(0x707f_ffe2), NOP),
+            // adr x2, #-1048576 ; nop
+            (P - 0x10_0000, Some(0x1080_0002), NOP),
+            // adrp x2, #0x100000 ; add x2, x2, #0x123
+            (P + 0x10_0123, Some(0x9000_0802), 0x9104_8c42),
+            // adrp x2, #-0x101000 ; add x2, x2, #0xfff
+            (P - 0x10_0001, Some(0xf0ff_f7e2), 0x913f_fc42),
+            // beyond ±4 GiB: an error (the add is written; the link fails on the adrp)
+            (P + (1 << 32), None, 0x9100_0042),
+        ];
+        for &(s, adrp, second) in cases {
+            assert_eq!(
+                apply(Page21OrAdr, ADRP_X2, P, s, 0).ok(),
+                adrp,
+                "Page21OrAdr S={s:#x}"
+            );
+            assert_eq!(
+                apply(AddLo12OrNop, LDR_X2, P + 4, s, 0),
+                Ok(second),
+                "AddLo12OrNop S={s:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn got_loads_relax_only_as_adjacent_pairs_on_one_register() {
+        let code = |a: u32, b: u32| {
+            let mut c = [0u8; 8];
+            c[..4].copy_from_slice(&a.to_le_bytes());
+            c[4..].copy_from_slice(&b.to_le_bytes());
+            c
+        };
+        let pair = code(0x9000_0002, 0xf940_0042); // adrp x2 ; ldr x2, [x2]
+        let page = RequestGOTAndTransformToPage21;
+        let lo12 = RequestGOTAndTransformToPageOffset12;
+        assert_eq!(AArch64::relax_got_load(page, &pair, 0), Some(Page21OrAdr));
+        assert_eq!(AArch64::relax_got_load(lo12, &pair, 4), Some(AddLo12OrNop));
+        // ldr x3, [x2]: another destination; ldr x2, [x3]: another base; not adjacent.
+        for other in [0xf940_0043, 0xf940_0062, 0xd503_201f] {
+            let c = code(0x9000_0002, other);
+            assert_eq!(AArch64::relax_got_load(page, &c, 0), None, "{other:#x}");
+            assert_eq!(AArch64::relax_got_load(lo12, &c, 4), None, "{other:#x}");
+        }
+        assert_eq!(AArch64::relax_got_load(lo12, &pair, 0), None);
+        assert_eq!(AArch64::got_load_partner(page), Some((4, lo12)));
+        assert_eq!(AArch64::got_load_partner(lo12), Some((-4, page)));
+    }
 
     #[test]
     fn instructions_branches_pages_and_offsets() {

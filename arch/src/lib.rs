@@ -294,6 +294,14 @@ pub trait Arch: 'static + Sized {
         offset: usize,
     ) -> Option<Self::EdgeKind>;
 
+    /// For a GOT request that is one half of a two-instruction GOT load (AArch64 `adrp` +
+    /// `ldr`): where the other half's edge lies, relative to this one's offset, and its kind.
+    /// The GOT pass relaxes a half only when the other half is there, to the same target with
+    /// no addend, so that both instructions change together.
+    fn got_load_partner(_kind: Self::EdgeKind) -> Option<(i64, Self::EdgeKind)> {
+        None
+    }
+
     /// The kind to use for a branch that now targets a stub or a reachable target directly.
     fn direct_branch(kind: Self::EdgeKind) -> Self::EdgeKind;
 

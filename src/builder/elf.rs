@@ -803,6 +803,21 @@ pub fn summarize<A: ElfArch>(name: &str, data: &[u8]) -> Result<Summary> {
     Ok(s)
 }
 
+/// An ELF section boundary symbol: `__start_NAME` or `__stop_NAME` where `NAME` is a C
+/// identifier (GNU ld and lld define them for such sections only); the boundary and `NAME`.
+pub(crate) fn boundary_symbol(name: &[u8]) -> Option<(crate::passes::boundary::Boundary, &str)> {
+    use crate::passes::boundary::{is_c_identifier, Boundary};
+    let (end, section) = if let Some(s) = name.strip_prefix(b"__start_") {
+        (Boundary::Start, s)
+    } else {
+        (Boundary::Stop, name.strip_prefix(b"__stop_")?)
+    };
+    if !is_c_identifier(section) {
+        return None;
+    }
+    Some((end, std::str::from_utf8(section).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

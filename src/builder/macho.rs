@@ -1310,3 +1310,20 @@ fn parse_cie(rec: &[u8]) -> Option<(u8, u8)> {
     }
     Some((fde, lsda))
 }
+
+/// A Mach-O section boundary symbol (ld64's `section$start$SEGMENT$SECTION` and
+/// `section$end$SEGMENT$SECTION`, no leading underscore): the boundary and the section name.
+/// The graph knows sections by their section name, so the segment only has to be present.
+pub(crate) fn boundary_symbol(name: &[u8]) -> Option<(crate::passes::boundary::Boundary, &str)> {
+    use crate::passes::boundary::Boundary;
+    let (end, rest) = if let Some(r) = name.strip_prefix(b"section$start$") {
+        (Boundary::Start, r)
+    } else {
+        (Boundary::Stop, name.strip_prefix(b"section$end$")?)
+    };
+    let (segment, section) = std::str::from_utf8(rest).ok()?.split_once('$')?;
+    if segment.is_empty() || section.is_empty() || section.contains('$') {
+        return None;
+    }
+    Some((end, section))
+}

@@ -175,13 +175,15 @@ pub fn run<A: Arch>(
                     }
                 }
                 EdgeRole::GotRequest { to_entry } => {
-                    let relaxed =
-                        if pc_reach && !matches!(g.symbols[e.target.index()].def, Def::External) {
-                            let content = g.blocks[b].content.bytes().unwrap_or(&[]);
-                            A::relax_got_load(e.kind, content, e.offset as usize)
-                        } else {
-                            None
-                        };
+                    let relaxed = if pc_reach
+                        && !matches!(g.symbols[e.target.index()].def, Def::External)
+                        && pair_relaxable(g, b, &e)
+                    {
+                        let content = g.blocks[b].content.bytes().unwrap_or(&[]);
+                        A::relax_got_load(e.kind, content, e.offset as usize)
+                    } else {
+                        None
+                    };
                     match relaxed {
                         Some(kind) => Edge { kind, ..e },
                         None => Edge {
@@ -196,6 +198,28 @@ pub fn run<A: Arch>(
         }
     }
     Ok(())
+}
+
+/// A GOT load written as two instructions (AArch64 `adrp` + `ldr`) is relaxed only whole:
+/// the other half's edge (see [`Arch::got_load_partner`]) must be at its place, to the same
+/// target, both without addend; it may have been relaxed already, by the same rule.
+fn pair_relaxable<A: Arch>(g: &LinkGraph<'_, A>, b: usize, e: &Edge<A::EdgeKind>) -> bool {
+    let Some((delta, partner)) = A::got_load_partner(e.kind) else {
+        return true;
+    };
+    let Ok(at) = u32::try_from(i64::from(e.offset) + delta) else {
+        return false;
+    };
+    let blk = &g.blocks[b];
+    let content = blk.content.bytes().unwrap_or(&[]);
+    let partner_relaxed = A::relax_got_load(partner, content, at as usize);
+    e.addend == 0
+        && blk.edges.iter().any(|o| {
+            o.offset == at
+                && o.target == e.target
+                && o.addend == 0
+                && (o.kind == partner || Some(o.kind) == partner_relaxed)
+        })
 }
 
 fn got_block<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables) -> BlockId {

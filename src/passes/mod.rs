@@ -2,6 +2,8 @@
 //!
 //! - [`linker_content`]: what the linker defines itself (`__dso_handle`, the `.eh_frame`
 //!   terminator), after resolution.
+//! - [`boundary`]: section boundary symbols (`__start_NAME`, `section$start$SEG$SECT`), with
+//!   the linker's content.
 //! - [`bind`]: binds a new definition of a running function to the live image (re-optimization,
 //!   lazy linking per function), after building.
 //! - [`redirectable`]: stubs for redirectable functions, after resolution.
@@ -11,6 +13,7 @@
 //! - [`locals`]: the writable statics of each input, after layout (re-optimization).
 
 pub mod bind;
+pub(crate) mod boundary;
 pub(crate) mod eh_frame;
 pub mod got_stubs;
 pub(crate) mod linker_content;

@@ -112,7 +112,8 @@ fn failing_check_reports_expression_and_values() {
         &source,
         "        .data\n        .globl  v\nv:\n        .quad   5\n\
          # jitlink-check: *{8}v = 5\n# jitlink-check: (*{8}v) + 1 = 0x7\n\
-         # jitlink-check: nosuch = 1\n# jitlink-check: got_addr(v) = 0\n",
+         # jitlink-check: nosuch = 1\n# jitlink-check: got_addr(v) = 0\n\
+         # jitlink-check: *{8}v + 0x10000 = 0\n",
     )
     .unwrap();
     let obj = assemble(X86_64_LINUX, &source, &dir);
@@ -131,6 +132,12 @@ fn failing_check_reports_expression_and_values() {
     );
     assert!(
         output.contains("line 8: got_addr(v) = 0: 'v' has no GOT entry"),
+        "{output}"
+    );
+    // A load past the end of the image is an error, not a zero that passes.
+    assert!(
+        output.contains("line 9: *{8}v + 0x10000 = 0: load of 8 bytes at")
+            && output.contains("is outside the image"),
         "{output}"
     );
 }

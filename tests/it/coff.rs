@@ -319,3 +319,11 @@ fn drectve_alternate_names_bind_to_their_default() {
     let (code, _, stderr) = jitlink(&["--entry", "run"], &[obj]);
     assert_eq!(code, Some(42), "{stderr}");
 }
+
+/// The `--check` files of `testdata/check/coff_x86_64/` and `coff_aarch64/` (`.pdata`/`.xdata`
+/// of real functions, `.rva`, `.secrel32`, `.secidx`, `__ImageBase`) hold at a fixed base.
+#[test]
+fn image_and_section_relative_check_files_pass() {
+    asm::every_check_file_passes("coff_x86_64", X86_64_WINDOWS);
+    asm::every_check_file_passes("coff_aarch64", AARCH64_WINDOWS);
+}

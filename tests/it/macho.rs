@@ -181,3 +181,10 @@ fn eh_frame_is_registered_with_the_host_unwinder() {
         );
     }
 }
+
+/// The `--check` files of `testdata/check/macho_arm64/` (GOT-load relaxation, `section_addr`
+/// with a `SEGMENT,SECTION` name) hold at a fixed base.
+#[test]
+fn arm64_check_files_pass() {
+    common::asm::every_check_file_passes("macho_arm64", common::asm::ARM64_MACOS);
+}

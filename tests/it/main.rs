@@ -9,6 +9,7 @@
 mod common;
 
 mod api;
+mod boundary;
 mod c_programs;
 mod check;
 mod check_aarch64;

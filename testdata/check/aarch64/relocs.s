@@ -135,14 +135,15 @@ prel_g3:
         movk    x0, #:prel_g3:value
 
 # GOT: R_AARCH64_ADR_GOT_PAGE + R_AARCH64_LD64_GOT_LO12_NC, R_AARCH64_LD64_GOTPAGE_LO15,
-# R_AARCH64_GOT_LD_PREL19; the entry holds the target.
+# R_AARCH64_GOT_LD_PREL19; the entry holds the target. The pair loads into another register
+# than its adrp's, so it is not relaxed (relax.s covers relaxation).
 # jitlink-check: *{8}(got_addr(relocs.o, ext_data)) = ext_data
 # jitlink-check: decode_operand(got_page, 1) = (got_addr(relocs.o, ext_data) >> 12) - (got_page >> 12)
 got_page:
         adrp    x0, :got:ext_data
 # jitlink-check: decode_operand(got_lo12, 2) = got_addr(relocs.o, ext_data)[11:3]
 got_lo12:
-        ldr     x0, [x0, :got_lo12:ext_data]
+        ldr     x1, [x0, :got_lo12:ext_data]
 # jitlink-check: decode_operand(gotpage_lo15, 2) = (got_addr(relocs.o, ext_data) - (_GLOBAL_OFFSET_TABLE_ >> 12 << 12)) >> 3
 gotpage_lo15:
         ldr     x0, [x0, #:gotpage_lo15:ext_data]
