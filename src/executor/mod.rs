@@ -480,6 +480,18 @@ impl Executor {
         })
     }
 
+    /// Loads shared object `module` with the executor's dynamic loader (as a TLS module is
+    /// loaded) and returns `n` words of it at file offset `at`, as the loader relocated them.
+    pub fn load_module_words(&mut self, module: &[u8], at: u64, n: usize) -> Result<Vec<u64>> {
+        let bias = self
+            .request(OP_LOAD_TLS, module, "loading a module")?
+            .get(..8)
+            .map(|b| u64_at(b, 0))
+            .ok_or_else(|| proto_err("loading a module", "short reply"))?;
+        let bytes = self.read(bias + at, 8 * n as u64)?;
+        Ok(bytes.chunks_exact(8).map(|c| u64_at(c, 0)).collect())
+    }
+
     fn child_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

@@ -317,6 +317,9 @@ fn check_tls_target<A: Arch>(
             return Ok(());
         }
     }
+    if g.host_tls.contains_key(&target) {
+        return Ok(());
+    }
     let blk = &g.blocks[block];
     Err(Error::Unsupported {
         file: g.input_name(blk.input).to_string(),
@@ -348,6 +351,21 @@ fn tls_entry<A: Arch>(
     let ptr = A::POINTER_SIZE;
     let words: u64 = if entry == TlsEntry::TpOffset { 1 } else { 2 };
     let block = got_block(g, t);
+    if let Some(&h) = g.host_tls.get(&target) {
+        // A host library's variable: the loader's answers, written as they are.
+        let tp = h.tp_offset.unwrap_or(0) as u64;
+        let values: Vec<u64> = match entry {
+            TlsEntry::ModuleAndOffset => vec![h.module, h.offset],
+            TlsEntry::Module => vec![h.module, 0],
+            TlsEntry::TpOffset => vec![tp],
+            TlsEntry::Descriptor => vec![resolver, tp],
+        };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let offset = append(g, block, &bytes);
+        let sym = g.add_anonymous(block, offset, words * ptr, false);
+        t.tls_entries.insert((entry, key_target), sym);
+        return sym;
+    }
     let offset = append(g, block, &vec![0u8; (words * ptr) as usize]);
     let mut edges = Vec::new();
     match entry {

@@ -112,6 +112,15 @@ impl HostSymbols {
         })
     }
 
+    /// Opens the default libraries not opened yet (for the dynamic loader's own lookups).
+    pub fn open_defaults(&mut self) {
+        for lib in self.defaults_left.by_ref() {
+            if let Some(h) = dlopen(lib) {
+                self.handles.push(h);
+            }
+        }
+    }
+
     /// The address of `name` in the host process, if any.
     pub fn lookup(&mut self, name: &[u8]) -> Option<u64> {
         if name.contains(&0) {
