@@ -102,3 +102,136 @@ int main(void) {
         "the error names the symbol and suggests -fPIC: {err}"
     );
 }
+
+/// `std::call_once` from four `std::thread`s and on the main thread: libstdc++'s inline code
+/// sets its thread-locals `std::__once_callable` and `std::__once_call` (initial-exec from PIE
+/// code, general-dynamic from `-fPIC` code), which the host's loader resolves.
+const CALL_ONCE: &str = r#"
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <vector>
+static std::once_flag flag;
+static std::atomic<int> calls{0};
+static void init(int who) { calls += 1 + (who >= 0 ? 0 : 100); }
+int main() {
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; i++)
+        ts.emplace_back([i] { std::call_once(flag, init, i); });
+    for (auto &t : ts) t.join();
+    std::once_flag local;
+    int seen = 0;
+    std::call_once(local, [&seen] { seen = 42; });
+    std::printf("calls %d seen %d\n", calls.load(), seen);
+}
+"#;
+
+#[test]
+fn call_once_uses_host_thread_locals() {
+    let mut failures = Failures::new("std::call_once (host thread-locals)");
+    for compiler in [Compiler::Gxx, Compiler::Clangxx] {
+        for opt in ["-O0", "-O2"] {
+            for pic in ["-fPIE", "-fPIC"] {
+                let obj = compile_text(compiler, &[opt, pic, "-c"], "call-once.cpp", CALL_ONCE);
+                let objs = vec![obj];
+                let exe = link_executable(
+                    compiler.linker(),
+                    &[],
+                    &objs,
+                    &["-lpthread"],
+                    "call-once",
+                    &format!("{opt} {pic}"),
+                );
+                for options in [&[][..], &["--executor", "process"]] {
+                    let label = format!("{compiler:?} {opt} {pic} {}", options.join(" "));
+                    let spec = RunSpec::default();
+                    failures.record(run_both_with_options(&label, &exe, options, &objs, &spec).1);
+                }
+            }
+        }
+    }
+    failures.finish();
+}
+
+/// A `thread_local` defined by a shared library (built here with `gcc -shared`, loaded with
+/// `-l`), read and written by linked code from four threads in every access model the
+/// compiler picks for an extern thread-local (initial-exec in PIE and non-PIC code,
+/// general-dynamic in PIC code, TLS descriptors), and by the library's own code.
+#[test]
+fn a_host_library_thread_local_from_threads() {
+    let lib_src = r#"
+__thread int counter = 5;
+int bump(void) { return ++counter; }
+"#;
+    let main_src = r#"
+#include <pthread.h>
+#include <stdio.h>
+extern __thread int counter;
+int bump(void);
+static void *work(void *arg) {
+    long id = (long)arg;
+    counter += (int)id * 10;
+    int b = bump();
+    printf("thread %ld: %d %d\n", id, counter, b);
+    return 0;
+}
+int main(void) {
+    pthread_t t[4];
+    for (long i = 0; i < 4; i++) pthread_create(&t[i], 0, work, (void *)i);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], 0);
+    printf("main: %d\n", counter);
+    return 0;
+}
+"#;
+    let lib_obj = compile_text(
+        Compiler::Gcc,
+        &["-O2", "-fPIC", "-c"],
+        "htls-lib.c",
+        lib_src,
+    );
+    let dir = scratch_dir("host-tls-lib");
+    let so = dir.join("libhosttls.so");
+    let mut cmd = std::process::Command::new("gcc");
+    cmd.arg("-shared").arg(&lib_obj).arg("-o").arg(&so);
+    run_tool(cmd, "building libhosttls.so");
+    let dir_s = dir.to_string_lossy().to_string();
+    let spec = RunSpec::default()
+        .unordered_stdout()
+        .env("LD_LIBRARY_PATH", &dir_s);
+    let mut failures = Failures::new("a host library's thread-local");
+    let models: &[&[&str]] = &[
+        &["-fPIE"],
+        &["-fno-pic"],
+        &["-fPIC"],
+        &["-fPIC", "-mtls-dialect=gnu2"],
+    ];
+    for compiler in [Compiler::Gcc, Compiler::Clang] {
+        for opt in ["-O0", "-O2"] {
+            for model in models {
+                let mut flags = vec![opt, "-c"];
+                flags.extend_from_slice(model);
+                let obj = compile_text(compiler, &flags, "htls-main.c", main_src);
+                let objs = vec![obj];
+                let link_flags = if model.contains(&"-fno-pic") {
+                    vec!["-no-pie".to_string()]
+                } else {
+                    vec![]
+                };
+                let libdir = format!("-L{dir_s}");
+                let exe = link_executable(
+                    compiler.linker(),
+                    &link_flags,
+                    &objs,
+                    &[&libdir, "-lhosttls", "-lpthread"],
+                    "htls",
+                    &format!("{opt} {}", model.join(" ")),
+                );
+                let label = format!("{compiler:?} {opt} {}", model.join(" "));
+                let options = ["-L", &dir_s, "-l", "hosttls"];
+                failures.record(run_both_with_options(&label, &exe, &options, &objs, &spec).1);
+            }
+        }
+    }
+    failures.finish();
+}
