@@ -303,6 +303,42 @@ pub fn build_module(
     }
 }
 
+/// A module whose dynamic symbol table defines `symbols` (name, address, size, function or
+/// not) as absolute symbols (`SHN_ABS`), for the loader to bind other objects' references to:
+/// glibc (since 2.28) takes an absolute symbol's value as it is, without the module's load
+/// bias, in `dlsym` and in relocations alike. Loaded with `RTLD_GLOBAL`, it exports a linked
+/// set's symbols to the objects the set's code `dlopen`s.
+pub(crate) fn export_module(target: TlsTarget, symbols: &[(&[u8], u64, u64, bool)]) -> Vec<u8> {
+    const SHN_ABS: u16 = 0xfff1;
+    let syms: Vec<ModuleSymbol<'_>> = symbols
+        .iter()
+        .map(|&(name, value, size, function)| ModuleSymbol {
+            name,
+            // STB_GLOBAL, STT_FUNC or STT_OBJECT.
+            info: (1 << 4) | if function { 2 } else { 1 },
+            shndx: SHN_ABS,
+            value,
+            size,
+        })
+        .collect();
+    write_module(target, None, &syms, &[], 0).0
+}
+
+/// Loads [`export_module`] of `symbols` into this process, globally, for good.
+pub fn export_here(symbols: &[(&[u8], u64, u64, bool)]) -> Result<()> {
+    if symbols.is_empty() {
+        return Ok(());
+    }
+    let bytes = export_module(TlsTarget::for_arch(ArchKind::HOST), symbols);
+    // The module and its fd stay for the life of the process (see `load_module`).
+    load_bytes(&bytes, libc::RTLD_NOW | libc::RTLD_GLOBAL)
+        .map(drop)
+        .map_err(|msg| Error::Unsupported {
+            file: "<exported symbols>".into(),
+            what: format!("loading the module of exported symbols: {msg}"),
+        })
+}
+
 /// Where a thread-local variable of a host library lives, as the host's dynamic loader says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostTls {
