@@ -50,6 +50,8 @@ enum op {
                          size 0 and is-function (ENOENT if neither) */
     OP_READ = 16,     /* u64 address, u64 length -> the bytes */
     OP_LOAD_TLS = 17, /* a shared object holding a PT_TLS segment -> u64 its load bias */
+    OP_LOAD_GLOBAL = 18, /* a shared object, loaded RTLD_GLOBAL (its symbols become visible to
+                            objects loaded later) -> u64 its load bias */
 };
 
 /* The TLS descriptor resolver for blocks in static TLS: the descriptor's second word is the
@@ -359,7 +361,8 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         if (len != 16 || get64(p + 8) > MAX_PAYLOAD)
             return fail(EINVAL, "read");
         return reply(0, (void *)(uintptr_t)get64(p), (uint32_t)get64(p + 8));
-    case OP_LOAD_TLS: {
+    case OP_LOAD_TLS:
+    case OP_LOAD_GLOBAL: {
         /* The descriptor stays open: glibc knows loaded objects by name, and a reused number
            would make the next module's path equal to this one's. */
         int fd = memfd_create("jitlink-tls", 0);
@@ -375,7 +378,7 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         }
         char path[64];
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        void *h = dlopen(path, RTLD_NOW | (op == OP_LOAD_GLOBAL ? RTLD_GLOBAL : RTLD_LOCAL));
         if (!h) {
             const char *msg = dlerror();
             close(fd);

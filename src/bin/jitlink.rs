@@ -251,6 +251,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
         .map(|s| parse_abs(s))
         .collect::<Result<Vec<_>, _>>()?;
     let mut session = jitlink::executor::RemoteSession::new(Executor::spawn(kind)?, absolutes);
+    session.set_export_dynamic(cli.export_dynamic);
     for input in &cli.inputs {
         session.add_file(input)?;
     }

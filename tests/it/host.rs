@@ -235,3 +235,82 @@ int main(void) {
     }
     failures.finish();
 }
+
+/// `--export-dynamic`: a program linked by jitlink `dlopen`s a shared object (built here with
+/// `gcc -shared`) that calls back into a function of the program and reads and writes a global
+/// of the program, as Python's extension modules take `PyFloat_Type` from the executable.
+/// Compared with the native build linked with `-rdynamic`; without the option the `dlopen`
+/// fails, as it does natively without `-rdynamic`.
+#[test]
+fn export_dynamic_to_dlopened_objects() {
+    let prog_src = r#"
+#include <dlfcn.h>
+#include <stdio.h>
+int program_counter = 40;
+const char program_name[] = "jitlinked";
+int program_add(int a, int b) { return a + b + program_counter; }
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { printf("dlopen failed\n"); return 3; }
+    int (*entry)(int) = (int (*)(int))dlsym(h, "ext_entry");
+    printf("ext: %d\n", entry(2));
+    printf("counter now %d, own address seen: %d\n", program_counter,
+           dlsym(RTLD_DEFAULT, "program_add") == (void *)program_add);
+    return 0;
+}
+"#;
+    let ext_src = r#"
+#include <stdio.h>
+extern int program_counter;
+extern const char program_name[];
+int program_add(int, int);
+int ext_entry(int x) {
+    program_counter += 1;
+    printf("extension in %s sees %d\n", program_name, program_counter);
+    return program_add(x, 100) * 2;
+}
+"#;
+    let ext_obj = compile_text(Compiler::Gcc, &["-O2", "-fPIC", "-c"], "ext.c", ext_src);
+    let dir = scratch_dir("export-dynamic");
+    let so = dir.join("libext.so");
+    let mut cmd = std::process::Command::new("gcc");
+    cmd.arg("-shared").arg(&ext_obj).arg("-o").arg(&so);
+    run_tool(cmd, "building libext.so");
+    let spec = RunSpec::args(&[so.to_string_lossy().to_string()]);
+    let mut failures = Failures::new("--export-dynamic");
+    for compiler in [Compiler::Gcc, Compiler::Clang] {
+        for opt in ["-O0", "-O2"] {
+            let obj = compile_text(compiler, &[opt, "-c"], "export-prog.c", prog_src);
+            let objs = vec![obj];
+            let exe = link_executable(
+                compiler.linker(),
+                &["-rdynamic".to_string()],
+                &objs,
+                &["-ldl"],
+                "export-dynamic",
+                opt,
+            );
+            for options in [
+                &["--export-dynamic"][..],
+                &["--export-dynamic", "--executor", "process"],
+            ] {
+                let label = format!("{compiler:?} {opt} {}", options.join(" "));
+                failures.record(run_both_with_options(&label, &exe, options, &objs, &spec).1);
+            }
+            // Without the option, nothing is exported: the extension cannot be loaded.
+            for options in [&[][..], &["--executor", "process"]] {
+                let mut cmd = jitlink_command(options, &objs, &spec.args);
+                let out = cmd.output().expect("run jitlink");
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                failures.record(if stdout.contains("dlopen failed") {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{compiler:?} {opt} {options:?} without --export-dynamic: {stdout}"
+                    ))
+                });
+            }
+        }
+    }
+    failures.finish();
+}
