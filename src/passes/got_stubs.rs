@@ -276,8 +276,8 @@ fn unreachable_host<A: Arch>(
     Error::Unsupported {
         file: g.input_name(g.blocks[b].input).to_string(),
         what: format!(
-            "section {} offset {:#x}: {:?} reference to host symbol {} at {addr:#x}, which lies \
-             beyond its reach: {why}; compile with -fPIC or -fPIE",
+            "section {} offset {:#x}: {:?} reference to {} at {addr:#x} (outside the linked \
+             set) is out of range, and {why}; compile with -fPIC or -fPIE",
             g.input_section_name(BlockId(b as u32)),
             e.offset,
             e.kind,
