@@ -478,6 +478,8 @@ fn resolve<A: LinkArch, T: LinkTarget>(
                 s.def = Def::Absolute(0);
                 g.host_tls.insert(id, h);
             }
+            // As any weak reference: the GOT pass then names it as no thread-local.
+            None if s.weak_ref => s.def = Def::Absolute(0),
             None => undefined.push(id),
         }
     }
