@@ -314,3 +314,58 @@ int ext_entry(int x) {
     }
     failures.finish();
 }
+
+/// Initial-exec access to a host library's thread-local whose block the loader already
+/// allocates dynamically (a library loaded after start-up, whose variable general-dynamic code
+/// has used) is refused, with the variable named and `-fPIC` suggested; general-dynamic
+/// access keeps working. Through the library API, in this process.
+#[test]
+fn initial_exec_to_a_dynamic_host_block_is_refused_clearly() {
+    use jitlink::{Options, Session};
+    let lib_obj = compile_text(
+        Compiler::Gcc,
+        &["-O2", "-fPIC", "-c"],
+        "late-tls-lib.c",
+        "__thread int late_counter = 7;\n",
+    );
+    let dir = scratch_dir("late-tls-lib");
+    let mut cmd = std::process::Command::new("gcc");
+    cmd.arg("-shared")
+        .arg(&lib_obj)
+        .arg("-o")
+        .arg(dir.join("liblatetls.so"));
+    run_tool(cmd, "building liblatetls.so");
+    let src = "extern __thread int late_counter;\nint FN(void) { return ++late_counter; }\n";
+    let gd = compile_text(
+        Compiler::Gcc,
+        &["-O2", "-fPIC", "-c"],
+        "late-gd.c",
+        &src.replace("FN", "late_gd"),
+    );
+    let ie = compile_text(
+        Compiler::Gcc,
+        &["-O2", "-fPIE", "-c"],
+        "late-ie.c",
+        &src.replace("FN", "late_ie"),
+    );
+    let mut s = Session::new(Options::default().with_library_dirs(vec![dir]));
+    s.add_library("latetls").expect("load liblatetls.so");
+    s.add_file(&gd).expect("add the general-dynamic object");
+    let f = s.lookup("late_gd").expect("general-dynamic access links");
+    // SAFETY: `int late_gd(void)`, compiled above.
+    let f: extern "C" fn() -> i32 = unsafe { std::mem::transmute(f as usize) };
+    assert_eq!(
+        (f(), f()),
+        (8, 9),
+        "general-dynamic access reads the library's variable"
+    );
+    s.add_file(&ie).expect("add the initial-exec object");
+    let err = s
+        .link_pending()
+        .expect_err("initial-exec access to a dynamic block must be refused")
+        .to_string();
+    assert!(
+        err.contains("late_counter") && err.contains("static TLS") && err.contains("-fPIC"),
+        "the error names the variable, the reason and the remedy: {err}"
+    );
+}
