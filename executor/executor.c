@@ -46,9 +46,12 @@ enum op {
     OP_RELEASE = 13,  /* u64 address, u64 length: unmaps */
     OP_REGISTER_FINIS = 14, /* u64 dso handle, u64 functions in the order they run at exit */
     OP_DESCRIBE = 15, /* u64 address -> u64 size, u32 is-function, u32 is-writable of the
-                         dynamic symbol starting there (ENOENT if none) */
+                         dynamic symbol starting there; for code that no symbol starts at,
+                         size 0 and is-function (ENOENT if neither) */
     OP_READ = 16,     /* u64 address, u64 length -> the bytes */
     OP_LOAD_TLS = 17, /* a shared object holding a PT_TLS segment -> u64 its load bias */
+    OP_LOAD_GLOBAL = 18, /* a shared object, loaded RTLD_GLOBAL (its symbols become visible to
+                            objects loaded later) -> u64 its load bias */
 };
 
 /* The TLS descriptor resolver for blocks in static TLS: the descriptor's second word is the
@@ -139,24 +142,28 @@ static size_t split(const uint8_t *p, uint32_t len, char **out) {
     return n;
 }
 
-/* True if `addr` lies in a writable mapping of this process. */
-static int writable(uint64_t addr) {
+/* Whether the mapping holding `addr` has permission `letter` at position `at` of its "rwxp"
+   field; `otherwise` if no mapping holds it. */
+static int mapping_allows(uint64_t addr, int at, char letter, int otherwise) {
     FILE *f = fopen("/proc/self/maps", "r");
     if (!f)
-        return 1;
+        return otherwise;
     char line[512];
-    int w = 1;
+    int w = otherwise;
     while (fgets(line, sizeof line, f)) {
         unsigned long long lo, hi;
         char perms[5];
         if (sscanf(line, "%llx-%llx %4s", &lo, &hi, perms) == 3 && addr >= lo && addr < hi) {
-            w = perms[1] == 'w';
+            w = perms[at] == letter;
             break;
         }
     }
     fclose(f);
     return w;
 }
+
+/* True if `addr` lies in a writable mapping of this process. */
+static int writable(uint64_t addr) { return mapping_allows(addr, 1, 'w', 1); }
 
 static uint16_t machine(void) {
 #if defined(__x86_64__)
@@ -327,10 +334,20 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         uint64_t addr = get64(p);
         Dl_info info;
         const Elf64_Sym *sym = NULL;
-        if (!dladdr1((void *)(uintptr_t)addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
-            (uint64_t)(uintptr_t)info.dli_saddr != addr)
-            return fail(ENOENT, "describe");
         uint8_t out[16];
+        if (!dladdr1((void *)(uintptr_t)addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+            (uint64_t)(uintptr_t)info.dli_saddr != addr) {
+            /* No symbol starts here, but code is code (an IFUNC's selected implementation,
+               which has no dynamic symbol): described as a function of unknown size. */
+            if (!mapping_allows(addr, 2, 'x', 0))
+                return fail(ENOENT, "describe");
+            uint64_t zero = 0;
+            uint32_t yes = 1, no = 0;
+            memcpy(out, &zero, 8);
+            memcpy(out + 8, &yes, 4);
+            memcpy(out + 12, &no, 4);
+            return reply(0, out, sizeof out);
+        }
         uint64_t size = sym->st_size;
         uint32_t type = ELF64_ST_TYPE(sym->st_info);
         uint32_t function = type == STT_FUNC || type == STT_GNU_IFUNC;
@@ -344,7 +361,8 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         if (len != 16 || get64(p + 8) > MAX_PAYLOAD)
             return fail(EINVAL, "read");
         return reply(0, (void *)(uintptr_t)get64(p), (uint32_t)get64(p + 8));
-    case OP_LOAD_TLS: {
+    case OP_LOAD_TLS:
+    case OP_LOAD_GLOBAL: {
         /* The descriptor stays open: glibc knows loaded objects by name, and a reused number
            would make the next module's path equal to this one's. */
         int fd = memfd_create("jitlink-tls", 0);
@@ -360,7 +378,7 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         }
         char path[64];
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        void *h = dlopen(path, RTLD_NOW | (op == OP_LOAD_GLOBAL ? RTLD_GLOBAL : RTLD_LOCAL));
         if (!h) {
             const char *msg = dlerror();
             close(fd);

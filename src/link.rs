@@ -428,7 +428,8 @@ fn build<'a, A: LinkArch>(
 }
 
 /// Resolves every symbol the graph references but does not define: the session's earlier
-/// sets, then the absolute symbols, then the target (one request for all the rest); weak
+/// sets, then the absolute symbols, then the target (one request for all the rest, and one
+/// for the thread-local variables, which the target's dynamic loader resolves); weak
 /// references to what is found nowhere become 0.
 fn resolve<A: LinkArch, T: LinkTarget>(
     g: &mut LinkGraph<'_, A>,
@@ -437,10 +438,18 @@ fn resolve<A: LinkArch, T: LinkTarget>(
     absolutes: &[(String, u64)],
     target: &mut T,
 ) -> Result<()> {
+    let thread_locals = host_thread_locals(g);
+    let mut tls_ask: Vec<(SymbolId, (&[u8], bool))> = Vec::new();
     let mut found: Vec<(usize, Option<Resolved>)> = Vec::new();
     let mut ask: Vec<&[u8]> = Vec::new();
     for (i, s) in g.symbols.iter().enumerate() {
         if s.def != Def::External || g.is_got_base(SymbolId(i as u32)) {
+            continue;
+        }
+        if let Some(&tp) = thread_locals.get(&SymbolId(i as u32)) {
+            // Never looked up with dlsym: for a thread-local, that would make its library's
+            // block dynamic for good, and initial-exec access impossible.
+            tls_ask.push((SymbolId(i as u32), (s.name, tp)));
             continue;
         }
         let earlier = symbols.get(s.name).map(|d| Resolved {
@@ -465,6 +474,21 @@ fn resolve<A: LinkArch, T: LinkTarget>(
     let file = g.inputs.first().cloned().unwrap_or_default();
     let mut answers = target.resolve(&ask, abi, &file)?.into_iter();
     let mut undefined = Vec::new();
+    let names: Vec<(&[u8], bool)> = tls_ask.iter().map(|&(_, n)| n).collect();
+    let tls_found = target.resolve_thread_locals(&names)?;
+    let tls_ids: Vec<SymbolId> = tls_ask.iter().map(|&(id, _)| id).collect();
+    for (id, host) in tls_ids.into_iter().zip(tls_found) {
+        let s = &mut g.symbols[id.index()];
+        match host {
+            Some(h) => {
+                s.def = Def::Absolute(0);
+                g.host_tls.insert(id, h);
+            }
+            // As any weak reference: the GOT pass then names it as no thread-local.
+            None if s.weak_ref => s.def = Def::Absolute(0),
+            None => undefined.push(id),
+        }
+    }
     for (i, known) in found {
         let resolved = known.or_else(|| answers.next().flatten());
         let s = &mut g.symbols[i];
@@ -483,6 +507,24 @@ fn resolve<A: LinkArch, T: LinkTarget>(
     } else {
         Err(undefined_error(g, &undefined))
     }
+}
+
+/// The undefined symbols that thread-local accesses of `g` reference, each with whether one of
+/// them needs its offset from the thread pointer (initial-exec, TLS descriptors).
+fn host_thread_locals<A: LinkArch>(g: &LinkGraph<'_, A>) -> FxHashMap<SymbolId, bool> {
+    use jitlink_arch::{EdgeRole, TlsEntry};
+    let mut m: FxHashMap<SymbolId, bool> = FxHashMap::default();
+    for b in &g.blocks {
+        for e in &b.edges {
+            if let EdgeRole::TlsRequest { entry, .. } = A::role(e.kind) {
+                if g.symbols[e.target.index()].def == Def::External {
+                    let tp = matches!(entry, TlsEntry::TpOffset | TlsEntry::Descriptor);
+                    *m.entry(e.target).or_default() |= tp;
+                }
+            }
+        }
+    }
+    m
 }
 
 /// Applies every fixup into `mem` and checks the unwind information, while the set's symbols

@@ -35,6 +35,10 @@ pub struct Options {
     /// built for such a set unless a perf file wants one, so crash reports and
     /// [`crate::Session::describe_address`] do not name its functions.
     pub link_only: bool,
+    /// Make the global symbols of every linked set visible to shared objects that the linked
+    /// code loads with `dlopen` (`jitlink --export-dynamic`, as `ld --export-dynamic` does for
+    /// an executable's dynamic symbol table).
+    pub export_dynamic: bool,
 }
 
 /// Setters, one per field, for building options outside the crate (`Options` is
@@ -97,6 +101,13 @@ impl Options {
     /// Sets stage timings ([`Options::timings`]).
     pub fn with_timings(mut self, timings: bool) -> Self {
         self.timings = timings;
+        self
+    }
+
+    /// Sets whether linked symbols are exported to `dlopen`ed objects
+    /// ([`Options::export_dynamic`]).
+    pub fn with_export_dynamic(mut self, export_dynamic: bool) -> Self {
+        self.export_dynamic = export_dynamic;
         self
     }
 

@@ -33,6 +33,8 @@ pub struct RemoteSession {
     slots: FxHashMap<Box<[u8]>, u64>,
     sets: u32,
     timings: Timings,
+    /// Export the sets' global symbols to objects the executor loads later.
+    export_dynamic: bool,
 }
 
 impl RemoteSession {
@@ -46,7 +48,14 @@ impl RemoteSession {
             slots: FxHashMap::default(),
             sets: 0,
             timings: Timings::default(),
+            export_dynamic: false,
         }
+    }
+
+    /// Makes the global symbols of every set linked from now on visible to the shared objects
+    /// the executor's program `dlopen`s ([`crate::Options::export_dynamic`]).
+    pub fn set_export_dynamic(&mut self, on: bool) {
+        self.export_dynamic = on;
     }
 
     /// The executor.
@@ -95,6 +104,12 @@ impl RemoteSession {
         };
         self.symbols.set_files(set, l.files);
         self.sets += 1;
+        let exports = self.symbols.exports(&l.published);
+        if self.export_dynamic && !exports.is_empty() {
+            let target = crate::runtime::tls::TlsTarget::for_arch(self.ex.info().arch);
+            let module = crate::runtime::tls::export_module(target, &exports);
+            self.ex.load_global(&module)?;
+        }
         if let Some(eh) = l.eh_frame {
             self.ex.register_eh_frame(eh)?;
         }

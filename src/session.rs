@@ -158,12 +158,16 @@ impl Session {
             &mut InProcess::new(&self.mem, &mut self.host, &self.opts),
             plan,
         )?;
-        Ok(linked.map(|l| self.start(set_id, l)))
+        linked.map(|l| self.start(set_id, l)).transpose()
     }
 
     /// Registers a linked set's unwind information, keeps it, and runs its initializers (last:
     /// they may call anything in the set, which is now complete).
-    fn start(&mut self, set_id: u32, l: Linked<InProcessSet>) -> (LinkedSetId, Option<Bound>) {
+    fn start(
+        &mut self,
+        set_id: u32,
+        l: Linked<InProcessSet>,
+    ) -> Result<(LinkedSetId, Option<Bound>)> {
         let (set, facts) = (l.committed, l.set);
         let unwind = Registration::register(facts.eh_frame.into_iter().collect());
         // Crashes in the set's initializers are reported by name too.
@@ -179,12 +183,18 @@ impl Session {
             unwind,
             published: facts.published.committed(),
         }));
+        if let (true, Some(Some(s))) = (self.opts.export_dynamic, self.sets.last()) {
+            // Before anything of the set runs: its initializers may dlopen already. (The set
+            // is kept: a failure leaves it linked, unstarted.)
+            let exports = self.symbols.exports(&s.published);
+            crate::runtime::tls::export_here(&exports)?;
+        }
         if !self.opts.link_only {
             let mut argv: Vec<*const c_char> = self.argv.iter().map(|a| a.as_ptr()).collect();
             argv.push(std::ptr::null());
             init::start(facts.init_fini, facts.dso, &argv);
         }
-        (LinkedSetId(set_id), facts.bound)
+        Ok((LinkedSetId(set_id), facts.bound))
     }
 
     /// The address of `name`: linked pending inputs first (and archive members that define it),

@@ -164,6 +164,16 @@ impl SymbolTable {
     }
 }
 
+impl SymbolTable {
+    /// The definitions `p` published that are still current (for exports): name, address,
+    /// size, function or not.
+    pub fn exports<'p>(&self, p: &'p Published) -> Vec<(&'p [u8], u64, u64, bool)> {
+        p.names()
+            .filter_map(|n| self.get(n).map(|d| (n, d.addr, d.size, d.callable)))
+            .collect()
+    }
+}
+
 /// What [`SymbolTable::publish`] entered: the names, end to end (`name_ends` marks where each
 /// one ends: two allocations however many names), and the weak definitions of earlier sets
 /// they replaced.
@@ -176,7 +186,7 @@ pub(crate) struct Published {
 
 impl Published {
     /// The published names.
-    fn names(&self) -> impl Iterator<Item = &[u8]> {
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         self.name_ends.iter().map(move |&end| {
             let name = self.names.get(start..end as usize).unwrap_or_default();

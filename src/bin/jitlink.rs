@@ -94,6 +94,10 @@ struct Cli {
     /// Do not register the linked code with gdb.
     #[arg(long, overrides_with = "debugger_support")]
     no_debugger_support: bool,
+    /// Make the linked program's global symbols visible to the shared objects it dlopens (as
+    /// `ld --export-dynamic` / `-rdynamic`).
+    #[arg(long, alias = "rdynamic")]
+    export_dynamic: bool,
     /// Write /tmp/perf-PID.map entries for every linked function and stub, for perf.
     #[arg(long)]
     perf_map: bool,
@@ -247,6 +251,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
         .map(|s| parse_abs(s))
         .collect::<Result<Vec<_>, _>>()?;
     let mut session = jitlink::executor::RemoteSession::new(Executor::spawn(kind)?, absolutes);
+    session.set_export_dynamic(cli.export_dynamic);
     for input in &cli.inputs {
         session.add_file(input)?;
     }
@@ -287,6 +292,7 @@ fn run(cli: Cli) -> Result<c_int, Error> {
     opts.timings = cli.timings;
     // Link everything, run nothing: no initializer, no finalizer at exit.
     opts.link_only = cli.noexec;
+    opts.export_dynamic = cli.export_dynamic;
     opts.program_args = program_args(&cli);
     // Crashes in linked code (initializers included) name the function:
     // `jitlink: crashed (...) at ADDR in FUNC+OFF (file)`; the session keeps the table current.

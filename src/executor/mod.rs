@@ -42,6 +42,7 @@ const OP_REGISTER_FINIS: u32 = 14;
 const OP_DESCRIBE: u32 = 15;
 const OP_READ: u32 = 16;
 const OP_LOAD_TLS: u32 = 17;
+const OP_LOAD_GLOBAL: u32 = 18;
 
 /// The file descriptor of the channel in the executor.
 const CHANNEL_FD: i32 = 3;
@@ -478,6 +479,29 @@ impl Executor {
                 0
             },
         })
+    }
+
+    /// Loads shared object `module` with the executor's dynamic loader (as a TLS module is
+    /// loaded) and returns `n` words of it at file offset `at`, as the loader relocated them.
+    pub fn load_module_words(&mut self, module: &[u8], at: u64, n: usize) -> Result<Vec<u64>> {
+        let bias = self
+            .request(OP_LOAD_TLS, module, "loading a module")?
+            .get(..8)
+            .map(|b| u64_at(b, 0))
+            .ok_or_else(|| proto_err("loading a module", "short reply"))?;
+        let bytes = self.read(bias + at, 8 * n as u64)?;
+        Ok(bytes.chunks_exact(8).map(|c| u64_at(c, 0)).collect())
+    }
+
+    /// Loads shared object `module` with the executor's dynamic loader with `RTLD_GLOBAL`: its
+    /// symbols become visible to the objects loaded after it.
+    pub fn load_global(&mut self, module: &[u8]) -> Result<()> {
+        self.request(
+            OP_LOAD_GLOBAL,
+            module,
+            "loading a module of exported symbols",
+        )
+        .map(drop)
     }
 
     fn child_alive(&mut self) -> bool {

@@ -263,6 +263,10 @@ pub struct LinkGraph<'a, A: Arch> {
     /// builder when an object refers to it. Until layout it is a zero-size block of its own, so
     /// that passes see it defined in the graph; [`crate::layout::rebase`] defines it at the base.
     pub image_base_symbol: Option<SymbolId>,
+    /// Thread-local variables of host libraries the graph accesses (resolved by the host's
+    /// dynamic loader; their symbols are absolute 0): the GOT pass writes their values into
+    /// thread-local GOT entries.
+    pub host_tls: FxHashMap<SymbolId, crate::runtime::tls::HostTls>,
 }
 
 impl<'a, A: Arch> LinkGraph<'a, A> {
@@ -282,6 +286,7 @@ impl<'a, A: Arch> LinkGraph<'a, A> {
             got_base: None,
             image_base: 0,
             image_base_symbol: None,
+            host_tls: FxHashMap::default(),
         }
     }
 

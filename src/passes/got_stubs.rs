@@ -11,9 +11,12 @@
 //!   allows (`mov` → `lea`, `call *` → `call`, `jmp *` → `jmp`); otherwise it gets a GOT entry;
 //! - a branch whose target is out of reach goes through a jump stub (which jumps through a GOT
 //!   entry); in reach, it stays direct;
-//! - a 32-bit data reference that cannot reach a host function goes to the function's stub (the
-//!   stub is its address inside this graph); one that cannot reach host data gets a copy of the
-//!   data, as a static linker's copy relocation would (see the README for the limits).
+//! - a 32-bit data reference that cannot reach a host function (or host code that no symbol
+//!   starts at: an IFUNC's selected implementation) goes to the function's stub, and so does
+//!   every other reference to it in the graph: the stub is its address inside this graph, as a
+//!   static linker's canonical PLT entry is. One that cannot reach host data gets a copy of the
+//!   data, as a static linker's copy relocation would (see the README for the limits); what
+//!   neither can stand for is an error that suggests `-fPIC`.
 //!
 //! GOT entries and stubs are ordinary graph content: they go through layout and fixups like the
 //! rest.
@@ -94,10 +97,21 @@ pub fn run<A: Arch>(
             };
         }
     }
+    let canonical = canonical_stubs(g, reach, host);
     let nblocks = g.blocks.len();
     for b in 0..nblocks {
         for i in 0..g.blocks[b].edges.len() {
-            let e = g.blocks[b].edges[i];
+            let mut e = g.blocks[b].edges[i];
+            // (Not the GOT's own entries: a stub's slot holds the function itself.)
+            if canonical.contains(&e.target)
+                && t.got != Some(BlockId(b as u32))
+                && !matches!(A::role(e.kind), EdgeRole::TlsRequest { .. })
+            {
+                // Every reference sees the stub as the function's address (as a static
+                // linker's canonical PLT entry), so that `&f == &f` holds across the link.
+                e.target = stub(g, &mut t, e.target);
+                g.blocks[b].edges[i] = e;
+            }
             let target = &g.symbols[e.target.index()];
             let abs = match target.def {
                 Def::Absolute(a) => Some(a),
@@ -128,11 +142,17 @@ pub fn run<A: Arch>(
                         Some(h) if h.size > 0 && (!h.writable || h.size <= A::POINTER_SIZE) => {
                             match copy(g, &mut t, host, e.target, addr, h.size) {
                                 Some(target) => Edge { target, ..e },
-                                // Unreadable: the fixup reports the overflow with full context.
-                                None => continue,
+                                None => {
+                                    return Err(unreachable_host(
+                                        g,
+                                        (b, e),
+                                        addr,
+                                        "its bytes could not be read to copy them",
+                                    ))
+                                }
                             }
                         }
-                        Some(h) if h.size > 0 => {
+                        Some(h) if h.size > 0 && h.writable => {
                             let blk = &g.blocks[b];
                             return Err(Error::Unsupported {
                                 file: g.input_name(blk.input).to_string(),
@@ -151,8 +171,15 @@ pub fn run<A: Arch>(
                             target: stub(g, &mut t, e.target),
                             ..e
                         },
-                        // Left as it is: the fixup reports the overflow with full context.
-                        _ => continue,
+                        _ => {
+                            return Err(unreachable_host(
+                                g,
+                                (b, e),
+                                addr,
+                                "no symbol of known size starts there and it is not code, so \
+                                 neither a stub nor a copy can stand for it",
+                            ))
+                        }
                     }
                 }
                 EdgeRole::Branch => {
@@ -222,6 +249,67 @@ fn pair_relaxable<A: Arch>(g: &LinkGraph<'_, A>, b: usize, e: &Edge<A::EdgeKind>
         })
 }
 
+/// Host functions that some data reference (a 32-bit absolute or PC-relative address of the
+/// function, as `-fno-pic` code takes it) cannot reach: each gets a stub in reach that stands
+/// for it in every reference of the graph. A host address counts as a function when the host
+/// says so, when the symbol is known callable, or when it lies in code (an IFUNC's selected
+/// implementation has no symbol of its own).
+fn canonical_stubs<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    reach: &dyn Reachability,
+    host: &dyn HostInfo,
+) -> rustc_hash::FxHashSet<SymbolId> {
+    let mut decided: FxHashMap<SymbolId, bool> = FxHashMap::default();
+    for blk in &g.blocks {
+        for e in &blk.edges {
+            let EdgeRole::Data(class) = A::role(e.kind) else {
+                continue;
+            };
+            let s = &g.symbols[e.target.index()];
+            let Def::Absolute(addr) = s.def else { continue };
+            let reaches = match class {
+                Reach::Any => true,
+                Reach::Abs32 => addr < (1 << 31),
+                Reach::ImageRel32 => false,
+                Reach::PcRel32 => reach.pc_rel(addr),
+            };
+            if reaches || addr == 0 || decided.contains_key(&e.target) {
+                continue;
+            }
+            let function = match host.describe(addr) {
+                Some(h) => h.function,
+                None => s.callable,
+            };
+            decided.insert(e.target, function);
+        }
+    }
+    decided
+        .into_iter()
+        .filter_map(|(s, f)| f.then_some(s))
+        .collect()
+}
+
+/// The error for data reference `e` of block `b` to host address `addr`, which it cannot
+/// reach and which nothing in the graph can stand for, for `why`.
+fn unreachable_host<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    (b, e): (usize, Edge<A::EdgeKind>),
+    addr: u64,
+    why: &str,
+) -> Error {
+    Error::Unsupported {
+        file: g.input_name(g.blocks[b].input).to_string(),
+        what: format!(
+            "section {} offset {:#x}: {:?} reference to {} at {addr:#x} (outside the linked \
+             set) is out of range, and {why}; compile with -fPIC or -fPIE",
+            g.input_section_name(BlockId(b as u32)),
+            e.offset,
+            e.kind,
+            g.symbol_name(e.target),
+        ),
+    }
+}
+
 fn got_block<A: Arch>(g: &mut LinkGraph<'_, A>, t: &mut Tables) -> BlockId {
     *t.got.get_or_insert_with(|| {
         let sec = g.section("$__GOT", Perm::Read, SectionRole::Plain);
@@ -252,6 +340,9 @@ fn check_tls_target<A: Arch>(
         if g.is_tls_block(tb) {
             return Ok(());
         }
+    }
+    if g.host_tls.contains_key(&target) {
+        return Ok(());
     }
     let blk = &g.blocks[block];
     Err(Error::Unsupported {
@@ -284,6 +375,21 @@ fn tls_entry<A: Arch>(
     let ptr = A::POINTER_SIZE;
     let words: u64 = if entry == TlsEntry::TpOffset { 1 } else { 2 };
     let block = got_block(g, t);
+    if let Some(&h) = g.host_tls.get(&target) {
+        // A host library's variable: the loader's answers, written as they are.
+        let tp = h.tp_offset.unwrap_or(0) as u64;
+        let values: Vec<u64> = match entry {
+            TlsEntry::ModuleAndOffset => vec![h.module, h.offset],
+            TlsEntry::Module => vec![h.module, 0],
+            TlsEntry::TpOffset => vec![tp],
+            TlsEntry::Descriptor => vec![resolver, tp],
+        };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let offset = append(g, block, &bytes);
+        let sym = g.add_anonymous(block, offset, words * ptr, false);
+        t.tls_entries.insert((entry, key_target), sym);
+        return sym;
+    }
     let offset = append(g, block, &vec![0u8; (words * ptr) as usize]);
     let mut edges = Vec::new();
     match entry {

@@ -112,6 +112,15 @@ impl HostSymbols {
         })
     }
 
+    /// Opens the default libraries not opened yet (for the dynamic loader's own lookups).
+    pub fn open_defaults(&mut self) {
+        for lib in self.defaults_left.by_ref() {
+            if let Some(h) = dlopen(lib) {
+                self.handles.push(h);
+            }
+        }
+    }
+
     /// The address of `name` in the host process, if any.
     pub fn lookup(&mut self, name: &[u8]) -> Option<u64> {
         if name.contains(&0) {
@@ -160,7 +169,14 @@ impl HostSymbols {
         let ok =
             unsafe { libc::dladdr1(addr as *const c_void, &mut info, &mut sym, RTLD_DL_SYMENT) };
         if ok == 0 || sym.is_null() || info.dli_saddr as u64 != addr {
-            return None;
+            // No symbol starts here: an IFUNC's selected implementation (`dlsym("floor")`
+            // returns `__floor_sse41`, which has no dynamic symbol). Code is still code: it
+            // gets a stub, as a function would.
+            return executable(addr).then_some(HostSymbol {
+                size: 0,
+                function: true,
+                writable: false,
+            });
         }
         // SAFETY: with RTLD_DL_SYMENT, `sym` points at the symbol's Elf64_Sym in a loaded object.
         let s = unsafe { &*(sym as *const libc::Elf64_Sym) };
@@ -176,22 +192,29 @@ impl HostSymbols {
 /// True if `addr` lies in a writable mapping of this process (read from /proc/self/maps; only
 /// asked for the rare host data references that cannot reach).
 fn writable(addr: u64) -> bool {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return true;
-    };
-    maps.lines()
-        .find_map(|l| {
-            let mut parts = l.split_whitespace();
-            let (lo, hi) = parts.next()?.split_once('-')?;
-            let (lo, hi) = (
-                u64::from_str_radix(lo, 16).ok()?,
-                u64::from_str_radix(hi, 16).ok()?,
-            );
-            (lo <= addr && addr < hi).then(|| {
-                parts
-                    .next()
-                    .is_some_and(|p| p.as_bytes().get(1) == Some(&b'w'))
-            })
+    mapping_allows(addr, 1, b'w').unwrap_or(true)
+}
+
+/// True if `addr` lies in an executable mapping of this process.
+fn executable(addr: u64) -> bool {
+    mapping_allows(addr, 2, b'x').unwrap_or(false)
+}
+
+/// Whether the mapping holding `addr` has permission letter `letter` at position `at` of its
+/// `rwxp` field; `None` if no mapping holds it or the maps cannot be read.
+fn mapping_allows(addr: u64, at: usize, letter: u8) -> Option<bool> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        let (lo, hi) = parts.next()?.split_once('-')?;
+        let (lo, hi) = (
+            u64::from_str_radix(lo, 16).ok()?,
+            u64::from_str_radix(hi, 16).ok()?,
+        );
+        (lo <= addr && addr < hi).then(|| {
+            parts
+                .next()
+                .is_some_and(|p| p.as_bytes().get(at) == Some(&letter))
         })
-        .unwrap_or(true)
+    })
 }

@@ -16,7 +16,9 @@ use crate::image::ImageBuffer;
 use crate::layout::{Layout, TlsLayout};
 use crate::memory::Image;
 use crate::passes::got_stubs::{HostInfo, HostSymbol};
-use crate::runtime::tls::{build_module, TlsTarget};
+use crate::runtime::tls::{
+    build_module, host_tls_answers, host_tls_error, host_tls_module, HostTls, TlsTarget,
+};
 use crate::target::{AnyArch, ArchKind, Finished, LinkArch, LinkTarget, Resolved, Span};
 
 /// How far below the target's C library the linker asks for memory.
@@ -138,6 +140,21 @@ impl LinkTarget for ExecutorTarget<'_> {
                 })
             })
             .collect())
+    }
+
+    fn resolve_thread_locals(&mut self, names: &[(&[u8], bool)]) -> Result<Vec<Option<HostTls>>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (bytes, words_at) = host_tls_module(TlsTarget::for_arch(self.arch), names);
+        let words = self
+            .ex()
+            .load_module_words(&bytes, words_at, 3 * names.len())
+            .map_err(|e| match e {
+                Error::Executor { source, .. } => host_tls_error(names, &source.to_string()),
+                e => e,
+            })?;
+        Ok(host_tls_answers(names, &words))
     }
 
     fn reserve(&mut self, size: usize, low: bool) -> Result<Remote> {

@@ -17,6 +17,7 @@ use crate::memory::{ChunkId, Finalized, InFlight, MemoryManager, Placement};
 use crate::options::Options;
 use crate::passes::got_stubs::{HostInfo, HostSymbol};
 use crate::runtime::host::HostSymbols;
+use crate::runtime::tls::HostTls;
 use crate::runtime::{init, tls, win64};
 use crate::stubs::StubHandle;
 use crate::target::{ArchKind, Finished, HostOnly, LinkArch, LinkTarget, Resolved, Span};
@@ -131,6 +132,13 @@ impl LinkTarget for InProcess<'_> {
                 }
             })
             .collect())
+    }
+
+    fn resolve_thread_locals(&mut self, names: &[(&[u8], bool)]) -> Result<Vec<Option<HostTls>>> {
+        // The loader looks the names up in the global scope: open the libraries a compiler
+        // driver links first (libstdc++ defines `std::__once_callable`).
+        self.host.open_defaults();
+        tls::resolve_host(names)
     }
 
     fn reserve(&mut self, size: usize, low: bool) -> Result<ChunkId> {

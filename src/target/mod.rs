@@ -23,6 +23,7 @@ use crate::graph::{LinkGraph, SymbolId};
 use crate::layout::{Layout, TlsLayout};
 use crate::memory::Image;
 use crate::passes::got_stubs::{HostInfo, Reachability};
+use crate::runtime::tls::HostTls;
 use crate::stubs::StubHandle;
 
 /// The architectures jitlink links for, whatever the object format says (ELF machine numbers,
@@ -224,6 +225,13 @@ pub(crate) trait LinkTarget: HostInfo {
         abi: HostAbi,
         file: &str,
     ) -> Result<Vec<Option<Resolved>>>;
+    /// Where the thread-local variables `names` of the target's libraries are (each with
+    /// whether its offset from the thread pointer is needed), as the target's dynamic loader
+    /// resolves them; `None` for a name it does not define. A target with no host answers
+    /// `None` for all.
+    fn resolve_thread_locals(&mut self, names: &[(&[u8], bool)]) -> Result<Vec<Option<HostTls>>> {
+        Ok(vec![None; names.len()])
+    }
     /// Reserves about `size` bytes (below 2 GiB when `low`).
     fn reserve(&mut self, size: usize, low: bool) -> Result<Self::Reservation>;
     /// The range a set in `r` will occupy, for reachability.

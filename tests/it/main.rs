@@ -22,6 +22,7 @@ mod differential_aarch64;
 mod errors;
 mod executor;
 mod fuzz_regressions;
+mod host;
 mod lazy;
 mod macho;
 mod macho_inputs;
