@@ -171,6 +171,10 @@ pub fn run<A: Arch>(
                             target: stub(g, &mut t, e.target),
                             ..e
                         },
+                        // Nothing the host knows (an `--abs` address at a fixed base): left
+                        // as it is, for the fixup (which reports an overflow with full context;
+                        // a kind without overflow check keeps its low bits, as lld does).
+                        None => continue,
                         _ => {
                             return Err(unreachable_host(
                                 g,
