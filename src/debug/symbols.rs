@@ -5,7 +5,7 @@
 use jitlink_arch::Arch;
 
 use crate::graph::{Def, LinkGraph, SymbolId};
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 
 /// What lies at an address of linked code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl FunctionTable {
     /// and the redirectable stubs of `redirected` functions.
     pub fn from_graph<A: Arch>(
         g: &LinkGraph<'_, A>,
-        redirected: &[(SymbolId, StubHandle)],
+        redirected: &[(SymbolId, RawStub)],
     ) -> Self {
         let mut t = FunctionTable {
             entries: Vec::new(),

@@ -18,7 +18,7 @@ use crate::options::Options;
 use crate::passes::got_stubs::{HostInfo, HostSymbol};
 use crate::runtime::host::HostSymbols;
 use crate::runtime::{init, tls, win64};
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 use crate::target::{ArchKind, Finished, HostOnly, LinkArch, LinkTarget, Resolved, Span};
 
 /// Links into this process.
@@ -175,7 +175,7 @@ impl LinkTarget for InProcess<'_> {
     fn function_table<A: LinkArch>(
         &self,
         g: &LinkGraph<'_, A>,
-        redirected: &[(SymbolId, StubHandle)],
+        redirected: &[(SymbolId, RawStub)],
     ) -> Option<FunctionTable> {
         Some(FunctionTable::from_graph(g, redirected))
     }
