@@ -422,6 +422,13 @@ impl Session {
         self.stubs.clone()
     }
 
+    /// A new, empty stub pool of its own on the session's reserved memory (the session's own
+    /// pool is [`Session::redirection_manager`]). Dropping it gives its memory back to the
+    /// session; its stubs must not be called afterwards.
+    pub fn new_stub_pool(&self) -> StubPool<HostArch> {
+        StubPool::new(self.mem.clone())
+    }
+
     /// The session's re-entry and counting trampolines.
     pub fn trampolines(&self) -> Arc<TrampolinePool<HostArch>> {
         self.trampolines.clone()

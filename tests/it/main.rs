@@ -26,6 +26,7 @@ mod macho;
 mod mutation;
 mod reopt;
 mod rust_staticlib;
+mod session_api;
 mod stubs;
 mod tls;
 mod workloads;
