@@ -22,35 +22,35 @@
 //! Owners, linked sets and stubs have different types: an [`Owner`] is made by
 //! [`Owner::new`], unique in the process, and never names a linked set.
 //!
-//! ```compile_fail
+//! ```compile_fail,E0560
 //! // A handle cannot be built by hand.
 //! let h = jitlink::stubs::StubHandle { stub: 0, slot: 8 };
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0603
 //! // An owner cannot be made from a number, and so cannot alias a linked set's id.
 //! let o = jitlink::stubs::Owner(1);
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! // An owner is not a linked-set id.
 //! let mut s = jitlink::Session::new(jitlink::Options::default());
 //! s.remove(jitlink::stubs::Owner::new());
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0603
 //! // A linked-set id cannot be made from a number either.
 //! let id = jitlink::LinkedSetId(0);
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! // A safe redirect takes a vouched-for target, not an address.
 //! let s = jitlink::Session::new(jitlink::Options::default());
 //! let pool = s.redirection_manager();
 //! pool.handle("f").unwrap().redirect(0x1000);
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0616
 //! // Trampoline fields are private.
 //! fn f(t: &jitlink::stubs::Trampoline) -> u64 { t.counter }
 //! ```
