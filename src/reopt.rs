@@ -197,10 +197,13 @@ impl Shared {
                     .defining_file(symbol)
                     .map(|f| s.locals_of(&f))
                     .unwrap_or_default();
+                // Linked as a new version of the tier-0 set (`Session::replace`): the new body
+                // takes the function's name and stub, and the link points the stub at it.
                 let spec = BindSpec {
                     root: symbol.to_string(),
                     locals,
                     mode: BindMode::NewVersion,
+                    publish_root: true,
                 };
                 let bound = s.link_bound(def.name, Bytes::Owned(def.bytes), spec);
                 match bound.and_then(|b| {
