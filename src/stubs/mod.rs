@@ -55,6 +55,7 @@
 //! fn f(t: &jitlink::stubs::Trampoline) -> u64 { t.counter }
 //! ```
 
+mod names;
 mod pool;
 mod trampolines;
 

@@ -1,6 +1,5 @@
 //! The in-process stub pool.
 
-use std::collections::hash_map::Entry;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use jitlink_arch::{Arch, FixupValues};
 use rustc_hash::FxHashMap;
 
+use super::names::{self, NameIndex};
 use super::{Owner, OwnerKey, RedirectableSymbolManager, RedirectionManager, Target};
 use crate::error::{Error, Result};
 use crate::graph::Perm;
@@ -118,7 +118,7 @@ struct Inner {
     /// Released stubs, reused before fresh ones.
     free: Vec<u32>,
     /// Named stubs: name → stub index.
-    names: FxHashMap<Name, u32>,
+    names: NameIndex,
     /// The name of each stub, by index (grown only when named stubs are made).
     name_of: Vec<Option<Name>>,
     /// Stubs of each owner, as runs `(first index, count)`.
@@ -138,33 +138,86 @@ impl Inner {
         })
     }
 
-    /// Takes `n` stub indices (released ones first, then fresh ones); the caller has made sure
-    /// there are enough.
-    fn take(&mut self, n: usize) -> Vec<u32> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
+    /// Takes `n` stubs (released ones first, then fresh ones) as runs `(first, count)` of
+    /// consecutive indices; the caller has made sure there are enough.
+    fn take(&mut self, n: usize) -> Vec<(u32, u32)> {
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        let mut left = n;
+        while left > 0 {
             let Some(index) = self.free.pop() else { break };
-            out.push(index);
+            push_run(&mut runs, index, 1);
+            left -= 1;
         }
-        let fresh = (n - out.len()) as u32;
-        out.extend(self.fresh..self.fresh + fresh);
-        self.fresh += fresh;
-        out
+        if left > 0 {
+            push_run(&mut runs, self.fresh, left as u32);
+            self.fresh += left as u32;
+        }
+        runs
     }
 
-    /// Gives back indices taken by [`Inner::take`] that were never handed out.
-    fn untake(&mut self, indices: Vec<u32>) {
-        self.free.extend(indices);
+    /// Gives back stubs taken by [`Inner::take`] that were never handed out.
+    fn untake(&mut self, runs: &[(u32, u32)]) {
+        self.free
+            .extend(runs.iter().flat_map(|&(first, count)| first..first + count));
     }
 
-    fn record_owner(&mut self, owner: OwnerKey, indices: &[u32]) {
-        let runs = self.by_owner.entry(owner).or_default();
-        for &index in indices {
-            match runs.last_mut() {
-                Some((first, count)) if *first + *count == index => *count += 1,
-                _ => runs.push((index, 1)),
+    fn record_owner(&mut self, owner: OwnerKey, runs: &[(u32, u32)]) {
+        let list = self.by_owner.entry(owner).or_default();
+        for &(first, count) in runs {
+            push_run(list, first, count);
+        }
+    }
+
+    /// The index of the stub named `name`.
+    #[inline]
+    fn index_named(&self, name: &[u8], hash: u32) -> Option<u32> {
+        let name_of = &self.name_of;
+        self.names.get(hash, |i| {
+            name_of
+                .get(i as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|n| n.as_bytes() == name)
+        })
+    }
+
+    /// Points the stubs of `runs` at `initial(k)` (the trap if `None`), `k` counting the stubs
+    /// in order, and returns them.
+    fn hand_out(
+        &self,
+        runs: &[(u32, u32)],
+        size: usize,
+        initial: impl Fn(usize) -> Option<u64>,
+    ) -> Vec<RawStub> {
+        let mut out = Vec::with_capacity(runs.iter().map(|r| r.1 as usize).sum());
+        for &(first, count) in runs {
+            let (mut index, end) = (first, first + count);
+            while index < end {
+                // One batch lookup per stretch of consecutive stubs in one batch.
+                let at = self.batches.partition_point(|b| b.first <= index);
+                let Some(b) = at.checked_sub(1).and_then(|at| self.batches.get(at)) else {
+                    break;
+                };
+                let stop = end.min(b.first + b.count);
+                for i in u64::from(index - b.first)..u64::from(stop - b.first) {
+                    let raw = RawStub {
+                        stub: b.stubs + i * size as u64,
+                        slot: b.slots + 8 * i,
+                    };
+                    raw.redirect(initial(out.len()).unwrap_or_else(trap));
+                    out.push(raw);
+                }
+                index = stop;
             }
         }
+        out
+    }
+}
+
+/// Appends the run `(first, count)` to `runs`, extending the last run when they touch.
+fn push_run(runs: &mut Vec<(u32, u32)>, first: u32, count: u32) {
+    match runs.last_mut() {
+        Some((f, c)) if *f + *c == first => *c += count,
+        _ => runs.push((first, count)),
     }
 }
 
@@ -222,7 +275,7 @@ impl<A: Arch> StubPool<A> {
                 total: 0,
                 fresh: 0,
                 free: Vec::new(),
-                names: FxHashMap::default(),
+                names: NameIndex::new(),
                 name_of: Vec::new(),
                 by_owner: FxHashMap::default(),
             }),
@@ -341,23 +394,6 @@ impl<A: Arch> StubPool<A> {
         Ok(())
     }
 
-    /// Writes each stub's first destination and collects its raw handle.
-    fn hand_out(
-        inner: &Inner,
-        indices: &[u32],
-        initial: impl Fn(usize) -> Option<u64>,
-    ) -> Vec<RawStub> {
-        let mut out = Vec::with_capacity(indices.len());
-        for (i, &index) in indices.iter().enumerate() {
-            // Every taken index lies in a batch.
-            if let Some(raw) = inner.raw(index, Self::SIZE) {
-                raw.redirect(initial(i).unwrap_or_else(trap));
-                out.push(raw);
-            }
-        }
-        out
-    }
-
     /// Takes `n` unnamed stubs for `owner` (released ones first, then fresh ones, growing the
     /// pool by one batch if needed), each pointing at the matching `initial` target (or
     /// trapping, if `None`).
@@ -379,9 +415,9 @@ impl<A: Arch> StubPool<A> {
     ) -> Result<Vec<RawStub>> {
         let mut inner = lock(&self.inner);
         self.reserve(&mut inner, n)?;
-        let indices = inner.take(n);
-        let out = Self::hand_out(&inner, &indices, initial);
-        inner.record_owner(owner, &indices);
+        let runs = inner.take(n);
+        let out = inner.hand_out(&runs, Self::SIZE, initial);
+        inner.record_owner(owner, &runs);
         Ok(out)
     }
 
@@ -404,7 +440,8 @@ impl<A: Arch> StubPool<A> {
 
     pub(crate) fn raw_handle(&self, name: &str) -> Option<RawStub> {
         let inner = lock(&self.inner);
-        let &index = inner.names.get(name.as_bytes())?;
+        let name = name.as_bytes();
+        let index = inner.index_named(name, names::hash(name))?;
         inner.raw(index, Self::SIZE)
     }
 
@@ -451,37 +488,55 @@ impl<A: Arch> StubPool<A> {
         names: &[&str],
         initial: impl Fn(usize) -> Option<u64>,
     ) -> Result<Vec<RawStub>> {
+        // Hash outside the lock: reading the caller's names is most of the work that needs none.
+        let hashes = names::hashes(names.iter().map(|n| n.as_bytes()));
         let mut guard = lock(&self.inner);
         self.reserve(&mut guard, names.len())?;
         let inner = &mut *guard;
-        let indices = inner.take(names.len());
+        let runs = inner.take(names.len());
+        let indices = runs.iter().flat_map(|&(first, count)| first..first + count);
+        if let Some(max) = runs.iter().map(|&(f, c)| f + c).max() {
+            if inner.name_of.len() < max as usize {
+                inner.name_of.resize(max as usize, None);
+            }
+        }
         inner.names.reserve(names.len());
-        for (k, (name, &index)) in names.iter().zip(&indices).enumerate() {
-            match inner.names.entry(Name::from(name.as_bytes())) {
-                Entry::Vacant(v) => {
-                    v.insert(index);
-                }
-                Entry::Occupied(_) => {
-                    for n in &names[..k] {
-                        inner.names.remove(n.as_bytes());
-                    }
-                    inner.untake(indices);
-                    return Err(Error::DuplicateRedirectable {
-                        name: name.to_string(),
-                    });
-                }
+        let mut entered = 0;
+        let mut taken = None;
+        for (k, (name, index)) in names.iter().zip(indices.clone()).enumerate() {
+            names::ahead(&inner.names, &hashes, k);
+            let name = name.as_bytes();
+            // Entered first, so that a later name of this call that repeats it is found.
+            inner.name_of[index as usize] = Some(Name::from(name));
+            let name_of = &inner.name_of;
+            let new = inner.names.insert(hashes[k], index, |i| {
+                i != index
+                    && name_of
+                        .get(i as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|n| n.as_bytes() == name)
+            });
+            if new.is_err() {
+                taken = Some(k);
+                break;
             }
+            entered += 1;
         }
-        if let Some(&max) = indices.iter().max() {
-            if inner.name_of.len() <= max as usize {
-                inner.name_of.resize(max as usize + 1, None);
+        if let Some(k) = taken {
+            // Take back what this call entered; the stubs were never handed out.
+            for (j, index) in indices.take(k + 1).enumerate() {
+                if j < entered {
+                    inner.names.remove(hashes[j], index);
+                }
+                inner.name_of[index as usize] = None;
             }
+            inner.untake(&runs);
+            return Err(Error::DuplicateRedirectable {
+                name: names[k].to_string(),
+            });
         }
-        for (name, &index) in names.iter().zip(&indices) {
-            inner.name_of[index as usize] = Some(Name::from(name.as_bytes()));
-        }
-        let out = Self::hand_out(inner, &indices, initial);
-        inner.record_owner(owner, &indices);
+        let out = inner.hand_out(&runs, Self::SIZE, initial);
+        inner.record_owner(owner, &runs);
         Ok(out)
     }
 
@@ -505,7 +560,7 @@ impl<A: Arch> StubPool<A> {
         let out = names
             .iter()
             .map(|name| {
-                let &index = inner.names.get(*name)?;
+                let index = inner.index_named(name, names::hash(name))?;
                 let at = owned.iter().position(|&i| i == index)?;
                 owned.swap_remove(at);
                 moved.push(index);
@@ -514,10 +569,17 @@ impl<A: Arch> StubPool<A> {
             .collect();
         owned.sort_unstable();
         moved.sort_unstable();
+        let as_runs = |v: &[u32]| {
+            let mut runs = Vec::new();
+            for &i in v {
+                push_run(&mut runs, i, 1);
+            }
+            runs
+        };
         if !owned.is_empty() {
-            inner.record_owner(from, &owned);
+            inner.record_owner(from, &as_runs(&owned));
         }
-        inner.record_owner(to, &moved);
+        inner.record_owner(to, &as_runs(&moved));
         out
     }
 
@@ -563,7 +625,7 @@ impl<A: Arch> StubPool<A> {
                     raw.redirect(released);
                 }
                 if let Some(name) = inner.name_of.get_mut(idx as usize).and_then(Option::take) {
-                    inner.names.remove(name.as_bytes());
+                    inner.names.remove(names::hash(name.as_bytes()), idx);
                 }
                 inner.free.push(idx);
             }
@@ -585,11 +647,18 @@ impl<A: Arch> EmitStubs for StubPool<A> {
 
 impl<A: Arch> StubPool<A> {
     /// Looks every name up under one lock, then stores: all or nothing.
-    fn redirect_addrs<'n>(&self, targets: impl ExactSizeIterator<Item = (&'n str, u64)>) -> Result<()> {
+    fn redirect_addrs<'n>(
+        &self,
+        n: usize,
+        target: impl Fn(usize) -> (&'n str, u64),
+    ) -> Result<()> {
+        let hashes = names::hashes((0..n).map(|k| target(k).0.as_bytes()));
         let inner = lock(&self.inner);
-        let mut slots = Vec::with_capacity(targets.len());
-        for (name, addr) in targets {
-            let Some(&index) = inner.names.get(name.as_bytes()) else {
+        let mut slots = Vec::with_capacity(n);
+        for k in 0..n {
+            let (name, addr) = target(k);
+            names::ahead(&inner.names, &hashes, k);
+            let Some(index) = inner.index_named(name.as_bytes(), hashes[k]) else {
                 return Err(not_redirectable(name));
             };
             let Some(raw) = inner.raw(index, Self::SIZE) else {
@@ -606,7 +675,7 @@ impl<A: Arch> StubPool<A> {
 
 impl<A: Arch> RedirectionManager for StubPool<A> {
     fn redirect(&self, targets: &[(&str, Target<'_>)]) -> Result<()> {
-        self.redirect_addrs(targets.iter().map(|(n, t)| (*n, t.addr())))
+        self.redirect_addrs(targets.len(), |k| (targets[k].0, targets[k].1.addr()))
     }
 
     fn redirect_one(&self, name: &str, target: Target<'_>) -> Result<()> {
@@ -620,7 +689,7 @@ impl<A: Arch> RedirectionManager for StubPool<A> {
     }
 
     unsafe fn redirect_raw(&self, targets: &[(&str, u64)]) -> Result<()> {
-        self.redirect_addrs(targets.iter().copied())
+        self.redirect_addrs(targets.len(), |k| targets[k])
     }
 }
 
