@@ -79,11 +79,7 @@ fn build_and_link(c: &mut Criterion) {
         "build", "resolve", "passes", "layout", "fixup", "publish", "finalize",
     ] {
         g.bench_function(stage, |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| stage_time(&mut s, &obj, stage))
-                    .sum()
-            })
+            b.iter_custom(|iters| (0..iters).map(|_| stage_time(&mut s, &obj, stage)).sum())
         });
     }
     g.bench_function("whole link and remove", |b| {

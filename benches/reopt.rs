@@ -50,7 +50,11 @@ fn counting(c: &mut Criterion) {
             )
             .expect("counting trampoline")
             .remove(0);
-        assert_eq!(t.counters(), Some(kind), "{name} counters are not available");
+        assert_eq!(
+            t.counters(),
+            Some(kind),
+            "{name} counters are not available"
+        );
         stubs.handle(name).expect("handle").redirect(t.as_target());
     }
     // SAFETY: every stub leads to `body`, of this type.

@@ -244,7 +244,12 @@ impl Shared {
             let t = f
                 .get(&symbol)
                 .ok_or_else(|| format!("{symbol} is not a tier-0 function"))?;
-            (t.counter.target(), t.stub, t.entered.clone(), t.counter.clone())
+            (
+                t.counter.target(),
+                t.stub,
+                t.entered.clone(),
+                t.counter.clone(),
+            )
         };
         if entered.swap(true, Ordering::AcqRel) {
             return Ok(old);

@@ -335,11 +335,7 @@ impl Session {
                 continue;
             }
             let direct = s.refs.sets.binary_search(&id.0).is_ok();
-            let via_stub = s
-                .refs
-                .stubs
-                .iter()
-                .any(|a| own.binary_search(a).is_ok());
+            let via_stub = s.refs.stubs.iter().any(|a| own.binary_search(a).is_ok());
             if direct || via_stub {
                 let files = self.symbols.files_of(other);
                 by.push(format!("linked set {other} ({files})"));
@@ -366,7 +362,10 @@ impl Session {
     /// nothing may call into it: no other live set that references it, no stub pointing into
     /// it, no address taken from it.
     pub unsafe fn remove_unchecked(&mut self, id: LinkedSetId) -> Result<()> {
-        let set = self.sets.remove(&id.0).ok_or(Error::NoSuchLinkedSet(id.0))?;
+        let set = self
+            .sets
+            .remove(&id.0)
+            .ok_or(Error::NoSuchLinkedSet(id.0))?;
         self.symbols.forget(id.0, &set.published);
         init::finish(set.dso);
         drop(set.set.debug);

@@ -65,10 +65,7 @@ impl FunctionTable {
     /// Collects the functions of a laid-out graph: every named function symbol defined in a
     /// block (local ones too), the stubs made by the GOT/stub pass (named after their target),
     /// and the redirectable stubs of `redirected` functions.
-    pub fn from_graph<A: Arch>(
-        g: &LinkGraph<'_, A>,
-        redirected: &[(SymbolId, RawStub)],
-    ) -> Self {
+    pub fn from_graph<A: Arch>(g: &LinkGraph<'_, A>, redirected: &[(SymbolId, RawStub)]) -> Self {
         let mut t = FunctionTable {
             entries: Vec::new(),
             names: Vec::new(),

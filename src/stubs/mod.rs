@@ -62,8 +62,8 @@ mod trampolines;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use pool::{StubHandle, StubPool};
 pub(crate) use pool::{EmitStubs, RawStub};
+pub use pool::{StubHandle, StubPool};
 pub use trampolines::{Counters, Trampoline, TrampolinePool};
 
 use crate::error::Result;
@@ -200,7 +200,11 @@ pub trait RedirectableSymbolManager: RedirectionManager {
 
     /// Reserves named stubs whose destinations are not known yet (they trap until redirected)
     /// and returns their handles.
-    fn emit_redirectable_symbols(&self, owner: Owner, names: &[&str]) -> Result<Vec<StubHandle<'_>>>;
+    fn emit_redirectable_symbols(
+        &self,
+        owner: Owner,
+        names: &[&str],
+    ) -> Result<Vec<StubHandle<'_>>>;
 
     /// The stub address of a redirectable symbol.
     fn lookup(&self, name: &str) -> Option<u64>;

@@ -211,7 +211,13 @@ mod tests {
             let mut t = NameIndex::new();
             let mut names: Vec<Option<String>> = Vec::new();
             let mut reference = std::collections::HashMap::new();
-            let h = |n: &str| if collide { hash(n.as_bytes()) & 7 } else { hash(n.as_bytes()) };
+            let h = |n: &str| {
+                if collide {
+                    hash(n.as_bytes()) & 7
+                } else {
+                    hash(n.as_bytes())
+                }
+            };
             let mut x = 12345u64;
             for step in 0..20_000u32 {
                 x ^= x << 13;
@@ -242,7 +248,11 @@ mod tests {
                 let found = t.get(h(name), |j| names[j as usize].as_deref() == Some(name));
                 assert_eq!(found, Some(i), "{name}");
             }
-            assert_eq!(t.get(h("absent"), |j| names[j as usize].as_deref() == Some("absent")), None);
+            assert_eq!(
+                t.get(h("absent"), |j| names[j as usize].as_deref()
+                    == Some("absent")),
+                None
+            );
         }
     }
 }

@@ -128,9 +128,11 @@ struct Inner {
 impl Inner {
     #[inline]
     fn raw(&self, index: u32, size: usize) -> Option<RawStub> {
-        let b = self
-            .batches
-            .get(self.batches.partition_point(|b| b.first <= index).checked_sub(1)?)?;
+        let b = self.batches.get(
+            self.batches
+                .partition_point(|b| b.first <= index)
+                .checked_sub(1)?,
+        )?;
         let i = u64::from(index.checked_sub(b.first)?);
         (i < u64::from(b.count)).then(|| RawStub {
             stub: b.stubs + i * size as u64,
@@ -647,27 +649,23 @@ impl<A: Arch> EmitStubs for StubPool<A> {
 
 impl<A: Arch> StubPool<A> {
     /// Looks every name up under one lock, then stores: all or nothing.
-    fn redirect_addrs<'n>(
-        &self,
-        n: usize,
-        target: impl Fn(usize) -> (&'n str, u64),
-    ) -> Result<()> {
+    fn redirect_addrs<'n>(&self, n: usize, target: impl Fn(usize) -> (&'n str, u64)) -> Result<()> {
         let hashes = names::hashes((0..n).map(|k| target(k).0.as_bytes()));
         let inner = lock(&self.inner);
-        let mut slots = Vec::with_capacity(n);
-        for k in 0..n {
-            let (name, addr) = target(k);
+        // Every name is checked before anything is stored: all or nothing.
+        let mut indices = Vec::with_capacity(n);
+        for (k, &hash) in hashes.iter().enumerate() {
             names::ahead(&inner.names, &hashes, k);
-            let Some(index) = inner.index_named(name.as_bytes(), hashes[k]) else {
-                return Err(not_redirectable(name));
-            };
-            let Some(raw) = inner.raw(index, Self::SIZE) else {
-                return Err(Error::Internal("a named stub outside every batch"));
-            };
-            slots.push((raw, addr));
+            let name = target(k).0;
+            match inner.index_named(name.as_bytes(), hash) {
+                Some(index) => indices.push(index),
+                None => return Err(not_redirectable(name)),
+            }
         }
-        for (raw, addr) in slots {
-            raw.redirect(addr);
+        for (k, index) in indices.into_iter().enumerate() {
+            if let Some(raw) = inner.raw(index, Self::SIZE) {
+                raw.redirect(target(k).1);
+            }
         }
         Ok(())
     }
@@ -704,7 +702,11 @@ impl<A: Arch> RedirectableSymbolManager for StubPool<A> {
         Ok(handles.into_iter().map(|h| h.stub).collect())
     }
 
-    fn emit_redirectable_symbols(&self, owner: Owner, names: &[&str]) -> Result<Vec<StubHandle<'_>>> {
+    fn emit_redirectable_symbols(
+        &self,
+        owner: Owner,
+        names: &[&str],
+    ) -> Result<Vec<StubHandle<'_>>> {
         let raw = self.create_named(owner.0, names, |_| None)?;
         Ok(raw.into_iter().map(StubHandle::new).collect())
     }

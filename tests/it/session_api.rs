@@ -10,8 +10,13 @@ use jitlink::stubs::{Owner, RedirectableSymbolManager, RedirectionManager, Targe
 use jitlink::{Error, Options, Redirectable, Session};
 
 fn compile(name: &str, src: &str) -> Vec<u8> {
-    std::fs::read(compile_text(Compiler::Gcc, &["-O2"], &format!("{name}.c"), src))
-        .expect("read object")
+    std::fs::read(compile_text(
+        Compiler::Gcc,
+        &["-O2"],
+        &format!("{name}.c"),
+        src,
+    ))
+    .expect("read object")
 }
 
 fn call0(addr: u64) -> i64 {
@@ -30,7 +35,10 @@ fn a_failed_link_changes_nothing_and_a_retry_succeeds() {
         "retry_user",
         "long retry_missing(void);\nlong retry_user(void) { return retry_missing() + 1; }\n",
     );
-    let provider = compile("retry_provider", "long retry_missing(void) { return 41; }\n");
+    let provider = compile(
+        "retry_provider",
+        "long retry_missing(void) { return 41; }\n",
+    );
     let mut s = Session::new(Options::default());
     s.add_object_bytes("retry_user.o", user).expect("add");
     let (used, _) = s.redirection_manager().counts();
@@ -45,7 +53,8 @@ fn a_failed_link_changes_nothing_and_a_retry_succeeds() {
         assert_eq!(s.redirection_manager().counts().0, used, "no stub taken");
     }
     // The pending object is still pending: adding the provider makes the same link succeed.
-    s.add_object_bytes("retry_provider.o", provider).expect("add");
+    s.add_object_bytes("retry_provider.o", provider)
+        .expect("add");
     let set = s.link_pending().expect("link").expect("something linked");
     assert_eq!(s.linked_sets(), vec![set]);
     assert_eq!(call0(s.lookup("retry_user").expect("lookup")), 42);
@@ -61,8 +70,15 @@ fn a_failed_link_with_redirectable_functions_releases_their_stubs() {
     s.add_object_bytes("retry_redir.o", user).expect("add");
     assert!(s.link_pending().is_err());
     let m = s.redirection_manager();
-    assert_eq!(m.lookup("retry_redir"), None, "the failed link's stub is released");
-    assert!(s.link_pending().is_err(), "and the retry makes it again, without a duplicate");
+    assert_eq!(
+        m.lookup("retry_redir"),
+        None,
+        "the failed link's stub is released"
+    );
+    assert!(
+        s.link_pending().is_err(),
+        "and the retry makes it again, without a duplicate"
+    );
 }
 
 #[test]
@@ -82,8 +98,15 @@ fn remove_refuses_while_referenced() {
     // Another live set references it.
     let err = s.remove(a).expect_err("set b references set a");
     let msg = err.to_string();
-    assert!(msg.contains("rm_base.o") && msg.contains("rm_user.o"), "{msg}");
-    assert_eq!(call0(s.lookup("rm_user").expect("lookup")), 10, "refused: still there");
+    assert!(
+        msg.contains("rm_base.o") && msg.contains("rm_user.o"),
+        "{msg}"
+    );
+    assert_eq!(
+        call0(s.lookup("rm_user").expect("lookup")),
+        10,
+        "refused: still there"
+    );
 
     // A stub points into it.
     let m = s.redirection_manager();
@@ -100,7 +123,11 @@ fn remove_refuses_while_referenced() {
     m.redirect_one("rm_via", Target::host(host_seven as extern "C" fn() -> i64))
         .expect("redirect");
     s.remove(a).expect("nothing references a any more");
-    assert_eq!(call0(stub), 7, "a stub redirected away from a removed set keeps working");
+    assert_eq!(
+        call0(stub),
+        7,
+        "a stub redirected away from a removed set keeps working"
+    );
     assert!(s.linked_sets().is_empty());
 }
 
@@ -112,7 +139,8 @@ fn remove_refuses_while_a_stub_of_the_set_is_referenced_until_a_new_version_take
         "rv_user",
         "long rv_value(void);\nlong rv_user(void) { return rv_value() + 100; }\n",
     );
-    let opts = Options::default().with_redirectable(Redirectable::Functions(vec!["rv_value".into()]));
+    let opts =
+        Options::default().with_redirectable(Redirectable::Functions(vec!["rv_value".into()]));
     let mut s = Session::new(opts);
     s.add_object_bytes("rv_plugin1.o", v1).expect("add");
     let first = s.link_pending().expect("link").expect("set");
@@ -120,7 +148,9 @@ fn remove_refuses_while_a_stub_of_the_set_is_referenced_until_a_new_version_take
     let u = s.link_pending().expect("link").expect("set");
     assert_eq!(call0(s.lookup("rv_user").expect("lookup")), 101);
     // The user calls through v1's stub: v1 owns it, so v1 cannot go.
-    let err = s.remove(first).expect_err("the user set calls through v1's stub");
+    let err = s
+        .remove(first)
+        .expect_err("the user set calls through v1's stub");
     assert!(err.to_string().contains("rv_user.o"), "{err}");
     // Version 2 takes the stub over: the user follows, and v1 can go.
     s.add_object_bytes("rv_plugin2.o", v2).expect("add");
@@ -141,7 +171,8 @@ fn replace_links_a_new_version_under_the_same_names() {
         "rp_plugin2",
         "long rp_value(void) { return 2; }\nlong rp_data = 20;\nlong rp_get_data(void) { return rp_data; }\n",
     );
-    let opts = Options::default().with_redirectable(Redirectable::Functions(vec!["rp_value".into()]));
+    let opts =
+        Options::default().with_redirectable(Redirectable::Functions(vec!["rp_value".into()]));
     let mut s = Session::new(opts);
     s.add_object_bytes("rp_plugin1.o", v1).expect("add");
     let first = s.link_pending().expect("link").expect("set");
@@ -189,7 +220,11 @@ fn replace_links_a_new_version_under_the_same_names() {
         std::thread::yield_now();
     }
     stop.store(true, Ordering::Relaxed);
-    assert_eq!(caller.join().expect("caller"), 0, "every call returned 1 or 2");
+    assert_eq!(
+        caller.join().expect("caller"),
+        0,
+        "every call returned 1 or 2"
+    );
     assert_eq!(call0(stub), 2, "the stub outlives the version that made it");
     // Later links see version 2.
     let user = compile(

@@ -88,7 +88,11 @@ fn unknown_names_are_errors_and_redirect_nothing() {
     let err = m
         .create_redirectable_symbols(
             Owner::new(),
-            &[("fresh", addr(one)), ("other", addr(one)), ("fresh", addr(two))],
+            &[
+                ("fresh", addr(one)),
+                ("other", addr(one)),
+                ("fresh", addr(two)),
+            ],
         )
         .expect_err("a name twice in one call");
     assert!(err.to_string().contains("fresh"), "{err}");
@@ -191,14 +195,21 @@ fn redirect_under_running_threads() {
             })
         })
         .collect();
-    let pick = |r: usize| if (r / STUBS) % 2 == 0 { addr(two) } else { addr(one) };
+    let pick = |r: usize| {
+        if (r / STUBS) % 2 == 0 {
+            addr(two)
+        } else {
+            addr(one)
+        }
+    };
     let mut done = 0;
     for r in 0..redirects / 2 {
         handles[r % STUBS].redirect(pick(r));
         done += 1;
     }
     for r in 0..redirects / 4 {
-        m.redirect_one(&names[r % STUBS], pick(r)).expect("redirect");
+        m.redirect_one(&names[r % STUBS], pick(r))
+            .expect("redirect");
         done += 1;
     }
     let batch = 1000;
@@ -328,7 +339,11 @@ fn a_million_stubs_each_reach_their_own_target() {
         })
         .expect("create 1M");
     for (i, h) in handles.iter().enumerate() {
-        assert_eq!(call(h.address()), if i % 3 == 0 { 1 } else { 2 }, "stub {i}");
+        assert_eq!(
+            call(h.address()),
+            if i % 3 == 0 { 1 } else { 2 },
+            "stub {i}"
+        );
     }
     for h in handles.iter().step_by(2) {
         h.redirect(addr(one));
