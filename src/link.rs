@@ -259,8 +259,7 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
                 &resolved.redirected,
                 &mut ctx,
                 &*target,
-                plan.set,
-                plan.replaces,
+                &plan,
             )
         });
     let fixed = match fixed {
@@ -520,9 +519,9 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     redirected: &[(SymbolId, RawStub)],
     ctx: &mut Context<'_>,
     target: &T,
-    set: u32,
-    replaces: Option<u32>,
+    plan: &Plan<'_>,
 ) -> Result<FixedUp> {
+    let (set, replaces) = (plan.set, plan.replaces);
     let big = g.symbols.len() >= PARALLEL_SYMBOLS;
     let has_tls = layout::first_tls_block(g).is_some();
     let symbols = &mut *ctx.symbols;

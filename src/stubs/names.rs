@@ -225,7 +225,7 @@ mod tests {
                 x ^= x << 17;
                 let name = format!("n{}", x % 3000);
                 let hv = h(&name);
-                if x % 3 == 0 {
+                if x.is_multiple_of(3) {
                     if let Some(i) = reference.remove(&name) {
                         t.remove(hv, i);
                         names[i as usize] = None;

@@ -196,7 +196,7 @@ fn redirect_under_running_threads() {
         })
         .collect();
     let pick = |r: usize| {
-        if (r / STUBS) % 2 == 0 {
+        if (r / STUBS).is_multiple_of(2) {
             addr(two)
         } else {
             addr(one)
