@@ -14,7 +14,8 @@
 //!
 //! That call asks the callback `reoptimize(symbol, calls)` for a new definition (object bytes),
 //! on a background thread by default, while the calling thread continues in the old version. The
-//! new definition is linked as its own set and bound to the live image
+//! new definition is linked as its own set, a new version of the tier-0 set
+//! ([`Session::replace`]'s rules: it takes the function's name and stub), and bound to the live image
 //! (`crate::passes::bind`): globals resolve to the running definitions (functions through their
 //! stubs), and file-static data to the statics of the tier-0 object that defined the function, so
 //! state is shared, never duplicated. Then the stub is pointed at the new body with one atomic
