@@ -186,9 +186,26 @@ impl NameIndex {
     }
 }
 
-/// Hashes of `names`, in order.
-pub(super) fn hashes<'n>(names: impl Iterator<Item = &'n [u8]>) -> Vec<u32> {
+/// Batches smaller than this are hashed name by name, without prefetching: their table and
+/// names are in cache anyway, and the separate pass would cost more than it saves.
+const PREFETCH_FROM: usize = 4096;
+
+/// Hashes of `names` (`n` of them), in order, for a batch large enough to prefetch; empty for a
+/// small one (see [`hash_at`]).
+pub(super) fn hashes<'n>(n: usize, names: impl Iterator<Item = &'n [u8]>) -> Vec<u32> {
+    if n < PREFETCH_FROM {
+        return Vec::new();
+    }
     names.map(hash).collect()
+}
+
+/// The hash of the `i`th name of a batch: precomputed by [`hashes`], or computed now.
+#[inline]
+pub(super) fn hash_at(hashes: &[u32], i: usize, name: &[u8]) -> u32 {
+    match hashes.get(i) {
+        Some(&h) => h,
+        None => hash(name),
+    }
 }
 
 /// Visits `hashes` in order, prefetching the slot of the hash [`AHEAD`] positions later.

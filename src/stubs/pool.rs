@@ -491,7 +491,7 @@ impl<A: Arch> StubPool<A> {
         initial: impl Fn(usize) -> Option<u64>,
     ) -> Result<Vec<RawStub>> {
         // Hash outside the lock: reading the caller's names is most of the work that needs none.
-        let hashes = names::hashes(names.iter().map(|n| n.as_bytes()));
+        let hashes = names::hashes(names.len(), names.iter().map(|n| n.as_bytes()));
         let mut guard = lock(&self.inner);
         self.reserve(&mut guard, names.len())?;
         let inner = &mut *guard;
@@ -508,10 +508,11 @@ impl<A: Arch> StubPool<A> {
         for (k, (name, index)) in names.iter().zip(indices.clone()).enumerate() {
             names::ahead(&inner.names, &hashes, k);
             let name = name.as_bytes();
+            let hash = names::hash_at(&hashes, k, name);
             // Entered first, so that a later name of this call that repeats it is found.
             inner.name_of[index as usize] = Some(Name::from(name));
             let name_of = &inner.name_of;
-            let new = inner.names.insert(hashes[k], index, |i| {
+            let new = inner.names.insert(hash, index, |i| {
                 i != index
                     && name_of
                         .get(i as usize)
@@ -528,7 +529,8 @@ impl<A: Arch> StubPool<A> {
             // Take back what this call entered; the stubs were never handed out.
             for (j, index) in indices.take(k + 1).enumerate() {
                 if j < entered {
-                    inner.names.remove(hashes[j], index);
+                    let hash = names::hash_at(&hashes, j, names[j].as_bytes());
+                    inner.names.remove(hash, index);
                 }
                 inner.name_of[index as usize] = None;
             }
@@ -650,13 +652,14 @@ impl<A: Arch> EmitStubs for StubPool<A> {
 impl<A: Arch> StubPool<A> {
     /// Looks every name up under one lock, then stores: all or nothing.
     fn redirect_addrs<'n>(&self, n: usize, target: impl Fn(usize) -> (&'n str, u64)) -> Result<()> {
-        let hashes = names::hashes((0..n).map(|k| target(k).0.as_bytes()));
+        let hashes = names::hashes(n, (0..n).map(|k| target(k).0.as_bytes()));
         let inner = lock(&self.inner);
         // Every name is checked before anything is stored: all or nothing.
         let mut indices = Vec::with_capacity(n);
-        for (k, &hash) in hashes.iter().enumerate() {
+        for k in 0..n {
             names::ahead(&inner.names, &hashes, k);
             let name = target(k).0;
+            let hash = names::hash_at(&hashes, k, name.as_bytes());
             match inner.index_named(name.as_bytes(), hash) {
                 Some(index) => indices.push(index),
                 None => return Err(not_redirectable(name)),
