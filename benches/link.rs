@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use jitlink::{LinkedSetId, Options, Session};
+use jitlink::{Options, Session};
 
 fn compile(name: &str, src: &str) -> Vec<u8> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-objects");
@@ -51,13 +51,12 @@ fn relocations(obj: &[u8]) -> u64 {
 
 /// The time of pipeline stage `stage` in one link of `obj` by session `s` (then removed): the
 /// stages are timed inside the pipeline that runs programs, by `Options::timings`.
-fn stage_time(s: &mut Session, id: &mut u32, obj: &[u8], stage: &str) -> Duration {
+fn stage_time(s: &mut Session, obj: &[u8], stage: &str) -> Duration {
     let before = stage_total(s, stage);
     s.add_object_bytes("gen.o", obj.to_vec()).expect("add");
-    s.link_pending().expect("link");
+    let id = s.link_pending().expect("link").expect("linked");
     let t = stage_total(s, stage) - before;
-    s.remove(LinkedSetId(*id)).expect("remove");
-    *id += 1;
+    s.remove(id).expect("remove");
     t
 }
 
@@ -76,24 +75,18 @@ fn build_and_link(c: &mut Criterion) {
     g.throughput(Throughput::Elements(relocs));
     // Each stage of the in-process pipeline, timed by the pipeline itself over whole links.
     let mut s = Session::new(Options::default().with_timings(true));
-    let mut id = 0u32;
     for stage in [
         "build", "resolve", "passes", "layout", "fixup", "publish", "finalize",
     ] {
         g.bench_function(stage, |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| stage_time(&mut s, &mut id, &obj, stage))
-                    .sum()
-            })
+            b.iter_custom(|iters| (0..iters).map(|_| stage_time(&mut s, &obj, stage)).sum())
         });
     }
     g.bench_function("whole link and remove", |b| {
         b.iter(|| {
             s.add_object_bytes("gen.o", obj.clone()).expect("add");
-            s.link_pending().expect("link");
-            s.remove(LinkedSetId(id)).expect("remove");
-            id += 1;
+            let id = s.link_pending().expect("link").expect("linked");
+            s.remove(id).expect("remove");
         })
     });
     g.finish();
@@ -107,7 +100,6 @@ fn small_object(c: &mut Criterion) {
     // The goal (issue 6) is adding and looking up: removal is timed apart, in its own benchmark,
     // but still runs after every link so that each link reuses the memory of the last one.
     let mut s = Session::new(Options::default());
-    let mut id = 0u32;
     c.bench_function("add and look up a 3-function object", |b| {
         b.iter_custom(|iters| {
             let mut timed = std::time::Duration::ZERO;
@@ -116,8 +108,8 @@ fn small_object(c: &mut Criterion) {
                 s.add_object_bytes("three.o", obj.clone()).expect("add");
                 black_box(s.lookup("entry").expect("lookup"));
                 timed += t.elapsed();
-                s.remove(LinkedSetId(id)).expect("remove");
-                id += 1;
+                let id = s.linked_sets()[0];
+                s.remove(id).expect("remove");
             }
             timed
         })
@@ -126,8 +118,8 @@ fn small_object(c: &mut Criterion) {
         b.iter(|| {
             s.add_object_bytes("three.o", obj.clone()).expect("add");
             black_box(s.lookup("entry").expect("lookup"));
-            s.remove(LinkedSetId(id)).expect("remove");
-            id += 1;
+            let id = s.linked_sets()[0];
+            s.remove(id).expect("remove");
         })
     });
 }

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jitlink::stubs::{Counters, Owner, RedirectableSymbolManager};
+use jitlink::stubs::{Counters, Owner, RedirectableSymbolManager, Target};
 use jitlink::{Options, Session};
 
 #[inline(never)]
@@ -28,9 +28,12 @@ fn counting(c: &mut Criterion) {
         ("plain", Counters::Plain),
     ];
     let names = ["stub", "per-thread", "atomic", "plain"];
-    let defs: Vec<(&str, u64)> = names.iter().map(|n| (*n, target)).collect();
+    let defs: Vec<(&str, Target<'_>)> = names
+        .iter()
+        .map(|n| (*n, Target::host(body as F)))
+        .collect();
     let addrs = stubs
-        .create_redirectable_symbols(Owner(1), &defs)
+        .create_redirectable_symbols(Owner::new(), &defs)
         .expect("stubs");
     for (name, kind) in kinds {
         // A threshold no benchmark reaches: every call counts and none enters the runtime (the
@@ -45,9 +48,14 @@ fn counting(c: &mut Criterion) {
                 )],
                 kind,
             )
-            .expect("counting trampoline")[0];
-        assert_eq!(t.counters, Some(kind), "{name} counters are not available");
-        stubs.handle(name).expect("handle").redirect(t.addr);
+            .expect("counting trampoline")
+            .remove(0);
+        assert_eq!(
+            t.counters(),
+            Some(kind),
+            "{name} counters are not available"
+        );
+        stubs.handle(name).expect("handle").redirect(t.as_target());
     }
     // SAFETY: every stub leads to `body`, of this type.
     let via: Vec<F> = addrs

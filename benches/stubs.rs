@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use jitlink::stubs::{Owner, RedirectableSymbolManager, RedirectionManager};
+use jitlink::stubs::{Owner, RedirectableSymbolManager, RedirectionManager, Target};
 use jitlink::{Options, Session};
 
 #[inline(never)]
@@ -17,22 +17,27 @@ extern "C" fn other(x: u64) -> u64 {
     x.wrapping_add(2)
 }
 
-fn addr(f: extern "C" fn(u64) -> u64) -> u64 {
-    f as usize as u64
+type F = extern "C" fn(u64) -> u64;
+
+fn addr(f: F) -> Target<'static> {
+    Target::host(f)
 }
 
 fn calls(c: &mut Criterion) {
     let s = Session::new(Options::default());
     let m = s.redirection_manager();
     let stub = m
-        .create_redirectable_symbols(Owner(1), &[("target", addr(target))])
+        .create_redirectable_symbols(Owner::new(), &[("target", addr(target))])
         .expect("create")[0];
     // SAFETY: the stub jumps to `target`, of this type.
     let via_stub: extern "C" fn(u64) -> u64 = unsafe { std::mem::transmute(stub as usize) };
     let mut g = c.benchmark_group("call");
+    // Through a black-boxed function pointer: an indirect call the compiler cannot see through.
     g.bench_function("direct", |b| {
         b.iter(|| black_box(target as extern "C" fn(u64) -> u64)(black_box(1)))
     });
+    // A true direct call (`call target`; `target` is never inlined).
+    g.bench_function("true direct", |b| b.iter(|| target(black_box(1))));
     g.bench_function("through stub", |b| {
         b.iter(|| black_box(via_stub)(black_box(1)))
     });
@@ -55,7 +60,7 @@ fn create(c: &mut Criterion) {
                     let m = s.redirection_manager();
                     let t = Instant::now();
                     let h = m
-                        .create(Owner(1), n, |_| Some(addr(target)))
+                        .create(Owner::new(), n, |_| Some(addr(target)))
                         .expect("create");
                     total += t.elapsed();
                     black_box(h);
@@ -66,7 +71,7 @@ fn create(c: &mut Criterion) {
         let names = names(n);
         g.bench_function(format!("{n} named"), |b| {
             b.iter_custom(|iters| {
-                let init: Vec<(&str, u64)> =
+                let init: Vec<(&str, Target<'_>)> =
                     names.iter().map(|s| (s.as_str(), addr(target))).collect();
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -74,7 +79,7 @@ fn create(c: &mut Criterion) {
                     let m = s.redirection_manager();
                     let t = Instant::now();
                     black_box(
-                        m.create_redirectable_symbols(Owner(1), &init)
+                        m.create_redirectable_symbols(Owner::new(), &init)
                             .expect("create"),
                     );
                     total += t.elapsed();
@@ -93,11 +98,13 @@ fn redirect(c: &mut Criterion) {
         let s = Session::new(Options::default());
         let m = s.redirection_manager();
         let names = names(n);
-        let init: Vec<(&str, u64)> = names.iter().map(|s| (s.as_str(), addr(target))).collect();
-        m.create_redirectable_symbols(Owner(1), &init)
+        let init: Vec<(&str, Target<'_>)> =
+            names.iter().map(|s| (s.as_str(), addr(target))).collect();
+        m.create_redirectable_symbols(Owner::new(), &init)
             .expect("create");
         let handles: Vec<_> = names.iter().map(|n| m.handle(n).expect("handle")).collect();
-        let to_other: Vec<(&str, u64)> = names.iter().map(|s| (s.as_str(), addr(other))).collect();
+        let to_other: Vec<(&str, Target<'_>)> =
+            names.iter().map(|s| (s.as_str(), addr(other))).collect();
         g.bench_function(format!("{n} by handle"), |b| {
             b.iter(|| {
                 for h in &handles {

@@ -116,6 +116,13 @@ pub enum Error {
     SymbolNotFound(String),
     /// A linked set that does not exist (already removed).
     NoSuchLinkedSet(u32),
+    /// A linked set cannot be removed: other live sets or stubs still point into it.
+    InUse {
+        /// The set.
+        what: String,
+        /// What points into it.
+        by: Vec<String>,
+    },
     /// Two command-line options (or API settings) that cannot be used together.
     Conflict {
         /// The option given.
@@ -246,6 +253,15 @@ impl fmt::Display for Error {
             Error::Executor { what, source } => write!(f, "executor: {what}: {source}"),
             Error::SymbolNotFound(name) => write!(f, "symbol not found: {name}"),
             Error::NoSuchLinkedSet(id) => write!(f, "no linked set with id {id}"),
+            Error::InUse { what, by } => {
+                let more = by.len().saturating_sub(8);
+                let shown: Vec<&str> = by.iter().take(8).map(String::as_str).collect();
+                write!(f, "{what} is still referenced by {}", shown.join(", "))?;
+                if more > 0 {
+                    write!(f, " and {more} more")?;
+                }
+                Ok(())
+            }
             Error::Conflict { option, with } => write!(f, "{option} cannot be used with {with}"),
             Error::BadValue { option, value, expected } => {
                 write!(f, "{option} {value}: expected {expected}")

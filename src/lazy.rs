@@ -34,7 +34,7 @@ use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
-use crate::stubs::{Owner, RedirectableSymbolManager};
+use crate::stubs::{Owner, RedirectableSymbolManager, Target};
 use crate::{HostArch, Options, Session};
 
 /// Options of lazy linking.
@@ -436,15 +436,15 @@ impl LazySession {
                 })
                 .collect();
             let trampolines = s.trampolines().reentry(handlers)?;
-            let initial: Vec<(&str, u64)> = lazy_functions
+            let initial: Vec<(&str, Target<'_>)> = lazy_functions
                 .iter()
                 .zip(&trampolines)
-                .map(|((_, f), t)| (f.as_str(), t.addr))
+                .map(|((_, f), t)| (f.as_str(), t.as_target()))
                 .collect();
-            pool.create_redirectable_symbols(Owner(LAZY_OWNER), &initial)?;
+            pool.create_redirectable_symbols(Owner::LAZY, &initial)?;
             for (f, _) in &initial {
                 if let Some(h) = pool.handle(f) {
-                    s.declare_lazy(f, h);
+                    s.declare_lazy(f, h.raw());
                 }
             }
             for (name, bytes) in eager_inputs {
@@ -484,7 +484,3 @@ impl LazySession {
         with_session(&self.shared, f)
     }
 }
-
-/// Owner of the stubs of lazy functions (never released while the session lives; linked sets
-/// are numbered from 0 and never reach it).
-const LAZY_OWNER: u64 = u64::MAX - 1;

@@ -29,7 +29,7 @@ use crate::passes::locals::Locals;
 use crate::passes::redirectable::{self, Redirect};
 use crate::passes::{boundary, eh_frame, got_stubs, linker_content, locals};
 use crate::runtime::init::{self, InitFini};
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 use crate::symbols::{Published, SymbolTable};
 use crate::target::{Archs, Finished, ForArch, LinkArch, LinkTarget, Resolved};
 use crate::{fixup, layout};
@@ -93,6 +93,9 @@ pub(crate) struct Plan<'p> {
     pub low: bool,
     /// Record the writable statics of every input ([`SetFacts::locals`]).
     pub record_locals: bool,
+    /// The set this one is a new version of: its definitions may be defined again, and the new
+    /// ones take their names.
+    pub replaces: Option<u32>,
 }
 
 impl<'p> Plan<'p> {
@@ -106,6 +109,7 @@ impl<'p> Plan<'p> {
             redirect: None,
             low: false,
             record_locals: false,
+            replaces: None,
         }
     }
 }
@@ -143,6 +147,17 @@ pub(crate) struct SetFacts {
     pub bound: Option<Bound>,
     /// With [`Plan::record_locals`]: the writable statics of each input.
     pub locals: FxHashMap<Arc<str>, Locals>,
+    /// What the set references in earlier sets.
+    pub refs: Refs,
+}
+
+/// What a set references in the session's earlier sets: it must not outlive them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Refs {
+    /// Sets whose definitions it references directly, sorted, without repeats.
+    pub sets: Vec<u32>,
+    /// Stubs of redirectable functions it references, by address, sorted, without repeats.
+    pub stubs: Vec<u64>,
 }
 
 /// Links `inputs` for `target` as set `plan.set`: the pipeline every target runs. `None` if
@@ -193,7 +208,9 @@ struct ResolvedSet {
     /// The block of the set's `__dso_handle`.
     dso_block: BlockId,
     /// Functions redirected through stubs: (body, stub).
-    redirected: Vec<(SymbolId, StubHandle)>,
+    redirected: Vec<(SymbolId, RawStub)>,
+    /// What it references in earlier sets.
+    refs: Refs,
 }
 
 /// A fixed-up set whose symbols are published.
@@ -242,7 +259,7 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
                 &resolved.redirected,
                 &mut ctx,
                 &*target,
-                plan.set,
+                &plan,
             )
         });
     let fixed = match fixed {
@@ -288,7 +305,7 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
     ctx.timings.add("finalize", t);
     Ok(Some(Linked {
         committed,
-        set: facts(b, fixed.published, init_fini, resolved.dso_block, &plan),
+        set: facts(b, fixed.published, init_fini, resolved, &plan),
     }))
 }
 
@@ -322,8 +339,8 @@ fn resolve_stage<'a, A: LinkArch, T: LinkTarget>(
             elf: !b.st.elf.objects.is_empty(),
         },
     );
-    resolve(&mut b.g, b.st.host_abi(), symbols, ctx.absolutes, target)?;
-    symbols.check_duplicates(&b.g)?;
+    let refs = resolve(&mut b.g, b.st.host_abi(), symbols, ctx.absolutes, target)?;
+    symbols.check_duplicates(&b.g, plan.replaces)?;
     let redirected = match &plan.redirect {
         Some(r) => redirectable::run(&mut b.g, r)?,
         None => Vec::new(),
@@ -331,6 +348,7 @@ fn resolve_stage<'a, A: LinkArch, T: LinkTarget>(
     Ok(Some(ResolvedSet {
         dso_block,
         redirected,
+        refs,
     }))
 }
 
@@ -430,14 +448,15 @@ fn build<'a, A: LinkArch>(
 /// Resolves every symbol the graph references but does not define: the session's earlier
 /// sets, then the absolute symbols, then the target (one request for all the rest, and one
 /// for the thread-local variables, which the target's dynamic loader resolves); weak
-/// references to what is found nowhere become 0.
+/// references to what is found nowhere become 0. Returns what it found in earlier sets.
 fn resolve<A: LinkArch, T: LinkTarget>(
     g: &mut LinkGraph<'_, A>,
     abi: HostAbi,
     symbols: &SymbolTable,
     absolutes: &[(String, u64)],
     target: &mut T,
-) -> Result<()> {
+) -> Result<Refs> {
+    let mut refs = Refs::default();
     let thread_locals = host_thread_locals(g);
     let mut tls_ask: Vec<(SymbolId, (&[u8], bool))> = Vec::new();
     let mut found: Vec<(usize, Option<Resolved>)> = Vec::new();
@@ -452,10 +471,17 @@ fn resolve<A: LinkArch, T: LinkTarget>(
             tls_ask.push((SymbolId(i as u32), (s.name, tp)));
             continue;
         }
-        let earlier = symbols.get(s.name).map(|d| Resolved {
-            addr: d.addr,
-            size: d.size,
-            callable: d.callable,
+        let earlier = symbols.get(s.name).map(|d| {
+            if d.stub {
+                refs.stubs.push(d.addr);
+            } else if d.set != crate::symbols::NO_SET {
+                refs.sets.push(d.set);
+            }
+            Resolved {
+                addr: d.addr,
+                size: d.size,
+                callable: d.callable,
+            }
         });
         let known = earlier.or_else(|| {
             let abs = absolutes.iter().find(|(n, _)| n.as_bytes() == s.name);
@@ -503,7 +529,11 @@ fn resolve<A: LinkArch, T: LinkTarget>(
         }
     }
     if undefined.is_empty() {
-        Ok(())
+        refs.sets.sort_unstable();
+        refs.sets.dedup();
+        refs.stubs.sort_unstable();
+        refs.stubs.dedup();
+        Ok(refs)
     } else {
         Err(undefined_error(g, &undefined))
     }
@@ -534,15 +564,16 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     g: &LinkGraph<'_, A>,
     mem: &mut T::Memory,
     tls: TlsValues,
-    redirected: &[(SymbolId, StubHandle)],
+    redirected: &[(SymbolId, RawStub)],
     ctx: &mut Context<'_>,
     target: &T,
-    set: u32,
+    plan: &Plan<'_>,
 ) -> Result<FixedUp> {
+    let (set, replaces) = (plan.set, plan.replaces);
     let big = g.symbols.len() >= PARALLEL_SYMBOLS;
     let has_tls = layout::first_tls_block(g).is_some();
     let symbols = &mut *ctx.symbols;
-    let mut publish = || symbols.publish(g, set, redirected, has_tls);
+    let mut publish = || symbols.publish(g, set, redirected, has_tls, replaces);
     let mut fixed = Ok(());
     let mut table = None;
     let mut work = |timings: &mut Timings| {
@@ -614,9 +645,10 @@ fn facts<A: LinkArch>(
     b: Built<'_, A>,
     published: Published,
     init_fini: InitFini,
-    dso_block: BlockId,
+    resolved: ResolvedSet,
     plan: &Plan<'_>,
 ) -> SetFacts {
+    let dso_block = resolved.dso_block;
     let g = &b.g;
     let files: Vec<Arc<str>> = g.inputs.iter().map(|s| Arc::from(s.as_str())).collect();
     let bound = b.root.map(|root| Bound {
@@ -642,6 +674,7 @@ fn facts<A: LinkArch>(
         bound,
         locals,
         files,
+        refs: resolved.refs,
     }
 }
 

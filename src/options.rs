@@ -154,9 +154,18 @@ impl Redirectable {
     }
 }
 
-/// Identifies a linked set (everything linked by one [`crate::Session::link_pending`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LinkedSetId(pub u32);
+/// Identifies a linked set (everything linked by one [`crate::Session::link_pending`]). Made
+/// only by the session; ids are never reused within a session, so an id of a removed set names
+/// no other set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkedSetId(pub(crate) u32);
+
+impl LinkedSetId {
+    /// The set's number in its session (as in messages).
+    pub fn index(&self) -> u32 {
+        self.0
+    }
+}
 
 /// Time spent in each pipeline stage, summed over links; kept when [`Options::timings`] is set
 /// (reading the clock twice per stage costs about a microsecond a link on this kind of VM).

@@ -184,6 +184,7 @@ impl RemoteSession {
                 weak: false,
                 set: NO_SET,
                 file: 0,
+                stub: true,
             };
             self.symbols.insert(name.as_bytes(), stub_def);
             self.slots

@@ -14,7 +14,8 @@
 //!
 //! That call asks the callback `reoptimize(symbol, calls)` for a new definition (object bytes),
 //! on a background thread by default, while the calling thread continues in the old version. The
-//! new definition is linked as its own set and bound to the live image
+//! new definition is linked as its own set, a new version of the tier-0 set
+//! ([`Session::replace`]'s rules: it takes the function's name and stub), and bound to the live image
 //! (`crate::passes::bind`): globals resolve to the running definitions (functions through their
 //! stubs), and file-static data to the statics of the tier-0 object that defined the function, so
 //! state is shared, never duplicated. Then the stub is pointed at the new body with one atomic
@@ -37,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 pub use crate::stubs::Counters;
-use crate::stubs::{Owner, StubHandle, Trampoline};
+use crate::stubs::{OwnerKey, RawStub, Trampoline};
 use crate::{HostArch, Options, Redirectable, Session};
 
 /// A new definition of a function: an object file (in memory) that defines it.
@@ -161,7 +162,7 @@ impl std::fmt::Display for ReoptEvent {
 }
 
 struct Tier0 {
-    stub: StubHandle,
+    stub: RawStub,
     counter: Trampoline,
     /// Set by the first call that reaches the threshold (only plain counters can have more).
     entered: Arc<AtomicBool>,
@@ -197,10 +198,13 @@ impl Shared {
                     .defining_file(symbol)
                     .map(|f| s.locals_of(&f))
                     .unwrap_or_default();
+                // Linked as a new version of the tier-0 set (`Session::replace`): the new body
+                // takes the function's name and stub, and the link points the stub at it.
                 let spec = BindSpec {
                     root: symbol.to_string(),
                     locals,
                     mode: BindMode::NewVersion,
+                    publish_root: true,
                 };
                 let bound = s.link_bound(def.name, Bytes::Owned(def.bytes), spec);
                 match bound.and_then(|b| {
@@ -241,7 +245,12 @@ impl Shared {
             let t = f
                 .get(&symbol)
                 .ok_or_else(|| format!("{symbol} is not a tier-0 function"))?;
-            (t.counter.target(), t.stub, t.entered.clone(), t.counter)
+            (
+                t.counter.target(),
+                t.stub,
+                t.entered.clone(),
+                t.counter.clone(),
+            )
         };
         if entered.swap(true, Ordering::AcqRel) {
             return Ok(old);
@@ -316,7 +325,7 @@ impl Reoptimizer {
         let Some(set) = s.link_pending()? else {
             return Ok(());
         };
-        let stubs = s.redirection_manager().owned(Owner(u64::from(set.0)));
+        let stubs = s.redirection_manager().owned_raw(OwnerKey::Set(set.0));
         let weak: Weak<Shared> = Arc::downgrade(shared);
         let items: Vec<(u64, u64, Handler)> = stubs
             .iter()
@@ -334,7 +343,7 @@ impl Reoptimizer {
         let counters = s.trampolines().counting_with(items, shared.opts.counters)?;
         let mut functions = lock(&shared.functions);
         for ((name, stub), counter) in stubs.into_iter().zip(counters) {
-            stub.redirect(counter.addr);
+            stub.redirect(counter.addr());
             functions.insert(
                 name,
                 Tier0 {
@@ -364,7 +373,7 @@ impl Reoptimizer {
     /// are not available).
     pub fn counters(&self, name: &str) -> Option<Counters> {
         let f = lock(&self.shared.functions);
-        f.get(name).and_then(|t| t.counter.counters)
+        f.get(name).and_then(|t| t.counter.counters())
     }
 
     /// Calls of `name` that entered the runtime (per-thread counters only: a thread's first call,
@@ -379,7 +388,7 @@ impl Reoptimizer {
         let f = lock(&self.shared.functions);
         f.get(name).is_some_and(|t| {
             let now = t.stub.target();
-            now != t.counter.addr && now != t.counter.target()
+            now != t.counter.addr() && now != t.counter.target()
         })
     }
 

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use crate::error::{Error, Result};
 use crate::graph::{Def, LinkGraph, Linkage, Scope, SymbolId};
 use crate::name::Name;
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 
 /// The `set` of symbols that no linked set defines yet (lazily declared functions).
 pub(crate) const NO_SET: u32 = u32::MAX;
@@ -27,6 +27,8 @@ pub(crate) struct Defined {
     pub set: u32,
     /// The defining input, as an index in the set's files.
     pub file: u32,
+    /// `addr` is the function's stub (a redirectable function), not its body.
+    pub stub: bool,
 }
 
 /// The session's symbols, by name.
@@ -58,6 +60,16 @@ impl SymbolTable {
         self.files.insert(set, files);
     }
 
+    /// The input files of set `set`, for messages (the first three).
+    pub fn files_of(&self, set: u32) -> String {
+        let files = self.files.get(&set).map(Vec::as_slice).unwrap_or_default();
+        let mut s: Vec<&str> = files.iter().take(3).map(|f| &**f).collect();
+        if files.len() > 3 {
+            s.push("...");
+        }
+        s.join(", ")
+    }
+
     /// The input file that defined `d`, for messages and the re-optimizer.
     pub fn defining_file(&self, d: &Defined) -> Arc<str> {
         self.files
@@ -72,8 +84,13 @@ impl SymbolTable {
             })
     }
 
-    /// Fails if a strong global definition of `g` is already defined, not weakly.
-    pub fn check_duplicates<A: Arch>(&self, g: &LinkGraph<'_, A>) -> Result<()> {
+    /// Fails if a strong global definition of `g` is already defined, not weakly, by another
+    /// set than `replaces` (the set a new version replaces).
+    pub fn check_duplicates<A: Arch>(
+        &self,
+        g: &LinkGraph<'_, A>,
+        replaces: Option<u32>,
+    ) -> Result<()> {
         for s in &g.symbols {
             if s.scope == Scope::Local
                 || s.linkage != Linkage::Strong
@@ -82,7 +99,7 @@ impl SymbolTable {
                 continue;
             }
             if let Some(d) = self.map.get(s.name) {
-                if !d.weak {
+                if !d.weak && Some(d.set) != replaces {
                     return Err(Error::DuplicateDefinition {
                         symbol: String::from_utf8_lossy(s.name).into_owned(),
                         first: self.defining_file(d).to_string(),
@@ -97,14 +114,15 @@ impl SymbolTable {
     /// Enters the global definitions of laid-out graph `g` (set `set_id`): their addresses, or
     /// their stubs' for redirected functions. A strong definition of an earlier set stays
     /// ([`SymbolTable::check_duplicates`] has made sure only weak ones can be there); a weak
-    /// one is replaced, and kept in the result so that [`SymbolTable::unpublish`] can put it
-    /// back.
+    /// one is replaced (and so is any definition of `replaces`, the set this one is a new
+    /// version of), and kept in the result so that [`SymbolTable::unpublish`] can put it back.
     pub fn publish<A: Arch>(
         &mut self,
         g: &LinkGraph<'_, A>,
         set_id: u32,
-        redirected: &[(SymbolId, StubHandle)],
+        redirected: &[(SymbolId, RawStub)],
         has_tls: bool,
+        replaces: Option<u32>,
     ) -> Published {
         let mut p = Published::default();
         let stubs_of: FxHashMap<SymbolId, u64> =
@@ -118,8 +136,10 @@ impl SymbolTable {
                 continue;
             }
             let id = SymbolId(i as u32);
+            let stub = stubs_of.get(&id).copied();
             let d = Defined {
-                addr: stubs_of.get(&id).copied().unwrap_or_else(|| g.address(id)),
+                stub: stub.is_some(),
+                addr: stub.unwrap_or_else(|| g.address(id)),
                 size: s.size,
                 callable: s.callable,
                 weak: s.linkage == Linkage::Weak,
@@ -128,7 +148,7 @@ impl SymbolTable {
                 file: s.input,
             };
             match self.map.entry(Name::from(s.name)) {
-                Entry::Occupied(o) if !o.get().weak => continue,
+                Entry::Occupied(o) if !o.get().weak && Some(o.get().set) != replaces => continue,
                 Entry::Occupied(mut o) => {
                     let old = o.insert(d);
                     p.replaced.push((o.key().clone(), old));

@@ -14,7 +14,7 @@ use jitlink_arch::Arch;
 use crate::builder::elf::LoadedObject;
 use crate::error::Result;
 use crate::graph::{LinkGraph, SymbolId};
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 
 pub use gdb::registered_images;
 pub(crate) use symbols::FunctionTable;
@@ -38,7 +38,7 @@ pub(crate) struct SetDebug {
 pub(crate) fn register_set<A: Arch>(
     g: &LinkGraph<'_, A>,
     objects: &[LoadedObject<'_>],
-    redirected: &[(SymbolId, StubHandle)],
+    redirected: &[(SymbolId, RawStub)],
     files: &[gdb::FileBacked<'_>],
     opts: &crate::Options,
     table: Option<FunctionTable>,
@@ -77,8 +77,8 @@ pub(crate) fn describe_pool_stub<A: Arch>(
     Some(AddressInfo {
         function: format!("{name}@stub"),
         file: "<stub pool>".to_string(),
-        offset: addr - h.stub,
-        start: h.stub,
+        offset: addr - h.address(),
+        start: h.address(),
         size: A::JUMP_STUB.bytes.len() as u64,
     })
 }

@@ -5,7 +5,7 @@
 use jitlink_arch::Arch;
 
 use crate::graph::{Def, LinkGraph, SymbolId};
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 
 /// What lies at an address of linked code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,10 +65,7 @@ impl FunctionTable {
     /// Collects the functions of a laid-out graph: every named function symbol defined in a
     /// block (local ones too), the stubs made by the GOT/stub pass (named after their target),
     /// and the redirectable stubs of `redirected` functions.
-    pub fn from_graph<A: Arch>(
-        g: &LinkGraph<'_, A>,
-        redirected: &[(SymbolId, StubHandle)],
-    ) -> Self {
+    pub fn from_graph<A: Arch>(g: &LinkGraph<'_, A>, redirected: &[(SymbolId, RawStub)]) -> Self {
         let mut t = FunctionTable {
             entries: Vec::new(),
             names: Vec::new(),

@@ -42,6 +42,9 @@ pub struct BindSpec {
     pub locals: FxHashMap<Box<[u8]>, LocalData>,
     /// How the graph is cut.
     pub mode: BindMode,
+    /// [`BindMode::NewVersion`]: keep the root global, for a link that replaces the set defining
+    /// it ([`crate::Session::replace`]): the new version takes the root's name and stub.
+    pub publish_root: bool,
 }
 
 /// How [`run`] cuts the graph.
@@ -98,7 +101,7 @@ pub fn run<A: Arch>(
     binder.keep_live_globals(g, &mut plan);
     binder.place_low_if_bound_low(g, &plan);
     apply(g, plan);
-    if let (Some(r), BindMode::NewVersion) = (root, &spec.mode) {
+    if let (Some(r), BindMode::NewVersion, false) = (root, &spec.mode, spec.publish_root) {
         g.symbols[r.index()].scope = Scope::Local;
     }
     Ok(root)

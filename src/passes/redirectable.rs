@@ -8,22 +8,22 @@ use rustc_hash::FxHashMap;
 use crate::error::Result;
 use crate::graph::{Def, LinkGraph, Scope, SymbolId};
 use crate::options::Redirectable;
-use crate::stubs::{Owner, RedirectableSymbolManager, StubHandle};
+use crate::stubs::{EmitStubs, OwnerKey, RawStub};
 
 /// What the pass needs: the policy, functions declared before their object was linked (lazy
 /// linking: their stubs exist already), and the manager that makes new stubs for `owner`.
 pub(crate) struct Redirect<'p> {
     pub which: &'p Redirectable,
-    pub declared: &'p FxHashMap<Box<[u8]>, StubHandle>,
-    pub stubs: &'p dyn RedirectableSymbolManager,
-    pub owner: Owner,
+    pub declared: &'p FxHashMap<Box<[u8]>, RawStub>,
+    pub stubs: &'p dyn EmitStubs,
+    pub owner: OwnerKey,
 }
 
 /// Runs the pass; returns each redirected function with its stub.
 pub(crate) fn run<A: Arch>(
     g: &mut LinkGraph<'_, A>,
     r: &Redirect<'_>,
-) -> Result<Vec<(SymbolId, StubHandle)>> {
+) -> Result<Vec<(SymbolId, RawStub)>> {
     let (which, declared) = (r.which, r.declared);
     if *which == Redirectable::None && declared.is_empty() {
         return Ok(Vec::new());
@@ -49,11 +49,8 @@ pub(crate) fn run<A: Arch>(
         .map(|c| c.1)
         .filter(|n| !declared.contains_key(n.as_bytes()))
         .collect();
-    let mut fresh = r
-        .stubs
-        .emit_redirectable_symbols(r.owner, &names)?
-        .into_iter();
-    let handles: Vec<StubHandle> = chosen
+    let mut fresh = r.stubs.emit(r.owner, &names)?.into_iter();
+    let handles: Vec<RawStub> = chosen
         .iter()
         .filter_map(|c| match declared.get(c.1.as_bytes()) {
             Some(h) => Some(*h),

@@ -50,21 +50,35 @@ fn data_stride(kind: Kind) -> usize {
     }
 }
 
-/// A trampoline handed out by a [`TrampolinePool`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A trampoline handed out by a [`TrampolinePool`]. Its fields are private: it is made only by
+/// the pool, and keeps the pool's memory reserved while it exists (its counter and target words
+/// are read through it).
+#[derive(Clone)]
 pub struct Trampoline {
     /// Its code address (what a stub points at).
-    pub addr: u64,
+    addr: u64,
     /// The identity it passes to the resolver.
-    pub id: u32,
+    id: u32,
     /// Address of its 8-byte counter (counting trampolines count in it).
-    pub counter: u64,
+    counter: u64,
     /// Address of its 8-byte target slot (where a counting trampoline goes below the threshold).
-    pub target: u64,
+    target: u64,
     /// How it counts (`None`: a re-entry trampoline).
-    pub counters: Option<Counters>,
+    counters: Option<Counters>,
     /// Per-thread counters: its slot in every thread's counter array.
-    pub counter_index: Option<u32>,
+    counter_index: Option<u32>,
+    /// The memory its words live in (never unmapped while the manager lives).
+    _mem: Arc<Mutex<MemoryManager>>,
+}
+
+impl std::fmt::Debug for Trampoline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trampoline")
+            .field("addr", &format_args!("{:#x}", self.addr))
+            .field("id", &self.id)
+            .field("counters", &self.counters)
+            .finish()
+    }
 }
 
 impl Trampoline {
@@ -72,8 +86,29 @@ impl Trampoline {
     /// batch's writable data, from a [`Trampoline`] of this pool).
     pub(crate) fn word(addr: u64) -> &'static AtomicU64 {
         // SAFETY: `addr` is an 8-byte aligned word in a batch's writable data, which is never
-        // unmapped while the pool lives; every access is atomic.
+        // unmapped while the pool's memory manager lives (every trampoline keeps it); every
+        // access is atomic.
         unsafe { &*(addr as *const AtomicU64) }
+    }
+
+    /// Its code address (what a stub points at).
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// The identity it passes to the resolver.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// How it counts (`None`: a re-entry trampoline).
+    pub fn counters(&self) -> Option<Counters> {
+        self.counters
+    }
+
+    /// This trampoline as a destination for a stub (it lives as long as the session's memory).
+    pub fn as_target(&self) -> super::Target<'_> {
+        super::Target::vouched(self.addr)
     }
 
     /// Calls counted so far (for a counting trampoline made with `threshold`).
@@ -280,6 +315,7 @@ impl<A: Arch> TrampolinePool<A> {
                 },
                 counter_index: (kind == Kind::CountingPerThread)
                     .then_some(b.first_index + i as u32),
+                _mem: self.mem.clone(),
             };
             // Shared counters start at -threshold: the call that brings them to zero enters.
             let counter = match kind {

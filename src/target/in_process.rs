@@ -19,7 +19,7 @@ use crate::passes::got_stubs::{HostInfo, HostSymbol};
 use crate::runtime::host::HostSymbols;
 use crate::runtime::tls::HostTls;
 use crate::runtime::{init, tls, win64};
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 use crate::target::{ArchKind, Finished, HostOnly, LinkArch, LinkTarget, Resolved, Span};
 
 /// Links into this process.
@@ -183,7 +183,7 @@ impl LinkTarget for InProcess<'_> {
     fn function_table<A: LinkArch>(
         &self,
         g: &LinkGraph<'_, A>,
-        redirected: &[(SymbolId, StubHandle)],
+        redirected: &[(SymbolId, RawStub)],
     ) -> Option<FunctionTable> {
         crate::debug::table_wanted(self.opts).then(|| FunctionTable::from_graph(g, redirected))
     }

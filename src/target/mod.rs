@@ -24,7 +24,7 @@ use crate::layout::{Layout, TlsLayout};
 use crate::memory::Image;
 use crate::passes::got_stubs::{HostInfo, Reachability};
 use crate::runtime::tls::HostTls;
-use crate::stubs::StubHandle;
+use crate::stubs::RawStub;
 
 /// The architectures jitlink links for, whatever the object format says (ELF machine numbers,
 /// Mach-O CPU types and COFF machines all map here).
@@ -186,7 +186,7 @@ pub(crate) struct Finished<'g, 'a, A: LinkArch> {
     /// The ELF objects the graph was built from (for the debugger).
     pub objects: &'g [LoadedObject<'a>],
     /// Functions redirected through stubs: (body, stub).
-    pub redirected: &'g [(SymbolId, StubHandle)],
+    pub redirected: &'g [(SymbolId, RawStub)],
     /// Every input of the link with its bytes (pending objects, then archives).
     pub inputs: &'g [(&'g str, &'g Bytes)],
     /// The function table, if the target asked for it early ([`LinkTarget::function_table`]).
@@ -258,7 +258,7 @@ pub(crate) trait LinkTarget: HostInfo {
     fn function_table<A: LinkArch>(
         &self,
         _g: &LinkGraph<'_, A>,
-        _redirected: &[(SymbolId, StubHandle)],
+        _redirected: &[(SymbolId, RawStub)],
     ) -> Option<FunctionTable> {
         None
     }

@@ -51,7 +51,7 @@ fn add_lookup_call_remove() {
         let mut s = Session::new(Options::default());
         s.add_object_bytes("lib.o", obj).expect("add object");
         let add = s.lookup("add").expect("lookup add");
-        let set = jitlink::LinkedSetId(0);
+        let set = s.linked_sets()[0];
         let (lo, hi) = s.linked_range(set).expect("linked set exists");
         assert!(
             lo <= add && add < hi,

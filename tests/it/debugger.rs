@@ -602,7 +602,8 @@ fn perf_map_and_describe_address_in_process() {
     // A redirectable function: lookup gives the stub; the body is where the stub points.
     let stub = entry("pm_twice@stub");
     assert_eq!(stub.0, session.lookup("pm_twice").unwrap());
-    let handle = session.redirection_manager().handle("pm_twice").unwrap();
+    let pm_pool = session.redirection_manager();
+    let handle = pm_pool.handle("pm_twice").unwrap();
     let body = entry("pm_twice");
     assert_eq!(body.0, handle.target());
     assert_eq!(body.1, sizes["pm_twice"]);
@@ -647,9 +648,10 @@ fn perf_map_and_describe_address_in_process() {
 
     // A stub made through the pool's API, outside any link, is described from the pool.
     use jitlink::stubs::{Owner, RedirectableSymbolManager};
-    let user = session
-        .redirection_manager()
-        .create_redirectable_symbols(Owner(1 << 40), &[("pm_user", hello.0)])
+    let owner = Owner::new();
+    let pool = session.redirection_manager();
+    let user = pool
+        .create_redirectable_symbols(owner, &[("pm_user", session.target("pm_hello").unwrap())])
         .unwrap()[0];
     let info = session.describe_address(user + 3).unwrap();
     assert_eq!(
@@ -667,6 +669,10 @@ fn perf_map_and_describe_address_in_process() {
     let again = parse_perf_map(&jitlink::debug::perf::path());
     assert!(again.iter().any(|e| e.0 == body.0 && e.2 == "pm_twice@v1"));
 
+    // The user's stub points into the set: removal is refused until it is released.
+    let refused = session.remove(id).unwrap_err().to_string();
+    assert!(refused.contains("stub pm_user"), "{refused}");
+    pool.release(owner);
     session.remove(id).unwrap();
     assert_eq!(session.describe_address(hello.0), None);
     let _ = std::fs::remove_file(jitlink::debug::perf::path());

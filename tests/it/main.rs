@@ -29,6 +29,7 @@ mod macho_inputs;
 mod mutation;
 mod reopt;
 mod rust_staticlib;
+mod session_api;
 mod stubs;
 mod tls;
 mod workloads;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::common::{compile_text, Compiler};
-use jitlink::stubs::{Owner, RedirectableSymbolManager, RedirectionManager};
+use jitlink::stubs::{Owner, RedirectableSymbolManager, RedirectionManager, Target};
 use jitlink::{Options, Redirectable, Session};
 
 extern "C" fn one() -> u64 {
@@ -19,8 +19,8 @@ extern "C" fn echo(x: u64) -> u64 {
     x.wrapping_mul(3)
 }
 
-fn addr(f: extern "C" fn() -> u64) -> u64 {
-    f as usize as u64
+fn addr(f: extern "C" fn() -> u64) -> Target<'static> {
+    Target::host(f)
 }
 
 fn call(stub: u64) -> u64 {
@@ -35,11 +35,11 @@ fn create_call_redirect() {
     let m = s.redirection_manager();
     let stubs = m
         .create_redirectable_symbols(
-            Owner(1),
+            Owner::new(),
             &[
                 ("f", addr(one)),
                 ("g", addr(two)),
-                ("h", echo as *const () as usize as u64),
+                ("h", Target::host(echo as extern "C" fn(u64) -> u64)),
             ],
         )
         .expect("create");
@@ -70,19 +70,35 @@ fn unknown_names_are_errors_and_redirect_nothing() {
     let s = Session::new(Options::default());
     let m = s.redirection_manager();
     let stubs = m
-        .create_redirectable_symbols(Owner(1), &[("known", addr(one))])
+        .create_redirectable_symbols(Owner::new(), &[("known", addr(one))])
         .expect("create");
     let err = m
         .redirect(&[("known", addr(two)), ("nosuch", addr(two))])
         .expect_err("unknown name");
     assert!(err.to_string().contains("nosuch"), "{err}");
     assert_eq!(call(stubs[0]), 1, "a failed batch redirects nothing");
-    assert!(m.redirect_one("nosuch", 0).is_err());
+    assert!(m.redirect_one("nosuch", addr(one)).is_err());
     assert!(
-        m.create_redirectable_symbols(Owner(2), &[("known", addr(two))])
+        m.create_redirectable_symbols(Owner::new(), &[("known", addr(two))])
             .is_err(),
         "duplicate name"
     );
+    // A name twice in one call fails the call, and creates nothing.
+    let before = m.counts();
+    let err = m
+        .create_redirectable_symbols(
+            Owner::new(),
+            &[
+                ("fresh", addr(one)),
+                ("other", addr(one)),
+                ("fresh", addr(two)),
+            ],
+        )
+        .expect_err("a name twice in one call");
+    assert!(err.to_string().contains("fresh"), "{err}");
+    assert_eq!(m.counts(), before, "a failed creation takes no stub");
+    assert_eq!(m.lookup("fresh"), None, "a failed creation enters no name");
+    assert_eq!(m.lookup("other"), None, "a failed creation enters no name");
 }
 
 #[test]
@@ -90,15 +106,16 @@ fn hundred_thousand_stubs_in_batches_release_and_reuse() {
     let s = Session::new(Options::default());
     let m = s.redirection_manager();
     let names: Vec<String> = (0..100_000).map(|i| format!("fn{i}")).collect();
+    let owners: Vec<Owner> = (0..10).map(|_| Owner::new()).collect();
     let mut all = Vec::new();
     for (b, batch) in names.chunks(10_000).enumerate() {
-        let init: Vec<(&str, u64)> = batch
+        let init: Vec<(&str, Target<'_>)> = batch
             .iter()
             .enumerate()
             .map(|(i, n)| (n.as_str(), if i % 2 == 0 { addr(one) } else { addr(two) }))
             .collect();
         all.extend(
-            m.create_redirectable_symbols(Owner(b as u64), &init)
+            m.create_redirectable_symbols(owners[b], &init)
                 .expect("create batch"),
         );
     }
@@ -121,13 +138,13 @@ fn hundred_thousand_stubs_in_batches_release_and_reuse() {
         u + f
     };
     for o in [3, 4, 5] {
-        m.release(Owner(o));
+        m.release(owners[o]);
     }
     assert_eq!(m.lookup("fn30000"), None, "released names stop resolving");
     let again: Vec<String> = (0..30_000).map(|i| format!("again{i}")).collect();
-    let init: Vec<(&str, u64)> = again.iter().map(|n| (n.as_str(), addr(two))).collect();
+    let init: Vec<(&str, Target<'_>)> = again.iter().map(|n| (n.as_str(), addr(two))).collect();
     let reused = m
-        .create_redirectable_symbols(Owner(99), &init)
+        .create_redirectable_symbols(Owner::new(), &init)
         .expect("recreate");
     let total_after = {
         let (u, f) = m.counts();
@@ -139,16 +156,25 @@ fn hundred_thousand_stubs_in_batches_release_and_reuse() {
     assert!(reused.iter().all(|&s| call(s) == 2));
 }
 
+/// The stress test: 8 threads call through 10,000 stubs while this thread performs
+/// 1,000,000 redirects between two implementations (half one by one through handles, a quarter
+/// one by one by name, a quarter in batches of 1,000 by name); every call must return one of the
+/// two legal results. The suite runs a tenth of the redirects (`JITLINK_STRESS_FULL=1`: all).
 #[test]
 fn redirect_under_running_threads() {
     const STUBS: usize = 10_000;
-    const REDIRECTS: usize = 1_000_000;
+    let redirects: usize = if std::env::var_os("JITLINK_STRESS_FULL").is_some() {
+        1_000_000
+    } else {
+        100_000
+    };
+    let start = std::time::Instant::now();
     let s = Session::new(Options::default());
     let m = s.redirection_manager();
     let names: Vec<String> = (0..STUBS).map(|i| format!("s{i}")).collect();
-    let init: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), addr(one))).collect();
+    let init: Vec<(&str, Target<'_>)> = names.iter().map(|n| (n.as_str(), addr(one))).collect();
     let stubs = Arc::new(
-        m.create_redirectable_symbols(Owner(1), &init)
+        m.create_redirectable_symbols(Owner::new(), &init)
             .expect("create"),
     );
     let handles: Vec<_> = names.iter().map(|n| m.handle(n).expect("handle")).collect();
@@ -157,40 +183,87 @@ fn redirect_under_running_threads() {
         .map(|t| {
             let (stubs, stop) = (stubs.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut calls = 0u64;
+                let (mut calls, mut bad) = (0u64, 0u64);
                 let mut i = t * 997;
                 while !stop.load(Ordering::Relaxed) {
                     let v = call(stubs[i % STUBS]);
-                    assert!(v == 1 || v == 2, "stub returned {v}");
+                    bad += u64::from(v != 1 && v != 2);
                     i += 7;
                     calls += 1;
                 }
-                calls
+                (calls, bad)
             })
         })
         .collect();
-    for r in 0..REDIRECTS {
-        let h = &handles[r % STUBS];
-        h.redirect(if (r / STUBS).is_multiple_of(2) {
+    let pick = |r: usize| {
+        if (r / STUBS).is_multiple_of(2) {
             addr(two)
         } else {
             addr(one)
-        });
+        }
+    };
+    let mut done = 0;
+    for r in 0..redirects / 2 {
+        handles[r % STUBS].redirect(pick(r));
+        done += 1;
     }
-    // Half the redirects go through the named, locked path too.
-    for r in 0..REDIRECTS / 100 {
-        m.redirect_one(
-            &names[r % STUBS],
-            if r % 2 == 0 { addr(one) } else { addr(two) },
-        )
-        .expect("redirect");
+    for r in 0..redirects / 4 {
+        m.redirect_one(&names[r % STUBS], pick(r))
+            .expect("redirect");
+        done += 1;
+    }
+    let batch = 1000;
+    for b in 0..redirects / 4 / batch {
+        let targets: Vec<(&str, Target<'_>)> = (0..batch)
+            .map(|k| {
+                let r = b * batch + k;
+                (names[r % STUBS].as_str(), pick(r + b))
+            })
+            .collect();
+        m.redirect(&targets).expect("batched redirect");
+        done += batch;
     }
     stop.store(true, Ordering::Relaxed);
-    let calls: u64 = callers
+    let (calls, bad) = callers
         .into_iter()
         .map(|c| c.join().expect("caller thread"))
-        .sum();
+        .fold((0, 0), |(c, b), (c2, b2)| (c + c2, b + b2));
+    assert_eq!(bad, 0, "{bad} of {calls} calls returned neither 1 nor 2");
+    assert_eq!(done, redirects);
     assert!(calls > 0);
+    eprintln!(
+        "stress: {redirects} redirects, {calls} calls on 8 threads in {:?}",
+        start.elapsed()
+    );
+}
+
+/// Two threads creating the same name at once: exactly one succeeds, whatever the timing.
+#[test]
+fn one_name_created_by_two_threads_at_once_exists_once() {
+    let s = Session::new(Options::default());
+    let m = s.redirection_manager();
+    for round in 0..200 {
+        let name = format!("racy{round}");
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let results: Vec<bool> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    let (m, b, name) = (&m, barrier.clone(), name.clone());
+                    sc.spawn(move || {
+                        b.wait();
+                        m.create_redirectable_symbols(Owner::new(), &[(name.as_str(), addr(one))])
+                            .is_ok()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert_eq!(
+            results.iter().filter(|ok| **ok).count(),
+            1,
+            "round {round}: {results:?}"
+        );
+    }
 }
 
 fn gcc(name: &str, src: &str) -> std::path::PathBuf {
@@ -245,7 +318,8 @@ fn linked_functions_keep_their_address_across_redirection() {
             value,
             "identity holds after redirection"
         );
-        s.remove(jitlink::LinkedSetId(0)).expect("remove");
+        let set = s.linked_sets()[0];
+        s.remove(set).expect("remove");
         assert_eq!(
             m.lookup("value"),
             None,
@@ -260,19 +334,23 @@ fn a_million_stubs_each_reach_their_own_target() {
     let m = s.redirection_manager();
     let n = 1_000_000;
     let handles = m
-        .create(Owner(7), n, |i| {
+        .create(Owner::new(), n, |i| {
             Some(if i % 3 == 0 { addr(one) } else { addr(two) })
         })
         .expect("create 1M");
     for (i, h) in handles.iter().enumerate() {
-        assert_eq!(call(h.stub), if i % 3 == 0 { 1 } else { 2 }, "stub {i}");
+        assert_eq!(
+            call(h.address()),
+            if i % 3 == 0 { 1 } else { 2 },
+            "stub {i}"
+        );
     }
     for h in handles.iter().step_by(2) {
         h.redirect(addr(one));
     }
     for (i, h) in handles.iter().enumerate() {
         let want = if i % 2 == 0 || i % 3 == 0 { 1 } else { 2 };
-        assert_eq!(call(h.stub), want, "stub {i} after redirection");
+        assert_eq!(call(h.address()), want, "stub {i} after redirection");
     }
     let (used, _) = m.counts();
     assert_eq!(used, n);
