@@ -1,0 +1,279 @@
+//! The executor over TCP on 127.0.0.1: `jitlink-executor --listen 127.0.0.1:0` (the binary
+//! build.rs puts next to jitlink) serves one `jitlink --executor tcp:...` connection. The
+//! program's output is the executor's; a dropped connection ends both sides with an error and
+//! leaves nothing running; garbage is an error exit of the executor, never a crash.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::rng::{env_number, Random, SplitMix64};
+use crate::common::*;
+
+/// A listening executor: its process, port, and its stdout and stderr lines as they come.
+struct Listening {
+    child: Child,
+    port: u16,
+    stdout: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn executor_path() -> std::path::PathBuf {
+    jitlink_path().with_file_name("jitlink-executor")
+}
+
+fn listen() -> Listening {
+    let mut child = Command::new(executor_path())
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start jitlink-executor (build.rs copies it next to jitlink)");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    err.read_line(&mut first)
+        .expect("the executor's first line");
+    let port = first
+        .trim()
+        .strip_prefix("jitlink-executor: listening on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let stderr = std::thread::spawn(move || {
+        let mut rest = first;
+        let _ = err.read_to_string(&mut rest);
+        rest
+    });
+    let (tx, stdout) = mpsc::channel();
+    let out = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Listening {
+        child,
+        port,
+        stdout,
+        stderr,
+    }
+}
+
+/// Waits up to 20 s for `child` to end.
+fn wait_ended(child: &mut Child, who: &str) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{who} is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+const PROGRAM: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static __thread int calls;
+static int cmp(const void *a, const void *b) { calls++; return strcmp(*(char *const *)a, *(char *const *)b); }
+int main(int argc, char **argv) {
+    qsort(argv + 1, argc - 1, sizeof *argv, cmp);
+    for (int i = 1; i < argc; i++) printf("%d: %s\n", i, argv[i]);
+    printf("compared %d times\n", calls > 0);
+    fprintf(stderr, "to stderr\n");
+    return 3;
+}
+"#;
+
+/// A C program with arguments, a thread-local, stdout, stderr and an exit status, linked by
+/// jitlink through a TCP executor: its output (the executor's) and status are native's.
+#[test]
+fn a_program_over_tcp_matches_native() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let objs = compile_generated(&config, &[("tcp_prog.c", PROGRAM)]);
+    let exe = native_link(&config, &objs, "tcp_prog");
+    let args: Vec<String> = ["pear", "apple", "fig"].map(String::from).to_vec();
+    let (ncode, nout, nerr) = outcome(native_command(Compiler::Gcc, &exe).args(&args));
+    assert_eq!(ncode, Some(3));
+
+    let mut ex = listen();
+    let spec = format!("tcp:127.0.0.1:{}", ex.port);
+    let (jcode, jout, jerr) = outcome(&mut jitlink_command(&["--executor", &spec], &objs, &args));
+    let status = wait_ended(&mut ex.child, "the executor");
+    let out: Vec<String> = ex.stdout.try_iter().collect();
+    let err = ex.stderr.join().expect("stderr");
+    assert_eq!(jcode, ncode, "jitlink's status is the program's: {jerr}");
+    assert_eq!(jout, "", "the program's output is the executor's");
+    assert_eq!(
+        status.code(),
+        ncode,
+        "the executor exits with the program's status: {err}"
+    );
+    assert_eq!(out.join("\n") + "\n", nout);
+    assert!(
+        err.ends_with(&nerr),
+        "executor stderr {err:?} ends with {nerr:?}"
+    );
+}
+
+const SLEEPER: &str = r#"#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    printf("running %d\n", (int)getpid());
+    fflush(stdout);
+    for (int i = 0; i < 600; i++) sleep(1);
+    return 0;
+}
+"#;
+
+/// Starts SLEEPER through a listening executor; returns both sides and the program's pid.
+fn start_sleeper() -> (Listening, Child, i32) {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let objs = compile_generated(&config, &[("tcp_sleeper.c", SLEEPER)]);
+    let ex = listen();
+    let spec = format!("tcp:127.0.0.1:{}", ex.port);
+    let jit = jitlink_command(&["--executor", &spec], &objs, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start jitlink");
+    let line = ex
+        .stdout
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the program runs in the executor");
+    let pid = line
+        .strip_prefix("running ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(alive(pid));
+    (ex, jit, pid)
+}
+
+/// Killing jitlink while the program runs ends the executor with an error, and the program.
+#[test]
+fn killing_jitlink_mid_run_ends_the_executor() {
+    let (mut ex, mut jit, pid) = start_sleeper();
+    jit.kill().expect("kill jitlink");
+    let _ = jit.wait();
+    let status = wait_ended(&mut ex.child, "the executor");
+    let err = ex.stderr.join().expect("stderr");
+    assert_eq!(status.code(), Some(1), "an error exit: {err}");
+    assert!(err.contains("connection to jitlink lost"), "{err}");
+    assert!(!alive(pid), "the program was left running");
+}
+
+/// Killing the executor (the process the user started) while the program runs ends jitlink
+/// with an error naming the executor, and the program with it.
+#[test]
+fn killing_the_executor_mid_run_ends_jitlink() {
+    let (mut ex, mut jit, pid) = start_sleeper();
+    ex.child.kill().expect("kill the executor");
+    let _ = ex.child.wait();
+    let status = wait_ended(&mut jit, "jitlink");
+    let mut err = String::new();
+    let _ = jit.stderr.take().expect("stderr").read_to_string(&mut err);
+    assert_eq!(status.code(), Some(1), "an error exit: {err}");
+    assert!(
+        err.contains("executor at 127.0.0.1") && err.contains("closed before the program ended"),
+        "{err}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(pid), "the program was left running");
+}
+
+/// One request frame.
+fn frame(op: u32, payload: &[u8]) -> Vec<u8> {
+    let mut m = op.to_le_bytes().to_vec();
+    m.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    m.extend_from_slice(payload);
+    m
+}
+
+/// Sends `bytes` to a fresh listening executor, closes, and returns how it ended and its stderr.
+fn send_to_executor(bytes: &[u8]) -> (ExitStatus, String) {
+    let mut ex = listen();
+    let mut s = TcpStream::connect(("127.0.0.1", ex.port)).expect("connect");
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    drop(s);
+    let status = wait_ended(&mut ex.child, "the executor");
+    (status, ex.stderr.join().expect("stderr"))
+}
+
+/// Garbage (an HTTP request, random bytes, a hello of another protocol, lengths over their
+/// bound, unknown requests) ends the executor with status 2 and a message, never a signal;
+/// then every header word of a valid session, mutated, ends it without a signal.
+#[test]
+fn garbage_is_an_error_exit_never_a_crash() {
+    let hello = frame(1, b"jitlink-executor/1");
+    let mut rng = SplitMix64(0x7c9);
+    let random: Vec<u8> = (0..64).map(|_| rng.next() as u8).collect();
+    let mut over = hello.clone();
+    over.extend_from_slice(&frame(3, &[0; 24])[..4]);
+    over.extend_from_slice(&u32::MAX.to_le_bytes());
+    let mut unknown = hello.clone();
+    unknown.extend_from_slice(&frame(999, b"x"));
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("http", b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        ("random", random),
+        ("other hello", frame(1, b"jitlink-executor/0")),
+        ("lookup first", frame(2, b"printf\0")),
+        ("length over bound", over),
+        ("unknown request", unknown),
+    ];
+    for (what, bytes) in &cases {
+        let (status, err) = send_to_executor(bytes);
+        assert_eq!(status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains("bad request"), "{what}: {err}");
+    }
+
+    // A valid session that runs no code: hello, lookup, reserve, describe, read of the hello
+    // reply is not possible without addresses, so only requests with no address in them.
+    let mut session = hello.clone();
+    session.extend_from_slice(&frame(2, b"printf\0malloc\0"));
+    session.extend_from_slice(&frame(8, b"prog\0arg\0"));
+    let mut reserve = 4096u64.to_le_bytes().to_vec();
+    reserve.extend_from_slice(&[0; 16]);
+    session.extend_from_slice(&frame(3, &reserve));
+    let (status, err) = send_to_executor(&session);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the valid session ends cleanly: {err}"
+    );
+    let headers: Vec<usize> = {
+        let mut at = 0;
+        let mut v = Vec::new();
+        while at < session.len() {
+            v.extend(at..at + 8);
+            let len = u32::from_le_bytes(session[at + 4..at + 8].try_into().expect("4"));
+            at += 8 + len as usize;
+        }
+        v
+    };
+    let runs = env_number("JITLINK_TCP_MUTATIONS", 24);
+    for i in 0..runs {
+        let mut m = session.clone();
+        let at = *rng.pick(&headers);
+        m[at] ^= 1 << (rng.next() % 8);
+        let (status, err) = send_to_executor(&m);
+        assert!(
+            status.code().is_some_and(|c| c < 128),
+            "mutation {i} at byte {at}: {status:?} {err}"
+        );
+    }
+}
