@@ -670,8 +670,8 @@ static int supervise(char *spec, char *self) {
             lost = 1;
             /* A child with no program ends by itself on end of file; give it a second. */
             pid_t w2 = 0;
-            for (int i = 0; i < 10 && (w2 = waitpid(child, &status, WNOHANG)) == 0; i++)
-                usleep(100000);
+            for (int i = 0; i < 100 && (w2 = waitpid(child, &status, WNOHANG)) == 0; i++)
+                usleep(10000);
             if (w2 != child) {
                 killed = 1;
                 kill(-child, SIGKILL);
