@@ -33,7 +33,20 @@ fn executor_path() -> std::path::PathBuf {
 }
 
 fn listen() -> Listening {
-    let mut child = Command::new(executor_path())
+    listen_with(Command::new(executor_path()))
+}
+
+/// The aarch64 executor under qemu-user, as on a board.
+fn listen_aarch64() -> Listening {
+    let mut cmd = Command::new(&tool("qemu-aarch64").path);
+    cmd.arg("-L")
+        .arg(AARCH64_SYSROOT)
+        .arg(jitlink_path().with_file_name("jitlink-executor-aarch64"));
+    listen_with(cmd)
+}
+
+fn listen_with(mut cmd: Command) -> Listening {
+    let mut child = cmd
         .args(["--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -112,11 +125,21 @@ int main(int argc, char **argv) {
 /// jitlink through a TCP executor: its output (the executor's) and status are native's.
 #[test]
 fn a_program_over_tcp_matches_native() {
-    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    over_tcp(Compiler::Gcc, listen);
+}
+
+/// The same with the aarch64 executor (under qemu-user): the architecture is the executor's.
+#[test]
+fn an_aarch64_program_over_tcp_matches_native() {
+    over_tcp(Compiler::Aarch64Gcc, listen_aarch64);
+}
+
+fn over_tcp(compiler: Compiler, listen: fn() -> Listening) {
+    let config = Config::new(compiler, Opt::O2, Pic::Pie, false, false);
     let objs = compile_generated(&config, &[("tcp_prog.c", PROGRAM)]);
     let exe = native_link(&config, &objs, "tcp_prog");
     let args: Vec<String> = ["pear", "apple", "fig"].map(String::from).to_vec();
-    let (ncode, nout, nerr) = outcome(native_command(Compiler::Gcc, &exe).args(&args));
+    let (ncode, nout, nerr) = outcome(native_command(compiler, &exe).args(&args));
     assert_eq!(ncode, Some(3));
 
     let mut ex = listen();
