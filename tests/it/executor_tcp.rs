@@ -102,9 +102,22 @@ fn wait_ended(child: &mut Child, who: &str) -> ExitStatus {
     }
 }
 
+/// Whether process `pid` exists and is not a zombie (a zombie runs nothing; a reparented one
+/// may wait for a reaper that a container lacks).
 fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Waits up to 10 s for process `pid` to be gone.
+fn gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !alive(pid)
 }
 
 const PROGRAM: &str = r#"#include <stdio.h>
@@ -205,7 +218,33 @@ fn killing_jitlink_mid_run_ends_the_executor() {
     let err = join(&mut ex);
     assert_eq!(status.code(), Some(1), "an error exit: {err}");
     assert!(err.contains("connection to jitlink lost"), "{err}");
-    assert!(!alive(pid), "the program was left running");
+    assert!(gone(pid), "the program was left running");
+}
+
+/// The same channel end in a child (`--executor process`): killing jitlink while the program
+/// runs ends the executor, which sees its channel close, instead of leaving an orphan.
+#[test]
+fn killing_jitlink_ends_a_child_executor() {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let objs = compile_generated(&config, &[("tcp_sleeper.c", SLEEPER)]);
+    let mut jit = jitlink_command(&["--executor", "process"], &objs, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start jitlink");
+    let mut line = String::new();
+    BufReader::new(jit.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the program's first line");
+    let pid: i32 = line
+        .trim()
+        .strip_prefix("running ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(alive(pid));
+    jit.kill().expect("kill jitlink");
+    let _ = jit.wait();
+    assert!(gone(pid), "the executor was left running as an orphan");
 }
 
 /// Killing the executor (the process the user started) while the program runs ends jitlink
@@ -223,11 +262,7 @@ fn killing_the_executor_mid_run_ends_jitlink() {
         err.contains("executor at 127.0.0.1") && err.contains("closed before the program ended"),
         "{err}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!alive(pid), "the program was left running");
+    assert!(gone(pid), "the program was left running");
 }
 
 /// One request frame.
