@@ -582,6 +582,8 @@ static void *serve(void *arg) {
     return NULL;
 }
 
+static void on_child(int sig) { (void)sig; }
+
 /* Accepts one connection on HOST:PORT, serves it in a child and reports how it ended. */
 static int supervise(char *spec, char *self) {
     char *colon = strrchr(spec, ':');
@@ -628,6 +630,16 @@ static int supervise(char *spec, char *self) {
     }
     close(ls);
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* SIGCHLD stays blocked except inside ppoll, which it then interrupts: the child's end is
+       seen at once, with no window between waitpid and ppoll. */
+    struct sigaction sact;
+    memset(&sact, 0, sizeof sact);
+    sact.sa_handler = on_child;
+    sigaction(SIGCHLD, &sact, NULL);
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
     pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) {
@@ -640,6 +652,8 @@ static int supervise(char *spec, char *self) {
         if (getppid() != parent)
             _exit(1);
         signal(SIGPIPE, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
         /* Started again (like jitlink starts it) so that glibc sizes static TLS with room for
            linked thread-locals; under qemu-user without binfmt the exec fails and this process
            serves the connection itself. */
@@ -666,7 +680,8 @@ static int supervise(char *spec, char *self) {
         if (w == child)
             break;
         struct pollfd pf = {c, POLLRDHUP, 0};
-        if (!lost && poll(&pf, 1, 100) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+        if (!lost && ppoll(&pf, 1, NULL, &old) > 0 &&
+            (pf.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
             lost = 1;
             /* A child with no program ends by itself on end of file; give it a second. */
             pid_t w2 = 0;
