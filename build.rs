@@ -1,5 +1,7 @@
 //! Builds the executor (executor/executor.c) for the host and, when its cross compiler is
-//! installed, for aarch64 Linux; the binaries are embedded in jitlink (see src/executor/).
+//! installed, for aarch64 Linux; the binaries are embedded in jitlink (see src/executor/) and
+//! copied next to the jitlink binary (`target/<profile>/jitlink-executor`,
+//! `jitlink-executor-aarch64`) for `jitlink-executor --listen HOST:PORT` on another machine.
 
 use std::path::Path;
 use std::process::Command;
@@ -36,6 +38,22 @@ fn watch_path_dirs() {
     }
 }
 
+/// Copies `built` to `name` in the profile directory (`target/<profile>/`, three levels above
+/// OUT_DIR), through a rename so that a running executor there is not disturbed.
+fn install(built: &Path, name: &str) {
+    let Some(dir) = built.ancestors().nth(4) else {
+        return;
+    };
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let done = std::fs::copy(built, &tmp).and_then(|_| std::fs::rename(&tmp, dir.join(name)));
+    if let Err(e) = done {
+        println!(
+            "cargo::warning=could not copy {name} to {}: {e}",
+            dir.display()
+        );
+    }
+}
+
 fn main() {
     println!("cargo::rerun-if-changed=executor/executor.c");
     println!("cargo::rerun-if-env-changed=CC");
@@ -47,11 +65,18 @@ fn main() {
     if let Err(e) = build(&cc, &out.join("jitlink-executor-host")) {
         panic!("building the host executor: {e}");
     }
+    install(&out.join("jitlink-executor-host"), "jitlink-executor");
     match build(
         "aarch64-linux-gnu-gcc",
         &out.join("jitlink-executor-aarch64"),
     ) {
-        Ok(()) => println!("cargo::rustc-cfg=jitlink_executor_aarch64"),
+        Ok(()) => {
+            println!("cargo::rustc-cfg=jitlink_executor_aarch64");
+            install(
+                &out.join("jitlink-executor-aarch64"),
+                "jitlink-executor-aarch64",
+            );
+        }
         Err(e) => println!(
             "cargo::warning=no aarch64 executor ({e}): `--executor qemu` needs \
              gcc-aarch64-linux-gnu when jitlink is built"

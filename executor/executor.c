@@ -9,13 +9,31 @@
  * Protocol: every request is a header {u32 op, u32 length} followed by `length` bytes; every
  * reply is {u32 status, u32 length} and `length` bytes, status 0 for success, otherwise an
  * errno value and a message. All integers are little-endian (both supported targets are).
- * Requests are listed in `enum op`; src/executor/mod.rs is the other side.
+ * Requests are listed in `enum op`; src/executor/mod.rs is the other side. The first request
+ * must be OP_HELLO carrying HELLO_MAGIC; anything else, an unknown request or a length over its
+ * bound ends the executor with status 2 (the stream cannot be resynchronized).
+ *
+ * `--listen HOST:PORT` serves one TCP connection instead: this process (the supervisor) accepts
+ * it, starts itself again as the serving child with the connection as `--fd` (in a process
+ * group of its own, killed if the supervisor dies), waits for it, sends jitlink one frame
+ * {END_FRAME, 4, u32 wait status}, and exits with the program's status (128 + signal if it was
+ * killed). If the connection drops while the program runs, the child ends itself, the
+ * supervisor kills whatever is left in the group and exits with status 1.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +100,25 @@ static _Thread_local _Alignas(64) char tls_alignment_anchor[1] __attribute__((us
 extern int __cxa_atexit(void (*f)(void *), void *arg, void *dso);
 
 #define MAX_PAYLOAD (1u << 30)
+/* The payload of OP_HELLO: the protocol's name and version. */
+#define HELLO_MAGIC "jitlink-executor/1"
+/* The status word of the supervisor's last frame. */
+#define END_FRAME 0x454e4421u
+
+/* The largest payload a request may carry, or -1 for an unknown request. */
+static int64_t max_len(uint32_t op) {
+    switch (op) {
+    case OP_HELLO: return sizeof HELLO_MAGIC - 1;
+    case OP_RESERVE: return 24;
+    case OP_PROTECT: return 20;
+    case OP_REGISTER_EH: case OP_DEREGISTER_EH: case OP_RUN_MAIN: case OP_DESCRIBE: return 8;
+    case OP_WRITE_U64: case OP_RELEASE: case OP_READ: return 16;
+    case OP_CALL: return 56;
+    case OP_LOOKUP: case OP_SET_ARGS: case OP_RUN_INITS: case OP_REGISTER_FINIS: return 64u << 20;
+    case OP_WRITE: case OP_LOAD_TLS: case OP_LOAD_GLOBAL: return MAX_PAYLOAD;
+    default: return -1;
+    }
+}
 
 static int chan = -1;
 static int prog_argc;
@@ -142,28 +179,79 @@ static size_t split(const uint8_t *p, uint32_t len, char **out) {
     return n;
 }
 
-/* Whether the mapping holding `addr` has permission `letter` at position `at` of its "rwxp"
-   field; `otherwise` if no mapping holds it. */
-static int mapping_allows(uint64_t addr, int at, char letter, int otherwise) {
+/* The protection of the mapping holding `addr` (1 r, 2 w, 4 x), -1 if none or unknown. */
+static int prot_of(uint64_t addr) {
     FILE *f = fopen("/proc/self/maps", "r");
     if (!f)
-        return otherwise;
+        return -1;
     char line[512];
-    int w = otherwise;
+    int prot = -1;
     while (fgets(line, sizeof line, f)) {
         unsigned long long lo, hi;
         char perms[5];
         if (sscanf(line, "%llx-%llx %4s", &lo, &hi, perms) == 3 && addr >= lo && addr < hi) {
-            w = perms[at] == letter;
+            prot = (perms[0] == 'r' ? 1 : 0) | (perms[1] == 'w' ? 2 : 0) | (perms[2] == 'x' ? 4 : 0);
             break;
         }
     }
     fclose(f);
-    return w;
+    return prot;
 }
 
-/* True if `addr` lies in a writable mapping of this process. */
-static int writable(uint64_t addr) { return mapping_allows(addr, 1, 'w', 1); }
+/* True if `addr` lies in a writable mapping (or one that cannot be told). */
+static int writable(uint64_t addr) {
+    int p = prot_of(addr);
+    return p < 0 || (p & 2);
+}
+
+/* True if code may be called at `addr`: a request never jumps outside executable memory. */
+static int executable(uint64_t addr) {
+    int p = prot_of(addr);
+    return p >= 0 && (p & 4);
+}
+
+/* Memory this executor reserved for jitlink: the only memory requests write, protect, unmap
+   or register unwind information in. */
+#define MAX_REGIONS 4096
+static struct {
+    uint64_t base, size;
+} regions[MAX_REGIONS];
+static int nregions;
+static uint64_t frames[MAX_REGIONS];
+static int nframes;
+
+static int reserved(uint64_t addr, uint64_t len) {
+    for (int i = 0; i < nregions; i++)
+        if (addr >= regions[i].base && len <= regions[i].size &&
+            addr - regions[i].base <= regions[i].size - len)
+            return 1;
+    return 0;
+}
+
+/* Copies through a pipe, so that an address the peer got wrong is EFAULT, not a crash. */
+static int copy_pipe[2] = {-1, -1};
+static int safe_copy(void *dst, const void *src, size_t n) {
+    if (copy_pipe[0] < 0 && pipe2(copy_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+        return -1;
+    char *d = dst;
+    const char *s = src;
+    while (n > 0) {
+        ssize_t w = write(copy_pipe[1], s, n < 65536 ? n : 65536);
+        if (w <= 0)
+            return -1;
+        ssize_t r = read(copy_pipe[0], d, (size_t)w);
+        if (r != w) {
+            char scratch[4096];
+            while (read(copy_pipe[0], scratch, sizeof scratch) > 0) {
+            }
+            return -1;
+        }
+        d += w;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
 
 static uint16_t machine(void) {
 #if defined(__x86_64__)
@@ -185,6 +273,8 @@ static void *serve(void *arg);
 static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
     switch (op) {
     case OP_HELLO: {
+        if (len != sizeof HELLO_MAGIC - 1 || memcmp(p, HELLO_MAGIC, len) != 0)
+            return fail(EPROTO, "hello: not the jitlink executor protocol version 1");
         uint8_t out[24];
         uint32_t m = machine(), page = (uint32_t)sysconf(_SC_PAGESIZE);
         uint64_t resolver = (uint64_t)(uintptr_t)&jitlink_tlsdesc_static;
@@ -242,13 +332,22 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
             munmap(m, size);
             return fail(ENOMEM, "reserve below 2 GiB");
         }
+        if (nregions == MAX_REGIONS) {
+            munmap(m, size);
+            return fail(ENOMEM, "reserve: too many reservations");
+        }
         uint64_t base = (uint64_t)(uintptr_t)m;
+        regions[nregions].base = base;
+        regions[nregions++].size = size;
         return reply(0, &base, 8);
     }
     case OP_WRITE:
         if (len < 8)
             return fail(EINVAL, "write");
-        memcpy((void *)(uintptr_t)get64(p), p + 8, len - 8);
+        if (!reserved(get64(p), len - 8))
+            return fail(EFAULT, "write: outside reserved memory");
+        if (safe_copy((void *)(uintptr_t)get64(p), p + 8, len - 8) != 0)
+            return fail(EFAULT, "write: memory not writable");
         return reply(0, NULL, 0);
     case OP_PROTECT: {
         if (len != 20)
@@ -258,6 +357,8 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         memcpy(&want, p + 16, 4);
         if ((want & 2) && (want & 4))
             return fail(EPERM, "protect: writable and executable");
+        if (!reserved(addr, size))
+            return fail(EFAULT, "protect: outside reserved memory");
         int prot = ((want & 1) ? PROT_READ : 0) | ((want & 2) ? PROT_WRITE : 0) |
                    ((want & 4) ? PROT_EXEC : 0);
         if (want & 4)
@@ -270,10 +371,21 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
     case OP_DEREGISTER_EH:
         if (len != 8)
             return fail(EINVAL, "eh_frame");
-        if (op == OP_REGISTER_EH)
+        if (op == OP_REGISTER_EH) {
+            if (!reserved(get64(p), 4) || nframes == MAX_REGIONS)
+                return fail(EFAULT, "eh_frame: outside reserved memory");
             __register_frame((void *)(uintptr_t)get64(p));
-        else
+            frames[nframes++] = get64(p);
+        } else {
+            /* libgcc aborts on a frame it does not know: only registered ones go back. */
+            int i = 0;
+            while (i < nframes && frames[i] != get64(p))
+                i++;
+            if (i == nframes)
+                return fail(ENOENT, "eh_frame: not registered");
+            frames[i] = frames[--nframes];
             __deregister_frame((void *)(uintptr_t)get64(p));
+        }
         return reply(0, NULL, 0);
     case OP_SET_ARGS: {
         size_t n = split(p, len, NULL);
@@ -291,6 +403,11 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         return reply(0, NULL, 0);
     }
     case OP_RUN_INITS:
+        if (len % 8)
+            return fail(EINVAL, "initializers");
+        for (uint32_t i = 0; i < len; i += 8)
+            if (!executable(get64(p + i)))
+                return fail(EFAULT, "initializers: not executable");
         for (uint32_t i = 0; i + 8 <= len; i += 8)
             ((init_fn)(uintptr_t)get64(p + i))(prog_argc, prog_argv, environ);
         return reply(0, NULL, 0);
@@ -300,28 +417,42 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         uint64_t a[6] = {0};
         for (uint32_t i = 8; i < len; i += 8)
             a[i / 8 - 1] = get64(p + i);
+        if (!executable(get64(p)))
+            return fail(EFAULT, "call: not executable");
         uint64_t r = ((call6)(uintptr_t)get64(p))(a[0], a[1], a[2], a[3], a[4], a[5]);
         return reply(0, &r, 8);
     }
     case OP_RUN_MAIN:
         if (len != 8)
             return fail(EINVAL, "run");
+        if (!executable(get64(p)))
+            return fail(EFAULT, "run: not executable");
         *entry = get64(p);
         return reply(0, NULL, 0);
     case OP_WRITE_U64:
-        if (len != 16)
+        if (len != 16 || get64(p) % 8)
             return fail(EINVAL, "write_u64");
+        if (!reserved(get64(p), 8) || prot_of(get64(p)) != 3)
+            return fail(EFAULT, "write_u64: not reserved writable memory");
         __atomic_store_n((uint64_t *)(uintptr_t)get64(p), get64(p + 8), __ATOMIC_RELEASE);
         return reply(0, NULL, 0);
     case OP_RELEASE:
         if (len != 16)
             return fail(EINVAL, "release");
+        if (!reserved(get64(p), get64(p + 8)))
+            return fail(EFAULT, "release: outside reserved memory");
         if (munmap((void *)(uintptr_t)get64(p), get64(p + 8)) != 0)
             return fail(errno, "release");
+        for (int i = 0; i < nregions; i++)
+            if (regions[i].base == get64(p) && regions[i].size == get64(p + 8))
+                regions[i] = regions[--nregions];
         return reply(0, NULL, 0);
     case OP_REGISTER_FINIS:
         if (len < 8 || len % 8)
             return fail(EINVAL, "finalizers");
+        for (uint32_t i = 8; i < len; i += 8)
+            if (!executable(get64(p + i)))
+                return fail(EFAULT, "finalizers: not executable");
         /* Handlers run last-registered first: register the last finalizer first. A function
            of no arguments may be called with one on the supported ABIs. */
         for (uint32_t i = len; i > 8; i -= 8)
@@ -339,7 +470,7 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
             (uint64_t)(uintptr_t)info.dli_saddr != addr) {
             /* No symbol starts here, but code is code (an IFUNC's selected implementation,
                which has no dynamic symbol): described as a function of unknown size. */
-            if (!mapping_allows(addr, 2, 'x', 0))
+            if (!executable(addr))
                 return fail(ENOENT, "describe");
             uint64_t zero = 0;
             uint32_t yes = 1, no = 0;
@@ -357,10 +488,21 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         memcpy(out + 12, &w, 4);
         return reply(0, out, sizeof out);
     }
-    case OP_READ:
+    case OP_READ: {
         if (len != 16 || get64(p + 8) > MAX_PAYLOAD)
             return fail(EINVAL, "read");
-        return reply(0, (void *)(uintptr_t)get64(p), (uint32_t)get64(p + 8));
+        uint32_t n = (uint32_t)get64(p + 8);
+        uint8_t *out = malloc(n ? n : 1);
+        if (!out)
+            return fail(ENOMEM, "read");
+        if (safe_copy(out, (void *)(uintptr_t)get64(p), n) != 0) {
+            free(out);
+            return fail(EFAULT, "read: memory not readable");
+        }
+        int r = reply(0, out, n);
+        free(out);
+        return r;
+    }
     case OP_LOAD_TLS:
     case OP_LOAD_GLOBAL: {
         /* The descriptor stays open: glibc knows loaded objects by name, and a reused number
@@ -397,16 +539,29 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
     }
 }
 
+/* Ends the executor on a request it cannot parse: the stream is out of step. */
+static void garbage(uint32_t op, uint32_t len, const char *why) {
+    fprintf(stderr, "jitlink-executor: bad request (op %u, length %u): %s\n", op, len, why);
+    fail(EPROTO, why);
+    _exit(2);
+}
+
 /* Serves requests until the channel closes or, on the main thread, until OP_RUN_MAIN. */
 static uint64_t loop(void) {
+    static int greeted;
     uint8_t *buf = NULL;
     uint32_t cap = 0;
     for (;;) {
         uint32_t h[2];
         if (read_full(h, sizeof h) != 0)
             break;
-        if (h[1] > MAX_PAYLOAD)
-            break;
+        int64_t max = max_len(h[0]);
+        if (max < 0)
+            garbage(h[0], h[1], "unknown request");
+        if (h[1] > max)
+            garbage(h[0], h[1], "length over the request's bound");
+        if (!greeted && h[0] != OP_HELLO)
+            garbage(h[0], h[1], "the first request is not hello: the peer is not jitlink");
         if (h[1] > cap) {
             uint8_t *n = realloc(buf, h[1]);
             if (!n)
@@ -416,6 +571,10 @@ static uint64_t loop(void) {
         }
         if (h[1] && read_full(buf, h[1]) != 0)
             break;
+        if (h[0] == OP_HELLO && (h[1] != sizeof HELLO_MAGIC - 1 ||
+                                 memcmp(buf, HELLO_MAGIC, h[1]) != 0))
+            garbage(h[0], h[1], "hello without the protocol's name: the peer is not jitlink");
+        greeted = 1;
         uint64_t entry = 0;
         if (handle(h[0], buf, h[1], &entry) != 0)
             break;
@@ -431,12 +590,149 @@ static uint64_t loop(void) {
 static void *serve(void *arg) {
     (void)arg;
     loop();
+    /* jitlink is gone while the program runs: nobody waits for it, so it ends here. */
+    fprintf(stderr, "jitlink-executor: connection to jitlink lost while the program ran\n");
+    _exit(1);
     return NULL;
+}
+
+static void on_child(int sig) { (void)sig; }
+
+/* Accepts one connection on HOST:PORT, serves it in a child and reports how it ended. */
+static int supervise(char *spec, char *self) {
+    char *colon = strrchr(spec, ':');
+    if (!colon) {
+        fprintf(stderr, "jitlink-executor: --listen takes HOST:PORT, not %s\n", spec);
+        return 2;
+    }
+    *colon = 0;
+    char *host = spec, *port = colon + 1;
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        host[strlen(host) - 1] = 0;
+        host++;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int e = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (e != 0) {
+        fprintf(stderr, "jitlink-executor: %s:%s: %s\n", host, port, gai_strerror(e));
+        return 2;
+    }
+    int ls = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int one = 1;
+    if (ls >= 0)
+        setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ls < 0 || bind(ls, ai->ai_addr, ai->ai_addrlen) != 0 || listen(ls, 1) != 0) {
+        fprintf(stderr, "jitlink-executor: listening on %s:%s: %s\n", host, port, strerror(errno));
+        return 2;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    char hbuf[NI_MAXHOST], sbuf[NI_MAXSERV];
+    if (getsockname(ls, (struct sockaddr *)&sa, &sl) == 0 &&
+        getnameinfo((struct sockaddr *)&sa, sl, hbuf, sizeof hbuf, sbuf, sizeof sbuf,
+                    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+        fprintf(stderr, "jitlink-executor: listening on %s:%s\n", hbuf, sbuf);
+    int c = accept(ls, NULL, NULL);
+    if (c < 0) {
+        fprintf(stderr, "jitlink-executor: accept: %s\n", strerror(errno));
+        return 2;
+    }
+    close(ls);
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* SIGCHLD stays blocked except inside ppoll, which it then interrupts: the child's end is
+       seen at once, with no window between waitpid and ppoll. */
+    struct sigaction sact;
+    memset(&sact, 0, sizeof sact);
+    sact.sa_handler = on_child;
+    sigaction(SIGCHLD, &sact, NULL);
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child < 0) {
+        fprintf(stderr, "jitlink-executor: fork: %s\n", strerror(errno));
+        return 2;
+    }
+    if (child == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        /* Started again (like jitlink starts it) so that glibc sizes static TLS with room for
+           linked thread-locals; under qemu-user without binfmt the exec fails and this process
+           serves the connection itself. */
+        char fd[16], tunable[64];
+        snprintf(fd, sizeof fd, "%d", c);
+        snprintf(tunable, sizeof tunable, "glibc.rtld.optional_static_tls=%u", 64u << 10);
+        const char *old = getenv("GLIBC_TUNABLES");
+        char *copy = old ? strdup(old) : NULL;
+        char joined[1024];
+        snprintf(joined, sizeof joined, "%s%s%s", old ? old : "", old ? ":" : "", tunable);
+        setenv("GLIBC_TUNABLES", joined, 1);
+        char *args[] = {self, "--fd", fd, copy ? "--tunables" : "--no-tunables", copy, NULL};
+        execv("/proc/self/exe", args);
+        if (copy)
+            setenv("GLIBC_TUNABLES", copy, 1);
+        else
+            unsetenv("GLIBC_TUNABLES");
+        chan = c;
+        return -1; /* main serves the connection in this process */
+    }
+    int lost = 0, killed = 0, status = 0;
+    for (;;) {
+        pid_t w = waitpid(child, &status, WNOHANG);
+        if (w == child)
+            break;
+        struct pollfd pf = {c, POLLRDHUP, 0};
+        if (!lost && ppoll(&pf, 1, NULL, &old) > 0 &&
+            (pf.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+            lost = 1;
+            /* A child with no program ends by itself on end of file; give it a second. */
+            pid_t w2 = 0;
+            for (int i = 0; i < 100 && (w2 = waitpid(child, &status, WNOHANG)) == 0; i++)
+                usleep(10000);
+            if (w2 != child) {
+                killed = 1;
+                kill(-child, SIGKILL);
+                waitpid(child, &status, 0);
+            }
+            break;
+        }
+    }
+    kill(-child, SIGKILL); /* whatever the program left behind */
+    if (killed) {
+        fprintf(stderr, "jitlink-executor: connection to jitlink lost; the program was ended\n");
+        return 1;
+    }
+    uint32_t frame[3] = {END_FRAME, 4, (uint32_t)status};
+    if (send(c, frame, sizeof frame, MSG_NOSIGNAL) != (ssize_t)sizeof frame && !lost)
+        fprintf(stderr, "jitlink-executor: could not report the program's end to jitlink\n");
+    close(c);
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "jitlink-executor: the program was killed by signal %d (%s)\n",
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return 128 + WTERMSIG(status);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc)
+        if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+            int r = supervise(argv[++i], argv[0]);
+            if (r >= 0)
+                return r;
+        } else if (strcmp(argv[i], "--fd") == 0 && i + 1 < argc)
             chan = atoi(argv[++i]);
         else if (strcmp(argv[i], "--tunables") == 0 && i + 1 < argc)
             setenv("GLIBC_TUNABLES", argv[++i], 1); /* the program's own value */
@@ -444,7 +740,8 @@ int main(int argc, char **argv) {
             unsetenv("GLIBC_TUNABLES"); /* jitlink's, read by the loader already */
     }
     if (chan < 0) {
-        fprintf(stderr, "jitlink-executor: started without --fd; jitlink starts it\n");
+        fprintf(stderr, "usage: jitlink-executor --listen HOST:PORT (serve one jitlink "
+                        "connection; jitlink --executor tcp:HOST:PORT connects)\n");
         return 2;
     }
     /* What a compiler driver links by default, so that linked code finds it. */

@@ -83,9 +83,10 @@ struct Cli {
     /// Same as `--reopt-counters plain` (kept for compatibility).
     #[arg(long, hide = true)]
     reopt_plain_counters: bool,
-    /// Run in an executor process instead of this one: `process` (a child of this architecture)
-    /// or `qemu` (a child of the inputs' architecture under qemu-user).
-    #[arg(long, value_name = "KIND", value_parser = ["process", "qemu"])]
+    /// Run in an executor process instead of this one: `process` (a child of this architecture),
+    /// `qemu` (a child of the inputs' architecture under qemu-user) or `tcp:HOST:PORT` (an
+    /// executor started there with `jitlink-executor --listen HOST:PORT`).
+    #[arg(long, value_name = "KIND")]
     executor: Option<String>,
     /// Register the linked code with gdb's JIT interface (symbols, source lines, backtraces).
     /// On by default unless --noexec.
@@ -238,11 +239,21 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
     }
     let kind = match kind {
         "process" => ExecutorKind::Process,
-        _ => {
+        _ if kind.starts_with("tcp:") => ExecutorKind::Tcp {
+            addr: kind["tcp:".len()..].to_string(),
+        },
+        "qemu" => {
             let first = cli.inputs.first().ok_or(Error::NothingToLink)?;
             ExecutorKind::Qemu {
                 arch: jitlink::file_arch(first)?,
             }
+        }
+        _ => {
+            return Err(Error::BadValue {
+                option: "--executor",
+                value: kind.to_string(),
+                expected: "process, qemu or tcp:HOST:PORT",
+            })
         }
     };
     let absolutes = cli

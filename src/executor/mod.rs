@@ -11,6 +11,12 @@
 //!
 //! A crash of the linked code kills the executor, never jitlink: [`Executor::wait`] reports the
 //! exit status or the signal.
+//!
+//! The same executor also runs on its own, on another machine: `jitlink-executor --listen
+//! HOST:PORT` (built next to the jitlink binary by build.rs) accepts one TCP connection and
+//! serves it, and [`Executor::connect`] (`jitlink --executor tcp:HOST:PORT`) links through it.
+//! The transport is a socket descriptor either way, so the protocol code is the same; over TCP
+//! the executor's supervisor reports how the program ended in one last frame.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -18,6 +24,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -50,6 +57,12 @@ const CHANNEL_FD: i32 = 3;
 const STATIC_TLS_SURPLUS: u32 = 64 << 10;
 /// Largest reply accepted (a lookup of many names is the largest).
 const MAX_REPLY: u32 = 1 << 28;
+/// The payload of the first request: the protocol's name and version (executor.c checks it).
+const HELLO_MAGIC: &[u8] = b"jitlink-executor/1";
+/// The status word of the last frame a TCP executor sends: the program's wait status follows.
+const END_FRAME: u32 = 0x454e_4421;
+/// How long connecting to a TCP executor may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static HOST_EXECUTOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jitlink-executor-host"));
 #[cfg(jitlink_executor_aarch64)]
@@ -71,6 +84,11 @@ pub enum ExecutorKind {
         /// The architecture of the target.
         arch: ArchKind,
     },
+    /// An executor started with `jitlink-executor --listen HOST:PORT`, reached over TCP.
+    Tcp {
+        /// `HOST:PORT`.
+        addr: String,
+    },
 }
 
 /// What the executor reported about its process.
@@ -86,11 +104,20 @@ pub struct TargetInfo {
     pub tlsdesc_resolver: u64,
 }
 
+/// Who the executor is: a child of this process, or a process reached over TCP.
+enum Peer {
+    Child(Child),
+    Remote(String),
+}
+
 /// A running executor process.
 pub struct Executor {
-    child: Child,
-    chan: UnixStream,
+    peer: Peer,
+    /// The socket (a Unix socket pair's end, or a TCP connection), read and written as a file.
+    chan: std::fs::File,
     info: TargetInfo,
+    /// Whether the program was started ([`Executor::start_main`]).
+    started: bool,
 }
 
 fn io_err(what: impl Into<String>, source: std::io::Error) -> Error {
@@ -120,6 +147,12 @@ fn executor_file(kind: &ExecutorKind) -> Result<OwnedFd> {
             return Err(proto_err(
                 "starting an executor",
                 &format!("no executor for {arch} under qemu"),
+            ))
+        }
+        ExecutorKind::Tcp { addr } => {
+            return Err(proto_err(
+                format!("starting an executor at {addr}"),
+                "a TCP executor is connected to, not started",
             ))
         }
     };
@@ -173,13 +206,16 @@ fn sysroot(arch: ArchKind) -> Result<PathBuf> {
 }
 
 impl Executor {
-    /// Starts an executor.
+    /// Starts an executor (or, for [`ExecutorKind::Tcp`], connects to one).
     pub fn spawn(kind: ExecutorKind) -> Result<Self> {
+        if let ExecutorKind::Tcp { addr } = &kind {
+            return Self::connect(addr);
+        }
         let exe = executor_file(&kind)?;
         let exe_path = format!("/proc/self/fd/{}", exe.as_raw_fd());
         let (ours, theirs) = UnixStream::pair().map_err(|e| io_err("creating the channel", e))?;
         let mut cmd = match &kind {
-            ExecutorKind::Process => Command::new(&exe_path),
+            ExecutorKind::Process | ExecutorKind::Tcp { .. } => Command::new(&exe_path),
             ExecutorKind::Qemu { arch } => {
                 let mut c = Command::new(format!("qemu-{}", arch.name()));
                 c.arg("-L").arg(sysroot(*arch)?).arg(&exe_path);
@@ -228,17 +264,46 @@ impl Executor {
         })?;
         drop(theirs);
         drop(exe);
+        Self::greet(Peer::Child(child), OwnedFd::from(ours))
+    }
+
+    /// Connects to an executor listening at `addr` (`HOST:PORT`, started with
+    /// `jitlink-executor --listen HOST:PORT`); the architecture is the one it reports.
+    pub fn connect(addr: &str) -> Result<Self> {
+        use std::net::{TcpStream, ToSocketAddrs};
+        let what = || format!("connecting to the executor at {addr}");
+        let mut last = None;
+        let addrs = addr.to_socket_addrs().map_err(|e| io_err(what(), e))?;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                Ok(s) => {
+                    // Requests and replies are small and strictly alternate: no Nagle delay.
+                    s.set_nodelay(true).map_err(|e| io_err(what(), e))?;
+                    return Self::greet(Peer::Remote(addr.to_string()), OwnedFd::from(s));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(io_err(
+            what(),
+            last.unwrap_or_else(|| std::io::Error::other("the name has no address")),
+        ))
+    }
+
+    /// Says hello on `chan` and reads what the executor reports about itself.
+    fn greet(peer: Peer, chan: OwnedFd) -> Result<Self> {
         let mut ex = Executor {
-            child,
-            chan: ours,
+            peer,
+            chan: std::fs::File::from(chan),
             info: TargetInfo {
                 arch: ArchKind::HOST,
                 page_size: 0,
                 libc_anchor: 0,
                 tlsdesc_resolver: 0,
             },
+            started: false,
         };
-        let hello = ex.request(OP_HELLO, &[], "hello")?;
+        let hello = ex.request(OP_HELLO, HELLO_MAGIC, "hello")?;
         if hello.len() != 24 {
             return Err(proto_err("hello", "short reply"));
         }
@@ -261,12 +326,33 @@ impl Executor {
         self.info
     }
 
-    /// The executor's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The executor's process id (`None` for an executor reached over TCP).
+    pub fn pid(&self) -> Option<u32> {
+        match &self.peer {
+            Peer::Child(c) => Some(c.id()),
+            Peer::Remote(_) => None,
+        }
+    }
+
+    /// Names the executor in errors about its channel.
+    fn name(&self, what: &str) -> String {
+        match &self.peer {
+            Peer::Child(_) => what.to_string(),
+            Peer::Remote(addr) => format!("{what} (executor at {addr})"),
+        }
     }
 
     fn request(&mut self, op: u32, payload: &[u8], what: &str) -> Result<Vec<u8>> {
+        let (status, body) = self.request_status(op, payload, what)?;
+        if status != 0 {
+            return Err(proto_err(self.name(what), &String::from_utf8_lossy(&body)));
+        }
+        Ok(body)
+    }
+
+    /// Sends a request; returns the reply's status (0, or an errno value) and body.
+    fn request_status(&mut self, op: u32, payload: &[u8], what: &str) -> Result<(u32, Vec<u8>)> {
+        let what = &self.name(what);
         let len = u32::try_from(payload.len())
             .map_err(|_| proto_err(what.to_string(), "request too large"))?;
         let mut msg = Vec::with_capacity(8 + payload.len());
@@ -288,10 +374,7 @@ impl Executor {
         self.chan
             .read_exact(&mut body)
             .map_err(|e| io_err(what.to_string(), e))?;
-        if status != 0 {
-            return Err(proto_err(what.to_string(), &String::from_utf8_lossy(&body)));
-        }
-        Ok(body)
+        Ok((status, body))
     }
 
     /// Addresses of `names` in the executor's process (0 for a name it does not define).
@@ -414,8 +497,9 @@ impl Executor {
     /// Starts `exit(entry(argc, argv, envp))` in the executor. Requests are still served while
     /// the program runs; [`Executor::wait`] returns how it ended.
     pub fn start_main(&mut self, entry: u64) -> Result<()> {
-        self.request(OP_RUN_MAIN, &words(&[entry]), "starting the program")
-            .map(drop)
+        self.request(OP_RUN_MAIN, &words(&[entry]), "starting the program")?;
+        self.started = true;
+        Ok(())
     }
 
     /// Stores `value` at the 8-byte aligned `addr` with one release-ordered atomic store (a
@@ -428,16 +512,21 @@ impl Executor {
     /// The dynamic symbol that starts at `addr` in the executor's process: size, whether it is
     /// a function, whether it lies in writable memory. `None` if there is none.
     pub fn describe(&mut self, addr: u64) -> Result<Option<crate::passes::got_stubs::HostSymbol>> {
-        match self.request(OP_DESCRIBE, &words(&[addr]), "describing a symbol") {
-            Ok(r) if r.len() == 16 => Ok(Some(crate::passes::got_stubs::HostSymbol {
+        let (status, r) =
+            self.request_status(OP_DESCRIBE, &words(&[addr]), "describing a symbol")?;
+        match status {
+            0 if r.len() == 16 => Ok(Some(crate::passes::got_stubs::HostSymbol {
                 size: u64_at(&r, 0),
                 function: u32_at(&r, 8) != 0,
                 writable: u32_at(&r, 12) != 0,
             })),
-            Ok(_) => Err(proto_err("describing a symbol", "wrong reply length")),
+            0 => Err(proto_err("describing a symbol", "wrong reply length")),
             // ENOENT: no symbol starts there.
-            Err(Error::Executor { .. }) if self.child_alive() => Ok(None),
-            Err(e) => Err(e),
+            s if s == libc::ENOENT as u32 => Ok(None),
+            _ => Err(proto_err(
+                self.name("describing a symbol"),
+                &String::from_utf8_lossy(&r),
+            )),
         }
     }
 
@@ -504,10 +593,6 @@ impl Executor {
         .map(drop)
     }
 
-    fn child_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
     /// Unmaps memory reserved by [`Executor::reserve`].
     pub fn release(&mut self, addr: u64, len: u64) -> Result<()> {
         self.request(OP_RELEASE, &words(&[addr, len]), "releasing memory")
@@ -515,21 +600,50 @@ impl Executor {
     }
 
     /// Waits for the executor process to end: after the program exits, or at once (closing the
-    /// channel ends an executor that runs no program).
+    /// channel ends an executor that runs no program). The channel stays open while a program
+    /// runs: an executor whose channel closes then ends the program (jitlink is gone).
     pub fn wait(mut self) -> Result<ExitStatus> {
-        let _ = self.chan.shutdown(std::net::Shutdown::Both);
-        self.child
-            .wait()
-            .map_err(|e| io_err("waiting for the executor", e))
+        if !self.started {
+            // SAFETY: shutdown on a socket descriptor this value owns; it only ends the
+            // sending direction, so the executor sees end of file.
+            unsafe { libc::shutdown(self.chan.as_raw_fd(), libc::SHUT_WR) };
+        }
+        match &mut self.peer {
+            Peer::Child(child) => child
+                .wait()
+                .map_err(|e| io_err("waiting for the executor", e)),
+            Peer::Remote(addr) => {
+                let what = format!("waiting for the program (executor at {addr})");
+                let mut frame = [0u8; 12];
+                self.chan.read_exact(&mut frame).map_err(|e| {
+                    let e = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        std::io::Error::other("the connection was closed before the program ended")
+                    } else {
+                        e
+                    };
+                    io_err(what.clone(), e)
+                })?;
+                if u32_at(&frame, 0) != END_FRAME || u32_at(&frame, 4) != 4 {
+                    return Err(proto_err(
+                        what,
+                        "the executor sent something else than its end",
+                    ));
+                }
+                Ok(ExitStatus::from_raw(u32_at(&frame, 8) as i32))
+            }
+        }
     }
 }
 
 impl Drop for Executor {
     fn drop(&mut self) {
-        // An executor that was not waited for is ended: it holds no state worth keeping.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        // An executor that was not waited for is ended: it holds no state worth keeping. One
+        // over TCP ends when the connection closes (its supervisor kills the program).
+        if let Peer::Child(child) = &mut self.peer {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 }

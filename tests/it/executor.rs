@@ -8,8 +8,13 @@ use jitlink::executor::{describe_status, Executor, ExecutorKind};
 /// the first two integer arguments.
 const ADD_X86_64: &[u8] = &[0x89, 0xf8, 0x01, 0xf0, 0xc3];
 const ADD_AARCH64: &[u8] = &[0x00, 0x00, 0x01, 0x0b, 0xc0, 0x03, 0x5f, 0xd6];
+/// `mov rax, [8]; ret` and `mov x0, #8; ldr x0, [x0]; ret`: a load from unmapped memory.
+const CRASH_X86_64: &[u8] = &[0x48, 0x8b, 0x04, 0x25, 0x08, 0, 0, 0, 0xc3];
+const CRASH_AARCH64: &[u8] = &[
+    0x00, 0x01, 0x80, 0xd2, 0x00, 0x00, 0x40, 0xf9, 0xc0, 0x03, 0x5f, 0xd6,
+];
 
-fn run_code(kind: ExecutorKind, code: &[u8], arch: jitlink::ArchKind) {
+fn run_code(kind: ExecutorKind, code: &[u8], crash: &[u8], arch: jitlink::ArchKind) {
     let mut ex = Executor::spawn(kind).expect("start the executor");
     let info = ex.info();
     assert_eq!(info.arch, arch, "the executor reports its architecture");
@@ -32,11 +37,18 @@ fn run_code(kind: ExecutorKind, code: &[u8], arch: jitlink::ArchKind) {
         .expect("atomic store");
     ex.release(data, info.page_size).expect("release");
 
-    // Code that crashes takes down the executor only: the call fails, and waiting reports the
-    // signal.
+    // A call outside executable memory is refused; code that crashes takes down the executor
+    // only: the call fails, and waiting reports the signal.
+    assert!(ex.call(8, &[]).is_err(), "a call to address 8 is refused");
+    ex.write(base, &[0])
+        .expect_err("code is no longer writable");
+    let bad = ex.reserve(info.page_size, 0, false).expect("reserve");
+    ex.write(bad, crash).expect("write");
+    ex.protect(bad, info.page_size, Perm::ReadExec)
+        .expect("protect");
     assert!(
-        ex.call(8, &[]).is_err(),
-        "a call into unmapped memory cannot return"
+        ex.call(bad, &[]).is_err(),
+        "a load from unmapped memory cannot return"
     );
     let status = ex.wait().expect("wait");
     let report = describe_status(status).expect_err("the executor was killed");
@@ -45,7 +57,12 @@ fn run_code(kind: ExecutorKind, code: &[u8], arch: jitlink::ArchKind) {
 
 #[test]
 fn host_process_runs_code_and_reports_a_crash() {
-    run_code(ExecutorKind::Process, ADD_X86_64, jitlink::ArchKind::X86_64);
+    run_code(
+        ExecutorKind::Process,
+        ADD_X86_64,
+        CRASH_X86_64,
+        jitlink::ArchKind::X86_64,
+    );
 }
 
 #[test]
@@ -55,6 +72,7 @@ fn aarch64_under_qemu_runs_code_and_reports_a_crash() {
             arch: jitlink::ArchKind::AArch64,
         },
         ADD_AARCH64,
+        CRASH_AARCH64,
         jitlink::ArchKind::AArch64,
     );
 }

@@ -21,6 +21,7 @@ mod differential;
 mod differential_aarch64;
 mod errors;
 mod executor;
+mod executor_tcp;
 mod fuzz_regressions;
 mod host;
 mod lazy;

@@ -1,0 +1,352 @@
+//! The executor over TCP on 127.0.0.1: `jitlink-executor --listen 127.0.0.1:0` (the binary
+//! build.rs puts next to jitlink) serves one `jitlink --executor tcp:...` connection. The
+//! program's output is the executor's; a dropped connection ends both sides with an error and
+//! leaves nothing running; garbage is an error exit of the executor, never a crash.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::common::rng::{Random, SplitMix64};
+use crate::common::*;
+
+/// A listening executor: its process, port, and its stdout and stderr lines as they come.
+struct Listening {
+    child: Child,
+    port: u16,
+    stdout: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Drop for Listening {
+    /// A failing test leaves nothing running: the executor's child dies with it.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn executor_path() -> std::path::PathBuf {
+    jitlink_path().with_file_name("jitlink-executor")
+}
+
+fn listen() -> Listening {
+    listen_with(Command::new(executor_path()))
+}
+
+/// The aarch64 executor under qemu-user, as on a board.
+fn listen_aarch64() -> Listening {
+    let mut cmd = Command::new(&tool("qemu-aarch64").path);
+    cmd.arg("-L")
+        .arg(AARCH64_SYSROOT)
+        .arg(jitlink_path().with_file_name("jitlink-executor-aarch64"));
+    listen_with(cmd)
+}
+
+fn listen_with(mut cmd: Command) -> Listening {
+    let mut child = cmd
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start jitlink-executor (build.rs copies it next to jitlink)");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    err.read_line(&mut first)
+        .expect("the executor's first line");
+    let port = first
+        .trim()
+        .strip_prefix("jitlink-executor: listening on 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let stderr = std::thread::spawn(move || {
+        let mut rest = first;
+        let _ = err.read_to_string(&mut rest);
+        rest
+    });
+    let (tx, stdout) = mpsc::channel();
+    let out = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Listening {
+        child,
+        port,
+        stdout,
+        stderr,
+    }
+}
+
+/// The executor's stderr, once it has ended.
+fn join(ex: &mut Listening) -> String {
+    let handle = std::mem::replace(&mut ex.stderr, std::thread::spawn(String::new));
+    handle.join().expect("stderr")
+}
+
+/// Waits up to 20 s for `child` to end.
+fn wait_ended(child: &mut Child, who: &str) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{who} is still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether process `pid` exists and is not a zombie (a zombie runs nothing; a reparented one
+/// may wait for a reaper that a container lacks).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Waits up to 10 s for process `pid` to be gone.
+fn gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !alive(pid)
+}
+
+const PROGRAM: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static __thread int calls;
+static int cmp(const void *a, const void *b) { calls++; return strcmp(*(char *const *)a, *(char *const *)b); }
+int main(int argc, char **argv) {
+    qsort(argv + 1, argc - 1, sizeof *argv, cmp);
+    for (int i = 1; i < argc; i++) printf("%d: %s\n", i, argv[i]);
+    printf("compared %d times\n", calls > 0);
+    fprintf(stderr, "to stderr\n");
+    return 3;
+}
+"#;
+
+/// A C program with arguments, a thread-local, stdout, stderr and an exit status, linked by
+/// jitlink through a TCP executor: its output (the executor's) and status are native's.
+#[test]
+fn a_program_over_tcp_matches_native() {
+    over_tcp(Compiler::Gcc, listen);
+}
+
+/// The same with the aarch64 executor (under qemu-user): the architecture is the executor's.
+#[test]
+fn an_aarch64_program_over_tcp_matches_native() {
+    over_tcp(Compiler::Aarch64Gcc, listen_aarch64);
+}
+
+fn over_tcp(compiler: Compiler, listen: fn() -> Listening) {
+    let config = Config::new(compiler, Opt::O2, Pic::Pie, false, false);
+    let objs = compile_generated(&config, &[("tcp_prog.c", PROGRAM)]);
+    let exe = native_link(&config, &objs, "tcp_prog");
+    let args: Vec<String> = ["pear", "apple", "fig"].map(String::from).to_vec();
+    let (ncode, nout, nerr) = outcome(native_command(compiler, &exe).args(&args));
+    assert_eq!(ncode, Some(3));
+
+    let mut ex = listen();
+    let spec = format!("tcp:127.0.0.1:{}", ex.port);
+    let (jcode, jout, jerr) = outcome(&mut jitlink_command(&["--executor", &spec], &objs, &args));
+    let status = wait_ended(&mut ex.child, "the executor");
+    let out: Vec<String> = ex.stdout.try_iter().collect();
+    let err = join(&mut ex);
+    assert_eq!(jcode, ncode, "jitlink's status is the program's: {jerr}");
+    assert_eq!(jout, "", "the program's output is the executor's");
+    assert_eq!(
+        status.code(),
+        ncode,
+        "the executor exits with the program's status: {err}"
+    );
+    assert_eq!(out.join("\n") + "\n", nout);
+    assert!(
+        err.ends_with(&nerr),
+        "executor stderr {err:?} ends with {nerr:?}"
+    );
+}
+
+const SLEEPER: &str = r#"#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    printf("running %d\n", (int)getpid());
+    fflush(stdout);
+    for (int i = 0; i < 600; i++) sleep(1);
+    return 0;
+}
+"#;
+
+/// Starts SLEEPER through a listening executor; returns both sides and the program's pid.
+fn start_sleeper() -> (Listening, Child, i32) {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let objs = compile_generated(&config, &[("tcp_sleeper.c", SLEEPER)]);
+    let ex = listen();
+    let spec = format!("tcp:127.0.0.1:{}", ex.port);
+    let jit = jitlink_command(&["--executor", &spec], &objs, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start jitlink");
+    let line = ex
+        .stdout
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the program runs in the executor");
+    let pid = line
+        .strip_prefix("running ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(alive(pid));
+    (ex, jit, pid)
+}
+
+/// Killing jitlink while the program runs ends the executor with an error, and the program.
+#[test]
+fn killing_jitlink_mid_run_ends_the_executor() {
+    let (mut ex, mut jit, pid) = start_sleeper();
+    jit.kill().expect("kill jitlink");
+    let _ = jit.wait();
+    let status = wait_ended(&mut ex.child, "the executor");
+    let err = join(&mut ex);
+    assert_eq!(status.code(), Some(1), "an error exit: {err}");
+    assert!(err.contains("connection to jitlink lost"), "{err}");
+    assert!(gone(pid), "the program was left running");
+}
+
+/// The same channel end in a child (`--executor process`): killing jitlink while the program
+/// runs ends the executor, which sees its channel close, instead of leaving an orphan.
+#[test]
+fn killing_jitlink_ends_a_child_executor() {
+    let config = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let objs = compile_generated(&config, &[("tcp_sleeper.c", SLEEPER)]);
+    let mut jit = jitlink_command(&["--executor", "process"], &objs, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start jitlink");
+    let mut line = String::new();
+    BufReader::new(jit.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the program's first line");
+    let pid: i32 = line
+        .trim()
+        .strip_prefix("running ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(alive(pid));
+    jit.kill().expect("kill jitlink");
+    let _ = jit.wait();
+    assert!(gone(pid), "the executor was left running as an orphan");
+}
+
+/// Killing the executor (the process the user started) while the program runs ends jitlink
+/// with an error naming the executor, and the program with it.
+#[test]
+fn killing_the_executor_mid_run_ends_jitlink() {
+    let (mut ex, mut jit, pid) = start_sleeper();
+    ex.child.kill().expect("kill the executor");
+    let _ = ex.child.wait();
+    let status = wait_ended(&mut jit, "jitlink");
+    let mut err = String::new();
+    let _ = jit.stderr.take().expect("stderr").read_to_string(&mut err);
+    assert_eq!(status.code(), Some(1), "an error exit: {err}");
+    assert!(
+        err.contains("executor at 127.0.0.1") && err.contains("closed before the program ended"),
+        "{err}"
+    );
+    assert!(gone(pid), "the program was left running");
+}
+
+/// One request frame.
+fn frame(op: u32, payload: &[u8]) -> Vec<u8> {
+    let mut m = op.to_le_bytes().to_vec();
+    m.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    m.extend_from_slice(payload);
+    m
+}
+
+/// Sends `bytes` to a fresh listening executor, closes, and returns how it ended and its stderr.
+fn send_to_executor(bytes: &[u8]) -> (ExitStatus, String) {
+    let mut ex = listen();
+    let mut s = TcpStream::connect(("127.0.0.1", ex.port)).expect("connect");
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    drop(s);
+    let status = wait_ended(&mut ex.child, "the executor");
+    (status, join(&mut ex))
+}
+
+/// Garbage (an HTTP request, random bytes, a hello of another protocol, lengths over their
+/// bound, unknown requests) ends the executor with status 2 and a message, never a signal;
+/// then a valid session with one request's op replaced, or one bit of its length flipped, ends
+/// it without a signal (another op turns names and sizes into addresses to write to or call).
+#[test]
+fn garbage_is_an_error_exit_never_a_crash() {
+    let hello = frame(1, b"jitlink-executor/1");
+    let mut rng = SplitMix64(0x7c9);
+    let random: Vec<u8> = (0..64).map(|_| rng.next() as u8).collect();
+    let mut over = hello.clone();
+    over.extend_from_slice(&frame(3, &[0; 24])[..4]);
+    over.extend_from_slice(&u32::MAX.to_le_bytes());
+    let mut unknown = hello.clone();
+    unknown.extend_from_slice(&frame(999, b"x"));
+    let cases: [(&str, Vec<u8>); 6] = [
+        ("http", b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        ("random", random),
+        ("other hello", frame(1, b"jitlink-executor/0")),
+        ("lookup first", frame(2, b"printf\0")),
+        ("length over bound", over),
+        ("unknown request", unknown),
+    ];
+    for (what, bytes) in &cases {
+        let (status, err) = send_to_executor(bytes);
+        assert_eq!(status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains("bad request"), "{what}: {err}");
+    }
+
+    // A valid session with no address in it: hello, lookup, arguments, reserve.
+    let mut session = hello.clone();
+    session.extend_from_slice(&frame(2, b"printf\0malloc\0"));
+    session.extend_from_slice(&frame(8, b"prog\0arg\0"));
+    let mut reserve = 4096u64.to_le_bytes().to_vec();
+    reserve.extend_from_slice(&[0; 16]);
+    session.extend_from_slice(&frame(3, &reserve));
+    let (status, err) = send_to_executor(&session);
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the valid session ends cleanly: {err}"
+    );
+    // Every request's op replaced by each op (and one past the last), and every bit of its
+    // length word flipped, one mutation at a time.
+    let mut mutations = Vec::new();
+    let mut at = 0;
+    while at < session.len() {
+        mutations.extend((0..=18u8).map(|op| (at, None, op)));
+        mutations.extend((0..32).map(|bit| (at + 4 + bit / 8, Some(bit % 8), 0)));
+        let len = u32::from_le_bytes(session[at + 4..at + 8].try_into().expect("4 bytes"));
+        at += 8 + len as usize;
+    }
+    for (at, bit, op) in mutations {
+        let mut m = session.clone();
+        match bit {
+            Some(bit) => m[at] ^= 1 << bit,
+            None => m[at] = op,
+        }
+        let (status, err) = send_to_executor(&m);
+        assert!(
+            status.code().is_some_and(|c| c < 128),
+            "byte {at} mutated (bit {bit:?}, op {op}): {status:?} {err}"
+        );
+    }
+}
