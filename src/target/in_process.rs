@@ -137,7 +137,9 @@ impl LinkTarget for InProcess<'_> {
     fn resolve_thread_locals(&mut self, names: &[(&[u8], bool)]) -> Result<Vec<Option<HostTls>>> {
         // The loader looks the names up in the global scope: open the libraries a compiler
         // driver links first (libstdc++ defines `std::__once_callable`).
-        self.host.open_defaults();
+        if !names.is_empty() {
+            self.host.open_defaults();
+        }
         tls::resolve_host(names)
     }
 
