@@ -435,7 +435,10 @@ impl LazySession {
                     })
                 })
                 .collect();
-            let trampolines = s.trampolines().reentry(handlers)?;
+            // SAFETY: each handler returns its function's stub target after materializing it:
+            // the linked function itself, which has the signature its callers call it with, and
+            // stays mapped while the session (which owns the trampolines) lives.
+            let trampolines = unsafe { s.trampolines().reentry(handlers)? };
             let initial: Vec<(&str, Target<'_>)> = lazy_functions
                 .iter()
                 .zip(&trampolines)

@@ -340,7 +340,10 @@ impl Reoptimizer {
                 (shared.opts.threshold, h.target(), handler)
             })
             .collect();
-        let counters = s.trampolines().counting_with(items, shared.opts.counters)?;
+        // SAFETY: each target is the tier-0 function its stub pointed at, linked in this
+        // session (never removed by the re-optimizer), and each handler returns the address of
+        // the function's better version or of the tier-0 one: both take the callers' arguments.
+        let counters = unsafe { s.trampolines().counting_with(items, shared.opts.counters)? };
         let mut functions = lock(&shared.functions);
         for ((name, stub), counter) in stubs.into_iter().zip(counters) {
             stub.redirect(counter.addr());

@@ -54,6 +54,13 @@
 //! // Trampoline fields are private.
 //! fn f(t: &jitlink::stubs::Trampoline) -> u64 { t.counter }
 //! ```
+//!
+//! ```compile_fail,E0133
+//! // A trampoline jumps to the addresses it is given: making one is `unsafe`.
+//! let s = jitlink::Session::new(jitlink::Options::default());
+//! let h: jitlink::stubs::Handler = std::sync::Arc::new(|| Ok(8));
+//! s.trampolines().counting(vec![(1, 8, h)]);
+//! ```
 
 mod names;
 mod pool;
@@ -64,6 +71,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use pool::{EmitStubs, RawStub};
 pub use pool::{StubHandle, StubPool};
+pub use crate::runtime::reentry::Handler;
 pub use trampolines::{Counters, Trampoline, TrampolinePool};
 
 use crate::error::Result;

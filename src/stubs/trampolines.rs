@@ -342,7 +342,13 @@ impl<A: Arch> TrampolinePool<A> {
 
     /// Re-entry trampolines: each enters the runtime, which calls its handler and continues at
     /// the address the handler returns.
-    pub fn reentry(&self, handlers: Vec<Handler>) -> Result<Vec<Trampoline>> {
+    ///
+    /// # Safety
+    ///
+    /// Every address a handler returns must be the entry of a function that takes the
+    /// trampoline's callers' arguments and follows their calling convention, and stay so while
+    /// the trampoline can be called: the trampoline jumps there.
+    pub unsafe fn reentry(&self, handlers: Vec<Handler>) -> Result<Vec<Trampoline>> {
         self.take(
             Kind::Reentry,
             handlers.into_iter().map(|h| (0, 0, h)).collect(),
@@ -353,15 +359,25 @@ impl<A: Arch> TrampolinePool<A> {
     /// the one that crosses the threshold, which runs the handler in the runtime (and continues
     /// where the handler says). Counts are exact and exactly one call runs the handler
     /// ([`Counters::PerThread`], or [`Counters::Atomic`] where that is not available).
-    pub fn counting(&self, items: Vec<(u64, u64, Handler)>) -> Result<Vec<Trampoline>> {
-        self.counting_with(items, Counters::default())
+    ///
+    /// # Safety
+    ///
+    /// As for [`TrampolinePool::reentry`], for each `target` as well as for what each handler
+    /// returns: calls jump there.
+    pub unsafe fn counting(&self, items: Vec<(u64, u64, Handler)>) -> Result<Vec<Trampoline>> {
+        // SAFETY: the caller's contract is this function's.
+        unsafe { self.counting_with(items, Counters::default()) }
     }
 
     /// [`TrampolinePool::counting`] with the given kind of counters. [`Counters::PerThread`]
     /// falls back to [`Counters::Atomic`] where per-thread counters are not available (another
     /// architecture, jitlink not in the main executable, out of counter slots); the trampolines
     /// say which they use.
-    pub fn counting_with(
+    ///
+    /// # Safety
+    ///
+    /// As for [`TrampolinePool::counting`].
+    pub unsafe fn counting_with(
         &self,
         items: Vec<(u64, u64, Handler)>,
         counters: Counters,
