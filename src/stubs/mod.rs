@@ -69,9 +69,9 @@ mod trampolines;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use crate::runtime::reentry::Handler;
 pub(crate) use pool::{EmitStubs, RawStub};
 pub use pool::{StubHandle, StubPool};
-pub use crate::runtime::reentry::Handler;
 pub use trampolines::{Counters, Trampoline, TrampolinePool};
 
 use crate::error::Result;
