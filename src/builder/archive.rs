@@ -88,7 +88,6 @@ impl ArchiveIndex {
                 range: (start, end),
                 external: None,
             });
-            index.copies.push(OnceLock::new());
         }
         index.copies.resize_with(index.members.len(), OnceLock::new);
         // Mach-O members name their symbols `_name`; the link looks up `name`.

@@ -122,13 +122,7 @@ pub fn run<A: Arch>(
                 EdgeRole::Data(Reach::Any) => continue,
                 EdgeRole::Data(class) => {
                     let Some(addr) = abs else { continue };
-                    let ok = match class {
-                        Reach::Abs32 => addr < (1 << 31),
-                        // Only the graph is within 32 bits above its base.
-                        Reach::ImageRel32 => false,
-                        Reach::PcRel32 | Reach::Any => pc_reach,
-                    };
-                    if ok || addr == 0 {
+                    if data_reaches(class, addr, reach) || addr == 0 {
                         continue;
                     }
                     let callable = target.callable;
@@ -253,6 +247,17 @@ fn pair_relaxable<A: Arch>(g: &LinkGraph<'_, A>, b: usize, e: &Edge<A::EdgeKind>
         })
 }
 
+/// Whether a data reference of reach `class` can hold host address `addr` as it is.
+fn data_reaches(class: Reach, addr: u64, reach: &dyn Reachability) -> bool {
+    match class {
+        Reach::Any => true,
+        Reach::Abs32 => addr < (1 << 31),
+        // Only the graph is within 32 bits above its base.
+        Reach::ImageRel32 => false,
+        Reach::PcRel32 => reach.pc_rel(addr),
+    }
+}
+
 /// Host functions that some data reference (a 32-bit absolute or PC-relative address of the
 /// function, as `-fno-pic` code takes it) cannot reach: each gets a stub in reach that stands
 /// for it in every reference of the graph. A host address counts as a function when the host
@@ -271,13 +276,7 @@ fn canonical_stubs<A: Arch>(
             };
             let s = &g.symbols[e.target.index()];
             let Def::Absolute(addr) = s.def else { continue };
-            let reaches = match class {
-                Reach::Any => true,
-                Reach::Abs32 => addr < (1 << 31),
-                Reach::ImageRel32 => false,
-                Reach::PcRel32 => reach.pc_rel(addr),
-            };
-            if reaches || addr == 0 || decided.contains_key(&e.target) {
+            if data_reaches(class, addr, reach) || addr == 0 || decided.contains_key(&e.target) {
                 continue;
             }
             let function = match host.describe(addr) {
