@@ -49,6 +49,9 @@ impl Inputs {
             InputKind::Archive if macho::is_fat(&bytes) => self.add_fat_archive(name, &bytes)?,
             InputKind::Archive => {
                 let index = ArchiveIndex::parse(&name, &bytes)?;
+                // Indexing read every member's header (and the page cache maps large files in
+                // large folios): only the members a link loads need to be resident.
+                bytes.release_pages();
                 self.loaded.push(vec![false; index.members.len()]);
                 self.archives.push(ArchiveInput {
                     name,

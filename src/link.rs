@@ -243,6 +243,11 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
         &plan,
     )?;
     ctx.timings.add("resolve", t);
+    // The archive members the graph needs are built into it: their relocations and symbol
+    // tables are not read again.
+    for a in inputs.archives {
+        a.bytes.release_pages();
+    }
     let Some(resolved) = resolved else {
         return Ok(None);
     };
@@ -301,6 +306,9 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
     };
     for (body, handle) in &resolved.redirected {
         handle.redirect(b.g.address(*body));
+    }
+    for bytes in files.iter().map(|(_, b)| *b) {
+        bytes.release_pages();
     }
     ctx.timings.add("finalize", t);
     Ok(Some(Linked {
@@ -432,6 +440,9 @@ fn build<'a, A: LinkArch>(
     g.reserve(nsec, nsym);
     for (name, bytes) in pending {
         builder::add_object(&mut g, &mut st, name, bytes)?;
+    }
+    for (_, bytes) in pending {
+        bytes.release_pages();
     }
     let root = match &plan.bind {
         Some(spec) => Some(bind::run(&mut g, spec, &|name| {

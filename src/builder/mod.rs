@@ -65,6 +65,26 @@ impl Bytes {
         let _ = map.advise(memmap2::Advice::Random);
         Ok(Bytes::Mapped(map))
     }
+
+    /// Gives the pages of a mapped file back to the kernel: the process keeps the mapping,
+    /// which reads the same bytes again from the page cache on its next access. A link calls it
+    /// once the graph is built (relocations and symbol tables are never read again) and once
+    /// the set is committed (its bytes are in the image), so that neither the link's peak
+    /// memory nor the running program carries the inputs. Bytes in memory stay as they are.
+    pub fn release_pages(&self) {
+        match self {
+            Bytes::Mapped(m) => {
+                // SAFETY: the mapping is private, read-only and never written, so none of its
+                // pages holds anything but the file's bytes: dropping them changes no byte
+                // any reference into the mapping sees (the next read faults the same bytes in
+                // from the page cache). A concurrent change of the file on disk is the
+                // contract of `map_file` either way.
+                let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+            }
+            Bytes::Owned(_) => {}
+            Bytes::Shared(b) => b.release_pages(),
+        }
+    }
 }
 
 /// What kind of input a byte string is.
