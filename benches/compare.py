@@ -520,28 +520,21 @@ SPAWN_C = r"""
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* usage: spawn REPORT_FD PROGRAM [ARG...]: runs PROGRAM, writes "<wall ns> <maxrss KiB>\n"
- * to REPORT_FD, exits with PROGRAM's status (128 + signal when killed). */
-int main(int argc, char **argv)
+/* Runs argv[0..] and waits for it; returns its status as an exit code and its peak RSS. */
+static int run(char **argv, long *maxrss)
 {
-    if (argc < 3)
-        return 125;
-    int report = atoi(argv[1]);
-    if (fcntl(report, F_SETFD, FD_CLOEXEC) != 0)
-        return 125;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     pid_t pid = fork();
     if (pid < 0)
         return 125;
     if (pid == 0) {
-        execvp(argv[2], argv + 2);
-        fprintf(stderr, "spawn: cannot run %s\n", argv[2]);
+        execvp(argv[0], argv);
+        fprintf(stderr, "spawn: cannot run %s\n", argv[0]);
         _exit(127);
     }
     int status;
@@ -549,12 +542,61 @@ int main(int argc, char **argv)
     while (wait4(pid, &status, 0, &ru) < 0)
         if (errno != EINTR)
             return 125;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long long ns = (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
-    dprintf(report, "%lld %ld\n", ns, ru.ru_maxrss);
+    if (ru.ru_maxrss > *maxrss)
+        *maxrss = ru.ru_maxrss;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
+}
+
+/* usage: spawn REPORT_FD PROGRAM [ARG...] [--then PROGRAM2 [ARG...]]: runs PROGRAM (then,
+ * if it succeeded, PROGRAM2), writes "<wall ns> <maxrss KiB>\n" to REPORT_FD (the wall time
+ * of both, the larger of their peaks), exits with the status of the last one run (128 +
+ * signal when killed). */
+int main(int argc, char **argv)
+{
+    if (argc < 3)
+        return 125;
+    int report = atoi(argv[1]);
+    if (fcntl(report, F_SETFD, FD_CLOEXEC) != 0)
+        return 125;
+    char **second = NULL;
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--then") == 0) {
+            argv[i] = NULL;
+            second = argv + i + 1;
+            break;
+        }
+    if (second && !*second)
+        return 125;
+    struct timespec t0, t1;
+    long maxrss = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = run(argv + 2, &maxrss);
+    if (rc == 0 && second)
+        rc = run(second, &maxrss);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long long ns = (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+    dprintf(report, "%lld %ld\n", ns, maxrss);
+    return rc;
+}
+"""
+
+# Loads a shared object the way a program that links one and opens it would: all symbols bound
+# at once (RTLD_NOW), nothing run but the object's initializers.
+DLLOAD_C = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+
+int main(int argc, char **argv)
+{
+    if (argc != 2)
+        return 2;
+    if (!dlopen(argv[1], RTLD_NOW | RTLD_LOCAL)) {
+        fprintf(stderr, "dlload: %s\n", dlerror());
+        return 1;
+    }
+    return 0;
 }
 """
 
@@ -580,6 +622,80 @@ def spawner():
             kp.write_text(key + "\n")
         _spawner = exe
     return _spawner
+
+
+_dlload = None
+
+
+def dlload():
+    """Path of the shared-object loader, compiled (and cached) on first use. It links libm
+    and libdl, so that what the workloads take from them resolves as it does in jitlink's
+    process."""
+    global _dlload
+    if _dlload is None:
+        d = CACHE / "tools"
+        src = d / "dlload.c"
+        write_if_changed(src, DLLOAD_C.lstrip())
+        obj = Compile(src, d / "dlload.o", ["-O2"])
+        run_compiles([obj], "loader")
+        exe = d / "dlload"
+        key = file_hash(obj.out)
+        kp = d / "dlload.key"
+        if not (exe.exists() and kp.exists() and kp.read_text().strip() == key):
+            res = subprocess.run([CC, str(obj.out), "-o", str(exe), "-lm", "-ldl"],
+                                 capture_output=True, text=True)
+            if res.returncode != 0:
+                raise BenchError(f"cannot link the loader: {res.stderr}")
+            kp.write_text(key + "\n")
+        _dlload = exe
+    return _dlload
+
+
+# The system linkers jitlink is compared with as `LINKER -shared` + `dlopen`: the command that
+# writes OUT from the objects. -Bsymbolic binds the objects' own definitions inside the shared
+# object (as jitlink binds them inside the linked set), which also lets objects compiled as
+# position-independent executables (Debian's default) link as a shared object. mold runs with
+# --no-fork so that its peak memory is that of the process waited for (the default forks the
+# linking process off and the parent's peak would be measured).
+SHARED_LINKERS = {
+    "lld": lambda out, objs: ["ld.lld-19", "-shared", "-Bsymbolic", "-o", str(out), *objs],
+    "mold": lambda out, objs: ["mold", "-shared", "-Bsymbolic", "--no-fork", "-o", str(out),
+                               *objs],
+}
+
+
+def shared_command(linker, w, objects):
+    out = CACHE / "shared" / f"{w.name}-{linker}.so"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tool = SHARED_LINKERS[linker](out, [str(o) for o in objects])
+    if shutil.which(tool[0]) is None:
+        raise BenchError(f"{tool[0]} not found (Debian packages lld-19 and mold)")
+    return [*tool, "--then", str(dlload()), str(out)]
+
+
+def bench_shared(w, args, jitlink, objects, cmd_j):
+    """jitlink --noexec against each of --shared's linkers + dlopen, alternated pair by pair."""
+    out = {}
+    for linker in args.shared:
+        cmd_s = shared_command(linker, w, objects)
+        log(f"  against {linker} -shared + dlopen")
+
+        def on_fail(s, linker=linker):
+            log(f"  {linker} + dlopen failed on {w.name}: {s.failure_text()}")
+
+        j, sh, sout = alternate(
+            cmd_j, cmd_s, args.runs, args.warmup, args.timeout,
+            lambda s: check_jitlink(s, cmd_j), on_fail,
+        )
+        entry = {"command": quote(cmd_s), "jitlink": summarize(j),
+                 "shared": summarize(sh) if sh and not sout.failure else None,
+                 "failure": sout.failure.failure_text() if sout.failure else None}
+        if entry["shared"]:
+            entry["time_ratio"] = entry["jitlink"]["median_ms"] / entry["shared"]["median_ms"]
+            entry["rss_ratio"] = (entry["jitlink"]["median_rss_mib"]
+                                  / entry["shared"]["median_rss_mib"])
+        out[linker] = entry
+    return out
 
 
 class Sample:
@@ -804,6 +920,7 @@ def bench_workload(w, args, jitlink, llvm):
         ),
         "llvm_stopped_by_budget": lout.stopped_by_budget,
         "timings": jitlink_timings(jitlink, objects, args.timeout, args.timings_runs),
+        "shared": bench_shared(w, args, jitlink, objects, cmd_j) if args.shared else {},
         "inputs": [str(o) for o in objects],
     }
     if res["llvm"]:
@@ -916,6 +1033,41 @@ def report_noexec(results):
                f"Stages: {which} per workload.")
     out.append("")
     out.append(fmt_table(headers2, rows2))
+
+    shared_rows = []
+    for r in results:
+        for linker, e in r.get("shared", {}).items():
+            j, sh = e["jitlink"], e["shared"]
+            shared_rows.append([
+                r["name"], linker, f"{j['median_ms']:.2f}",
+                f"{sh['median_ms']:.2f}" if sh else "FAILED",
+                fmt_ratio(e["time_ratio"]) if sh else "-",
+                f"{j['median_rss_mib']:.1f}",
+                f"{sh['median_rss_mib']:.1f}" if sh else "FAILED",
+                fmt_ratio(e["rss_ratio"]) if sh else "-",
+                (e["failure"] or "")[:110],
+            ])
+    if shared_rows:
+        out.append("")
+        out.append("against LINKER -shared -Bsymbolic + dlopen(RTLD_NOW) in a small loader "
+                   "(wall: both processes; peak: the larger of the two), alternated with "
+                   "jitlink --noexec pair by pair:")
+        out.append("")
+        out.append(fmt_table(["workload", "linker", "jitlink ms", "link+dlopen ms", "time j/s",
+                              "jitlink MiB", "link+dlopen MiB", "RSS j/s", "failure"],
+                             shared_rows, ["<", "<"] + [">"] * 6 + ["<"]))
+
+    growth = []
+    by_name = {r["name"]: r for r in results}
+    for small, big in (("scale-10k", "scale-100k"), ("scale-10k-fsec", "scale-100k-fsec")):
+        if small in by_name and big in by_name:
+            a, b = by_name[small], by_name[big]
+            growth.append(f"{big} / {small}: wall {b['jitlink']['median_ms'] / a['jitlink']['median_ms']:.2f}x, "
+                          f"--timings total {b['timings']['total_ms'] / a['timings']['total_ms']:.2f}x, "
+                          f"relocations {b['relocations'] / a['relocations']:.2f}x")
+    if growth:
+        out.append("")
+        out.append("growth of jitlink's whole process: " + "; ".join(growth))
     return "\n".join(out)
 
 
@@ -952,10 +1104,11 @@ def header_lines(args, llvm=None):
 # --------------------------------------------------------------------------------------------
 
 
-def link_native_sqlite(objects):
-    out = CACHE / "sqlite" / "sqlite-native"
+def link_native(name, objects, libs):
+    """The program linked by the system linker (through clang-19), cached by its inputs."""
+    out = CACHE / "native" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
     flags = ["-O2"]
-    libs = ["-lm"]
     key = hashlib.sha256(json.dumps({
         "compiler": CC, "version": cc_version(), "flags": flags, "libs": libs,
         "objects": [file_hash(o) for o in objects],
@@ -972,60 +1125,99 @@ def link_native_sqlite(objects):
     return out
 
 
-def run_sqlite(args, jitlink):
-    objects = build_sqlite()  # [driver.o, sqlite3.o]
-    driver_o, sqlite_o = objects
-    native = link_native_sqlite([driver_o, sqlite_o])
-    rows = str(args.rows)
-    cmd_n = [str(native), rows]
-    cmd_j = [str(jitlink), str(sqlite_o), str(driver_o), "--", rows]
+STATIC_SSL = Path("/usr/lib/x86_64-linux-gnu/libssl.a")
+STATIC_CRYPTO = Path("/usr/lib/x86_64-linux-gnu/libcrypto.a")
 
+
+def build_tls_session():
+    src = ROOT / "benches" / "tls_session.c"
+    job = Compile(src, CACHE / "tls" / "tls_session.o", ["-O2"])
+    run_compiles([job], "tls session")
+    for a in (STATIC_SSL, STATIC_CRYPTO):
+        if not a.exists():
+            raise BenchError(f"{a} not found (Debian package libssl-dev)")
+    return [job.out]
+
+
+def program_commands(name, args, jitlink):
+    """(native command, jitlink command, label) of a program the run mode measures."""
+    if name == "sqlite":
+        driver_o, sqlite_o = build_sqlite()
+        native = link_native("sqlite", [driver_o, sqlite_o], ["-lm"])
+        rows = str(args.rows)
+        return ([str(native), rows], [str(jitlink), str(sqlite_o), str(driver_o), "--", rows],
+                f"sqlite ({rows} rows)")
+    if name == "lua":
+        objects = build_lua()
+        native = link_native("lua", objects, ["-lm"])
+        return [str(native)], [str(jitlink), *map(str, objects)], "lua"
+    if name == "tls":
+        objects = build_tls_session()
+        archives = [str(STATIC_SSL), str(STATIC_CRYPTO)]
+        native = link_native("tls_session", objects,
+                             [f"-l:{STATIC_SSL.name}", f"-l:{STATIC_CRYPTO.name}"])
+        return ([str(native)], [str(jitlink), *map(str, objects), *archives],
+                "TLS 1.3 session over libssl.a + libcrypto.a")
+    raise BenchError(f"no program {name} (have {', '.join(RUN_PROGRAMS)})")
+
+
+RUN_PROGRAMS = ("sqlite", "lua", "tls")
+
+
+def run_program(name, args, jitlink):
+    """Runs program `name` natively and under jitlink, alternated, with the same output."""
+    cmd_n, cmd_j, label = program_commands(name, args, jitlink)
     ref = run_once(cmd_n, args.timeout)
     if ref.rc != 0:
-        raise BenchError(f"native sqlite driver failed (exit {ref.rc}): {ref.stderr.decode()}")
+        raise BenchError(f"native {label} failed (exit {ref.rc}): {ref.stderr.decode()}")
     expect = ref.stdout
 
     def check_native(s):
         if s.rc != 0 or s.stdout != expect:
-            raise BenchError(f"native sqlite driver failed or changed its output (exit {s.rc})")
+            raise BenchError(f"native {label} failed or changed its output (exit {s.rc})")
 
     def check_j(s):
         if s.rc != 0 or s.stdout != expect:
             detail = s.stderr.decode(errors="replace")[:2000]
-            raise BenchError(f"jitlink run of the sqlite driver failed (exit {s.rc}) or its output "
+            raise BenchError(f"jitlink run of {label} failed (exit {s.rc}) or its output "
                              f"differs from the native one: {quote(cmd_j)}\n{detail}\n"
                              f"stdout:\n{s.stdout.decode(errors='replace')[:2000]}")
 
-    def jit_fail(s):
-        check_j(s)
-
-    log(f"measuring sqlite run ({rows} rows): {args.warmup}+{args.runs} runs each")
-    # A = native, B = jitlink; a jitlink failure raises from jit_fail.
+    log(f"measuring {label}: {args.warmup}+{args.runs} runs each")
+    # A = native, B = jitlink; a jitlink failure raises from check_j.
     n, j, _ = alternate(cmd_n, cmd_j, args.runs, args.warmup, args.timeout, check_native,
-                        jit_fail, b_ok=lambda s: s.stdout == expect)
+                        check_j, b_ok=lambda s: s.stdout == expect)
     sn, sj = summarize(n), summarize(j)
     result = {
-        "mode": "run-sqlite",
-        "rows": args.rows,
+        "mode": "run", "program": name, "label": label,
+        "rows": args.rows if name == "sqlite" else None,
         "native": sn, "jitlink": sj,
         "time_ratio": sj["median_ms"] / sn["median_ms"],
         "rss_ratio": sj["median_rss_mib"] / sn["median_rss_mib"],
+        "rss_goal_mib": 1.25 * sn["median_rss_mib"] + 4.0,
         "command_native": quote(cmd_n), "command_jitlink": quote(cmd_j),
         "output": expect.decode(errors="replace"),
     }
     result["inner_time_ratio"] = sj["median_inner_ms"] / sn["median_inner_ms"]
-    headers = ["run", "runs", "median ms", "min ms", "max ms", "in ms", "median MiB",
-               "time vs native", "in vs native", "RSS vs native"]
-    table = fmt_table(headers, [
-        ["native (clang-19 linked)", str(sn["runs"]), f"{sn['median_ms']:.1f}",
-         f"{sn['min_ms']:.1f}", f"{sn['max_ms']:.1f}", f"{sn['median_inner_ms']:.1f}",
-         f"{sn['median_rss_mib']:.1f}", "1.000", "1.000", "1.00"],
-        ["jitlink (link + run)", str(sj["runs"]), f"{sj['median_ms']:.1f}",
-         f"{sj['min_ms']:.1f}", f"{sj['max_ms']:.1f}", f"{sj['median_inner_ms']:.1f}",
-         f"{sj['median_rss_mib']:.1f}", f"{result['time_ratio']:.3f}",
-         f"{result['inner_time_ratio']:.3f}", f"{result['rss_ratio']:.2f}"],
-    ])
-    return result, table
+    return result
+
+
+def run_table(results):
+    headers = ["program", "run", "runs", "median ms", "min ms", "max ms", "in ms", "median MiB",
+               "time vs native", "in vs native", "RSS vs native", "1.25x native + 4 MiB"]
+    rows = []
+    for r in results:
+        sn, sj = r["native"], r["jitlink"]
+        rows.append([r["label"], "native (clang-19 linked)", str(sn["runs"]),
+                     f"{sn['median_ms']:.1f}", f"{sn['min_ms']:.1f}", f"{sn['max_ms']:.1f}",
+                     f"{sn['median_inner_ms']:.1f}", f"{sn['median_rss_mib']:.1f}",
+                     "1.000", "1.000", "1.00", ""])
+        rows.append([r["label"], "jitlink (link + run)", str(sj["runs"]),
+                     f"{sj['median_ms']:.1f}", f"{sj['min_ms']:.1f}", f"{sj['max_ms']:.1f}",
+                     f"{sj['median_inner_ms']:.1f}", f"{sj['median_rss_mib']:.1f}",
+                     f"{r['time_ratio']:.3f}", f"{r['inner_time_ratio']:.3f}",
+                     f"{r['rss_ratio']:.2f}", f"{r['rss_goal_mib']:.1f} MiB"])
+    return fmt_table(headers, rows, ["<", "<"] + [">"] * 10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1106,7 +1298,10 @@ def parse_args(argv):
                         "the 'llvm' columns are then the baseline's")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--run-sqlite", action="store_true",
-                   help="compare running the SQLite driver natively linked vs under jitlink")
+                   help="same as --run sqlite")
+    p.add_argument("--run", action="append", choices=RUN_PROGRAMS, metavar="PROGRAM",
+                   help="compare running PROGRAM natively linked vs under jitlink (time and max "
+                        f"RSS); repeatable; one of {', '.join(RUN_PROGRAMS)}")
     p.add_argument("--rows", type=int, default=SQLITE_RUN_ROWS,
                    help=f"rows for --run-sqlite (default {SQLITE_RUN_ROWS})")
     p.add_argument("--timeout", type=float, default=300.0,
@@ -1115,12 +1310,20 @@ def parse_args(argv):
     p.add_argument("--llvm-budget", type=float, default=300.0, metavar="SECONDS",
                    help="stop timing llvm-jitlink on a workload (keeping at least one timed run) "
                         "once one more run would take its total past SECONDS (default 300)")
+    p.add_argument("--shared", default="lld,mold", metavar="LINKERS",
+                   help="also compare with LINKER -shared + dlopen for each of these "
+                        f"(comma-separated, of {', '.join(SHARED_LINKERS)}; 'none' for none; "
+                        "default lld,mold)")
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     p.add_argument("--build-only", action="store_true",
                    help="build (or check the cache of) the selected workloads and exit")
     args = p.parse_args(argv)
     if args.runs < 1 or args.warmup < 0 or args.timings_runs < 1:
         p.error("--runs and --timings-runs must be >= 1, --warmup >= 0")
+    args.shared = [] if args.shared in ("", "none") else args.shared.split(",")
+    for linker in args.shared:
+        if linker not in SHARED_LINKERS:
+            p.error(f"--shared: unknown linker {linker} (have {', '.join(SHARED_LINKERS)})")
     return args
 
 
@@ -1156,15 +1359,18 @@ def main(argv=None):
         raise BenchError(f"{CC} not found (Debian package clang-19)")
 
     if args.run_sqlite:
-        result, table = run_sqlite(args, jitlink)
+        args.run = (args.run or []) + ["sqlite"]
+    if args.run:
+        results = [run_program(name, args, jitlink) for name in args.run]
         head = header_lines(args)
         print("\n".join(head))
-        print(f"command, native:  {result['command_native']}")
-        print(f"command, jitlink: {result['command_jitlink']}")
+        for r in results:
+            print(f"{r['label']}, native:  {r['command_native']}")
+            print(f"{r['label']}, jitlink: {r['command_jitlink']}")
         print()
-        print(table)
+        print(run_table(results))
         if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         return 0
 
     if args.baseline:
