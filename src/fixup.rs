@@ -8,27 +8,49 @@
 use jitlink_arch::{Arch, FixupError, FixupValues, TlsValues};
 
 use crate::error::{Error, FixupFailure, Result};
-use crate::graph::{BlockId, Content, Def, LinkGraph, SectionRole};
+use crate::graph::{BlockId, Content, Def, InputId, LinkGraph, SectionRole};
 pub use crate::memory::Image;
 
 /// Writes all content and fixups into `mem`; thread-local blocks are left to [`apply_tls`].
-pub fn apply<A: Arch>(g: &LinkGraph<'_, A>, mem: &mut dyn Image, tls: TlsValues) -> Result<()> {
+///
+/// Blocks are written in the order they were built, one input after the other, and `copied` is
+/// told of each input as soon as the last of its blocks is written: from then on this stage
+/// reads nothing of it, so the caller can give its pages back while the others are copied.
+pub fn apply<A: Arch>(
+    g: &LinkGraph<'_, A>,
+    mem: &mut dyn Image,
+    tls: TlsValues,
+    copied: &mut dyn FnMut(InputId),
+) -> Result<()> {
     let got = got_address(g);
-    let blocks = g
-        .sections
-        .iter()
-        .filter(|s| s.role != SectionRole::ThreadLocal)
-        .flat_map(|s| &s.blocks);
-    for &b in blocks {
-        let blk = &g.blocks[b.index()];
-        if matches!(blk.content, Content::Zero(_)) {
+    // The blocks laid out in the image (passes may have taken blocks out of their sections),
+    // and the last of them of each input.
+    let mut placed = vec![false; g.blocks.len()];
+    for s in g.sections.iter().filter(|s| s.role != SectionRole::ThreadLocal) {
+        for &b in &s.blocks {
+            placed[b.index()] = true;
+        }
+    }
+    let mut last = vec![usize::MAX; g.inputs.len()];
+    for (i, blk) in g.blocks.iter().enumerate() {
+        if let Some(l) = last.get_mut(blk.input as usize).filter(|_| placed[i]) {
+            *l = i;
+        }
+    }
+    for (i, blk) in g.blocks.iter().enumerate() {
+        if !placed[i] {
             continue;
         }
-        let len = blk.content.size() as usize;
-        let out = mem
-            .bytes_mut(blk.addr, len)
-            .ok_or(Error::Internal("a block lies outside its allocation"))?;
-        apply_block(g, b, out, got, tls)?;
+        if !matches!(blk.content, Content::Zero(_)) {
+            let len = blk.content.size() as usize;
+            let out = mem
+                .bytes_mut(blk.addr, len)
+                .ok_or(Error::Internal("a block lies outside its allocation"))?;
+            apply_block(g, BlockId(i as u32), out, got, tls)?;
+        }
+        if last.get(blk.input as usize) == Some(&i) {
+            copied(blk.input);
+        }
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap;
 use crate::builder::{self, BuildState, Bytes, HostAbi};
 use crate::debug::FunctionTable;
 use crate::error::{Error, Result, Undefined};
-use crate::graph::{BlockId, Content, Def, LinkGraph, SectionRole, SymbolId};
+use crate::graph::{BlockId, Content, Def, InputId, LinkGraph, SectionRole, SymbolId};
 use crate::inputs::{first_arch, load_archive_members, ArchiveInput, Inputs};
 use crate::layout::TlsLayout;
 use crate::memory::Image;
@@ -254,6 +254,20 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
 
     let (mut mem, tls) =
         place(&mut b, target, &plan, ctx.timings).map_err(|e| name_inputs(e, &b.g))?;
+    // Once an input's blocks are in the image, its pages go back to the kernel (what later
+    // stages still read of it, names and unwind tables, comes back from the page cache).
+    let input_bytes = &b.st.input_bytes;
+    let mut copied = |input: InputId| {
+        let Some(part) = input_bytes.get(input as usize) else {
+            return;
+        };
+        let mut all = inputs
+            .pending
+            .iter()
+            .map(|(_, bytes)| bytes)
+            .chain(inputs.archives.iter().map(|a| &a.bytes));
+        let _ = all.any(|bytes| bytes.release_within(part));
+    };
     let fixed = load_tls(&b.g, tls, target)
         .map_err(|e| name_inputs(e, &b.g))
         .and_then(|tls| {
@@ -265,6 +279,7 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
                 &mut ctx,
                 &*target,
                 &plan,
+                &mut copied,
             )
         });
     let fixed = match fixed {
@@ -579,6 +594,7 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     ctx: &mut Context<'_>,
     target: &T,
     plan: &Plan<'_>,
+    copied: &mut dyn FnMut(InputId),
 ) -> Result<FixedUp> {
     let (set, replaces) = (plan.set, plan.replaces);
     let big = g.symbols.len() >= PARALLEL_SYMBOLS;
@@ -589,7 +605,7 @@ fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     let mut table = None;
     let mut work = |timings: &mut Timings| {
         let t = timings.start();
-        fixed = fixup::apply(g, mem, tls);
+        fixed = fixup::apply(g, mem, tls, copied);
         timings.add("fixup", t);
         let t = timings.start();
         fixed = std::mem::replace(&mut fixed, Ok(())).and_then(|()| eh_frame::check(g, mem));

@@ -66,6 +66,35 @@ impl Bytes {
         Ok(Bytes::Mapped(map))
     }
 
+    /// Like [`Bytes::release_pages`] for the pages that lie wholly inside `part`, if `part` is
+    /// a part of these bytes; false if it is not.
+    pub fn release_within(&self, part: &[u8]) -> bool {
+        let (start, end) = (self.as_ptr() as usize, self.as_ptr() as usize + self.len());
+        let (p, q) = (part.as_ptr() as usize, part.as_ptr() as usize + part.len());
+        if part.is_empty() || p < start || q > end {
+            return false;
+        }
+        match self {
+            Bytes::Mapped(_) => {
+                let page = region::page::size();
+                let (from, to) = (p.next_multiple_of(page), q - q % page);
+                if from < to {
+                    // SAFETY: [from, to) lies inside this private, read-only mapping that
+                    // nothing writes: as for `release_pages`, dropping its pages changes no
+                    // byte that any reference into the mapping sees.
+                    let _ = unsafe {
+                        libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED)
+                    };
+                }
+            }
+            Bytes::Owned(_) => {}
+            Bytes::Shared(b) => {
+                b.release_within(part);
+            }
+        }
+        true
+    }
+
     /// Gives the pages of a mapped file back to the kernel: the process keeps the mapping,
     /// which reads the same bytes again from the page cache on its next access. A link calls it
     /// once the graph is built (relocations and symbol tables are never read again) and once
@@ -128,6 +157,8 @@ pub fn detect(file: &str, data: &[u8]) -> Result<InputKind> {
 /// Builder state kept across the objects of one graph, for every format.
 #[derive(Default)]
 pub struct BuildState<'a> {
+    /// The bytes of each input, by input id (an archive member's own bytes).
+    pub input_bytes: Vec<&'a [u8]>,
     /// ELF: COMDAT signatures seen, shared symbols.
     pub elf: elf::ElfState<'a>,
     /// Mach-O: nothing beyond the graph yet, but kept for symmetry of the dispatch.
@@ -168,6 +199,9 @@ pub fn add_object<'a, A: ObjectArch>(
     file: &str,
     data: &'a [u8],
 ) -> Result<()> {
+    // The builder registers the object as the graph's next input.
+    state.input_bytes.resize(graph.inputs.len(), &[]);
+    state.input_bytes.push(data);
     match detect(file, data)? {
         InputKind::Elf => elf::add_object(graph, &mut state.elf, file, data),
         InputKind::MachO => macho::add_object(graph, &mut state.macho, file, data),
