@@ -26,7 +26,11 @@ pub fn apply<A: Arch>(
     // The blocks laid out in the image (passes may have taken blocks out of their sections),
     // and the last of them of each input.
     let mut placed = vec![false; g.blocks.len()];
-    for s in g.sections.iter().filter(|s| s.role != SectionRole::ThreadLocal) {
+    for s in g
+        .sections
+        .iter()
+        .filter(|s| s.role != SectionRole::ThreadLocal)
+    {
         for &b in &s.blocks {
             placed[b.index()] = true;
         }
@@ -187,7 +191,7 @@ mod tests {
             base,
             bytes: vec![0; lay.len],
         };
-        apply(&g, &mut image, TlsValues::default()).unwrap();
+        apply(&g, &mut image, TlsValues::default(), &mut |_| {}).unwrap();
         let at = (g.blocks[words.index()].addr - base) as usize;
         let word = |i: usize| {
             let b = &image.bytes[at + 4 * i..at + 4 * i + 4];
