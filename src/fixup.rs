@@ -239,7 +239,7 @@ mod tests {
             base,
             bytes: vec![0; lay.len],
         };
-        apply(&g, &mut image, TlsValues::default()).unwrap();
+        apply(&g, &mut image, TlsValues::default(), &mut |_| {}).unwrap();
         let at = (g.blocks[block.index()].addr - base) as usize;
         assert_eq!(image.bytes[at..at + 8], base.to_le_bytes());
 
