@@ -250,7 +250,7 @@ mod tests {
             target: absolute,
             addend: 0,
         }];
-        let err = apply(&g, &mut image, TlsValues::default()).unwrap_err();
+        let err = apply(&g, &mut image, TlsValues::default(), &mut |_| {}).unwrap_err();
         let Error::Fixup(failure) = &err else {
             panic!("{err}");
         };
