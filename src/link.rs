@@ -271,16 +271,12 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
     let fixed = load_tls(&b.g, tls, target)
         .map_err(|e| name_inputs(e, &b.g))
         .and_then(|tls| {
-            fix_and_publish(
-                &b.g,
-                &mut mem,
+            let out = Output {
+                mem: &mut mem,
                 tls,
-                &resolved.redirected,
-                &mut ctx,
-                &*target,
-                &plan,
-                &mut copied,
-            )
+                copied: &mut copied,
+            };
+            fix_and_publish(&b.g, out, &resolved.redirected, &mut ctx, &*target, &plan)
         });
     let fixed = match fixed {
         Ok(f) => f,
@@ -583,19 +579,26 @@ fn host_thread_locals<A: LinkArch>(g: &LinkGraph<'_, A>) -> FxHashMap<SymbolId, 
     m
 }
 
-/// Applies every fixup into `mem` and checks the unwind information, while the set's symbols
-/// are published (on another core for a large set: both need only the layout). Returns what
-/// was published, and the function table if the target asked for it.
+/// Where the fixup stage writes: the set's memory, the thread-local values, and who is told
+/// when an input is wholly copied (see [`fixup::apply`]).
+struct Output<'o, M> {
+    mem: &'o mut M,
+    tls: TlsValues,
+    copied: &'o mut dyn FnMut(InputId),
+}
+
+/// Applies every fixup into the memory and checks the unwind information, while the set's
+/// symbols are published (on another core for a large set: both need only the layout). Returns
+/// what was published, and the function table if the target asked for it.
 fn fix_and_publish<A: LinkArch, T: LinkTarget>(
     g: &LinkGraph<'_, A>,
-    mem: &mut T::Memory,
-    tls: TlsValues,
+    out: Output<'_, T::Memory>,
     redirected: &[(SymbolId, RawStub)],
     ctx: &mut Context<'_>,
     target: &T,
     plan: &Plan<'_>,
-    copied: &mut dyn FnMut(InputId),
 ) -> Result<FixedUp> {
+    let Output { mem, tls, copied } = out;
     let (set, replaces) = (plan.set, plan.replaces);
     let big = g.symbols.len() >= PARALLEL_SYMBOLS;
     let has_tls = layout::first_tls_block(g).is_some();
