@@ -63,6 +63,7 @@ pub mod lazy;
 pub(crate) mod link;
 pub(crate) mod memory;
 pub(crate) mod name;
+pub(crate) mod name_index;
 pub(crate) mod options;
 pub(crate) mod passes;
 pub(crate) mod remote;

@@ -2,15 +2,15 @@
 //! declared functions), by name, with the input files of each set for messages. The pipeline
 //! publishes a set's definitions into it and takes them back if the link fails later.
 
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use jitlink_arch::Arch;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::graph::{Def, LinkGraph, Linkage, Scope, SymbolId};
+use crate::graph::{Def, LinkGraph, Linkage, Scope, Symbol, SymbolId};
 use crate::name::Name;
+use crate::name_index::{self as names, NameIndex};
 use crate::stubs::RawStub;
 
 /// The `set` of symbols that no linked set defines yet (lazily declared functions).
@@ -31,28 +31,80 @@ pub(crate) struct Defined {
     pub stub: bool,
 }
 
-/// The session's symbols, by name.
+/// The session's symbols, by name: the definitions in an arena, found through a
+/// [`NameIndex`] (a publish of many names hashes them first and prefetches their slots).
 #[derive(Default)]
 pub(crate) struct SymbolTable {
-    map: FxHashMap<Name, Defined>,
+    index: NameIndex,
+    /// The entries, by index; `None` for a free one (listed in `free`).
+    entries: Vec<Option<(Name, Defined)>>,
+    free: Vec<u32>,
     /// The input files of each set, by set id.
     files: FxHashMap<u32, Vec<Arc<str>>>,
 }
 
 impl SymbolTable {
+    /// The entry of `name`, hashed to `hash`.
+    #[inline]
+    fn find(&self, hash: u32, name: &[u8]) -> Option<u32> {
+        let entries = &self.entries;
+        self.index.get(hash, |i| {
+            entries
+                .get(i as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|(n, _)| n.as_bytes() == name)
+        })
+    }
+
     /// The definition of `name`.
     pub fn get(&self, name: &[u8]) -> Option<&Defined> {
-        self.map.get(name)
+        if self.entries.len() == self.free.len() {
+            return None;
+        }
+        let i = self.find(names::hash(name), name)?;
+        self.entries[i as usize].as_ref().map(|(_, d)| d)
     }
 
     /// True if `name` is defined.
     pub fn contains(&self, name: &[u8]) -> bool {
-        self.map.contains_key(name)
+        self.get(name).is_some()
     }
 
     /// Defines `name` (a lazily declared function, a stub), replacing what was there.
     pub fn insert(&mut self, name: &[u8], d: Defined) {
-        self.map.insert(Name::from(name), d);
+        let hash = names::hash(name);
+        match self.find(hash, name) {
+            Some(i) => {
+                if let Some((_, old)) = self.entries[i as usize].as_mut() {
+                    *old = d;
+                }
+            }
+            None => self.enter(hash, Name::from(name), d),
+        }
+    }
+
+    /// Enters a name that is not in the table.
+    fn enter(&mut self, hash: u32, name: Name, d: Defined) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = Some((name, d));
+                i
+            }
+            None => {
+                self.entries.push(Some((name, d)));
+                (self.entries.len() - 1) as u32
+            }
+        };
+        // The caller has looked the name up: no entry has it.
+        let _ = self.index.insert(hash, i, |_| false);
+    }
+
+    /// Takes `name` (hashed to `hash`) out of the table, returning its definition.
+    fn take(&mut self, hash: u32, name: &[u8]) -> Option<Defined> {
+        let i = self.find(hash, name)?;
+        self.index.remove(hash, i);
+        self.free.push(i);
+        self.entries[i as usize].take().map(|(_, d)| d)
     }
 
     /// Records the input files of set `set`.
@@ -98,7 +150,7 @@ impl SymbolTable {
             {
                 continue;
             }
-            if let Some(d) = self.map.get(s.name) {
+            if let Some(d) = self.get(s.name) {
                 if !d.weak && Some(d.set) != replaces {
                     return Err(Error::DuplicateDefinition {
                         symbol: String::from_utf8_lossy(s.name).into_owned(),
@@ -127,15 +179,27 @@ impl SymbolTable {
         let mut p = Published::default();
         let stubs_of: FxHashMap<SymbolId, u64> =
             redirected.iter().map(|(b, h)| (*b, h.stub)).collect();
-        self.map.reserve(g.globals.len());
-        for (i, s) in g.symbols.iter().enumerate() {
-            let Def::Block { block, .. } = s.def else {
-                continue;
-            };
-            if s.scope == Scope::Local || s.name.is_empty() || (has_tls && g.is_tls_block(block)) {
-                continue;
-            }
-            let id = SymbolId(i as u32);
+        // The definitions to publish, in symbol order; then their hashes (for a large set, all
+        // of them first, so that each one's slot is fetched some names ahead of its insertion).
+        let defs: Vec<(SymbolId, &Symbol<'_>)> = g
+            .symbols
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let Def::Block { block, .. } = s.def else {
+                    return None;
+                };
+                let public = s.scope != Scope::Local && !s.name.is_empty();
+                (public && !(has_tls && g.is_tls_block(block))).then_some((SymbolId(i as u32), s))
+            })
+            .collect();
+        let hashes = names::hashes(defs.len(), defs.iter().map(|(_, s)| s.name));
+        self.index.reserve(defs.len());
+        self.entries
+            .reserve(defs.len().saturating_sub(self.free.len()));
+        for (k, &(id, s)) in defs.iter().enumerate() {
+            names::ahead(&self.index, &hashes, k);
+            let hash = names::hash_at(&hashes, k, s.name);
             let stub = stubs_of.get(&id).copied();
             let d = Defined {
                 stub: stub.is_some(),
@@ -147,15 +211,18 @@ impl SymbolTable {
                 // Linker-made symbols (input SYNTHETIC) name no file.
                 file: s.input,
             };
-            match self.map.entry(Name::from(s.name)) {
-                Entry::Occupied(o) if !o.get().weak && Some(o.get().set) != replaces => continue,
-                Entry::Occupied(mut o) => {
-                    let old = o.insert(d);
-                    p.replaced.push((o.key().clone(), old));
+            match self.find(hash, s.name) {
+                Some(i) => {
+                    let Some((name, old)) = self.entries[i as usize].as_mut() else {
+                        continue;
+                    };
+                    if !old.weak && Some(old.set) != replaces {
+                        continue;
+                    }
+                    let old = std::mem::replace(old, d);
+                    p.replaced.push((name.clone(), old));
                 }
-                Entry::Vacant(v) => {
-                    v.insert(d);
-                }
+                None => self.enter(hash, Name::from(s.name), d),
             }
             p.names.extend_from_slice(s.name);
             p.name_ends.push(p.names.len() as u32);
@@ -167,8 +234,8 @@ impl SymbolTable {
     /// files.
     pub fn forget(&mut self, set_id: u32, p: &Published) {
         for name in p.names() {
-            if self.map.get(name).is_some_and(|d| d.set == set_id) {
-                self.map.remove(name);
+            if self.get(name).is_some_and(|d| d.set == set_id) {
+                self.take(names::hash(name), name);
             }
         }
         self.files.remove(&set_id);
@@ -179,7 +246,7 @@ impl SymbolTable {
     pub fn unpublish(&mut self, set_id: u32, p: &Published) {
         self.forget(set_id, p);
         for (name, d) in &p.replaced {
-            self.map.insert(name.clone(), d.clone());
+            self.insert(name.as_bytes(), d.clone());
         }
     }
 }

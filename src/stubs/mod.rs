@@ -62,7 +62,6 @@
 //! s.trampolines().counting(vec![(1, 8, h)]);
 //! ```
 
-mod names;
 mod pool;
 mod trampolines;
 

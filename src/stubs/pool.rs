@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use jitlink_arch::{Arch, FixupValues};
 use rustc_hash::FxHashMap;
 
-use super::names::{self, NameIndex};
 use super::{Owner, OwnerKey, RedirectableSymbolManager, RedirectionManager, Target};
 use crate::error::{Error, Result};
 use crate::graph::Perm;
 use crate::memory::{Finalized, MemoryManager, Placement};
 use crate::name::Name;
+use crate::name_index::{self as names, NameIndex};
 
 /// Smallest batch: one page of x86-64 stubs.
 const MIN_BATCH: usize = 512;

@@ -1,8 +1,9 @@
-//! The pool's name index: stub names → stub indices, built for large batches.
+//! A name index for large batches: names → `u32` indices into a table of its user's (the stub
+//! pool's stubs, the session's symbol entries).
 //!
-//! An open-addressing table of 8-byte slots (a 32-bit hash and a stub index), linear probing,
-//! at most half full. Names are stored once, by stub index, in the pool (`name_of`); the table
-//! compares a name only when the 32-bit hashes agree. Batched operations hash every name first
+//! An open-addressing table of 8-byte slots (a 32-bit hash and an index), linear probing, at
+//! most half full. Names are stored once, by index, by the user (the pool's `name_of`, the
+//! session's entries); the table compares a name only when the 32-bit hashes agree. Batched operations hash every name first
 //! (reading the caller's names in order) and prefetch each name's slot some names ahead, so that
 //! the cache misses of a large table overlap instead of adding up: creating or redirecting a
 //! million named stubs costs a few tens of nanoseconds per name instead of several hundred with a
@@ -29,15 +30,15 @@ const VACANT: Slot = Slot {
     index: EMPTY,
 };
 
-/// Stub names → stub indices.
-pub(super) struct NameIndex {
+/// Names → indices.
+pub(crate) struct NameIndex {
     slots: Vec<Slot>,
     len: usize,
 }
 
 /// The 32-bit hash of a name.
 #[inline]
-pub(super) fn hash(name: &[u8]) -> u32 {
+pub(crate) fn hash(name: &[u8]) -> u32 {
     let mut h = FxHasher::default();
     h.write(name);
     let h = h.finish();
@@ -45,8 +46,14 @@ pub(super) fn hash(name: &[u8]) -> u32 {
     ((h >> 32) ^ (h & 0xffff_ffff).rotate_left(15)) as u32
 }
 
+impl Default for NameIndex {
+    fn default() -> Self {
+        NameIndex::new()
+    }
+}
+
 impl NameIndex {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         NameIndex {
             slots: Vec::new(),
             len: 0,
@@ -59,7 +66,7 @@ impl NameIndex {
     }
 
     /// Makes room for `more` entries without growing during the next `more` insertions.
-    pub(super) fn reserve(&mut self, more: usize) {
+    pub(crate) fn reserve(&mut self, more: usize) {
         let need = self.len.saturating_add(more).saturating_mul(2).max(16);
         if need <= self.slots.len() {
             return;
@@ -78,7 +85,7 @@ impl NameIndex {
 
     /// Hints that `hash` is looked up soon.
     #[inline]
-    pub(super) fn prefetch(&self, hash: u32) {
+    pub(crate) fn prefetch(&self, hash: u32) {
         #[cfg(target_arch = "x86_64")]
         if let Some(slot) = self.slots.get(hash as usize & self.mask()) {
             // SAFETY: a prefetch hint has no effect on memory or program state; the address is
@@ -95,7 +102,7 @@ impl NameIndex {
 
     /// The index whose name `is(index)` says is the one hashed to `hash`.
     #[inline]
-    pub(super) fn get(&self, hash: u32, is: impl Fn(u32) -> bool) -> Option<u32> {
+    pub(crate) fn get(&self, hash: u32, is: impl Fn(u32) -> bool) -> Option<u32> {
         if self.len == 0 {
             return None;
         }
@@ -116,7 +123,7 @@ impl NameIndex {
     /// Enters `index` under `hash` unless `is` recognizes an entry with the same name; then
     /// returns that entry's index. Room must have been reserved.
     #[inline]
-    pub(super) fn insert(
+    pub(crate) fn insert(
         &mut self,
         hash: u32,
         index: u32,
@@ -141,8 +148,8 @@ impl NameIndex {
         }
     }
 
-    /// Removes the entry of stub `index`, entered under `hash`.
-    pub(super) fn remove(&mut self, hash: u32, index: u32) {
+    /// Removes the entry of `index`, entered under `hash`.
+    pub(crate) fn remove(&mut self, hash: u32, index: u32) {
         if self.len == 0 {
             return;
         }
@@ -181,7 +188,7 @@ impl NameIndex {
     }
 
     #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 }
@@ -192,7 +199,7 @@ const PREFETCH_FROM: usize = 4096;
 
 /// Hashes of `names` (`n` of them), in order, for a batch large enough to prefetch; empty for a
 /// small one (see [`hash_at`]).
-pub(super) fn hashes<'n>(n: usize, names: impl Iterator<Item = &'n [u8]>) -> Vec<u32> {
+pub(crate) fn hashes<'n>(n: usize, names: impl Iterator<Item = &'n [u8]>) -> Vec<u32> {
     if n < PREFETCH_FROM {
         return Vec::new();
     }
@@ -201,7 +208,7 @@ pub(super) fn hashes<'n>(n: usize, names: impl Iterator<Item = &'n [u8]>) -> Vec
 
 /// The hash of the `i`th name of a batch: precomputed by [`hashes`], or computed now.
 #[inline]
-pub(super) fn hash_at(hashes: &[u32], i: usize, name: &[u8]) -> u32 {
+pub(crate) fn hash_at(hashes: &[u32], i: usize, name: &[u8]) -> u32 {
     match hashes.get(i) {
         Some(&h) => h,
         None => hash(name),
@@ -210,7 +217,7 @@ pub(super) fn hash_at(hashes: &[u32], i: usize, name: &[u8]) -> u32 {
 
 /// Visits `hashes` in order, prefetching the slot of the hash [`AHEAD`] positions later.
 #[inline]
-pub(super) fn ahead(index: &NameIndex, hashes: &[u32], i: usize) {
+pub(crate) fn ahead(index: &NameIndex, hashes: &[u32], i: usize) {
     if let Some(&h) = hashes.get(i + AHEAD) {
         index.prefetch(h);
     }
