@@ -300,6 +300,11 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
         .map(|(n, b)| (n.as_str(), b))
         .chain(inputs.archives.iter().map(|a| (a.name.as_str(), &a.bytes)))
         .collect();
+    // Everything is in the image; what committing reads again of the inputs (symbol and unwind
+    // tables for the debugger) comes back from the page cache.
+    for (_, bytes) in &files {
+        bytes.release_pages();
+    }
     let set = Finished {
         graph: &b.g,
         objects: &b.st.elf.objects,

@@ -75,18 +75,8 @@ impl Bytes {
             return false;
         }
         match self {
-            Bytes::Mapped(_) => {
-                let page = region::page::size();
-                let (from, to) = (p.next_multiple_of(page), q - q % page);
-                if from < to {
-                    // SAFETY: [from, to) lies inside this private, read-only mapping that
-                    // nothing writes: as for `release_pages`, dropping its pages changes no
-                    // byte that any reference into the mapping sees.
-                    let _ = unsafe {
-                        libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED)
-                    };
-                }
-            }
+            // SAFETY: `part` lies inside this read-only file mapping.
+            Bytes::Mapped(_) => unsafe { release_mapped(part) },
             Bytes::Owned(_) => {}
             Bytes::Shared(b) => {
                 b.release_within(part);
@@ -113,6 +103,24 @@ impl Bytes {
             Bytes::Owned(_) => {}
             Bytes::Shared(b) => b.release_pages(),
         }
+    }
+}
+
+/// Gives back the pages that lie wholly inside `part` (see [`Bytes::release_pages`]).
+///
+/// # Safety
+///
+/// `part` must lie inside a read-only mapping of a file that nothing writes (a
+/// [`Bytes::Mapped`]).
+pub(crate) unsafe fn release_mapped(part: &[u8]) {
+    let (p, q) = (part.as_ptr() as usize, part.as_ptr() as usize + part.len());
+    let page = region::page::size();
+    let (from, to) = (p.next_multiple_of(page), q - q % page);
+    if from < to {
+        // SAFETY: [from, to) lies inside a read-only file mapping that nothing writes (the
+        // caller's contract): as for `release_pages`, dropping its pages changes no byte that
+        // any reference into the mapping sees.
+        let _ = unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED) };
     }
 }
 

@@ -87,7 +87,8 @@ pub struct GdbRegistration {
 /// the same file, so that only the pages patched are copied.
 #[derive(Debug, Clone, Copy)]
 pub struct FileBacked<'a> {
-    /// The mapped bytes of the whole file.
+    /// The mapped bytes of the whole file: a [`crate::builder::Bytes::Mapped`] (registration
+    /// gives the pages of each object back once its image is made).
     pub bytes: &'a [u8],
     /// The file's path.
     pub path: &'a str,
@@ -130,7 +131,16 @@ impl GdbRegistration {
     ) -> Self {
         let images: Vec<Image> = objects
             .iter()
-            .filter_map(|o| debug_image(g, o, files))
+            .filter_map(|o| {
+                let image = debug_image(g, o, files);
+                // The image is made: what it read of the input file need not stay resident.
+                if files.iter().any(|f| contains(f.bytes, o.data)) {
+                    // SAFETY: `files` are the read-only file mappings of the link's inputs
+                    // (`Bytes::Mapped`), and the object lies inside one of them.
+                    unsafe { crate::builder::release_mapped(o.data) };
+                }
+                image
+            })
             .collect();
         let mut entries = Vec::with_capacity(images.len());
         let _guard = LIST_LOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -372,16 +382,19 @@ fn compact_copy(
 /// A private mapping of the file that `data` was mapped from, if it is one of `files` and still
 /// holds the same ELF header and section header table (`table`) as the bytes the link used.
 /// `None` means: copy instead.
+/// True if `part` lies inside `whole`.
+fn contains(whole: &[u8], part: &[u8]) -> bool {
+    let (base, start) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    start >= base && start + part.len() <= base + whole.len()
+}
+
 fn map_privately(
     data: &[u8],
     files: &[FileBacked<'_>],
     table: std::ops::Range<usize>,
 ) -> Option<Image> {
     let start = data.as_ptr() as usize;
-    let file = files.iter().find(|f| {
-        let base = f.bytes.as_ptr() as usize;
-        start >= base && start + data.len() <= base + f.bytes.len()
-    })?;
+    let file = files.iter().find(|f| contains(f.bytes, data))?;
     let in_file = start - file.bytes.as_ptr() as usize;
     let page = region::page::size();
     let aligned = in_file - in_file % page;
