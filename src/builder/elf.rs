@@ -13,6 +13,7 @@ use super::ObjectTables;
 use crate::error::{malformed, Error, Result};
 
 mod aarch64;
+mod riscv64;
 use crate::graph::{
     BlockId, Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId,
 };
@@ -27,6 +28,25 @@ pub enum ElfReloc<K> {
     EdgeToGot(K),
     /// Nothing to do.
     Skip,
+    /// A relocation that only means something together with others of its
+    /// section (RISC-V's PC-relative low halves and ADD/SUB pairs): [`ElfArch::pair`] makes
+    /// its edge once the section's relocations are all read.
+    Paired,
+}
+
+/// One relocation of a section as read, for [`ElfArch::pair`].
+#[derive(Debug, Clone, Copy)]
+pub struct RawReloc<K> {
+    /// Offset in the section.
+    pub offset: u64,
+    /// Raw type.
+    pub r_type: u32,
+    /// The graph symbol it names.
+    pub target: SymbolId,
+    /// Its addend.
+    pub addend: i64,
+    /// What [`ElfArch::translate`] made of it.
+    pub what: ElfReloc<K>,
 }
 
 /// An architecture that ELF objects can target.
@@ -37,6 +57,22 @@ pub trait ElfArch: Arch {
     fn translate(r_type: u32) -> std::result::Result<ElfReloc<Self::EdgeKind>, &'static str>;
     /// The relocation type's name for messages.
     fn reloc_name(r_type: u32) -> String;
+    /// True if [`ElfArch::translate`] may answer [`ElfReloc::Paired`]: the builder then keeps
+    /// every relocation of a section for [`ElfArch::pair`].
+    const PAIRED: bool = false;
+    /// The edge of the paired relocation `relocs[index]`, given every relocation of its
+    /// section in file order (`block` is the section's block, `null` a symbol at address 0);
+    /// `Ok(None)` when the edge of its partner covers it. `Err` says why it has no edge.
+    fn pair(
+        graph: &LinkGraph<'_, Self>,
+        block: BlockId,
+        relocs: &[RawReloc<Self::EdgeKind>],
+        index: usize,
+        null: SymbolId,
+    ) -> std::result::Result<Option<crate::graph::Edge<Self::EdgeKind>>, String> {
+        let _ = (graph, block, relocs, index, null);
+        Err("paired relocations are not used by this architecture".into())
+    }
 }
 
 impl ElfArch for x86_64::X86_64 {
@@ -475,14 +511,35 @@ impl<'a, 's> ElfObject<'a, 's> {
             .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
             .map_err(|e| obj.malformed(e))?;
         let mut edges = Vec::with_capacity(relas.len());
+        // Every relocation, for architectures whose relocations pair up.
+        let mut raw = Vec::new();
+        let mut any_paired = false;
         for rela in relas {
             let r_type = rela.r_type(endian, false);
             let offset = rela.r_offset(endian);
             let site = obj.site(section_name, offset, r_type, A::reloc_name);
-            let (kind, to_got) = match A::translate(r_type).map_err(|why| site.unsupported(why))? {
+            let what = A::translate(r_type).map_err(|why| site.unsupported(why))?;
+            let (kind, to_got) = match what {
                 ElfReloc::Skip => continue,
                 ElfReloc::Edge(k) => (k, false),
                 ElfReloc::EdgeToGot(k) => (k, true),
+                ElfReloc::Paired => {
+                    if offset >= size {
+                        return Err(obj.malformed(format!(
+                            "relocation at offset {offset:#x} lies outside section {section_name}"
+                        )));
+                    }
+                    let target = obj.target(section_name, rela.r_sym(endian, false) as usize)?;
+                    any_paired = true;
+                    raw.push(RawReloc {
+                        offset,
+                        r_type,
+                        target,
+                        addend: rela.r_addend(endian),
+                        what,
+                    });
+                    continue;
+                }
             };
             if offset >= size {
                 return Err(obj.malformed(format!(
@@ -509,6 +566,32 @@ impl<'a, 's> ElfObject<'a, 's> {
                 target,
                 addend: rela.r_addend(endian),
             });
+            if A::PAIRED {
+                raw.push(RawReloc {
+                    offset,
+                    r_type,
+                    target,
+                    addend: rela.r_addend(endian),
+                    what,
+                });
+            }
+        }
+        if any_paired {
+            let null = null_symbol(graph, self.state);
+            for (i, r) in raw.iter().enumerate() {
+                if !matches!(r.what, ElfReloc::Paired) {
+                    continue;
+                }
+                let site = obj.site(section_name, r.offset, r.r_type, A::reloc_name);
+                match A::pair(graph, block, &raw, i, null) {
+                    Ok(Some(e)) => {
+                        super::note_requirements(graph, e.kind);
+                        edges.push(e);
+                    }
+                    Ok(None) => {}
+                    Err(why) => return Err(site.unpaired(&graph.symbol_name(r.target), why)),
+                }
+            }
         }
         super::push_edges(graph, block, edges);
         Ok(())
@@ -759,7 +842,9 @@ pub fn summarize<A: ElfArch>(name: &str, data: &[u8]) -> Result<Summary> {
             object::RelocationFlags::Elf { r_type } => matches!(
                 A::translate(r_type).map(|t| match t {
                     ElfReloc::Edge(k) | ElfReloc::EdgeToGot(k) => A::role(k),
-                    ElfReloc::Skip => jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Any),
+                    ElfReloc::Skip | ElfReloc::Paired => {
+                        jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Any)
+                    }
                 }),
                 Ok(jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32))
             ),

@@ -82,6 +82,12 @@ impl TlsTarget {
                 tpoff: elf::R_AARCH64_TLS_TPREL,
                 dtpoff: elf::R_AARCH64_TLS_DTPREL,
             },
+            ArchKind::RiscV64 => TlsTarget {
+                machine,
+                dtpmod: elf::R_RISCV_TLS_DTPMOD64,
+                tpoff: elf::R_RISCV_TLS_TPREL64,
+                dtpoff: elf::R_RISCV_TLS_DTPREL64,
+            },
         }
     }
 }

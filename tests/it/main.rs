@@ -13,6 +13,7 @@ mod boundary;
 mod c_programs;
 mod check;
 mod check_aarch64;
+mod check_riscv64;
 mod cli;
 mod coff;
 mod cpp;

@@ -12,6 +12,7 @@ use super::*;
 
 pub const X86_64_LINUX: &str = "x86_64-unknown-linux-gnu";
 pub const AARCH64_LINUX: &str = "aarch64-linux-gnu";
+pub const RISCV64_LINUX: &str = "riscv64-linux-gnu";
 pub const X86_64_MACOS: &str = "x86_64-apple-macos11";
 pub const ARM64_MACOS: &str = "arm64-apple-macos11";
 pub const X86_64_WINDOWS: &str = "x86_64-pc-windows-msvc";
