@@ -403,8 +403,10 @@ impl Arch for RiscV64 {
         let tls = |entry, to_entry| EdgeRole::TlsRequest { entry, to_entry };
         match kind {
             Pointer64 | TLSModule64 | DTPRel64 | TPRel64 => EdgeRole::Data(Reach::Any),
-            // Lone low parts and TP-relative parts: the high part's edge decides.
-            Lo12I | Lo12S | TPRelHi20 | TPRelLo12I | TPRelLo12S => EdgeRole::Data(Reach::Any),
+            TPRelHi20 | TPRelLo12I | TPRelLo12S => EdgeRole::Data(Reach::Any),
+            // A low part reaches what its `lui` reaches: when the GOT/stub pass sends the
+            // `lui`'s target to a copy or a stub, the low part must follow it there.
+            Lo12I | Lo12S => EdgeRole::Data(Reach::Abs32),
             Set {
                 width: Width::Bits64,
             } => EdgeRole::Data(Reach::Any),

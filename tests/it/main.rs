@@ -20,6 +20,7 @@ mod cpp;
 mod debugger;
 mod differential;
 mod differential_aarch64;
+mod differential_riscv64;
 mod errors;
 mod executor;
 mod executor_tcp;
