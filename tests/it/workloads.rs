@@ -134,8 +134,8 @@ fn lua_riscv64() {
 
 /// Five riscv64 configurations: each compiler at -O0 and -O2, PIC, PIE and non-PIC, with and
 /// without linker-relaxation relocations (`-mno-relax`), with and without
-/// -ffunction-sections and -g. (No clang `-g` with relaxation: the native link's GNU ld 2.40
-/// crashes on the `SET_ULEB128` pairs of clang's DWARF 5.)
+/// -ffunction-sections and -g. (`-g` with gcc only: the native link's GNU ld 2.40 crashes on
+/// clang's riscv64 DWARF 5.)
 fn riscv64_workload_configs() -> Vec<Config> {
     use Compiler::{Riscv64Clang, Riscv64Gcc};
     vec![
