@@ -57,6 +57,22 @@ pub trait ElfArch: Arch {
     fn translate(r_type: u32) -> std::result::Result<ElfReloc<Self::EdgeKind>, &'static str>;
     /// The relocation type's name for messages.
     fn reloc_name(r_type: u32) -> String;
+    /// True if the architecture's assemblers leave alignment padding for a relaxing linker to
+    /// shrink (RISC-V's `R_RISCV_ALIGN`): the builder then shrinks it (see
+    /// [`ElfArch::align_padding`]).
+    const SHRINKS_PADDING: bool = false;
+    /// For a relocation that marks alignment padding: its length in bytes (from the place)
+    /// and the alignment the bytes after it need. `None` for every other relocation.
+    fn align_padding(r_type: u32, addend: i64) -> Option<(u64, u64)> {
+        let _ = (r_type, addend);
+        None
+    }
+    /// Fills the padding kept in front of an aligned place with no-ops; `Err` if `bytes` has
+    /// a length no sequence of no-ops fills.
+    fn fill_padding(bytes: &mut [u8]) -> std::result::Result<(), &'static str> {
+        let _ = bytes;
+        Err("this architecture has no alignment padding")
+    }
     /// True if [`ElfArch::translate`] may answer [`ElfReloc::Paired`]: the builder then keeps
     /// every relocation of a section for [`ElfArch::pair`].
     const PAIRED: bool = false;
@@ -178,6 +194,32 @@ impl ElfArch for x86_64::X86_64 {
             _ => return format!("type {r_type}"),
         };
         name.to_string()
+    }
+}
+
+/// Bytes deleted from one section (the excess of alignment padding that a relaxing assembler
+/// left, see [`ElfArch::SHRINKS_PADDING`]): the cuts, as ranges of the section's original
+/// offsets in ascending order, each with the bytes deleted before it. Every offset the object
+/// gives into the section (symbol values and sizes, relocation offsets, section-relative
+/// addends) goes through [`Shrink::map`].
+struct Shrink {
+    /// `(start, length, bytes deleted before start)`.
+    cuts: Vec<(u64, u64, u64)>,
+}
+
+impl Shrink {
+    /// Where original offset `x` lies after the cuts (an offset inside a cut maps to its
+    /// start: the bytes after the kept padding).
+    fn map(&self, x: u64) -> u64 {
+        let i = self.cuts.partition_point(|&(s, l, _)| s + l <= x);
+        let deleted = match i.checked_sub(1).and_then(|j| self.cuts.get(j)) {
+            Some(&(_, l, before)) => before + l,
+            None => 0,
+        };
+        match self.cuts.get(i) {
+            Some(&(s, _, _)) if x > s => s - deleted,
+            _ => x - deleted,
+        }
     }
 }
 
@@ -328,6 +370,8 @@ struct ElfObject<'a, 's> {
     discarded: Vec<bool>,
     /// By section index: the input name of each loaded section (for messages).
     input_names: Vec<&'a str>,
+    /// By section index: the bytes deleted from it, if any.
+    shrinks: Vec<Option<Shrink>>,
 }
 
 impl<'a, 's> ElfObject<'a, 's> {
@@ -374,6 +418,7 @@ impl<'a, 's> ElfObject<'a, 's> {
             symtab,
             discarded: Vec::new(),
             input_names: Vec::new(),
+            shrinks: Vec::new(),
         })
     }
 
@@ -426,7 +471,7 @@ impl<'a, 's> ElfObject<'a, 's> {
 
     /// The block of section `index`, if it is loaded: allocatable, not a note or group, and
     /// not a member of a discarded COMDAT group.
-    fn section_block<A: Arch>(
+    fn section_block<A: ElfArch>(
         &mut self,
         graph: &mut LinkGraph<'a, A>,
         obj: &ObjectTables<'_>,
@@ -453,8 +498,18 @@ impl<'a, 's> ElfObject<'a, 's> {
             )));
         }
         let (perm, role) = section_perm_role(name, sh_type, flags);
+        let mut align = align;
         let content = if sh_type == elf::SHT_NOBITS {
             Content::Zero(sh.sh_size(endian))
+        } else if A::SHRINKS_PADDING && flags & u64::from(elf::SHF_EXECINSTR) != 0 {
+            let bytes = sh.data(endian, data).map_err(bad)?;
+            match self.shrink_padding::<A>(obj, index, name, bytes, &mut align)? {
+                Some((owned, shrink)) => {
+                    self.shrinks[index.0] = Some(shrink);
+                    Content::Owned(owned)
+                }
+                None => Content::Borrowed(bytes),
+            }
         } else if role == SectionRole::EhFrame {
             // The set's `.eh_frame` blocks are laid out back to back and registered as one
             // object (see `runtime::unwind`): entries are 4-byte aligned and a block must hold
@@ -493,6 +548,90 @@ impl<'a, 's> ElfObject<'a, 's> {
         Ok(Some(block))
     }
 
+    /// The alignment padding of section `index` (`bytes`) shrunk to what its alignment
+    /// needs, as a relaxing static linker shrinks it, and the cuts made; `None` if it has no
+    /// padding relocations. `align` (the block's alignment) is raised to the largest alignment
+    /// the padding asks for, so that offsets in the block decide alignment.
+    fn shrink_padding<A: ElfArch>(
+        &self,
+        obj: &ObjectTables<'_>,
+        index: SectionIndex,
+        name: &str,
+        bytes: &[u8],
+        align: &mut u64,
+    ) -> Result<Option<(Vec<u8>, Shrink)>> {
+        let endian = self.endian;
+        let mut pads = Vec::new();
+        for sh in self.sections.iter() {
+            if sh.sh_type(endian) != elf::SHT_RELA || sh.info_link(endian) != index {
+                continue;
+            }
+            let relas = sh
+                .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
+                .map_err(|e| obj.malformed(e))?;
+            for rela in relas {
+                let (r_type, offset) = (rela.r_type(endian, false), rela.r_offset(endian));
+                if let Some((len, to)) = A::align_padding(r_type, rela.r_addend(endian)) {
+                    pads.push((offset, len, to));
+                }
+            }
+        }
+        if pads.is_empty() {
+            return Ok(None);
+        }
+        pads.sort_unstable();
+        let mut cuts = Vec::with_capacity(pads.len());
+        let mut kept = Vec::with_capacity(pads.len());
+        let mut deleted = 0u64;
+        let mut end_of_last = 0u64;
+        for &(offset, len, to) in &pads {
+            let end = offset.checked_add(len).filter(|&e| e <= bytes.len() as u64);
+            if offset < end_of_last || end.is_none() || !to.is_power_of_two() {
+                return Err(obj.malformed(format!(
+                    "section {name}: alignment padding at offset {offset:#x} ({len} bytes)                      overlaps another or lies outside the section"
+                )));
+            }
+            *align = (*align).max(to);
+            let at = offset - deleted;
+            let needed = (to - at % to) % to;
+            if needed > len {
+                return Err(obj.malformed(format!(
+                    "section {name}: alignment padding at offset {offset:#x} has {len} bytes,                      {needed} are needed to align to {to}"
+                )));
+            }
+            kept.push((at, needed));
+            if needed < len {
+                cuts.push((offset + needed, len - needed, deleted));
+                deleted += len - needed;
+            }
+            end_of_last = offset + len;
+        }
+        let mut out = Vec::with_capacity(bytes.len() - deleted as usize);
+        let mut from = 0usize;
+        for &(start, len, _) in &cuts {
+            out.extend_from_slice(&bytes[from..start as usize]);
+            from = (start + len) as usize;
+        }
+        out.extend_from_slice(&bytes[from..]);
+        for (at, needed) in kept {
+            let pad = &mut out[at as usize..(at + needed) as usize];
+            A::fill_padding(pad).map_err(|why| {
+                obj.malformed(format!(
+                    "section {name}: alignment padding at offset {at:#x}: {why}"
+                ))
+            })?;
+        }
+        Ok(Some((out, Shrink { cuts })))
+    }
+
+    /// Original offset `x` of section `index`, after the section's shrinking (if any).
+    fn map_offset(&self, index: usize, x: u64) -> u64 {
+        match self.shrinks.get(index) {
+            Some(Some(shrink)) => shrink.map(x),
+            _ => x,
+        }
+    }
+
     /// The edges of the RELA section `sh`, added to the block of the section it applies to.
     fn rela_edges<A: ElfArch>(
         &mut self,
@@ -502,6 +641,7 @@ impl<'a, 's> ElfObject<'a, 's> {
     ) -> Result<()> {
         let endian = self.endian;
         let target = sh.info_link(endian);
+        let target_index = target.0;
         let Some(block) = obj.blocks.get(target.0).copied().flatten() else {
             return Ok(());
         };
@@ -511,14 +651,29 @@ impl<'a, 's> ElfObject<'a, 's> {
             .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
             .map_err(|e| obj.malformed(e))?;
         let mut edges = Vec::with_capacity(relas.len());
+        // Section symbols of shrunk sections, whose addends are offsets into them.
+        let shrunk_symbols: Vec<(SymbolId, usize)> = self
+            .shrinks
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .filter_map(|(i, _)| Some((obj.section_symbols.get(i).copied().flatten()?, i)))
+            .collect();
+        let addend_of = |target: SymbolId, addend: i64| -> i64 {
+            match shrunk_symbols.iter().find(|(id, _)| *id == target) {
+                Some(&(_, i)) if addend >= 0 => self.map_offset(i, addend as u64) as i64,
+                _ => addend,
+            }
+        };
         // Every relocation, for architectures whose relocations pair up.
         let mut raw = Vec::new();
         let mut any_paired = false;
         for rela in relas {
             let r_type = rela.r_type(endian, false);
-            let offset = rela.r_offset(endian);
-            let site = obj.site(section_name, offset, r_type, A::reloc_name);
+            let original = rela.r_offset(endian);
+            let site = obj.site(section_name, original, r_type, A::reloc_name);
             let what = A::translate(r_type).map_err(|why| site.unsupported(why))?;
+            let offset = self.map_offset(target_index, original);
             let (kind, to_got) = match what {
                 ElfReloc::Skip => continue,
                 ElfReloc::Edge(k) => (k, false),
@@ -535,7 +690,7 @@ impl<'a, 's> ElfObject<'a, 's> {
                         offset,
                         r_type,
                         target,
-                        addend: rela.r_addend(endian),
+                        addend: addend_of(target, rela.r_addend(endian)),
                         what,
                     });
                     continue;
@@ -560,18 +715,19 @@ impl<'a, 's> ElfObject<'a, 's> {
                 return Err(site.discarded());
             }
             super::note_requirements(graph, kind);
+            let addend = addend_of(target, rela.r_addend(endian));
             edges.push(crate::graph::Edge {
                 kind,
                 offset: offset as u32,
                 target,
-                addend: rela.r_addend(endian),
+                addend,
             });
             if A::PAIRED {
                 raw.push(RawReloc {
                     offset,
                     r_type,
                     target,
-                    addend: rela.r_addend(endian),
+                    addend,
                     what,
                 });
             }
@@ -649,6 +805,15 @@ impl<'a, 's> ElfObject<'a, 's> {
         if sym.st_type() == elf::STT_SECTION {
             return Ok(obj.section_symbol(graph, sec_index.0, block));
         }
+        // In a shrunk section, the symbol moves with the bytes; its size spans what is left.
+        let value = if self.shrinks.get(sec_index.0).is_some_and(Option::is_some) {
+            let end = self.map_offset(sec_index.0, value.saturating_add(new.size));
+            let start = self.map_offset(sec_index.0, value);
+            new.size = end.saturating_sub(start);
+            start
+        } else {
+            value
+        };
         let block_size = graph.blocks[block.index()].content.size();
         if value > block_size {
             return Err(obj.malformed(format!(
@@ -677,6 +842,7 @@ impl<'a, A: ElfArch> super::ObjectStages<'a, A> for ElfObject<'a, '_> {
         graph.symbols.reserve(self.symtab.len());
         self.discarded = vec![false; nsec];
         self.input_names = vec![""; nsec];
+        self.shrinks = (0..nsec).map(|_| None).collect();
         obj.blocks = vec![None; nsec];
         self.comdat_groups(obj)?;
         let sections = self.sections;
@@ -906,6 +1072,30 @@ pub(crate) fn boundary_symbol(name: &[u8]) -> Option<(crate::passes::boundary::B
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shrunk_offsets_move_back_by_the_bytes_cut_before_them() {
+        // Cuts [4, 10) and [20, 22): 6 bytes, then 2 more.
+        let s = Shrink {
+            cuts: vec![(4, 6, 0), (20, 2, 6)],
+        };
+        let cases = [
+            (0, 0),
+            (4, 4),
+            // Inside a cut: its start (the bytes after the kept padding).
+            (5, 4),
+            (9, 4),
+            (10, 4),
+            (19, 13),
+            (20, 14),
+            (21, 14),
+            (22, 14),
+            (30, 22),
+        ];
+        for (x, want) in cases {
+            assert_eq!(s.map(x), want, "{x}");
+        }
+    }
 
     #[test]
     fn initializer_priorities_follow_gnu_ld() {

@@ -12,17 +12,19 @@
 //! - `ADD8/16/32/64`, `SET6/8/16/32` and `SET_ULEB128` followed by a `SUB` of the same width at
 //!   the same offset compute a difference of two symbols in place (`.eh_frame` ranges and
 //!   `DW_CFA_advance_loc`, `.gcc_except_table` call sites). The pair becomes one edge: when
-//!   both symbols lie in one input section their distance is fixed (jitlink never moves bytes
-//!   inside a section), so the edge is the constant against address 0 ([`EdgeKind::Set`]);
+//!   both symbols lie in one input section their distance is fixed once the section's padding
+//!   is shrunk (see below), so the edge is the constant against address 0 ([`EdgeKind::Set`]);
 //!   when the subtracted symbol lies in the fixup's own block the edge is PC-relative
 //!   ([`EdgeKind::Delta`]). Any other pair, and an `ADD` or `SUB` alone, is an error.
 //!
-//! Linker relaxation is not done: `R_RISCV_RELAX` only permits it. `R_RISCV_ALIGN` marks NOP
-//! padding that a relaxing linker shrinks after deleting bytes; since jitlink deletes none,
-//! every sequence keeps the offsets the assembler gave it and stays correct. The padding is
-//! kept whole, so code after an alignment directive in a relaxable section is aligned only
-//! modulo the section's own alignment (its NOPs execute as NOPs; correctness never depends on
-//! it). Objects built with `-mno-relax` have no such padding.
+//! Linker relaxation is not done: `R_RISCV_RELAX` only permits it, and every call, address
+//! and thread-pointer sequence keeps its full length. `R_RISCV_ALIGN` is honoured as lld
+//! honours it: it marks NOP padding that the assembler made as long as the worst case needs
+//! (alignment minus the smallest instruction); the ELF builder deletes the bytes the
+//! alignment does not need, at the block offsets it will have (the block is aligned to the
+//! largest such alignment), and shifts the symbols, relocations and section-relative addends
+//! after them ([`ElfArch::SHRINKS_PADDING`]). The distances that ADD/SUB pairs compute are
+//! taken after that, so `.eh_frame` and exception tables describe the shrunk code.
 
 use jitlink_arch::riscv64::{EdgeKind, EdgeKind::*, RiscV64, Width};
 use object::elf;
@@ -88,7 +90,8 @@ relocations! {
     R_RISCV_SET32 => Ok(Paired),
     R_RISCV_SET_ULEB128 => Ok(Paired),
     R_RISCV_SUB_ULEB128 => Ok(Paired),
-    // jitlink does not relax (see the module comment).
+    // jitlink does not relax (see the module comment); the padding that ALIGN marks was
+    // shrunk when the section's block was made.
     R_RISCV_RELAX => Ok(ElfReloc::Skip),
     R_RISCV_ALIGN => Ok(ElfReloc::Skip),
     R_RISCV_GOT32_PCREL => Err("32-bit PC-relative GOT references are not emitted by gcc or clang for RV64"),
@@ -188,6 +191,37 @@ type GraphEdge = crate::graph::Edge<EdgeKind>;
 impl ElfArch for RiscV64 {
     const E_MACHINE: u16 = elf::EM_RISCV;
     const PAIRED: bool = true;
+
+    const SHRINKS_PADDING: bool = true;
+
+    /// `R_RISCV_ALIGN`: `A` bytes of NOPs at the place, for the next power of two at or above
+    /// `A + 2` (the padding is the alignment minus a compressed instruction's two bytes).
+    fn align_padding(r_type: u32, addend: i64) -> Option<(u64, u64)> {
+        if r_type != elf::R_RISCV_ALIGN {
+            return None;
+        }
+        let len = u64::try_from(addend).ok()?;
+        Some((len, len.checked_add(2)?.checked_next_power_of_two()?))
+    }
+
+    /// `nop` (`addi x0, x0, 0`) for every four bytes, and `c.nop` for two left over (padding
+    /// of two bytes comes only from assemblers that emit compressed code).
+    fn fill_padding(bytes: &mut [u8]) -> Result<(), &'static str> {
+        const NOP: [u8; 4] = 0x0000_0013u32.to_le_bytes();
+        const C_NOP: [u8; 2] = 0x0001u16.to_le_bytes();
+        let mut chunks = bytes.chunks_exact_mut(4);
+        for c in &mut chunks {
+            c.copy_from_slice(&NOP);
+        }
+        match chunks.into_remainder() {
+            [] => Ok(()),
+            rest if rest.len() == 2 => {
+                rest.copy_from_slice(&C_NOP);
+                Ok(())
+            }
+            _ => Err("an odd number of bytes cannot be filled with instructions"),
+        }
+    }
 
     fn translate(r_type: u32) -> Result<ElfReloc<EdgeKind>, &'static str> {
         table(r_type).map_or(Err("unknown relocation type"), |(_, what)| what)
@@ -333,6 +367,23 @@ mod tests {
                 assert_eq!(term(t).is_some(), !low, "{}", RiscV64::reloc_name(t));
             }
         }
+    }
+
+    #[test]
+    fn align_padding_is_the_alignment_less_two_bytes_and_refills_with_nops() {
+        assert_eq!(
+            RiscV64::align_padding(elf::R_RISCV_ALIGN, 14),
+            Some((14, 16))
+        );
+        assert_eq!(RiscV64::align_padding(elf::R_RISCV_ALIGN, 2), Some((2, 4)));
+        // Without compressed code the assembler pads by 4 bytes less: still aligned to 8.
+        assert_eq!(RiscV64::align_padding(elf::R_RISCV_ALIGN, 4), Some((4, 8)));
+        assert_eq!(RiscV64::align_padding(elf::R_RISCV_ALIGN, -1), None);
+        assert_eq!(RiscV64::align_padding(elf::R_RISCV_RELAX, 4), None);
+        let mut b = [0xffu8; 6];
+        RiscV64::fill_padding(&mut b).unwrap();
+        assert_eq!(b, [0x13, 0, 0, 0, 0x01, 0]);
+        assert!(RiscV64::fill_padding(&mut [0u8; 3]).is_err());
     }
 
     #[test]

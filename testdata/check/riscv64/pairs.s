@@ -1,15 +1,15 @@
 # Relocations that only mean something together, in a relaxable object: differences of two
 # labels (ADD/SET + SUB at one offset, as .eh_frame, .gcc_except_table and DWARF use them),
-# and the R_RISCV_RELAX and R_RISCV_ALIGN markers. jitlink does not relax: every sequence keeps
-# its assembled offsets, so a call marked relaxable still reaches its target, and the
-# distance between two labels of one section is what the assembler saw.
+# and the R_RISCV_RELAX and R_RISCV_ALIGN markers. jitlink does not relax calls (a call marked
+# relaxable keeps its auipc + jalr), but it shrinks ALIGN padding to what the alignment needs,
+# as lld does: the label after it is aligned, and every distance across it is the shrunk one.
 # jitlink-args: --base 0x10000000
 
         .option relax
         .option rvc
         .text
         .globl  main
-        .p2align 2
+        .p2align 4
 main:
         .cfi_startproc
         addi    sp, sp, -16
@@ -18,7 +18,11 @@ main:
 # jitlink-check: (decode_operand(relaxable_call, 1) << 12) + decode_operand(relaxable_call + 4, 2) = helper - relaxable_call
 relaxable_call:
         call    helper
-# R_RISCV_ALIGN: the padding is kept, and code after it is linked where the assembler put it.
+# R_RISCV_ALIGN: the padding (14 bytes from the assembler) is shrunk so that the next label is
+# 16-byte aligned; main starts 16-byte aligned, and 2 + 8 bytes precede the padding, so 6 are
+# kept.
+# jitlink-check: after_align[3:0] = 0
+# jitlink-check: after_align - main = 16
         .p2align 4
 # jitlink-check: (decode_operand(after_align, 1) << 12) + decode_operand(after_align + 4, 2) = helper - after_align
 after_align:
