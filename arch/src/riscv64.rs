@@ -278,7 +278,8 @@ fn write_data(block: &mut [u8], offset: usize, x: i128, width: Width) -> Result<
 /// then one without), rewritten to hold `x`.
 fn write_uleb128(block: &mut [u8], offset: usize, x: i128) -> Result<(), FixupError> {
     let mut len = 1usize;
-    while crate::byte_at(block, offset + len - 1)? & 0x80 != 0 {
+    let at = |i: usize| offset.checked_add(i).ok_or(FixupError::PlaceOutOfBounds);
+    while crate::byte_at(block, at(len - 1)?)? & 0x80 != 0 {
         len += 1;
         if len > 10 {
             return Err(FixupError::UnexpectedInstruction(

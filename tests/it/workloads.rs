@@ -340,6 +340,12 @@ fn zlib_aarch64() {
     check_zlib(&aarch64_workload_configs());
 }
 
+/// zlib built for riscv64, run under qemu-user with `--executor qemu`.
+#[test]
+fn zlib_riscv64() {
+    check_zlib(&riscv64_workload_configs());
+}
+
 fn check_zlib(configs: &[Config]) {
     let zlib_dir = package_dir("libz-sys").join("src").join("zlib");
     let lib_sources = c_sources(&zlib_dir);
