@@ -107,7 +107,8 @@ relocations! {
     R_RISCV_TLS_DTPMOD32 => Err(DYNAMIC),
     R_RISCV_TLS_DTPMOD64 => Err(DYNAMIC),
     R_RISCV_TLS_DTPREL32 => Err(DYNAMIC),
-    R_RISCV_TLS_DTPREL64 => Err("DTPREL64 outside debug information"),
+    // Debug information (DW_OP_GNU_push_tls_address): the offset for __tls_get_addr.
+    R_RISCV_TLS_DTPREL64 => Ok(Edge(DTPRel64)),
     R_RISCV_TLS_TPREL32 => Err(DYNAMIC),
     R_RISCV_TLS_TPREL64 => Err(DYNAMIC),
     R_RISCV_TLSDESC => Err(DYNAMIC),
