@@ -8,6 +8,9 @@
 //! stubs (GOT, TLS and far calls are covered by `tests/it/check_riscv64.rs`); targets stay in
 //! range. The objects carry no `R_RISCV_RELAX`/`R_RISCV_ALIGN` (`.option norelax`) and lld runs
 //! with `--no-relax`, so neither linker moves a byte.
+//! A second run makes the text relaxable (`.option relax`) with random `.p2align` directives
+//! between the sites: both linkers then shrink the `R_RISCV_ALIGN` padding (lld relaxes nothing
+//! else, as no site is marked `R_RISCV_RELAX`), and every site, label and distance must agree.
 //! `JITLINK_DIFF_RELOCS` sets the number of sites (default 2,000), `JITLINK_DIFF_SEED` the seed.
 
 use crate::common;
@@ -46,7 +49,8 @@ enum Targets {
 enum Shape {
     /// One field with one relocation: the directive that writes it.
     One(&'static str),
-    /// `auipc a0` with `PCREL_HI20`, two `nop`s, then this instruction with the low half.
+    /// `auipc a0` with `PCREL_HI20`, two `nop`s (written as words: never compressed), then
+    /// this instruction with the low half.
     PcRelPair(&'static str),
     /// A data field with this relocation and then `SUB` of the same width at one offset.
     Sub(&'static str, &'static str),
@@ -184,7 +188,7 @@ fn width(directive: &str) -> usize {
 }
 
 /// One object's assembly, its sites and its absolute symbols.
-fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) {
+fn generate(rng: &mut Rng, n: usize, aligns: bool) -> (String, Vec<Site>, Vec<(String, u64)>) {
     let abs: Vec<(String, u64)> = (0..4)
         .flat_map(|i| {
             [
@@ -200,9 +204,11 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
     let datas: Vec<String> = (0..4).map(|i| format!("d{i}")).collect();
     let ros: Vec<String> = (0..4).map(|i| format!("r{i}")).collect();
     let image: Vec<String> = funcs.iter().chain(&datas).chain(&ros).cloned().collect();
-    let mut text = String::from(
-        "        .option norelax\n        .option norvc\n        .text\n        .p2align 4\n",
-    );
+    let mut text = String::from(if aligns {
+        "        .option relax\n        .option rvc\n        .text\n        .p2align 4\n"
+    } else {
+        "        .option norelax\n        .option norvc\n        .text\n        .p2align 4\n"
+    });
     for f in &funcs {
         let _ = writeln!(
             text,
@@ -248,6 +254,9 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
             Shape::PcRelPair(d) => (d, 12),
         };
         let is_code = directive.starts_with(".word 0x") || directive.starts_with(".half 0x");
+        if is_code && aligns && rng.below(3) == 0 {
+            let _ = writeln!(text, "        .p2align {}", 2 + rng.below(4));
+        }
         let out = if is_code { &mut text } else { &mut data };
         let _ = writeln!(out, "        .globl {label}\n{label}:");
         match shape {
@@ -261,7 +270,7 @@ fn generate(rng: &mut Rng, n: usize) -> (String, Vec<Site>, Vec<(String, u64)>) 
                 let _ = writeln!(
                     out,
                     "        .reloc {label}, R_RISCV_PCREL_HI20, {target}{addend:+}\n        \
-                     .word 0x00000517\n        nop\n        nop\n        \
+                     .word 0x00000517\n        .word 0x00000013, 0x00000013\n        \
                      .reloc ., {reloc}, {label}\n        {d}"
                 );
             }
@@ -301,32 +310,49 @@ fn assemble(dir: &Path, name: &str, asm: &str) -> PathBuf {
 /// Loaded bytes by address, and symbols.
 type Output = (Vec<(u64, Vec<u8>)>, BTreeMap<String, u64>);
 
-/// ld.lld-19's output with each section where jitlink put it (`--no-relax`): bytes by address,
-/// symbols.
+/// ld.lld-19's output with each section where jitlink put it (`--no-relax` unless `relax`):
+/// bytes by address, symbols.
 fn lld_link(
     dir: &Path,
     name: &str,
     obj: &Path,
     sections: &[(&str, u64)],
     abs: &[(String, u64)],
+    relax: bool,
 ) -> Output {
-    let lld = common::lld::lld_link(dir, name, obj, sections, "", &["--no-relax"], abs)
+    let options: &[&str] = if relax { &[] } else { &["--no-relax"] };
+    let lld = common::lld::lld_link(dir, name, obj, sections, "", options, abs)
         .unwrap_or_else(|e| panic!("ld.lld-19 on {}: {e}", obj.display()));
     (lld.sections, lld.symbols)
 }
 
 #[test]
 fn jitlink_agrees_with_lld_on_random_riscv64_relocations() {
+    differential(false);
+}
+
+/// The same sites in relaxable text with alignment padding between them, which both linkers
+/// shrink.
+#[test]
+fn jitlink_agrees_with_lld_on_riscv64_alignment_padding() {
+    differential(true);
+}
+
+fn differential(aligns: bool) {
     let total = env_number("JITLINK_DIFF_RELOCS", 2000);
     let seed = env_number("JITLINK_DIFF_SEED", 7) as u64;
-    let dir = scratch_dir("differential-riscv64");
+    let dir = scratch_dir(if aligns {
+        "differential-riscv64-align"
+    } else {
+        "differential-riscv64"
+    });
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let (mut compared, mut objects) = (0usize, 0usize);
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     let mut failures = Vec::new();
     while compared < total {
         let n = SITES_PER_OBJECT.min(total - compared);
-        let (asm, sites, abs) = generate(&mut rng, n);
+        let (asm, sites, abs) = generate(&mut rng, n, aligns);
         let name = format!("gen{objects}");
         objects += 1;
         let obj = assemble(&dir, &name, &asm);
@@ -337,7 +363,7 @@ fn jitlink_agrees_with_lld_on_random_riscv64_relocations() {
             .iter()
             .filter_map(|s| Some((*s, image.section_addr(&format!("{name}.o"), s)?)))
             .collect();
-        let (lld, lld_symbols) = lld_link(&dir, &name, &obj, &placed, &abs);
+        let (lld, lld_symbols) = lld_link(&dir, &name, &obj, &placed, &abs, aligns);
         let read = |addr: u64, len: usize| {
             lld.iter().find_map(|(a, b)| {
                 let start = usize::try_from(addr.checked_sub(*a)?).ok()?;
@@ -372,7 +398,7 @@ fn jitlink_agrees_with_lld_on_random_riscv64_relocations() {
         }
     }
     eprintln!(
-        "riscv64 differential: {compared} relocations in {objects} objects compared with \
+        "riscv64 differential (alignment padding: {aligns}): {compared} relocations in {objects} objects compared with \
          ld.lld-19 (seed {seed}), {} types: {by_type:?}",
         by_type.len()
     );
