@@ -408,10 +408,10 @@ impl Arch for RiscV64 {
             // A low part reaches what its `lui` reaches: when the GOT/stub pass sends the
             // `lui`'s target to a copy or a stub, the low part must follow it there.
             Lo12I | Lo12S => EdgeRole::Data(Reach::Abs32),
-            Set {
-                width: Width::Bits64,
-            } => EdgeRole::Data(Reach::Any),
-            Set { .. } | Pointer32 | Hi20 => EdgeRole::Data(Reach::Abs32),
+            // A distance or a small constant (what SET and ADD/SUB pairs write), not an
+            // address: nothing to route, and an overflow is the fixup's error.
+            Set { .. } => EdgeRole::Data(Reach::Any),
+            Pointer32 | Hi20 => EdgeRole::Data(Reach::Abs32),
             Delta {
                 width: Width::Bits64,
             } => EdgeRole::Data(Reach::Any),
@@ -743,6 +743,29 @@ mod tests {
             RiscV64::apply_fixup(Pointer64, &mut b, 4, values(0, 0, 0)),
             Err(FixupError::PlaceOutOfBounds)
         );
+    }
+
+    #[test]
+    fn roles_route_what_is_an_address_and_only_that() {
+        let set32 = Set {
+            width: Width::Bits32,
+        };
+        // Distances from ADD/SUB pairs do not ask for the low 2 GiB; absolute upper parts and
+        // the low parts that complete them do, together.
+        assert_eq!(RiscV64::role(set32), EdgeRole::Data(Reach::Any));
+        assert_eq!(RiscV64::role(Hi20), EdgeRole::Data(Reach::Abs32));
+        assert_eq!(RiscV64::role(Lo12I), RiscV64::role(Hi20));
+        assert_eq!(RiscV64::role(PCRelLo12S), RiscV64::role(PCRelHi20));
+        assert_eq!(RiscV64::role(Call), EdgeRole::Branch);
+        assert!(matches!(
+            RiscV64::role(RequestTLSDescAndTransformToPCRelLo12I),
+            EdgeRole::TlsRequest {
+                entry: TlsEntry::Descriptor,
+                to_entry: PCRelLo12I
+            }
+        ));
+        assert!(RiscV64::is_tp_relative(TPRelLo12S));
+        assert!(!RiscV64::is_tp_relative(PCRelHi20));
     }
 
     /// Instructions from `llvm-mc-19 -triple=riscv64 -mattr=+c -show-encoding` and the
