@@ -77,7 +77,8 @@ pub trait ElfArch: Arch {
     /// every relocation of a section for [`ElfArch::pair`].
     const PAIRED: bool = false;
     /// The edge of the paired relocation `relocs[index]`, given every relocation of its
-    /// section in file order (`block` is the section's block, `null` a symbol at address 0);
+    /// section sorted by offset, those at one offset in file order (`block` is the section's
+    /// block, `null` a symbol at address 0);
     /// `Ok(None)` when the edge of its partner covers it. `Err` says why it has no edge.
     fn pair(
         graph: &LinkGraph<'_, Self>,
@@ -733,6 +734,9 @@ impl<'a, 's> ElfObject<'a, 's> {
             }
         }
         if any_paired {
+            // By offset, for the partners' lookups (a stable sort: relocations at one offset
+            // keep their file order, which ADD/SUB pairs rely on).
+            raw.sort_by_key(|r| r.offset);
             let null = null_symbol(graph, self.state);
             for (i, r) in raw.iter().enumerate() {
                 if !matches!(r.what, ElfReloc::Paired) {

@@ -303,18 +303,21 @@ impl ElfArch for RiscV64 {
             return Err("its label is in another section than the instruction".into());
         }
         let hi_at = label as i128 + i128::from(r.addend);
-        let hi = relocs.iter().find(|o| {
-            i128::from(o.offset) == hi_at
-                && matches!(
-                    o.what,
-                    ElfReloc::Edge(
-                        PCRelHi20
-                            | RequestGOTAndTransformToPCRelHi20
-                            | RequestTPOffAndTransformToPCRelHi20
-                            | RequestTLSGDPairAndTransformToPCRelHi20
-                            | RequestTLSDescAndTransformToPCRelHi20
-                    )
+        let first = relocs.partition_point(|o| i128::from(o.offset) < hi_at);
+        let mut at_label = relocs[first..]
+            .iter()
+            .take_while(|o| i128::from(o.offset) == hi_at);
+        let hi = at_label.find(|o| {
+            matches!(
+                o.what,
+                ElfReloc::Edge(
+                    PCRelHi20
+                        | RequestGOTAndTransformToPCRelHi20
+                        | RequestTPOffAndTransformToPCRelHi20
+                        | RequestTLSGDPairAndTransformToPCRelHi20
+                        | RequestTLSDescAndTransformToPCRelHi20
                 )
+            )
         });
         let Some(hi) = hi else {
             return Err(format!(
