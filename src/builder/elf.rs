@@ -373,6 +373,9 @@ struct ElfObject<'a, 's> {
     input_names: Vec<&'a str>,
     /// By section index: the bytes deleted from it, if any.
     shrinks: Vec<Option<Shrink>>,
+    /// By section index: its RELA section, for architectures that shrink padding (else
+    /// empty).
+    rela_of: Vec<Option<SectionIndex>>,
 }
 
 impl<'a, 's> ElfObject<'a, 's> {
@@ -420,6 +423,7 @@ impl<'a, 's> ElfObject<'a, 's> {
             discarded: Vec::new(),
             input_names: Vec::new(),
             shrinks: Vec::new(),
+            rela_of: Vec::new(),
         })
     }
 
@@ -563,10 +567,8 @@ impl<'a, 's> ElfObject<'a, 's> {
     ) -> Result<Option<(Vec<u8>, Shrink)>> {
         let endian = self.endian;
         let mut pads = Vec::new();
-        for sh in self.sections.iter() {
-            if sh.sh_type(endian) != elf::SHT_RELA || sh.info_link(endian) != index {
-                continue;
-            }
+        let rela = self.rela_of.get(index.0).copied().flatten();
+        if let Some(sh) = rela.and_then(|r| self.sections.section(r).ok()) {
             let relas = sh
                 .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
                 .map_err(|e| obj.malformed(e))?;
@@ -847,6 +849,17 @@ impl<'a, A: ElfArch> super::ObjectStages<'a, A> for ElfObject<'a, '_> {
         self.discarded = vec![false; nsec];
         self.input_names = vec![""; nsec];
         self.shrinks = (0..nsec).map(|_| None).collect();
+        if A::SHRINKS_PADDING {
+            self.rela_of = vec![None; nsec];
+            for (i, sh) in self.sections.enumerate() {
+                if sh.sh_type(self.endian) == elf::SHT_RELA {
+                    let target = sh.info_link(self.endian).0;
+                    if let Some(slot) = self.rela_of.get_mut(target) {
+                        *slot = Some(i);
+                    }
+                }
+            }
+        }
         obj.blocks = vec![None; nsec];
         self.comdat_groups(obj)?;
         let sections = self.sections;
