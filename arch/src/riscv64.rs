@@ -597,7 +597,13 @@ mod tests {
             let got = apply(kind, ins, p, s, a);
             match want {
                 Some(w) => assert_eq!(got, Ok(w), "{kind:?} P={p:#x} S={s:#x} A={a}"),
-                None => assert!(got.is_err(), "{kind:?} P={p:#x} S={s:#x} A={a}: {got:?}"),
+                None => {
+                    assert!(got.is_err(), "{kind:?} P={p:#x} S={s:#x} A={a}: {got:?}");
+                    // Nothing is written on an error.
+                    let mut b = ins.to_le_bytes();
+                    let _ = RiscV64::apply_fixup(kind, &mut b, 0, values(p, s, a));
+                    assert_eq!(u32::from_le_bytes(b), ins, "{kind:?}: written on an error");
+                }
             }
         }
     }
@@ -682,7 +688,14 @@ mod tests {
         assert_eq!(call(0, 0x1234_5678), Ok([0x1234_5097, 0x6780_80e7]));
         // auipc ra, 0x1 ; jalr ra, -0x800(ra)
         assert_eq!(call(0, 0x800), Ok([0x0000_1097, 0x8000_80e7]));
+        // The exact edges: S - P in [-2^31 - 0x800, 2^31 - 0x800).
+        // auipc ra, 0x7ffff ; jalr ra, 0x7ff(ra)
+        assert_eq!(call(0, (1 << 31) - 0x801), Ok([0x7fff_f097, 0x7ff0_80e7]));
         assert!(call(0, (1 << 31) - 0x800).is_err());
+        // auipc ra, 0x80000 ; jalr ra, -0x800(ra)
+        let p = 0x8000_0800;
+        assert_eq!(call(p, 0), Ok([0x8000_0097, 0x8000_80e7]));
+        assert!(call(p + 1, 0).is_err());
         assert!(call(0x1_0000_0000, 0).is_err());
         // The pair does not fit the block: nothing is written.
         let mut short = [0u8; 6];
