@@ -15,8 +15,10 @@
 //! PC-relative pairs: an `auipc` carries `hi20(S + A - P)` and the instruction that completes
 //! it (`addi`, a load or a store, possibly far from it) needs `lo12` of the same value, relative
 //! to the `auipc`'s address. The ELF builder gives that second edge the first one's target and
-//! an addend that includes the distance back to the `auipc`, so both compute `S + A - P` with
-//! their own `P` (see [`EdgeKind::PCRelLo12I`]).
+//! addend and the distance `back` from the `auipc` to it, so both compute the same value (see
+//! [`EdgeKind::PCRelLo12I`]). A pair whose target is address 0 (an undefined weak symbol) is
+//! computed as an absolute `lui` pair instead, as GNU ld does, so that it yields 0 from any
+//! address.
 
 use crate::{check_range, write_field};
 use crate::{Arch, EdgeRole, FixupError, FixupValues, Reach};
@@ -74,15 +76,22 @@ pub enum EdgeKind {
     /// S-type `imm12 <- lo12(S + A)`, no check (`LO12_S`).
     Lo12S,
     /// `auipc imm20 <- hi20(S + A - P)`, `S + A - P` in `[-2^31 - 0x800, 2^31 - 0x800)`
-    /// (`PCREL_HI20`; GOT and TLS `_HI20` requests become it).
+    /// (`PCREL_HI20`; GOT and TLS `_HI20` requests become it). If `S` is 0 (an undefined weak
+    /// symbol), the `auipc` becomes `lui imm20 <- hi20(A)`, checked as [`EdgeKind::Hi20`].
     PCRelHi20,
-    /// I-type `imm12 <- lo12(S + A - P)`, no check. The builder has added the distance from
-    /// the `auipc` to this instruction to `A` (`PCREL_LO12_I`, which names the `auipc`'s
-    /// label: `A = A_hi + P - P_auipc`, so `S + A - P = S + A_hi - P_auipc`).
-    PCRelLo12I,
-    /// S-type `imm12 <- lo12(S + A - P)`, no check, `A` as for [`EdgeKind::PCRelLo12I`]
-    /// (`PCREL_LO12_S`).
-    PCRelLo12S,
+    /// I-type `imm12 <- lo12(S + A - (P - back))`, no check: the low half of a pair whose
+    /// `auipc` lies `back` bytes before the place (`PCREL_LO12_I`, which names the `auipc`'s
+    /// label; the builder gives this edge the `auipc`'s target and addend). If `S` is 0,
+    /// `imm12 <- lo12(A)` (the `auipc` became `lui`, see [`EdgeKind::PCRelHi20`]).
+    PCRelLo12I {
+        /// `P - P_auipc`.
+        back: i32,
+    },
+    /// S-type, otherwise as [`EdgeKind::PCRelLo12I`] (`PCREL_LO12_S`).
+    PCRelLo12S {
+        /// `P - P_auipc`.
+        back: i32,
+    },
     /// `auipc` at `P` and `jalr` at `P + 4`: `auipc imm20 <- hi20(S + A - P)`,
     /// `jalr imm12 <- lo12(S + A - P)`, in `[-2^31 - 0x800, 2^31 - 0x800)` (`CALL`,
     /// `CALL_PLT`). The GOT/stub pass sends it through a stub when the target is out of reach.
@@ -117,21 +126,33 @@ pub enum EdgeKind {
     RequestGOTAndTransformToPCRelHi20,
     /// The `PCREL_LO12_I` paired with a `GOT_HI20`; becomes [`EdgeKind::PCRelLo12I`] to the
     /// same entry.
-    RequestGOTAndTransformToPCRelLo12I,
+    RequestGOTAndTransformToPCRelLo12I {
+        /// `P - P_auipc`.
+        back: i32,
+    },
     /// Request a GOT entry holding the thread-pointer offset (`TLS_GOT_HI20`); becomes
     /// [`EdgeKind::PCRelHi20`] to it.
     RequestTPOffAndTransformToPCRelHi20,
     /// The `PCREL_LO12_I` paired with a `TLS_GOT_HI20`; becomes [`EdgeKind::PCRelLo12I`].
-    RequestTPOffAndTransformToPCRelLo12I,
+    RequestTPOffAndTransformToPCRelLo12I {
+        /// `P - P_auipc`.
+        back: i32,
+    },
     /// Request a `(module, offset)` pair (`TLS_GD_HI20`); becomes [`EdgeKind::PCRelHi20`].
     RequestTLSGDPairAndTransformToPCRelHi20,
     /// The `PCREL_LO12_I` paired with a `TLS_GD_HI20`; becomes [`EdgeKind::PCRelLo12I`].
-    RequestTLSGDPairAndTransformToPCRelLo12I,
+    RequestTLSGDPairAndTransformToPCRelLo12I {
+        /// `P - P_auipc`.
+        back: i32,
+    },
     /// Request a TLS descriptor (`TLSDESC_HI20`); becomes [`EdgeKind::PCRelHi20`] to it.
     RequestTLSDescAndTransformToPCRelHi20,
     /// `TLSDESC_LOAD_LO12` and `TLSDESC_ADD_LO12` (both I-type, paired with a
     /// `TLSDESC_HI20` as `PCREL_LO12_I` is); become [`EdgeKind::PCRelLo12I`].
-    RequestTLSDescAndTransformToPCRelLo12I,
+    RequestTLSDescAndTransformToPCRelLo12I {
+        /// `P - P_auipc`.
+        back: i32,
+    },
 }
 
 /// `auipc t3, %pcrel_hi(slot); ld t3, %pcrel_lo(slot)(t3); jr t3; nop`: t3 (x28) is one of
@@ -145,6 +166,9 @@ const JUMP_STUB_BYTES: [u8; 16] = [
 
 const _: () = assert!(JUMP_STUB_BYTES.len() == 16);
 
+/// Major opcodes of `auipc` and `lui` (bits 6..0).
+const AUIPC: u32 = 0x17;
+const LUI: u32 = 0x37;
 /// U-type immediate (bits 31..12).
 const U_IMM: u32 = 0xffff_f000;
 /// I-type immediate (bits 31..20).
@@ -169,6 +193,16 @@ fn delta(v: FixupValues) -> i128 {
 
 fn absolute(v: FixupValues) -> i128 {
     v.s as i128 + v.a as i128
+}
+
+/// The value of a PC-relative pair at the low half `back` bytes after its `auipc`: relative
+/// to the `auipc`, or absolute for a target at address 0 (see [`EdgeKind::PCRelHi20`]).
+fn pair_value(v: FixupValues, back: i32) -> i128 {
+    if v.s == 0 {
+        absolute(v)
+    } else {
+        absolute(v) - (v.p as i128 - i128::from(back))
+    }
 }
 
 fn tp_relative(v: FixupValues) -> i128 {
@@ -335,9 +369,23 @@ impl Arch for RiscV64 {
             Hi20 => u_type(block, offset, absolute(v)),
             Lo12I => i_type(block, offset, absolute(v)),
             Lo12S => s_type(block, offset, absolute(v)),
+            PCRelHi20 if v.s == 0 => {
+                let ins = read32(block, offset)?;
+                if ins & 0x7f != AUIPC {
+                    return Err(FixupError::UnexpectedInstruction(
+                        "PCREL_HI20 of an undefined weak symbol on an instruction not auipc",
+                    ));
+                }
+                let hi = hi20(absolute(v))?;
+                write_field(
+                    block,
+                    offset,
+                    &((ins & 0xfff & !0x7f) | LUI | hi << 12).to_le_bytes(),
+                )
+            }
             PCRelHi20 => u_type(block, offset, delta(v)),
-            PCRelLo12I => i_type(block, offset, delta(v)),
-            PCRelLo12S => s_type(block, offset, delta(v)),
+            PCRelLo12I { back } => i_type(block, offset, pair_value(v, back)),
+            PCRelLo12S { back } => s_type(block, offset, pair_value(v, back)),
             Call | PCRelPair => auipc_i_pair(block, offset, delta(v)),
             Branch12 => {
                 let x = branch_offset(delta(v), 13)?;
@@ -387,15 +435,15 @@ impl Arch for RiscV64 {
             ),
             TPRel64 => write_field(block, offset, &(tp_relative(v) as u64).to_le_bytes()),
             RequestGOTAndTransformToPCRelHi20
-            | RequestGOTAndTransformToPCRelLo12I
+            | RequestGOTAndTransformToPCRelLo12I { .. }
             | RequestTPOffAndTransformToPCRelHi20
-            | RequestTPOffAndTransformToPCRelLo12I
+            | RequestTPOffAndTransformToPCRelLo12I { .. }
             | RequestTLSGDPairAndTransformToPCRelHi20
-            | RequestTLSGDPairAndTransformToPCRelLo12I
+            | RequestTLSGDPairAndTransformToPCRelLo12I { .. }
             | RequestTLSDescAndTransformToPCRelHi20
-            | RequestTLSDescAndTransformToPCRelLo12I => Err(FixupError::UnexpectedInstruction(
-                "GOT request left unresolved by the GOT pass",
-            )),
+            | RequestTLSDescAndTransformToPCRelLo12I { .. } => Err(
+                FixupError::UnexpectedInstruction("GOT request left unresolved by the GOT pass"),
+            ),
         }
     }
 
@@ -415,7 +463,7 @@ impl Arch for RiscV64 {
             Delta {
                 width: Width::Bits64,
             } => EdgeRole::Data(Reach::Any),
-            Delta { .. } | PCRelHi20 | PCRelLo12I | PCRelLo12S | PCRelPair => {
+            Delta { .. } | PCRelHi20 | PCRelLo12I { .. } | PCRelLo12S { .. } | PCRelPair => {
                 EdgeRole::Data(Reach::PcRel32)
             }
             Branch12 | Jal20 | RvcBranch | RvcJump => EdgeRole::Data(Reach::PcRel32),
@@ -423,15 +471,21 @@ impl Arch for RiscV64 {
             RequestGOTAndTransformToPCRelHi20 => EdgeRole::GotRequest {
                 to_entry: PCRelHi20,
             },
-            RequestGOTAndTransformToPCRelLo12I => EdgeRole::GotRequest {
-                to_entry: PCRelLo12I,
+            RequestGOTAndTransformToPCRelLo12I { back } => EdgeRole::GotRequest {
+                to_entry: PCRelLo12I { back },
             },
             RequestTPOffAndTransformToPCRelHi20 => tls(TlsEntry::TpOffset, PCRelHi20),
-            RequestTPOffAndTransformToPCRelLo12I => tls(TlsEntry::TpOffset, PCRelLo12I),
+            RequestTPOffAndTransformToPCRelLo12I { back } => {
+                tls(TlsEntry::TpOffset, PCRelLo12I { back })
+            }
             RequestTLSGDPairAndTransformToPCRelHi20 => tls(TlsEntry::ModuleAndOffset, PCRelHi20),
-            RequestTLSGDPairAndTransformToPCRelLo12I => tls(TlsEntry::ModuleAndOffset, PCRelLo12I),
+            RequestTLSGDPairAndTransformToPCRelLo12I { back } => {
+                tls(TlsEntry::ModuleAndOffset, PCRelLo12I { back })
+            }
             RequestTLSDescAndTransformToPCRelHi20 => tls(TlsEntry::Descriptor, PCRelHi20),
-            RequestTLSDescAndTransformToPCRelLo12I => tls(TlsEntry::Descriptor, PCRelLo12I),
+            RequestTLSDescAndTransformToPCRelLo12I { back } => {
+                tls(TlsEntry::Descriptor, PCRelLo12I { back })
+            }
         }
     }
 
@@ -634,8 +688,57 @@ mod tests {
             (PCRelHi20, AUIPC_A0, 0x2000, 0x1000, 0, Some(0xffff_f517)),
             (PCRelHi20, AUIPC_A0, 0, 1 << 31, 0, None),
             // the low part relative to the auipc 8 bytes back (the builder's addend of 8)
-            (PCRelLo12I, ADDI_A0, 0x1008, 0x1010, 8, Some(0x0105_0513)),
-            (PCRelLo12S, SD_A1, 0x1008, 0x1010, 8, Some(0x00b5_3823)),
+            (
+                PCRelLo12I { back: 8 },
+                ADDI_A0,
+                0x1008,
+                0x1010,
+                0,
+                Some(0x0105_0513),
+            ),
+            (
+                PCRelLo12S { back: 8 },
+                SD_A1,
+                0x1008,
+                0x1010,
+                0,
+                Some(0x00b5_3823),
+            ),
+            // A low half before its auipc (back < 0), with an addend.
+            (
+                PCRelLo12I { back: -4 },
+                ADDI_A0,
+                0x1000,
+                0x1010,
+                4,
+                Some(0x0105_0513),
+            ),
+            // An undefined weak target (0): auipc becomes lui a0, hi20(A); lo12(A).
+            (
+                PCRelHi20,
+                AUIPC_A0,
+                0x7fff_0000_0000,
+                0,
+                0,
+                Some(0x0000_0537),
+            ),
+            (
+                PCRelHi20,
+                AUIPC_A0,
+                0x7fff_0000_0000,
+                0,
+                0x1800,
+                Some(0x0000_2537),
+            ),
+            (
+                PCRelLo12I { back: 8 },
+                ADDI_A0,
+                0x7fff_0000_0008,
+                0,
+                0x1800,
+                Some(0x8005_0513),
+            ),
+            (PCRelHi20, ADDI_A0, 0x1000, 0, 0, None),
             // tp-relative: S + A + 0x10
             (TPRelHi20, LUI_A0, 0, 0x7f0, 0, Some(0x0000_1537)),
             (TPRelLo12I, ADDI_A0, 0, 0x7f0, 0, Some(0x8005_0513)),
@@ -768,13 +871,16 @@ mod tests {
         assert_eq!(RiscV64::role(set32), EdgeRole::Data(Reach::Any));
         assert_eq!(RiscV64::role(Hi20), EdgeRole::Data(Reach::Abs32));
         assert_eq!(RiscV64::role(Lo12I), RiscV64::role(Hi20));
-        assert_eq!(RiscV64::role(PCRelLo12S), RiscV64::role(PCRelHi20));
+        assert_eq!(
+            RiscV64::role(PCRelLo12S { back: 4 }),
+            RiscV64::role(PCRelHi20)
+        );
         assert_eq!(RiscV64::role(Call), EdgeRole::Branch);
         assert!(matches!(
-            RiscV64::role(RequestTLSDescAndTransformToPCRelLo12I),
+            RiscV64::role(RequestTLSDescAndTransformToPCRelLo12I { back: 12 }),
             EdgeRole::TlsRequest {
                 entry: TlsEntry::Descriptor,
-                to_entry: PCRelLo12I
+                to_entry: PCRelLo12I { back: 12 }
             }
         ));
         assert!(RiscV64::is_tp_relative(TPRelLo12S));

@@ -277,6 +277,19 @@ fn riscv64_under_qemu() {
     }
 }
 
+/// The medany code model on riscv64 (`-mcmodel=medany`: non-PIC code addresses everything
+/// with `auipc`, so nothing needs the low 2 GiB), gcc and clang, with and without relaxation.
+#[test]
+fn riscv64_medany_under_qemu() {
+    let configs = [
+        Config::new(Compiler::Riscv64Gcc, Opt::O2, Pic::NoPic, false, false),
+        Config::new(Compiler::Riscv64Clang, Opt::O0, Pic::NoPic, true, false).no_relax(),
+    ];
+    for (name, runs) in programs() {
+        check_program_in(name, &runs, &configs, &["-mcmodel=medany"], &[]);
+    }
+}
+
 /// TLS descriptors on riscv64 (clang-19 -mtls-dialect=desc: `TLSDESC_HI20`, `_LOAD_LO12`,
 /// `_ADD_LO12`, `_CALL`) under qemu-user. GNU ld 2.40 cannot link them, so the jitlink run of
 /// the descriptor build is compared with the natively linked build of the same sources in the

@@ -6,9 +6,9 @@
 //!
 //! - A low half (`PCREL_LO12_I/S`, `TLSDESC_LOAD_LO12`, `TLSDESC_ADD_LO12`) names the label of
 //!   the `auipc` that holds the high half, not the target. The builder finds the high-half
-//!   relocation at that label's offset in the same section and gives the low half its target
-//!   and an addend of `A_hi + (P_lo - P_auipc)`, so that the fixup's `S + A - P` is the
-//!   high half's `S + A_hi - P_auipc`. A label with no high half there is an error.
+//!   relocation at that label's offset in the same section and gives the low half its target,
+//!   its addend and the distance `back = P_lo - P_auipc` in the kind, so that the fixup
+//!   computes the high half's `S + A - P_auipc`. A label with no high half there is an error.
 //! - `ADD8/16/32/64`, `SET6/8/16/32` and `SET_ULEB128` followed by a `SUB` of the same width at
 //!   the same offset compute a difference of two symbols in place (`.eh_frame` ranges and
 //!   `DW_CFA_advance_loc`, `.gcc_except_table` call sites). The pair becomes one edge: when
@@ -147,22 +147,24 @@ fn is_set(r_type: u32) -> bool {
     )
 }
 
-/// The low-half kind for a high half of kind `hi`, for an I-type (`store` false) or S-type
-/// instruction; `tlsdesc` for the `TLSDESC_*_LO12` relocations, which pair only with
-/// `TLSDESC_HI20`.
-fn low_half(hi: EdgeKind, store: bool, tlsdesc: bool) -> Result<EdgeKind, &'static str> {
+/// The low-half kind for a high half of kind `hi` `back` bytes before it, for an I-type
+/// (`store` false) or S-type instruction; `tlsdesc` for the `TLSDESC_*_LO12` relocations,
+/// which pair only with `TLSDESC_HI20`.
+fn low_half(hi: EdgeKind, back: i32, store: bool, tlsdesc: bool) -> Result<EdgeKind, &'static str> {
     match (hi, store, tlsdesc) {
-        (PCRelHi20, false, false) => Ok(PCRelLo12I),
-        (PCRelHi20, true, false) => Ok(PCRelLo12S),
-        (RequestGOTAndTransformToPCRelHi20, false, false) => Ok(RequestGOTAndTransformToPCRelLo12I),
+        (PCRelHi20, false, false) => Ok(PCRelLo12I { back }),
+        (PCRelHi20, true, false) => Ok(PCRelLo12S { back }),
+        (RequestGOTAndTransformToPCRelHi20, false, false) => {
+            Ok(RequestGOTAndTransformToPCRelLo12I { back })
+        }
         (RequestTPOffAndTransformToPCRelHi20, false, false) => {
-            Ok(RequestTPOffAndTransformToPCRelLo12I)
+            Ok(RequestTPOffAndTransformToPCRelLo12I { back })
         }
         (RequestTLSGDPairAndTransformToPCRelHi20, false, false) => {
-            Ok(RequestTLSGDPairAndTransformToPCRelLo12I)
+            Ok(RequestTLSGDPairAndTransformToPCRelLo12I { back })
         }
         (RequestTLSDescAndTransformToPCRelHi20, false, true) => {
-            Ok(RequestTLSDescAndTransformToPCRelLo12I)
+            Ok(RequestTLSDescAndTransformToPCRelLo12I { back })
         }
         (_, true, false) => Err("a store can only complete a PCREL_HI20"),
         (_, _, true) => Err("a TLSDESC low half must point at a TLSDESC_HI20"),
@@ -328,11 +330,10 @@ impl ElfArch for RiscV64 {
         let ElfReloc::Edge(hi_kind) = hi.what else {
             return Err("internal: high half without an edge".into());
         };
-        let kind = low_half(hi_kind, store, tlsdesc).map_err(String::from)?;
-        let back = i128::from(r.offset) - i128::from(hi.offset);
-        let a = i64::try_from(i128::from(hi.addend) + back)
-            .map_err(|_| "the addend overflows".to_string())?;
-        Ok(Some(edge(kind, r, hi.target, a)))
+        let back = i32::try_from(i128::from(r.offset) - i128::from(hi.offset))
+            .map_err(|_| "its auipc lies more than 2 GiB away".to_string())?;
+        let kind = low_half(hi_kind, back, store, tlsdesc).map_err(String::from)?;
+        Ok(Some(edge(kind, r, hi.target, hi.addend)))
     }
 }
 
@@ -392,10 +393,13 @@ mod tests {
 
     #[test]
     fn low_halves_pair_only_with_their_high_halves() {
-        assert_eq!(low_half(PCRelHi20, true, false), Ok(PCRelLo12S));
-        assert!(low_half(RequestGOTAndTransformToPCRelHi20, true, false).is_err());
-        assert!(low_half(PCRelHi20, false, true).is_err());
-        assert!(low_half(RequestTLSDescAndTransformToPCRelHi20, false, false).is_err());
-        assert!(low_half(Hi20, false, false).is_err());
+        assert_eq!(
+            low_half(PCRelHi20, 8, true, false),
+            Ok(PCRelLo12S { back: 8 })
+        );
+        assert!(low_half(RequestGOTAndTransformToPCRelHi20, 4, true, false).is_err());
+        assert!(low_half(PCRelHi20, 4, false, true).is_err());
+        assert!(low_half(RequestTLSDescAndTransformToPCRelHi20, 4, false, false).is_err());
+        assert!(low_half(Hi20, 4, false, false).is_err());
     }
 }

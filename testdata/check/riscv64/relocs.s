@@ -51,6 +51,16 @@ pcrel_hi_a:
 pcrel_lo_a:
         lw      a1, %pcrel_lo(pcrel_hi_a)(a0)
 
+# The PC-relative address of an undefined weak symbol (0, out of reach of the image): the auipc
+# becomes lui (as GNU ld makes it), and the pair yields 0 wherever it runs.
+        .weak   missing
+# jitlink-check: *{4}weak_hi = 0x00000537
+# jitlink-check: decode_operand(weak_lo, 2) = 0
+weak_hi:
+        auipc   a0, %pcrel_hi(missing)
+weak_lo:
+        addi    a0, a0, %pcrel_lo(weak_hi)
+
 # R_RISCV_HI20, R_RISCV_LO12_I and R_RISCV_LO12_S: absolute addresses (the image is below 2 GiB).
 # jitlink-check: (decode_operand(abs_hi, 1) << 12) + decode_operand(abs_lo_i, 2) = value + 0x900
 # jitlink-check: (decode_operand(abs_hi, 1) << 12) + decode_operand(abs_lo_s, 2) = value + 0x900
