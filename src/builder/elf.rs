@@ -376,6 +376,9 @@ struct ElfObject<'a, 's> {
     /// By section index: its RELA section, for architectures that shrink padding (else
     /// empty).
     rela_of: Vec<Option<SectionIndex>>,
+    /// The section symbols of shrunk sections (whose addends are offsets into them) and their
+    /// section indexes, made when the first relocations are read.
+    shrunk_symbols: Option<rustc_hash::FxHashMap<SymbolId, usize>>,
 }
 
 impl<'a, 's> ElfObject<'a, 's> {
@@ -424,6 +427,7 @@ impl<'a, 's> ElfObject<'a, 's> {
             input_names: Vec::new(),
             shrinks: Vec::new(),
             rela_of: Vec::new(),
+            shrunk_symbols: None,
         })
     }
 
@@ -591,7 +595,8 @@ impl<'a, 's> ElfObject<'a, 's> {
             let end = offset.checked_add(len).filter(|&e| e <= bytes.len() as u64);
             if offset < end_of_last || end.is_none() || !to.is_power_of_two() {
                 return Err(obj.malformed(format!(
-                    "section {name}: alignment padding at offset {offset:#x} ({len} bytes)                      overlaps another or lies outside the section"
+                    "section {name}: alignment padding at offset {offset:#x} ({len} bytes) \
+                     overlaps another or lies outside the section"
                 )));
             }
             *align = (*align).max(to);
@@ -599,7 +604,8 @@ impl<'a, 's> ElfObject<'a, 's> {
             let needed = (to - at % to) % to;
             if needed > len {
                 return Err(obj.malformed(format!(
-                    "section {name}: alignment padding at offset {offset:#x} has {len} bytes,                      {needed} are needed to align to {to}"
+                    "section {name}: alignment padding at offset {offset:#x} has {len} bytes, \
+                     {needed} are needed to align to {to}"
                 )));
             }
             kept.push((at, needed));
@@ -654,17 +660,20 @@ impl<'a, 's> ElfObject<'a, 's> {
             .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
             .map_err(|e| obj.malformed(e))?;
         let mut edges = Vec::with_capacity(relas.len());
-        // Section symbols of shrunk sections, whose addends are offsets into them.
-        let shrunk_symbols: Vec<(SymbolId, usize)> = self
-            .shrinks
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_some())
-            .filter_map(|(i, _)| Some((obj.section_symbols.get(i).copied().flatten()?, i)))
-            .collect();
+        if self.shrunk_symbols.is_none() {
+            let map = self
+                .shrinks
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_some())
+                .filter_map(|(i, _)| Some((obj.section_symbols.get(i).copied().flatten()?, i)))
+                .collect();
+            self.shrunk_symbols = Some(map);
+        }
+        let shrunk_symbols = self.shrunk_symbols.as_ref();
         let addend_of = |target: SymbolId, addend: i64| -> i64 {
-            match shrunk_symbols.iter().find(|(id, _)| *id == target) {
-                Some(&(_, i)) if addend >= 0 => self.map_offset(i, addend as u64) as i64,
+            match shrunk_symbols.and_then(|m| m.get(&target)) {
+                Some(&i) if addend >= 0 => self.map_offset(i, addend as u64) as i64,
                 _ => addend,
             }
         };
