@@ -26,6 +26,7 @@ relaxable_call:
         .p2align 4
 # jitlink-check: (decode_operand(after_align, 1) << 12) + decode_operand(after_align + 4, 2) = helper - after_align
 after_align:
+.Lafter_align:
         call    helper
         addi    sp, sp, 16
         .cfi_def_cfa_offset 0
@@ -82,6 +83,11 @@ set32:
         .reloc  ., R_RISCV_SET32, after_align
         .reloc  ., R_RISCV_SUB32, main
         .word   0
+# An absolute reference to a local label after the padding (relaxing assemblers keep such
+# labels in the symbol table): the label moves with the bytes.
+# jitlink-check: *{8}local_ref = after_align
+local_ref:
+        .quad   .Lafter_align
 # A difference whose subtracted label is the place itself: PC-relative.
 # jitlink-check: *{4}self_rel = (helper - self_rel)[31:0]
 self_rel:
