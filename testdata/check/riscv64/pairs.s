@@ -88,6 +88,12 @@ set32:
 # jitlink-check: *{8}local_ref = after_align
 local_ref:
         .quad   .Lafter_align
+# The same through the section symbol: `.text + 0xe` is main as assembled, after the 14 bytes
+# of padding at the section's start, which are all deleted (offset 0 is aligned already).
+# jitlink-check: *{8}section_ref = main
+section_ref:
+        .reloc  ., R_RISCV_64, .text + 0xe
+        .quad   0
 # A difference whose subtracted label is the place itself: PC-relative.
 # jitlink-check: *{4}self_rel = (helper - self_rel)[31:0]
 self_rel:
