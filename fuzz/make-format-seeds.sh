@@ -37,7 +37,8 @@ for f in ck_main ck_tables ck_funcs hello unwind; do
     riscv64-linux-gnu-gcc -O2 -fPIC -c "$src/$f.c" -o "$out/fmt-elf-riscv64-$f.o"
 done
 for f in relocs tls pairs; do
-    llvm-mc-19 -triple=riscv64-linux-gnu -filetype=obj "testdata/check/riscv64/$f.s" \
+    llvm-mc-19 -triple=riscv64-linux-gnu -mattr=+d -target-abi=lp64d -filetype=obj \
+        "testdata/check/riscv64/$f.s" \
         -o "$out/fmt-elf-riscv64-check-$f.o"
 done
 

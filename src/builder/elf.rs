@@ -57,6 +57,12 @@ pub trait ElfArch: Arch {
     fn translate(r_type: u32) -> std::result::Result<ElfReloc<Self::EdgeKind>, &'static str>;
     /// The relocation type's name for messages.
     fn reloc_name(r_type: u32) -> String;
+    /// Checks the header's `e_flags` (the ABI an object was compiled for); `Err` says why the
+    /// object cannot be linked with the others. Default: any.
+    fn check_flags(e_flags: u32) -> std::result::Result<(), &'static str> {
+        let _ = e_flags;
+        Ok(())
+    }
     /// True if the architecture's assemblers leave alignment padding for a relaxing linker to
     /// shrink (RISC-V's `R_RISCV_ALIGN`): the builder then shrinks it (see
     /// [`ElfArch::align_padding`]).
@@ -405,6 +411,10 @@ impl<'a, 's> ElfObject<'a, 's> {
                 ),
             });
         }
+        A::check_flags(header.e_flags(endian)).map_err(|why| Error::Unsupported {
+            file: file.to_string(),
+            what: why.to_string(),
+        })?;
         let sections = header.sections(endian, data).map_err(bad)?;
         // The symbol table is found from the end, where assemblers put it: a -ffunction-sections
         // object has thousands of section headers before it.

@@ -197,6 +197,21 @@ impl ElfArch for RiscV64 {
 
     const SHRINKS_PADDING: bool = true;
 
+    /// Only the LP64D ABI (double-precision floating point in registers) of Debian's and the
+    /// other Linux distributions' riscv64 C libraries, and not RV64E.
+    fn check_flags(e_flags: u32) -> Result<(), &'static str> {
+        if e_flags & elf::EF_RISCV_RVE != 0 {
+            return Err("an RV64E object (16 registers): jitlink links for RV64G Linux");
+        }
+        match e_flags & elf::EF_RISCV_FLOAT_ABI {
+            elf::EF_RISCV_FLOAT_ABI_DOUBLE => Ok(()),
+            _ => Err(
+                "a riscv64 object not compiled for the LP64D ABI (-mabi=lp64d): the C \
+                      library's calls pass floating-point values in registers",
+            ),
+        }
+    }
+
     /// `R_RISCV_ALIGN`: `A` bytes of NOPs at the place, for the next power of two at or above
     /// `A + 2` (the padding is the alignment minus a compressed instruction's two bytes).
     fn align_padding(r_type: u32, addend: i64) -> Option<(u64, u64)> {
@@ -389,6 +404,14 @@ mod tests {
         RiscV64::fill_padding(&mut b).unwrap();
         assert_eq!(b, [0x13, 0, 0, 0, 0x01, 0]);
         assert!(RiscV64::fill_padding(&mut [0u8; 3]).is_err());
+    }
+
+    #[test]
+    fn only_lp64d_objects_are_linked() {
+        assert!(RiscV64::check_flags(elf::EF_RISCV_FLOAT_ABI_DOUBLE | elf::EF_RISCV_RVC).is_ok());
+        assert!(RiscV64::check_flags(elf::EF_RISCV_FLOAT_ABI_SOFT).is_err());
+        assert!(RiscV64::check_flags(elf::EF_RISCV_FLOAT_ABI_SINGLE).is_err());
+        assert!(RiscV64::check_flags(elf::EF_RISCV_FLOAT_ABI_DOUBLE | elf::EF_RISCV_RVE).is_err());
     }
 
     #[test]
