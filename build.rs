@@ -1,7 +1,8 @@
-//! Builds the executor (executor/executor.c) for the host and, when its cross compiler is
-//! installed, for aarch64 Linux; the binaries are embedded in jitlink (see src/executor/) and
-//! copied next to the jitlink binary (`target/<profile>/jitlink-executor`,
-//! `jitlink-executor-aarch64`) for `jitlink-executor --listen HOST:PORT` on another machine.
+//! Builds the executor (executor/executor.c) for the host and, when their cross compilers are
+//! installed, for aarch64 and riscv64 Linux; the binaries are embedded in jitlink (see
+//! src/executor/) and copied next to the jitlink binary (`target/<profile>/jitlink-executor`,
+//! `jitlink-executor-aarch64`, `jitlink-executor-riscv64`) for
+//! `jitlink-executor --listen HOST:PORT` on another machine.
 
 use std::path::Path;
 use std::process::Command;
@@ -59,6 +60,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=CC");
     watch_path_dirs();
     println!("cargo::rustc-check-cfg=cfg(jitlink_executor_aarch64)");
+    println!("cargo::rustc-check-cfg=cfg(jitlink_executor_riscv64)");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let out = Path::new(&out);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
@@ -66,20 +68,20 @@ fn main() {
         panic!("building the host executor: {e}");
     }
     install(&out.join("jitlink-executor-host"), "jitlink-executor");
-    match build(
-        "aarch64-linux-gnu-gcc",
-        &out.join("jitlink-executor-aarch64"),
-    ) {
-        Ok(()) => {
-            println!("cargo::rustc-cfg=jitlink_executor_aarch64");
-            install(
-                &out.join("jitlink-executor-aarch64"),
-                "jitlink-executor-aarch64",
-            );
+    for (arch, package) in [
+        ("aarch64", "gcc-aarch64-linux-gnu"),
+        ("riscv64", "gcc-riscv64-linux-gnu"),
+    ] {
+        let name = format!("jitlink-executor-{arch}");
+        match build(&format!("{arch}-linux-gnu-gcc"), &out.join(&name)) {
+            Ok(()) => {
+                println!("cargo::rustc-cfg=jitlink_executor_{arch}");
+                install(&out.join(&name), &name);
+            }
+            Err(e) => println!(
+                "cargo::warning=no {arch} executor ({e}): `--executor qemu` for {arch} needs \
+                 {package} when jitlink is built"
+            ),
         }
-        Err(e) => println!(
-            "cargo::warning=no aarch64 executor ({e}): `--executor qemu` needs \
-             gcc-aarch64-linux-gnu when jitlink is built"
-        ),
     }
 }

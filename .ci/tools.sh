@@ -20,6 +20,9 @@ JITLINK_TOOLS=(
     "aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
     "qemu-aarch64:qemu-user"
     "/usr/aarch64-linux-gnu/lib/libc.so.6:libc6-dev-arm64-cross"
+    "riscv64-linux-gnu-gcc:gcc-riscv64-linux-gnu"
+    "qemu-riscv64:qemu-user"
+    "/usr/riscv64-linux-gnu/lib/libc.so.6:libc6-dev-riscv64-cross"
     "llvm-mc-19:llvm-19"
     "x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64"
 )

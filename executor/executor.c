@@ -89,6 +89,14 @@ __asm__(".text\n"
         "    ldr x0, [x0, #8]\n"
         "    ret\n"
         ".size jitlink_tlsdesc_static, . - jitlink_tlsdesc_static\n");
+#elif defined(__riscv) && __riscv_xlen == 64
+/* RISC-V: a0 points at the descriptor and the return address is in t0. */
+__asm__(".text\n"
+        ".type jitlink_tlsdesc_static, %function\n"
+        "jitlink_tlsdesc_static:\n"
+        "    ld a0, 8(a0)\n"
+        "    jr t0\n"
+        ".size jitlink_tlsdesc_static, . - jitlink_tlsdesc_static\n");
 #endif
 void jitlink_tlsdesc_static(void);
 
@@ -258,6 +266,8 @@ static uint16_t machine(void) {
     return EM_X86_64;
 #elif defined(__aarch64__)
     return EM_AARCH64;
+#elif defined(__riscv) && __riscv_xlen == 64
+    return EM_RISCV;
 #else
 #error "unsupported architecture"
 #endif
@@ -320,6 +330,18 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
 #ifdef MAP_32BIT
             extra = MAP_32BIT;
             hint = 0;
+#elif defined(__riscv) && defined(MAP_FIXED_NOREPLACE)
+            /* No MAP_32BIT on RISC-V (whose -fno-pic code addresses data with lui): try free
+               places below 2 GiB in turn, from 256 MiB up. */
+            extra = MAP_FIXED_NOREPLACE;
+            for (hint = 0x10000000; hint + size <= (1ull << 31); hint += 0x1000000) {
+                void *t = mmap((void *)(uintptr_t)hint, size, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra, -1, 0);
+                if (t != MAP_FAILED) {
+                    munmap(t, size);
+                    break;
+                }
+            }
 #else
             return fail(ENOTSUP, "reserve below 2 GiB");
 #endif

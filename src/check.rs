@@ -392,6 +392,29 @@ impl Context<'_> {
     /// The operands of the instruction at `addr` (the value of the expression `label`) in
     /// LLVM's numbering, and its next PC.
     fn decode(&self, addr: u64, label: &str) -> Eval<(Vec<u64>, u64)> {
+        if self.image.arch == crate::target::ArchKind::RiscV64 {
+            // 2- or 4-byte instructions, told apart by their first parcel.
+            let missing = || format!("'{label}' is not in the image");
+            let parcel = self.image.read(addr, 2).ok_or_else(missing)?;
+            let parcel = u16::from_le_bytes([parcel[0], parcel[1]]);
+            let len = jitlink_arch::riscv64::instruction_length(parcel);
+            let ins = if len == 4 {
+                let w = self.image.read(addr, 4).ok_or_else(missing)?;
+                u32::from_le_bytes([w[0], w[1], w[2], w[3]])
+            } else {
+                u32::from(parcel)
+            };
+            let ops: Vec<u64> = (0..)
+                .map_while(|n| jitlink_arch::riscv64::decode_operand(ins, n))
+                .map(|v| v as u64)
+                .collect();
+            if ops.is_empty() {
+                return Err(format!(
+                    "the instruction at '{label}' ({ins:#010x}) is not one relocations patch"
+                ));
+            }
+            return Ok((ops, addr + len as u64));
+        }
         if self.image.arch == crate::target::ArchKind::AArch64 {
             // Fixed-size instructions: the operands the relocations patch, sign-extended.
             let word = self

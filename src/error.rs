@@ -33,6 +33,24 @@ pub struct FixupFailure {
     pub reason: jitlink_arch::FixupError,
 }
 
+/// A relocation that needs a partner it does not have (RISC-V's `PCREL_LO12` without the
+/// `PCREL_HI20` at its label, an `ADD` without its `SUB`), or one it cannot be combined with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpairedRelocation {
+    /// The input.
+    pub file: String,
+    /// The section the relocation applies to.
+    pub section: String,
+    /// Offset in that section.
+    pub offset: u64,
+    /// The relocation type's name.
+    pub kind: String,
+    /// The symbol it names.
+    pub symbol: String,
+    /// What is wrong.
+    pub why: String,
+}
+
 /// Everything that can go wrong while loading, linking, running or removing code.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -98,6 +116,8 @@ pub enum Error {
     },
     /// Fixups that overflowed or did not match their instruction.
     Fixup(Box<FixupFailure>),
+    /// A relocation without the partner it needs.
+    UnpairedRelocation(Box<UnpairedRelocation>),
     /// A memory operation failed.
     Memory {
         /// What was being done.
@@ -243,6 +263,11 @@ impl fmt::Display for Error {
             Error::DiscardedReference { file, section, offset } => write!(
                 f,
                 "{file}: section {section} offset {offset:#x}: relocation refers to a discarded COMDAT section"
+            ),
+            Error::UnpairedRelocation(x) => write!(
+                f,
+                "{}: section {} offset {:#x}: relocation {} against {}: {}",
+                x.file, x.section, x.offset, x.kind, x.symbol, x.why
             ),
             Error::Fixup(x) => write!(
                 f,

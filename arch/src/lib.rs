@@ -27,6 +27,7 @@
 #![no_std]
 
 pub mod aarch64;
+pub mod riscv64;
 pub mod x86_64;
 
 use core::fmt;

@@ -76,6 +76,22 @@ pub trait CoffArch: Arch {
     fn coff_reloc_name(typ: u16) -> String;
 }
 
+/// jitlink links no COFF objects for RISC-V: every relocation is refused.
+impl CoffArch for jitlink_arch::riscv64::RiscV64 {
+    const COFF_MACHINE: u16 = pe::IMAGE_FILE_MACHINE_RISCV64;
+
+    fn translate_coff(
+        _typ: u16,
+        _insn: u32,
+    ) -> std::result::Result<CoffReloc<Self::EdgeKind>, &'static str> {
+        Err("RISC-V COFF objects are not supported")
+    }
+
+    fn coff_reloc_name(typ: u16) -> String {
+        format!("type {typ:#x}")
+    }
+}
+
 impl CoffArch for x86_64::X86_64 {
     const COFF_MACHINE: u16 = pe::IMAGE_FILE_MACHINE_AMD64;
 

@@ -13,6 +13,7 @@ use super::ObjectTables;
 use crate::error::{malformed, Error, Result};
 
 mod aarch64;
+mod riscv64;
 use crate::graph::{
     BlockId, Content, Def, LinkGraph, Linkage, Perm, Scope, SectionRole, Symbol, SymbolId,
 };
@@ -27,6 +28,25 @@ pub enum ElfReloc<K> {
     EdgeToGot(K),
     /// Nothing to do.
     Skip,
+    /// A relocation that only means something together with others of its
+    /// section (RISC-V's PC-relative low halves and ADD/SUB pairs): [`ElfArch::pair`] makes
+    /// its edge once the section's relocations are all read.
+    Paired,
+}
+
+/// One relocation of a section as read, for [`ElfArch::pair`].
+#[derive(Debug, Clone, Copy)]
+pub struct RawReloc<K> {
+    /// Offset in the section.
+    pub offset: u64,
+    /// Raw type.
+    pub r_type: u32,
+    /// The graph symbol it names.
+    pub target: SymbolId,
+    /// Its addend.
+    pub addend: i64,
+    /// What [`ElfArch::translate`] made of it.
+    pub what: ElfReloc<K>,
 }
 
 /// An architecture that ELF objects can target.
@@ -37,6 +57,45 @@ pub trait ElfArch: Arch {
     fn translate(r_type: u32) -> std::result::Result<ElfReloc<Self::EdgeKind>, &'static str>;
     /// The relocation type's name for messages.
     fn reloc_name(r_type: u32) -> String;
+    /// Checks the header's `e_flags` (the ABI an object was compiled for); `Err` says why the
+    /// object cannot be linked with the others. Default: any.
+    fn check_flags(e_flags: u32) -> std::result::Result<(), &'static str> {
+        let _ = e_flags;
+        Ok(())
+    }
+    /// True if the architecture's assemblers leave alignment padding for a relaxing linker to
+    /// shrink (RISC-V's `R_RISCV_ALIGN`): the builder then shrinks it (see
+    /// [`ElfArch::align_padding`]).
+    const SHRINKS_PADDING: bool = false;
+    /// For a relocation that marks alignment padding: its length in bytes (from the place)
+    /// and the alignment the bytes after it need. `None` for every other relocation.
+    fn align_padding(r_type: u32, addend: i64) -> Option<(u64, u64)> {
+        let _ = (r_type, addend);
+        None
+    }
+    /// Fills the padding kept in front of an aligned place with no-ops; `Err` if `bytes` has
+    /// a length no sequence of no-ops fills.
+    fn fill_padding(bytes: &mut [u8]) -> std::result::Result<(), &'static str> {
+        let _ = bytes;
+        Err("this architecture has no alignment padding")
+    }
+    /// True if [`ElfArch::translate`] may answer [`ElfReloc::Paired`]: the builder then keeps
+    /// every relocation of a section for [`ElfArch::pair`].
+    const PAIRED: bool = false;
+    /// The edge of the paired relocation `relocs[index]`, given every relocation of its
+    /// section sorted by offset, those at one offset in file order (`block` is the section's
+    /// block, `null` a symbol at address 0);
+    /// `Ok(None)` when the edge of its partner covers it. `Err` says why it has no edge.
+    fn pair(
+        graph: &LinkGraph<'_, Self>,
+        block: BlockId,
+        relocs: &[RawReloc<Self::EdgeKind>],
+        index: usize,
+        null: SymbolId,
+    ) -> std::result::Result<Option<crate::graph::Edge<Self::EdgeKind>>, String> {
+        let _ = (graph, block, relocs, index, null);
+        Err("paired relocations are not used by this architecture".into())
+    }
 }
 
 impl ElfArch for x86_64::X86_64 {
@@ -142,6 +201,32 @@ impl ElfArch for x86_64::X86_64 {
             _ => return format!("type {r_type}"),
         };
         name.to_string()
+    }
+}
+
+/// Bytes deleted from one section (the excess of alignment padding that a relaxing assembler
+/// left, see [`ElfArch::SHRINKS_PADDING`]): the cuts, as ranges of the section's original
+/// offsets in ascending order, each with the bytes deleted before it. Every offset the object
+/// gives into the section (symbol values and sizes, relocation offsets, section-relative
+/// addends) goes through [`Shrink::map`].
+struct Shrink {
+    /// `(start, length, bytes deleted before start)`.
+    cuts: Vec<(u64, u64, u64)>,
+}
+
+impl Shrink {
+    /// Where original offset `x` lies after the cuts (an offset inside a cut maps to its
+    /// start: the bytes after the kept padding).
+    fn map(&self, x: u64) -> u64 {
+        let i = self.cuts.partition_point(|&(s, l, _)| s + l <= x);
+        let deleted = match i.checked_sub(1).and_then(|j| self.cuts.get(j)) {
+            Some(&(_, l, before)) => before + l,
+            None => 0,
+        };
+        match self.cuts.get(i) {
+            Some(&(s, _, _)) if x > s => s - deleted,
+            _ => x - deleted,
+        }
     }
 }
 
@@ -292,6 +377,14 @@ struct ElfObject<'a, 's> {
     discarded: Vec<bool>,
     /// By section index: the input name of each loaded section (for messages).
     input_names: Vec<&'a str>,
+    /// By section index: the bytes deleted from it, if any.
+    shrinks: Vec<Option<Shrink>>,
+    /// By section index: its RELA section, for architectures that shrink padding (else
+    /// empty).
+    rela_of: Vec<Option<SectionIndex>>,
+    /// The section symbols of shrunk sections (whose addends are offsets into them) and their
+    /// section indexes, made when the first relocations are read.
+    shrunk_symbols: Option<rustc_hash::FxHashMap<SymbolId, usize>>,
 }
 
 impl<'a, 's> ElfObject<'a, 's> {
@@ -318,6 +411,10 @@ impl<'a, 's> ElfObject<'a, 's> {
                 ),
             });
         }
+        A::check_flags(header.e_flags(endian)).map_err(|why| Error::Unsupported {
+            file: file.to_string(),
+            what: why.to_string(),
+        })?;
         let sections = header.sections(endian, data).map_err(bad)?;
         // The symbol table is found from the end, where assemblers put it: a -ffunction-sections
         // object has thousands of section headers before it.
@@ -338,6 +435,9 @@ impl<'a, 's> ElfObject<'a, 's> {
             symtab,
             discarded: Vec::new(),
             input_names: Vec::new(),
+            shrinks: Vec::new(),
+            rela_of: Vec::new(),
+            shrunk_symbols: None,
         })
     }
 
@@ -390,7 +490,7 @@ impl<'a, 's> ElfObject<'a, 's> {
 
     /// The block of section `index`, if it is loaded: allocatable, not a note or group, and
     /// not a member of a discarded COMDAT group.
-    fn section_block<A: Arch>(
+    fn section_block<A: ElfArch>(
         &mut self,
         graph: &mut LinkGraph<'a, A>,
         obj: &ObjectTables<'_>,
@@ -417,8 +517,18 @@ impl<'a, 's> ElfObject<'a, 's> {
             )));
         }
         let (perm, role) = section_perm_role(name, sh_type, flags);
+        let mut align = align;
         let content = if sh_type == elf::SHT_NOBITS {
             Content::Zero(sh.sh_size(endian))
+        } else if A::SHRINKS_PADDING && flags & u64::from(elf::SHF_EXECINSTR) != 0 {
+            let bytes = sh.data(endian, data).map_err(bad)?;
+            match self.shrink_padding::<A>(obj, index, name, bytes, &mut align)? {
+                Some((owned, shrink)) => {
+                    self.shrinks[index.0] = Some(shrink);
+                    Content::Owned(owned)
+                }
+                None => Content::Borrowed(bytes),
+            }
         } else if role == SectionRole::EhFrame {
             // The set's `.eh_frame` blocks are laid out back to back and registered as one
             // object (see `runtime::unwind`): entries are 4-byte aligned and a block must hold
@@ -457,6 +567,90 @@ impl<'a, 's> ElfObject<'a, 's> {
         Ok(Some(block))
     }
 
+    /// The alignment padding of section `index` (`bytes`) shrunk to what its alignment
+    /// needs, as a relaxing static linker shrinks it, and the cuts made; `None` if it has no
+    /// padding relocations. `align` (the block's alignment) is raised to the largest alignment
+    /// the padding asks for, so that offsets in the block decide alignment.
+    fn shrink_padding<A: ElfArch>(
+        &self,
+        obj: &ObjectTables<'_>,
+        index: SectionIndex,
+        name: &str,
+        bytes: &[u8],
+        align: &mut u64,
+    ) -> Result<Option<(Vec<u8>, Shrink)>> {
+        let endian = self.endian;
+        let mut pads = Vec::new();
+        let rela = self.rela_of.get(index.0).copied().flatten();
+        if let Some(sh) = rela.and_then(|r| self.sections.section(r).ok()) {
+            let relas = sh
+                .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
+                .map_err(|e| obj.malformed(e))?;
+            for rela in relas {
+                let (r_type, offset) = (rela.r_type(endian, false), rela.r_offset(endian));
+                if let Some((len, to)) = A::align_padding(r_type, rela.r_addend(endian)) {
+                    pads.push((offset, len, to));
+                }
+            }
+        }
+        if pads.is_empty() {
+            return Ok(None);
+        }
+        pads.sort_unstable();
+        let mut cuts = Vec::with_capacity(pads.len());
+        let mut kept = Vec::with_capacity(pads.len());
+        let mut deleted = 0u64;
+        let mut end_of_last = 0u64;
+        for &(offset, len, to) in &pads {
+            let end = offset.checked_add(len).filter(|&e| e <= bytes.len() as u64);
+            if offset < end_of_last || end.is_none() || !to.is_power_of_two() {
+                return Err(obj.malformed(format!(
+                    "section {name}: alignment padding at offset {offset:#x} ({len} bytes) \
+                     overlaps another or lies outside the section"
+                )));
+            }
+            *align = (*align).max(to);
+            let at = offset - deleted;
+            let needed = (to - at % to) % to;
+            if needed > len {
+                return Err(obj.malformed(format!(
+                    "section {name}: alignment padding at offset {offset:#x} has {len} bytes, \
+                     {needed} are needed to align to {to}"
+                )));
+            }
+            kept.push((at, needed));
+            if needed < len {
+                cuts.push((offset + needed, len - needed, deleted));
+                deleted += len - needed;
+            }
+            end_of_last = offset + len;
+        }
+        let mut out = Vec::with_capacity(bytes.len() - deleted as usize);
+        let mut from = 0usize;
+        for &(start, len, _) in &cuts {
+            out.extend_from_slice(&bytes[from..start as usize]);
+            from = (start + len) as usize;
+        }
+        out.extend_from_slice(&bytes[from..]);
+        for (at, needed) in kept {
+            let pad = &mut out[at as usize..(at + needed) as usize];
+            A::fill_padding(pad).map_err(|why| {
+                obj.malformed(format!(
+                    "section {name}: alignment padding at offset {at:#x}: {why}"
+                ))
+            })?;
+        }
+        Ok(Some((out, Shrink { cuts })))
+    }
+
+    /// Original offset `x` of section `index`, after the section's shrinking (if any).
+    fn map_offset(&self, index: usize, x: u64) -> u64 {
+        match self.shrinks.get(index) {
+            Some(Some(shrink)) => shrink.map(x),
+            _ => x,
+        }
+    }
+
     /// The edges of the RELA section `sh`, added to the block of the section it applies to.
     fn rela_edges<A: ElfArch>(
         &mut self,
@@ -466,6 +660,7 @@ impl<'a, 's> ElfObject<'a, 's> {
     ) -> Result<()> {
         let endian = self.endian;
         let target = sh.info_link(endian);
+        let target_index = target.0;
         let Some(block) = obj.blocks.get(target.0).copied().flatten() else {
             return Ok(());
         };
@@ -475,14 +670,53 @@ impl<'a, 's> ElfObject<'a, 's> {
             .data_as_array::<elf::Rela64<LE>, _>(endian, self.data)
             .map_err(|e| obj.malformed(e))?;
         let mut edges = Vec::with_capacity(relas.len());
+        if self.shrunk_symbols.is_none() {
+            let map = self
+                .shrinks
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.is_some())
+                .filter_map(|(i, _)| Some((obj.section_symbols.get(i).copied().flatten()?, i)))
+                .collect();
+            self.shrunk_symbols = Some(map);
+        }
+        let shrunk_symbols = self.shrunk_symbols.as_ref();
+        let addend_of = |target: SymbolId, addend: i64| -> i64 {
+            match shrunk_symbols.and_then(|m| m.get(&target)) {
+                Some(&i) if addend >= 0 => self.map_offset(i, addend as u64) as i64,
+                _ => addend,
+            }
+        };
+        // Every relocation, for architectures whose relocations pair up.
+        let mut raw = Vec::new();
+        let mut any_paired = false;
         for rela in relas {
             let r_type = rela.r_type(endian, false);
-            let offset = rela.r_offset(endian);
-            let site = obj.site(section_name, offset, r_type, A::reloc_name);
-            let (kind, to_got) = match A::translate(r_type).map_err(|why| site.unsupported(why))? {
+            let original = rela.r_offset(endian);
+            let site = obj.site(section_name, original, r_type, A::reloc_name);
+            let what = A::translate(r_type).map_err(|why| site.unsupported(why))?;
+            let offset = self.map_offset(target_index, original);
+            let (kind, to_got) = match what {
                 ElfReloc::Skip => continue,
                 ElfReloc::Edge(k) => (k, false),
                 ElfReloc::EdgeToGot(k) => (k, true),
+                ElfReloc::Paired => {
+                    if offset >= size {
+                        return Err(obj.malformed(format!(
+                            "relocation at offset {offset:#x} lies outside section {section_name}"
+                        )));
+                    }
+                    let target = obj.target(section_name, rela.r_sym(endian, false) as usize)?;
+                    any_paired = true;
+                    raw.push(RawReloc {
+                        offset,
+                        r_type,
+                        target,
+                        addend: addend_of(target, rela.r_addend(endian)),
+                        what,
+                    });
+                    continue;
+                }
             };
             if offset >= size {
                 return Err(obj.malformed(format!(
@@ -503,12 +737,42 @@ impl<'a, 's> ElfObject<'a, 's> {
                 return Err(site.discarded());
             }
             super::note_requirements(graph, kind);
+            let addend = addend_of(target, rela.r_addend(endian));
             edges.push(crate::graph::Edge {
                 kind,
                 offset: offset as u32,
                 target,
-                addend: rela.r_addend(endian),
+                addend,
             });
+            if A::PAIRED {
+                raw.push(RawReloc {
+                    offset,
+                    r_type,
+                    target,
+                    addend,
+                    what,
+                });
+            }
+        }
+        if any_paired {
+            // By offset, for the partners' lookups (a stable sort: relocations at one offset
+            // keep their file order, which ADD/SUB pairs rely on).
+            raw.sort_by_key(|r| r.offset);
+            let null = null_symbol(graph, self.state);
+            for (i, r) in raw.iter().enumerate() {
+                if !matches!(r.what, ElfReloc::Paired) {
+                    continue;
+                }
+                let site = obj.site(section_name, r.offset, r.r_type, A::reloc_name);
+                match A::pair(graph, block, &raw, i, null) {
+                    Ok(Some(e)) => {
+                        super::note_requirements(graph, e.kind);
+                        edges.push(e);
+                    }
+                    Ok(None) => {}
+                    Err(why) => return Err(site.unpaired(&graph.symbol_name(r.target), why)),
+                }
+            }
         }
         super::push_edges(graph, block, edges);
         Ok(())
@@ -566,6 +830,15 @@ impl<'a, 's> ElfObject<'a, 's> {
         if sym.st_type() == elf::STT_SECTION {
             return Ok(obj.section_symbol(graph, sec_index.0, block));
         }
+        // In a shrunk section, the symbol moves with the bytes; its size spans what is left.
+        let value = if self.shrinks.get(sec_index.0).is_some_and(Option::is_some) {
+            let end = self.map_offset(sec_index.0, value.saturating_add(new.size));
+            let start = self.map_offset(sec_index.0, value);
+            new.size = end.saturating_sub(start);
+            start
+        } else {
+            value
+        };
         let block_size = graph.blocks[block.index()].content.size();
         if value > block_size {
             return Err(obj.malformed(format!(
@@ -594,6 +867,18 @@ impl<'a, A: ElfArch> super::ObjectStages<'a, A> for ElfObject<'a, '_> {
         graph.symbols.reserve(self.symtab.len());
         self.discarded = vec![false; nsec];
         self.input_names = vec![""; nsec];
+        self.shrinks = (0..nsec).map(|_| None).collect();
+        if A::SHRINKS_PADDING {
+            self.rela_of = vec![None; nsec];
+            for (i, sh) in self.sections.enumerate() {
+                if sh.sh_type(self.endian) == elf::SHT_RELA {
+                    let target = sh.info_link(self.endian).0;
+                    if let Some(slot) = self.rela_of.get_mut(target) {
+                        *slot = Some(i);
+                    }
+                }
+            }
+        }
         obj.blocks = vec![None; nsec];
         self.comdat_groups(obj)?;
         let sections = self.sections;
@@ -759,7 +1044,9 @@ pub fn summarize<A: ElfArch>(name: &str, data: &[u8]) -> Result<Summary> {
             object::RelocationFlags::Elf { r_type } => matches!(
                 A::translate(r_type).map(|t| match t {
                     ElfReloc::Edge(k) | ElfReloc::EdgeToGot(k) => A::role(k),
-                    ElfReloc::Skip => jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Any),
+                    ElfReloc::Skip | ElfReloc::Paired => {
+                        jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Any)
+                    }
                 }),
                 Ok(jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32))
             ),
@@ -821,6 +1108,30 @@ pub(crate) fn boundary_symbol(name: &[u8]) -> Option<(crate::passes::boundary::B
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shrunk_offsets_move_back_by_the_bytes_cut_before_them() {
+        // Cuts [4, 10) and [20, 22): 6 bytes, then 2 more.
+        let s = Shrink {
+            cuts: vec![(4, 6, 0), (20, 2, 6)],
+        };
+        let cases = [
+            (0, 0),
+            (4, 4),
+            // Inside a cut: its start (the bytes after the kept padding).
+            (5, 4),
+            (9, 4),
+            (10, 4),
+            (19, 13),
+            (20, 14),
+            (21, 14),
+            (22, 14),
+            (30, 22),
+        ];
+        for (x, want) in cases {
+            assert_eq!(s.map(x), want, "{x}");
+        }
+    }
 
     #[test]
     fn initializer_priorities_follow_gnu_ld() {

@@ -78,6 +78,27 @@ pub trait MachOArch: Arch {
     fn subtractor_kind(length: u8, negated: bool) -> Option<Self::EdgeKind>;
 }
 
+/// No Mach-O object targets RISC-V: every relocation is refused (the CPU type check refuses
+/// the objects first).
+impl MachOArch for jitlink_arch::riscv64::RiscV64 {
+    const CPU_TYPE: u32 = u32::MAX;
+
+    fn translate_macho(
+        _r: &macho::RelocationInfo,
+        _insn: u32,
+    ) -> std::result::Result<MachOReloc<Self::EdgeKind>, &'static str> {
+        Err("Mach-O has no RISC-V relocations")
+    }
+
+    fn macho_reloc_name(r_type: u8) -> String {
+        format!("type {r_type}")
+    }
+
+    fn subtractor_kind(_length: u8, _negated: bool) -> Option<Self::EdgeKind> {
+        None
+    }
+}
+
 impl MachOArch for x86_64::X86_64 {
     const CPU_TYPE: u32 = macho::CPU_TYPE_X86_64;
 

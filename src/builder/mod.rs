@@ -366,6 +366,19 @@ impl RelocSite<'_> {
         }
     }
 
+    /// The relocation (against `symbol`) has no partner it needs, or one it cannot be
+    /// combined with, for `why`.
+    pub fn unpaired(&self, symbol: &str, why: String) -> Error {
+        Error::UnpairedRelocation(Box::new(crate::error::UnpairedRelocation {
+            file: self.file.to_string(),
+            section: self.section.to_string(),
+            offset: self.offset,
+            kind: (self.name)(self.typ),
+            symbol: symbol.to_string(),
+            why,
+        }))
+    }
+
     /// The relocation refers to content of a discarded COMDAT.
     pub fn discarded(&self) -> Error {
         Error::DiscardedReference {

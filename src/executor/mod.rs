@@ -3,7 +3,8 @@
 //! entry point, on jitlink's request.
 //!
 //! The executor is a small C program (`executor/executor.c`) built with jitlink for the host and,
-//! when `aarch64-linux-gnu-gcc` is installed at build time, for aarch64 Linux; both are embedded
+//! when `aarch64-linux-gnu-gcc` or `riscv64-linux-gnu-gcc` is installed at build time, for aarch64
+//! or riscv64 Linux; all are embedded
 //! in jitlink and started from an anonymous file (`memfd`), so nothing needs installing. It talks
 //! to jitlink over a socket on file descriptor 3 only: the program keeps stdin, stdout and
 //! stderr. An executor for another architecture runs under qemu-user, with the target's system
@@ -72,6 +73,13 @@ static AARCH64_EXECUTOR: Option<&[u8]> = Some(include_bytes!(concat!(
 )));
 #[cfg(not(jitlink_executor_aarch64))]
 static AARCH64_EXECUTOR: Option<&[u8]> = None;
+#[cfg(jitlink_executor_riscv64)]
+static RISCV64_EXECUTOR: Option<&[u8]> = Some(include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/jitlink-executor-riscv64"
+)));
+#[cfg(not(jitlink_executor_riscv64))]
+static RISCV64_EXECUTOR: Option<&[u8]> = None;
 
 /// Where the executor runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +151,14 @@ fn executor_file(kind: &ExecutorKind) -> Result<OwnedFd> {
                 "jitlink was built without it: install gcc-aarch64-linux-gnu and rebuild",
             )
         })?,
+        ExecutorKind::Qemu {
+            arch: ArchKind::RiscV64,
+        } => RISCV64_EXECUTOR.ok_or_else(|| {
+            proto_err(
+                "starting the riscv64 executor",
+                "jitlink was built without it: install gcc-riscv64-linux-gnu and rebuild",
+            )
+        })?,
         ExecutorKind::Qemu { arch } => {
             return Err(proto_err(
                 "starting an executor",
@@ -198,7 +214,7 @@ fn sysroot(arch: ArchKind) -> Result<PathBuf> {
         Err(proto_err(
             format!("finding the {arch} system root"),
             &format!(
-                "{} is missing: install the cross C library (libc6-dev-arm64-cross for aarch64) or set QEMU_LD_PREFIX",
+                "{} is missing: install the cross C library (libc6-dev-arm64-cross for aarch64, libc6-dev-riscv64-cross for riscv64) or set QEMU_LD_PREFIX",
                 root.display()
             ),
         ))

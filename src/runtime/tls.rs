@@ -54,6 +54,8 @@ pub fn tlsdesc_resolver() -> u64 {
 pub struct TlsTarget {
     /// `e_machine`.
     pub machine: u16,
+    /// `e_flags`: RISC-V's loader accepts only objects of its own floating-point ABI.
+    pub flags: u32,
     /// The relocation that yields the module id (`R_X86_64_DTPMOD64`, `R_AARCH64_TLS_DTPMOD`).
     pub dtpmod: u32,
     /// The relocation that yields the offset from the thread pointer (`R_X86_64_TPOFF64`,
@@ -72,15 +74,25 @@ impl TlsTarget {
         match arch {
             ArchKind::X86_64 => TlsTarget {
                 machine,
+                flags: 0,
                 dtpmod: elf::R_X86_64_DTPMOD64,
                 tpoff: elf::R_X86_64_TPOFF64,
                 dtpoff: elf::R_X86_64_DTPOFF64,
             },
             ArchKind::AArch64 => TlsTarget {
                 machine,
+                flags: 0,
                 dtpmod: elf::R_AARCH64_TLS_DTPMOD,
                 tpoff: elf::R_AARCH64_TLS_TPREL,
                 dtpoff: elf::R_AARCH64_TLS_DTPREL,
+            },
+            ArchKind::RiscV64 => TlsTarget {
+                machine,
+                // LP64D, the ABI of Debian's riscv64 port (glibc refuses other float ABIs).
+                flags: elf::EF_RISCV_FLOAT_ABI_DOUBLE,
+                dtpmod: elf::R_RISCV_TLS_DTPMOD64,
+                tpoff: elf::R_RISCV_TLS_TPREL64,
+                dtpoff: elf::R_RISCV_TLS_DTPREL64,
             },
         }
     }
@@ -199,7 +211,7 @@ pub(crate) fn write_module(
     push(&mut f, 0u64); // e_entry
     push(&mut f, EHDR); // e_phoff
     push(&mut f, 0u64); // e_shoff
-    push(&mut f, 0u32); // e_flags
+    push(&mut f, target.flags); // e_flags
     push(&mut f, EHDR as u16);
     push(&mut f, PHDR as u16);
     push(&mut f, phnum as u16);

@@ -104,8 +104,11 @@ impl LinkTarget for FixedBase {
         _static_tls: bool,
     ) -> Result<TlsValues> {
         // Where an executable's block lies: below the thread pointer on x86-64 (variant II),
-        // after the 16-byte thread control block, aligned, on AArch64 (variant I).
+        // after the 16-byte thread control block, aligned, on AArch64 (variant I); at the
+        // thread pointer itself on RISC-V (variant I with the thread pointer past the TCB, as
+        // glibc's TLS_TCB_OFFSET of 0 and ld.lld place it).
         let tp_offset = match A::KIND {
+            ArchKind::RiscV64 => 0,
             ArchKind::AArch64 => 16u64
                 .checked_next_multiple_of(tl.align.max(1))
                 .map_or(0, |o| o as i64),

@@ -12,6 +12,7 @@ pub(crate) mod fixed;
 pub(crate) mod in_process;
 
 use jitlink_arch::aarch64::AArch64;
+use jitlink_arch::riscv64::RiscV64;
 use jitlink_arch::x86_64::X86_64;
 use jitlink_arch::TlsValues;
 
@@ -35,6 +36,8 @@ pub enum ArchKind {
     X86_64,
     /// AArch64 (arm64).
     AArch64,
+    /// RISC-V 64-bit (RV64GC, LP64D).
+    RiscV64,
 }
 
 impl ArchKind {
@@ -45,11 +48,12 @@ impl ArchKind {
     #[cfg(target_arch = "aarch64")]
     pub const HOST: ArchKind = ArchKind::AArch64;
 
-    /// Its usual name (`x86_64`, `aarch64`).
+    /// Its usual name (`x86_64`, `aarch64`, `riscv64`).
     pub fn name(self) -> &'static str {
         match self {
             ArchKind::X86_64 => "x86_64",
             ArchKind::AArch64 => "aarch64",
+            ArchKind::RiscV64 => "riscv64",
         }
     }
 
@@ -58,6 +62,7 @@ impl ArchKind {
         match machine {
             object::elf::EM_X86_64 => Some(ArchKind::X86_64),
             object::elf::EM_AARCH64 => Some(ArchKind::AArch64),
+            object::elf::EM_RISCV => Some(ArchKind::RiscV64),
             _ => None,
         }
     }
@@ -68,6 +73,7 @@ impl ArchKind {
         match self {
             ArchKind::X86_64 => "x86_64-linux-gnu",
             ArchKind::AArch64 => "aarch64-linux-gnu",
+            ArchKind::RiscV64 => "riscv64-linux-gnu",
         }
     }
 
@@ -76,6 +82,7 @@ impl ArchKind {
         match self {
             ArchKind::X86_64 => object::elf::EM_X86_64,
             ArchKind::AArch64 => object::elf::EM_AARCH64,
+            ArchKind::RiscV64 => object::elf::EM_RISCV,
         }
     }
 }
@@ -101,6 +108,10 @@ impl LinkArch for AArch64 {
     const KIND: ArchKind = ArchKind::AArch64;
 }
 
+impl LinkArch for RiscV64 {
+    const KIND: ArchKind = ArchKind::RiscV64;
+}
+
 /// Code generic over the architecture, run by [`dispatch`] (Rust has no generic closures).
 pub(crate) trait ForArch {
     /// What it returns.
@@ -114,6 +125,7 @@ pub(crate) fn dispatch<F: ForArch>(arch: ArchKind, job: F) -> F::Output {
     match arch {
         ArchKind::X86_64 => job.run::<X86_64>(),
         ArchKind::AArch64 => job.run::<AArch64>(),
+        ArchKind::RiscV64 => job.run::<RiscV64>(),
     }
 }
 

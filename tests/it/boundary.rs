@@ -56,7 +56,12 @@ fn start_stop_arrays_agree_with_the_native_build() {
     ];
     let mut failures = Failures::new("boundary-symbol programs");
     let mut natives = Vec::new();
-    for compiler in [Compiler::Gcc, Compiler::Clang, Compiler::Aarch64Gcc] {
+    for compiler in [
+        Compiler::Gcc,
+        Compiler::Clang,
+        Compiler::Aarch64Gcc,
+        Compiler::Riscv64Gcc,
+    ] {
         for flags in [
             &["-O0"][..],
             &["-O2"],

@@ -1,5 +1,5 @@
-//! The executor protocol on its own: real child processes (the host's, and aarch64 under
-//! qemu-user) that allocate memory, receive machine code, run it, and report crashes.
+//! The executor protocol on its own: real child processes (the host's, and aarch64 and riscv64
+//! under qemu-user) that allocate memory, receive machine code, run it, and report crashes.
 
 use jitlink::executor::Perm;
 use jitlink::executor::{describe_status, Executor, ExecutorKind};
@@ -12,6 +12,11 @@ const ADD_AARCH64: &[u8] = &[0x00, 0x00, 0x01, 0x0b, 0xc0, 0x03, 0x5f, 0xd6];
 const CRASH_X86_64: &[u8] = &[0x48, 0x8b, 0x04, 0x25, 0x08, 0, 0, 0, 0xc3];
 const CRASH_AARCH64: &[u8] = &[
     0x00, 0x01, 0x80, 0xd2, 0x00, 0x00, 0x40, 0xf9, 0xc0, 0x03, 0x5f, 0xd6,
+];
+/// `addw a0, a0, a1; ret` and `li a0, 8; ld a0, 0(a0); ret` (riscv64).
+const ADD_RISCV64: &[u8] = &[0x3b, 0x05, 0xb5, 0x00, 0x67, 0x80, 0x00, 0x00];
+const CRASH_RISCV64: &[u8] = &[
+    0x13, 0x05, 0x80, 0x00, 0x03, 0x35, 0x05, 0x00, 0x67, 0x80, 0x00, 0x00,
 ];
 
 fn run_code(kind: ExecutorKind, code: &[u8], crash: &[u8], arch: jitlink::ArchKind) {
@@ -78,6 +83,18 @@ fn aarch64_under_qemu_runs_code_and_reports_a_crash() {
 }
 
 #[test]
+fn riscv64_under_qemu_runs_code_and_reports_a_crash() {
+    run_code(
+        ExecutorKind::Qemu {
+            arch: jitlink::ArchKind::RiscV64,
+        },
+        ADD_RISCV64,
+        CRASH_RISCV64,
+        jitlink::ArchKind::RiscV64,
+    );
+}
+
+#[test]
 fn closing_the_channel_ends_an_idle_executor() {
     let mut ex = Executor::spawn(ExecutorKind::Process).expect("start the executor");
     let page = ex.info().page_size;
@@ -98,7 +115,11 @@ fn a_crash_of_linked_code_is_reported_and_jitlink_exits_cleanly() {
     let source = "#include <stdio.h>\n\
                   int poke(volatile int *p) { return *p; }\n\
                   int main(void) { puts(\"before\"); fflush(stdout); return poke((int *)8); }\n";
-    for (compiler, kind) in [(Compiler::Gcc, "process"), (Compiler::Aarch64Gcc, "qemu")] {
+    for (compiler, kind) in [
+        (Compiler::Gcc, "process"),
+        (Compiler::Aarch64Gcc, "qemu"),
+        (Compiler::Riscv64Gcc, "qemu"),
+    ] {
         let config = Config::new(compiler, Opt::O0, Pic::Pie, false, false);
         let objs = compile_generated(&config, &[("crash.c", source)]);
         let mut cmd = jitlink_command(&["--executor", kind], &objs, &[]);
@@ -126,6 +147,12 @@ fn redirects_write_the_executors_slots() {
             Compiler::Aarch64Gcc,
             ExecutorKind::Qemu {
                 arch: jitlink::ArchKind::AArch64,
+            },
+        ),
+        (
+            Compiler::Riscv64Gcc,
+            ExecutorKind::Qemu {
+                arch: jitlink::ArchKind::RiscV64,
             },
         ),
     ] {

@@ -45,6 +45,15 @@ fn listen_aarch64() -> Listening {
     listen_with(cmd)
 }
 
+/// The riscv64 executor under qemu-user, as on a board.
+fn listen_riscv64() -> Listening {
+    let mut cmd = Command::new(&tool("qemu-riscv64").path);
+    cmd.arg("-L")
+        .arg("/usr/riscv64-linux-gnu")
+        .arg(jitlink_path().with_file_name("jitlink-executor-riscv64"));
+    listen_with(cmd)
+}
+
 fn listen_with(mut cmd: Command) -> Listening {
     let mut child = cmd
         .args(["--listen", "127.0.0.1:0"])
@@ -145,6 +154,12 @@ fn a_program_over_tcp_matches_native() {
 #[test]
 fn an_aarch64_program_over_tcp_matches_native() {
     over_tcp(Compiler::Aarch64Gcc, listen_aarch64);
+}
+
+/// The same with the riscv64 executor (under qemu-user).
+#[test]
+fn a_riscv64_program_over_tcp_matches_native() {
+    over_tcp(Compiler::Riscv64Gcc, listen_riscv64);
 }
 
 fn over_tcp(compiler: Compiler, listen: fn() -> Listening) {

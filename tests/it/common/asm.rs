@@ -12,6 +12,7 @@ use super::*;
 
 pub const X86_64_LINUX: &str = "x86_64-unknown-linux-gnu";
 pub const AARCH64_LINUX: &str = "aarch64-linux-gnu";
+pub const RISCV64_LINUX: &str = "riscv64-linux-gnu";
 pub const X86_64_MACOS: &str = "x86_64-apple-macos11";
 pub const ARM64_MACOS: &str = "arm64-apple-macos11";
 pub const X86_64_WINDOWS: &str = "x86_64-pc-windows-msvc";
@@ -20,9 +21,12 @@ pub const AARCH64_WINDOWS: &str = "aarch64-pc-windows-msvc";
 /// Assembles `source` for `triple` into `obj` with llvm-mc-19; panics with its message.
 pub fn assemble_to(triple: &str, source: &Path, obj: &Path) -> PathBuf {
     let mut cmd = Command::new(&tool("llvm-mc-19").path);
-    cmd.args(["-filetype=obj", &format!("-triple={triple}"), "-o"])
-        .arg(obj)
-        .arg(source);
+    cmd.args(["-filetype=obj", &format!("-triple={triple}")]);
+    if triple.starts_with("riscv64") {
+        // The ABI of riscv64 Linux (jitlink refuses the soft-float default of llvm-mc).
+        cmd.args(["-mattr=+d", "-target-abi=lp64d"]);
+    }
+    cmd.arg("-o").arg(obj).arg(source);
     let (code, _, err) = outcome(&mut cmd);
     assert_eq!(code, Some(0), "llvm-mc-19 {}: {err}", source.display());
     obj.to_path_buf()

@@ -250,6 +250,10 @@ pub enum Compiler {
     Aarch64Gcc,
     /// clang-19 --target=aarch64-linux-gnu.
     Aarch64Clang,
+    /// riscv64-linux-gnu-gcc: riscv64 Linux objects, run under qemu-user.
+    Riscv64Gcc,
+    /// clang-19 --target=riscv64-linux-gnu.
+    Riscv64Clang,
     /// g++ (C++ sources).
     Gxx,
     /// clang++-19 (C++ sources).
@@ -261,6 +265,8 @@ impl Compiler {
     pub const ALL: [Compiler; 2] = [Compiler::Gcc, Compiler::Clang];
     /// The compilers for aarch64 Linux.
     pub const AARCH64: [Compiler; 2] = [Compiler::Aarch64Gcc, Compiler::Aarch64Clang];
+    /// The compilers for riscv64 Linux.
+    pub const RISCV64: [Compiler; 2] = [Compiler::Riscv64Gcc, Compiler::Riscv64Clang];
     /// The host's C++ compilers.
     pub const CXX: [Compiler; 2] = [Compiler::Gxx, Compiler::Clangxx];
 
@@ -268,8 +274,9 @@ impl Compiler {
     pub fn program(self) -> &'static str {
         match self {
             Compiler::Gcc => "gcc",
-            Compiler::Clang | Compiler::Aarch64Clang => "clang-19",
+            Compiler::Clang | Compiler::Aarch64Clang | Compiler::Riscv64Clang => "clang-19",
             Compiler::Aarch64Gcc => "aarch64-linux-gnu-gcc",
+            Compiler::Riscv64Gcc => "riscv64-linux-gnu-gcc",
             Compiler::Gxx => "g++",
             Compiler::Clangxx => "clang++-19",
         }
@@ -283,13 +290,24 @@ impl Compiler {
     pub fn linker(self) -> &'static Tool {
         match self {
             Compiler::Aarch64Gcc | Compiler::Aarch64Clang => tool("aarch64-linux-gnu-gcc"),
+            Compiler::Riscv64Gcc | Compiler::Riscv64Clang => tool("riscv64-linux-gnu-gcc"),
             _ => self.tool(),
         }
     }
 
     /// True for compilers whose code runs under qemu-user (`jitlink --executor qemu`).
     pub fn is_cross(self) -> bool {
-        matches!(self, Compiler::Aarch64Gcc | Compiler::Aarch64Clang)
+        self.cross_arch().is_some()
+    }
+
+    /// The architecture of a cross compiler's code (`aarch64`, `riscv64`); `None` for the
+    /// host's compilers.
+    pub fn cross_arch(self) -> Option<&'static str> {
+        match self {
+            Compiler::Aarch64Gcc | Compiler::Aarch64Clang => Some("aarch64"),
+            Compiler::Riscv64Gcc | Compiler::Riscv64Clang => Some("riscv64"),
+            _ => None,
+        }
     }
 
     fn short(self) -> &'static str {
@@ -298,6 +316,8 @@ impl Compiler {
             Compiler::Clang => "clang",
             Compiler::Aarch64Gcc => "a64-gcc",
             Compiler::Aarch64Clang => "a64-clang",
+            Compiler::Riscv64Gcc => "rv64-gcc",
+            Compiler::Riscv64Clang => "rv64-clang",
             Compiler::Gxx => "g++",
             Compiler::Clangxx => "clang++",
         }
@@ -310,12 +330,13 @@ pub const AARCH64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
 /// The command that runs a natively linked executable of `compiler`: directly, or under
 /// qemu-user for a cross compiler.
 pub fn native_command(compiler: Compiler, exe: &Path) -> Command {
-    if compiler.is_cross() {
-        let mut c = Command::new(&tool("qemu-aarch64").path);
-        c.arg("-L").arg(AARCH64_SYSROOT).arg(exe);
-        c
-    } else {
-        Command::new(exe)
+    match compiler.cross_arch() {
+        Some(arch) => {
+            let mut c = Command::new(&tool(&format!("qemu-{arch}")).path);
+            c.arg("-L").arg(format!("/usr/{arch}-linux-gnu")).arg(exe);
+            c
+        }
+        None => Command::new(exe),
     }
 }
 
@@ -356,6 +377,8 @@ pub struct Config {
     pub function_sections: bool,
     /// `-g`
     pub debug: bool,
+    /// `-mno-relax` (RISC-V: no linker-relaxation relocations).
+    pub no_relax: bool,
 }
 
 impl Config {
@@ -372,6 +395,15 @@ impl Config {
             pic,
             function_sections,
             debug,
+            no_relax: false,
+        }
+    }
+
+    /// The same configuration with `-mno-relax`.
+    pub const fn no_relax(self) -> Self {
+        Config {
+            no_relax: true,
+            ..self
         }
     }
 
@@ -380,6 +412,9 @@ impl Config {
         let mut f = Vec::new();
         if self.compiler == Compiler::Aarch64Clang {
             f.push("--target=aarch64-linux-gnu");
+        }
+        if self.compiler == Compiler::Riscv64Clang {
+            f.push("--target=riscv64-linux-gnu");
         }
         f.push(match self.opt {
             Opt::O0 => "-O0",
@@ -395,6 +430,9 @@ impl Config {
         }
         if self.debug {
             f.push("-g");
+        }
+        if self.no_relax {
+            f.push("-mno-relax");
         }
         f.into_iter().map(String::from).collect()
     }
@@ -427,6 +465,9 @@ impl Config {
         }
         if self.debug {
             s.push_str("-g");
+        }
+        if self.no_relax {
+            s.push_str("-norelax");
         }
         s
     }
@@ -735,10 +776,10 @@ pub fn declared_cflags(source: &Path) -> Vec<String> {
 pub fn declared_cflags_for(source: &Path, compiler: Compiler) -> Vec<String> {
     let text = fs::read_to_string(source)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));
-    let arch = if compiler.is_cross() {
-        "/* cflags-aarch64:"
-    } else {
-        "/* cflags-x86_64:"
+    let arch = match compiler.cross_arch() {
+        Some("aarch64") => "/* cflags-aarch64:",
+        Some("riscv64") => "/* cflags-riscv64:",
+        _ => "/* cflags-x86_64:",
     };
     let mut flags = Vec::new();
     for line in text.lines() {
