@@ -72,6 +72,7 @@ pub(crate) mod session;
 pub mod stubs;
 pub(crate) mod symbols;
 pub(crate) mod target;
+mod tiered;
 
 pub use builder::Bytes;
 pub use error::{Error, Result};

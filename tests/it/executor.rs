@@ -159,3 +159,48 @@ fn redirects_write_the_executors_slots() {
         );
     }
 }
+
+/// Counting trampolines made in the executor go to their target below the threshold (the
+/// arguments intact), and a call into a trampoline from a request's own thread (here OP_CALL,
+/// as from an initializer) is refused with a message, never a hang.
+fn trampolines_in_the_executor(kind: ExecutorKind, add: &[u8]) {
+    use jitlink::executor::TrampolineKind;
+    let mut ex = Executor::spawn(kind).expect("start the executor");
+    let page = ex.info().page_size;
+    let base = ex.reserve(page, 0, false).expect("reserve");
+    ex.write(base, add).expect("write");
+    ex.protect(base, page, Perm::ReadExec).expect("protect");
+    let counting = ex
+        .trampolines(TrampolineKind::Counting { threshold: 3 }, &[base, base])
+        .expect("counting trampolines");
+    assert_eq!(counting.len(), 2);
+    assert_ne!(counting[0].addr, counting[1].addr);
+    for (a, b) in [(40, 2), (7, 8)] {
+        assert_eq!(ex.call(counting[0].addr, &[a, b]).expect("call"), a + b);
+    }
+    let reentry = ex
+        .trampolines(TrampolineKind::Reentry, &[0])
+        .expect("re-entry trampolines");
+    assert!(
+        ex.call(reentry[0].addr, &[]).is_err(),
+        "a lazy call on the thread that serves jitlink cannot wait for jitlink"
+    );
+    let status = ex.wait().expect("wait");
+    let report = describe_status(status).expect_err("the executor aborted");
+    assert!(report.contains("signal 6"), "{report}");
+}
+
+#[test]
+fn host_process_makes_trampolines() {
+    trampolines_in_the_executor(ExecutorKind::Process, ADD_X86_64);
+}
+
+#[test]
+fn aarch64_under_qemu_makes_trampolines() {
+    trampolines_in_the_executor(
+        ExecutorKind::Qemu {
+            arch: jitlink::ArchKind::AArch64,
+        },
+        ADD_AARCH64,
+    );
+}
