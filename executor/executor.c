@@ -642,6 +642,17 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
             return fail(ENOTSUP, "reserve below 2 GiB");
 #endif
         }
+        /* A hint inside memory reserved before (jitlink asks below the C library each time)
+           moves below it: the kernel would honour it elsewhere, qemu-user far away. */
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+        for (int moved = 1; moved && hint;) {
+            moved = 0;
+            for (int i = 0; i < nregions && hint; i++)
+                if (hint < regions[i].base + regions[i].size && hint + size > regions[i].base) {
+                    hint = regions[i].base > size ? (regions[i].base - size) & ~(page - 1) : 0;
+                    moved = 1;
+                }
+        }
         void *m = mmap((void *)(uintptr_t)hint, size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra, -1, 0);
         if (m == MAP_FAILED)
