@@ -22,6 +22,7 @@ mod differential_aarch64;
 mod errors;
 mod executor;
 mod executor_tcp;
+mod executor_tiers;
 mod fuzz_regressions;
 mod host;
 mod lazy;
