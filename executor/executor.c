@@ -391,6 +391,8 @@ __asm__(".text\n"
         "    ldp x29, x30, [sp], #224\n"
         "    br x16\n"
         ".size jitlink_executor_reenter, . - jitlink_executor_reenter\n");
+#else
+__attribute__((visibility("hidden"))) void jitlink_executor_reenter(void) { abort(); } /* unused */
 #endif
 __attribute__((visibility("hidden"))) void jitlink_executor_reenter(void);
 
@@ -452,6 +454,14 @@ static int patch_record(uint8_t *at, uint64_t pc, uint64_t rec) {
     memcpy(at, &insn, 4);
     return 0;
 }
+#else
+/* No trampolines for this architecture yet: OP_TRAMPOLINES is refused (ENOTSUP). */
+#define NO_TRAMPOLINES 1
+static const uint8_t REENTRY_CODE[1], COUNTING_CODE[1];
+static int patch_record(uint8_t *at, uint64_t pc, uint64_t rec) {
+    (void)at, (void)pc, (void)rec;
+    return -1;
+}
 #endif
 
 /* Trampoline memory: the only records OP_RESUME answers. */
@@ -505,6 +515,9 @@ static int make_trampolines(const uint8_t *p, uint32_t len) {
     memcpy(&kind, p, 4);
     memcpy(&count, p + 4, 4);
     uint64_t threshold = get64(p + 8);
+#ifdef NO_TRAMPOLINES
+    return fail(ENOTSUP, "trampolines on this architecture");
+#endif
     if (kind > TRAMP_COUNTING || count == 0 || count > MAX_TRAMPOLINES ||
         len != 16 + (kind == TRAMP_COUNTING ? 8 * count : 0))
         return fail(EINVAL, "trampolines");

@@ -93,6 +93,12 @@ impl RemoteLazy {
         }
     }
 
+    /// Makes the global symbols of every set visible to the shared objects the program
+    /// `dlopen`s (as [`RemoteSession::set_export_dynamic`]).
+    pub fn set_export_dynamic(&mut self, on: bool) {
+        self.session.set_export_dynamic(on);
+    }
+
     /// Adds an object file or archive from disk (archives keep their on-demand members).
     pub fn add_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
         add_input(&mut self.session, &mut self.inputs, path.as_ref())
@@ -203,6 +209,12 @@ impl RemoteReoptimizer {
             callback: reoptimize,
             inputs: Vec::new(),
         }
+    }
+
+    /// Makes the global symbols of every set visible to the shared objects the program
+    /// `dlopen`s (as [`RemoteSession::set_export_dynamic`]).
+    pub fn set_export_dynamic(&mut self, on: bool) {
+        self.session.set_export_dynamic(on);
     }
 
     /// Adds a tier-0 object file or archive from disk (archive members are not counted).

@@ -272,6 +272,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
     let status = if cli.lazy {
         let opts = jitlink::lazy::LazyOptions::default().with_log(cli.lazy_log);
         let mut lazy = jitlink::executor::RemoteLazy::new(ex, absolutes, opts);
+        lazy.set_export_dynamic(cli.export_dynamic);
         for input in &cli.inputs {
             lazy.add_file(input)?;
         }
@@ -283,6 +284,7 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
             .with_log(cli.reopt_log);
         let callback = std::sync::Arc::new(move |name: &str, _calls: u64| files.definition(name));
         let mut r = jitlink::executor::RemoteReoptimizer::new(ex, absolutes, opts, callback);
+        r.set_export_dynamic(cli.export_dynamic);
         for input in &cli.inputs {
             r.add_file(input)?;
         }

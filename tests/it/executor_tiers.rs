@@ -227,3 +227,36 @@ fn unbindable_versions_are_refused_through_executors() {
         );
     }
 }
+
+/// A unit that cannot be linked (an undefined function) aborts the program in the executor
+/// with jitlink's message naming the unit and the cause; jitlink reports the signal.
+#[test]
+fn failed_materialization_through_executors_names_the_cause() {
+    for compiler in [Compiler::Gcc, Compiler::Aarch64Gcc] {
+        let config = Config::new(compiler, Opt::O0, Pic::Pie, false, false);
+        let kind = executor_of(&config);
+        let objs = compile_generated(
+            &config,
+            &[
+                (
+                    "lazy_main.c",
+                    "int broken(int);\nint main(void) { return broken(1); }\n",
+                ),
+                (
+                    "broken.c",
+                    "int missing_function(int);\nint broken(int x) { return missing_function(x); }\n",
+                ),
+            ],
+        );
+        let (code, _, stderr) = outcome(&mut jitlink_command(
+            &["--executor", kind, "--lazy"],
+            &objs,
+            &[],
+        ));
+        assert_eq!(code, Some(128 + 6), "{kind}: {stderr}");
+        assert!(
+            stderr.contains("broken.o for broken") && stderr.contains("missing_function"),
+            "{kind}: {stderr}"
+        );
+    }
+}
