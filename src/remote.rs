@@ -337,19 +337,38 @@ impl RemoteSession {
         Ok(stubs)
     }
 
-    /// Where the stubs of `names` point now (0 for a name without a stub).
+    /// Where the stubs of `names` point now (0 for a name without a stub). Slots made by one
+    /// call are adjacent: they are read in one request when they lie close together.
     pub(crate) fn stub_targets(&mut self, names: &[&str]) -> Result<Vec<u64>> {
+        let slots: Vec<Option<u64>> = names
+            .iter()
+            .map(|n| self.slots.get(n.as_bytes()).copied())
+            .collect();
+        let lo = slots.iter().flatten().min().copied().unwrap_or(0);
+        let hi = slots.iter().flatten().max().copied().unwrap_or(0);
+        let span = hi.saturating_sub(lo).saturating_add(8);
+        let bytes = if span <= 16 * (names.len() as u64 + 64) {
+            // Slots of several calls may have unmapped memory between them: one by one then.
+            self.ex.read(lo, span).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let mut out = Vec::with_capacity(names.len());
-        for n in names {
-            out.push(match self.slots.get(n.as_bytes()) {
-                Some(&slot) => {
-                    let w = self.ex.read(slot, 8)?;
-                    u64::from_le_bytes(w.try_into().map_err(|_| Error::Protocol {
-                        what: format!("reading the stub slot of {n}: short reply"),
-                    })?)
+        for (n, slot) in names.iter().zip(slots) {
+            let Some(slot) = slot else {
+                out.push(0);
+                continue;
+            };
+            let at = (slot - lo) as usize;
+            let word = match bytes.get(at..at + 8) {
+                Some(w) => w.to_vec(),
+                None => self.ex.read(slot, 8)?,
+            };
+            out.push(u64::from_le_bytes(word.try_into().map_err(|_| {
+                Error::Protocol {
+                    what: format!("reading the stub slot of {n}: short reply"),
                 }
-                None => 0,
-            });
+            })?));
         }
         Ok(out)
     }
