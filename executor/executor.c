@@ -1092,6 +1092,9 @@ int main(int argc, char **argv) {
                         "connection; jitlink --executor tcp:HOST:PORT connects)\n");
         return 2;
     }
+    /* Programs the linked code starts do not inherit the channel: jitlink reads events until
+       it closes, which must be when this process ends. */
+    fcntl(chan, F_SETFD, FD_CLOEXEC);
     /* What a compiler driver links by default, so that linked code finds it. */
     static const char *libs[] = {"libm.so.6", "libgcc_s.so.1", "libstdc++.so.6"};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
