@@ -437,6 +437,44 @@ impl Executor {
         }
     }
 
+    /// Waits until the channel has something to read (true), or the child executor has ended
+    /// with nothing left to read (false: a process the program forked may hold the channel
+    /// open, but no event can come any more). An executor over TCP is waited for on the channel.
+    fn frame_or_child_gone(&mut self, what: &str) -> Result<bool> {
+        let Peer::Child(child) = &mut self.peer else {
+            return Ok(true);
+        };
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: self.chan.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `pfd` is one valid pollfd for a descriptor this value owns, for the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if n > 0 {
+                return Ok(true);
+            }
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(io_err(what.to_string(), e));
+                }
+                continue;
+            }
+            if child
+                .try_wait()
+                .map_err(|e| io_err(what.to_string(), e))?
+                .is_some()
+            {
+                // Anything the executor sent before it ended is readable now.
+                // SAFETY: as above.
+                let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+                return Ok(n > 0);
+            }
+        }
+    }
+
     /// Reads one frame: a status word (or an event's kind), and its body.
     fn read_frame(&mut self, what: &str) -> Result<(u32, Vec<u8>)> {
         let mut h = [0u8; 8];
@@ -514,6 +552,9 @@ impl Executor {
             return Ok(None);
         }
         let what = self.name("reading the program's events");
+        if !self.frame_or_child_gone(&what)? {
+            return Ok(None);
+        }
         let mut h = [0u8; 8];
         match self.chan.read_exact(&mut h) {
             Ok(()) => {}

@@ -261,40 +261,44 @@ fn failed_materialization_through_executors_names_the_cause() {
     }
 }
 
-/// A program that leaves a process running behind it (which would inherit the executor's
-/// channel) does not keep jitlink serving events after the program has ended.
+/// A program that leaves a process running behind it (started with `system`, or forked: the
+/// fork holds the executor's channel) does not keep jitlink serving events after the program
+/// has ended.
 #[test]
 fn a_process_left_behind_does_not_keep_jitlink_waiting() {
     let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
-    let objs = compile_generated(
-        &config,
-        &[
-            (
-                "spawner.c",
-                "#include <stdio.h>\n#include <stdlib.h>\nint helper(int x);\n\
-                 int main(void) { printf(\"%d\\n\", helper(2)); fflush(stdout);\n\
-                 return system(\"sleep 30 >/dev/null 2>&1 </dev/null &\"); }\n",
-            ),
-            ("helper.c", "int helper(int x) { return x * 21; }\n"),
-        ],
-    );
-    let mut child = jitlink_command(&["--executor", "process", "--lazy"], &objs, &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start jitlink");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break Some(s);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let status = status.expect("jitlink still waits after the program ended");
-    assert_eq!(status.code(), Some(0));
+    let exec = "return system(\"sleep 30 >/dev/null 2>&1 </dev/null &\");";
+    let fork = "if (fork() == 0) { sleep(30); _exit(0); } return 0;";
+    for (what, tail) in [("system", exec), ("fork", fork)] {
+        let main = format!(
+            "#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\nint helper(int x);\n\
+             int main(void) {{ printf(\"%d\\n\", helper(2)); fflush(stdout); {tail} }}\n"
+        );
+        let objs = compile_generated(
+            &config,
+            &[
+                (&format!("left_{what}.c"), main.as_str()),
+                ("helper.c", "int helper(int x) { return x * 21; }\n"),
+            ],
+        );
+        let mut child = jitlink_command(&["--executor", "process", "--lazy"], &objs, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start jitlink");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("try_wait") {
+                break Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let status = status.unwrap_or_else(|| panic!("{what}: jitlink still waits"));
+        assert_eq!(status.code(), Some(0), "{what}");
+    }
 }
