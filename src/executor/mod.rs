@@ -426,6 +426,17 @@ impl Executor {
             .map_err(|e| io_err(what.to_string(), e))?;
         loop {
             let (status, body) = self.read_frame(what)?;
+            if status == END_FRAME && body.len() == 4 && self.started {
+                if let Peer::Remote(_) = self.peer {
+                    // The program ended (another thread exited) while jitlink asked for something:
+                    // as a closed channel, with the status kept for `wait`.
+                    self.ended = Some(u32_at(&body, 0));
+                    return Err(io_err(
+                        what.to_string(),
+                        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                    ));
+                }
+            }
             if status & EVENT_FLAG == 0 {
                 return Ok((status, body));
             }

@@ -462,3 +462,30 @@ fn garbage_events_are_errors() {
         }
     }
 }
+
+/// Over TCP too, a program that exits while another of its threads waits for a lazy link ends
+/// with its own status (the supervisor's last frame may come in the middle of a link).
+#[test]
+fn exit_while_a_link_is_under_way_over_tcp() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let main = "#include <pthread.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+                int late(int);\nstatic void *run(void *p) { (void)p; late(1); return 0; }\n\
+                int main(void) { pthread_t t; pthread_create(&t, 0, run, 0);\n\
+                usleep(300); exit(7); }\n";
+    let objs = compile_generated(
+        &config,
+        &[
+            ("exit_main.c", main),
+            ("late.c", "int late(int x) { return x + 1; }\n"),
+        ],
+    );
+    for i in 0..8 {
+        let mut ex = listen();
+        let spec = format!("tcp:127.0.0.1:{}", ex.port);
+        let opts = ["--executor", &spec, "--lazy"];
+        let (code, _, stderr) = outcome(&mut jitlink_command(&opts, &objs, &[]));
+        wait_ended(&mut ex.child, "the executor");
+        assert_eq!(code, Some(7), "run {i}: {stderr}");
+        assert!(!stderr.contains("error"), "run {i}: {stderr}");
+    }
+}

@@ -302,3 +302,30 @@ fn a_process_left_behind_does_not_keep_jitlink_waiting() {
         assert_eq!(status.code(), Some(0), "{what}");
     }
 }
+
+/// The program ends (main calls `exit`) while another of its threads waits for a lazy link:
+/// however the two interleave, jitlink reports the program's status, never an error.
+#[test]
+fn exit_while_a_link_is_under_way_is_the_programs_end() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let main = "#include <pthread.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+                int late(int);\nstatic void *run(void *p) { (void)p; late(1); return 0; }\n\
+                int main(void) { pthread_t t; pthread_create(&t, 0, run, 0);\n\
+                usleep(300); exit(7); }\n";
+    let objs = compile_generated(
+        &config,
+        &[
+            ("exit_main.c", main),
+            ("late.c", "int late(int x) { return x + 1; }\n"),
+        ],
+    );
+    for i in 0..8 {
+        let (code, _, stderr) = outcome(&mut jitlink_command(
+            &["--executor", "process", "--lazy"],
+            &objs,
+            &[],
+        ));
+        assert_eq!(code, Some(7), "run {i}: {stderr}");
+        assert!(!stderr.contains("error"), "run {i}: {stderr}");
+    }
+}
