@@ -305,6 +305,11 @@ struct record {
 };
 _Static_assert(sizeof(struct record) == 64, "one record per cache line");
 
+/* The entry that trampolines jump to: saves the argument registers, calls
+   jitlink_executor_resolve(record), restores them and jumps where it says (below, per
+   architecture). */
+__attribute__((visibility("hidden"))) void jitlink_executor_reenter(void);
+
 #if defined(__x86_64__)
 __asm__(".text\n"
         ".p2align 4\n"
@@ -356,6 +361,92 @@ __asm__(".text\n"
         "    popq %rbp\n"
         "    jmp *%r11\n"
         ".size jitlink_executor_reenter, . - jitlink_executor_reenter\n");
+
+/* Where the OS manages the extended state (OSXSAVE), the entry saves the whole vector state
+   with xsave64 (ymm/zmm arguments and AVX-512 masks: the C code below may change their upper
+   parts), for the components enabled in XCR0 among SSE, AVX and AVX-512, in an area sized from
+   CPUID leaf 0xD; set once by choose_entry(), before any trampoline exists. */
+__attribute__((used)) static uint32_t xsave_mask;
+__attribute__((used)) static uint64_t xsave_size;
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl jitlink_executor_reenter_xsave\n"
+        ".hidden jitlink_executor_reenter_xsave\n"
+        ".type jitlink_executor_reenter_xsave, @function\n"
+        "jitlink_executor_reenter_xsave:\n"
+        "    pushq %rbp\n"
+        "    movq %rsp, %rbp\n"
+        "    pushq %rax\n" /* rbp-8 */
+        "    pushq %rdi\n"
+        "    pushq %rsi\n"
+        "    pushq %rdx\n"
+        "    pushq %rcx\n"
+        "    pushq %r8\n"
+        "    pushq %r9\n"
+        "    pushq %r10\n" /* rbp-64 */
+        "    pushq %r11\n" /* rbp-72: the record */
+        "    subq xsave_size(%rip), %rsp\n"
+        "    andq $-64, %rsp\n"
+        /* Standard-form XRSTOR faults unless the header's reserved bytes are zero. */
+        "    xorl %eax, %eax\n"
+        "    movq %rax, 512(%rsp)\n"
+        "    movq %rax, 520(%rsp)\n"
+        "    movq %rax, 528(%rsp)\n"
+        "    movq %rax, 536(%rsp)\n"
+        "    movq %rax, 544(%rsp)\n"
+        "    movq %rax, 552(%rsp)\n"
+        "    movq %rax, 560(%rsp)\n"
+        "    movq %rax, 568(%rsp)\n"
+        "    movl xsave_mask(%rip), %eax\n"
+        "    xorl %edx, %edx\n"
+        "    xsave64 (%rsp)\n"
+        "    movq -72(%rbp), %rdi\n"
+        "    call jitlink_executor_resolve\n"
+        "    movq %rax, %r11\n"
+        "    movl xsave_mask(%rip), %eax\n"
+        "    xorl %edx, %edx\n"
+        "    xrstor64 (%rsp)\n"
+        "    leaq -64(%rbp), %rsp\n"
+        "    popq %r10\n"
+        "    popq %r9\n"
+        "    popq %r8\n"
+        "    popq %rcx\n"
+        "    popq %rdx\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    popq %rax\n"
+        "    popq %rbp\n"
+        "    jmp *%r11\n"
+        ".size jitlink_executor_reenter_xsave, . - jitlink_executor_reenter_xsave\n");
+__attribute__((visibility("hidden"))) void jitlink_executor_reenter_xsave(void);
+
+#include <cpuid.h>
+/* The entry trampolines jump to: the xsave one where the OS manages the extended state. */
+static uint64_t choose_entry(void) {
+    static uint64_t chosen;
+    if (chosen)
+        return chosen;
+    chosen = (uint64_t)(uintptr_t)&jitlink_executor_reenter;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+        return chosen;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    uint32_t mask = lo & ((1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7));
+    if (!(mask & (1u << 1)))
+        return chosen;
+    uint64_t size = 576; /* the legacy region and the header */
+    for (unsigned i = 2; i < 8; i++)
+        if (mask & (1u << i)) {
+            __cpuid_count(0xd, i, a, b, c, d);
+            if ((uint64_t)b + a > size)
+                size = (uint64_t)b + a;
+        }
+    xsave_mask = mask;
+    xsave_size = (size + 63) & ~(uint64_t)63;
+    chosen = (uint64_t)(uintptr_t)&jitlink_executor_reenter_xsave;
+    return chosen;
+}
 #elif defined(__aarch64__)
 __asm__(".text\n"
         ".p2align 4\n"
@@ -391,10 +482,11 @@ __asm__(".text\n"
         "    ldp x29, x30, [sp], #224\n"
         "    br x16\n"
         ".size jitlink_executor_reenter, . - jitlink_executor_reenter\n");
+static uint64_t choose_entry(void) { return (uint64_t)(uintptr_t)&jitlink_executor_reenter; }
 #else
 __attribute__((visibility("hidden"))) void jitlink_executor_reenter(void) { abort(); } /* unused */
+static uint64_t choose_entry(void) { return 0; }
 #endif
-__attribute__((visibility("hidden"))) void jitlink_executor_reenter(void);
 
 /* Trampoline templates: bytes, the offset of the PC-relative reference to the record (patched
    per trampoline) and the stride. */
@@ -535,6 +627,7 @@ static int make_trampolines(const uint8_t *p, uint32_t len) {
     if (m == MAP_FAILED)
         return fail(errno, "trampolines");
     struct record *recs = (struct record *)(m + code_len);
+    uint64_t entry = choose_entry();
     for (uint32_t i = 0; i < count; i++) {
         uint8_t *t = m + i * stride;
         memcpy(t, code, stride);
@@ -544,7 +637,7 @@ static int make_trampolines(const uint8_t *p, uint32_t len) {
         }
         memset(&recs[i], 0, sizeof recs[i]);
         recs[i].kind = kind;
-        recs[i].resolver = (uint64_t)(uintptr_t)&jitlink_executor_reenter;
+        recs[i].resolver = entry;
         if (kind == TRAMP_COUNTING) {
             recs[i].counter = (uint64_t)0 - threshold;
             recs[i].target = get64(p + 16 + 8 * i);

@@ -278,6 +278,9 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
         }
         lazy.run(&cli.entry, &args)?
     } else if !cli.reopt.is_empty() {
+        if cli.reopt_plain_counters || cli.reopt_counters != "per-thread" {
+            say!("jitlink: --reopt-counters applies in process; an executor counts atomically");
+        }
         let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
         let opts = jitlink::reopt::ReoptOptions::default()
             .with_threshold(cli.reopt_threshold)

@@ -329,3 +329,29 @@ fn exit_while_a_link_is_under_way_is_the_programs_end() {
         assert!(!stderr.contains("error"), "run {i}: {stderr}");
     }
 }
+
+/// `__m256d` (and, where the CPU has AVX-512F, `__m512d`) arguments pass through the
+/// executor's re-entry code intact: it saves the whole vector state with xsave.
+#[test]
+fn wide_vector_arguments_through_the_executor() {
+    let avx512 = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" avx512f"));
+    let mut failures = Failures::new("wide vector arguments through the executor");
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let (flag, names): (&str, &[&str]) = if avx512 {
+        ("-mavx512f", &["vec_main.c", "vec256.c", "vec512.c"])
+    } else {
+        ("-mavx", &["vec_main.c", "vec256.c"])
+    };
+    let objs = compile_from(&config, "lazy", names, &[flag.to_string()]);
+    let exe = native_link(&config, &objs, &format!("lazy-vec{flag}"));
+    let options = ["--executor", "process", "--lazy"];
+    compare(
+        &mut failures,
+        "lazy vectors",
+        &config,
+        &exe,
+        &options,
+        &objs,
+    );
+    failures.finish();
+}
