@@ -11,7 +11,9 @@
  * errno value and a message. All integers are little-endian (both supported targets are).
  * Requests are listed in `enum op`; src/executor/mod.rs is the other side. The first request
  * must be OP_HELLO carrying HELLO_MAGIC; anything else, an unknown request or a length over its
- * bound ends the executor with status 2 (the stream cannot be resynchronized).
+ * bound ends the executor with status 2 (the stream cannot be resynchronized). While the program
+ * runs, the executor also sends *events* of its own (a lazy function's first call, a hot counter:
+ * see "Re-entry" below), frames whose status word has EVENT_FLAG set.
  *
  * `--listen HOST:PORT` serves one TCP connection instead: this process (the supervisor) accepts
  * it, starts itself again as the serving child with the connection as `--fd` (in a process

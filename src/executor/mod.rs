@@ -17,6 +17,13 @@
 //! serves it, and [`Executor::connect`] (`jitlink --executor tcp:HOST:PORT`) links through it.
 //! The transport is a socket descriptor either way, so the protocol code is the same; over TCP
 //! the executor's supervisor reports how the program ended in one last frame.
+//!
+//! While the program runs, the executor also sends *events*: a call into one of its re-entry
+//! trampolines, or the call that brings a counting trampoline to its threshold
+//! ([`Executor::trampolines`]), waits there until jitlink answers ([`Executor::resume`]). An
+//! event frame has the top bit of its status word set, so it can arrive between a request and
+//! its reply; [`Executor::next_event`] returns events in order ([`RemoteLazy`] and
+//! [`RemoteReoptimizer`] serve them).
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
