@@ -1041,6 +1041,8 @@ static void *serve(void *arg) {
 
 static void on_child(int sig) { (void)sig; }
 
+static void hold_channel(void) { pthread_mutex_lock(&reply_lock); }
+
 /* Accepts one connection on HOST:PORT, serves it in a child and reports how it ended. */
 static int supervise(char *spec, char *self) {
     char *colon = strrchr(spec, ':');
@@ -1194,6 +1196,10 @@ int main(int argc, char **argv) {
     static const char *libs[] = {"libm.so.6", "libgcc_s.so.1", "libstdc++.so.6"};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
         dlopen(libs[i], RTLD_NOW | RTLD_GLOBAL);
+    /* Registered first, so run last at exit: the program ends between frames, never inside
+       a reply or an event that another thread is writing (jitlink would read the end of the
+       stream, or over TCP the supervisor's last frame, as part of it). */
+    atexit(hold_channel);
     uint64_t entry = loop();
     if (!entry)
         return 0;

@@ -479,7 +479,7 @@ fn exit_while_a_link_is_under_way_over_tcp() {
             ("late.c", "int late(int x) { return x + 1; }\n"),
         ],
     );
-    for i in 0..8 {
+    for i in 0..100 {
         let mut ex = listen();
         let spec = format!("tcp:127.0.0.1:{}", ex.port);
         let opts = ["--executor", &spec, "--lazy"];
