@@ -159,7 +159,7 @@ fn over_tcp(compiler: Compiler, listen: fn() -> Listening) {
     let spec = format!("tcp:127.0.0.1:{}", ex.port);
     let (jcode, jout, jerr) = outcome(&mut jitlink_command(&["--executor", &spec], &objs, &args));
     let status = wait_ended(&mut ex.child, "the executor");
-    let out: Vec<String> = ex.stdout.try_iter().collect();
+    let out: Vec<String> = ex.stdout.iter().collect(); // to the end: the executor has ended
     let err = join(&mut ex);
     assert_eq!(jcode, ncode, "jitlink's status is the program's: {jerr}");
     assert_eq!(jout, "", "the program's output is the executor's");
@@ -370,7 +370,7 @@ fn lazy_and_reopt_over_tcp_match_native() {
     let opts = ["--executor", &spec, "--lazy", "--lazy-log"];
     let (code, _, jerr) = outcome(&mut jitlink_command(&opts, &objs, &[]));
     wait_ended(&mut ex.child, "the executor");
-    let out: Vec<String> = ex.stdout.try_iter().collect();
+    let out: Vec<String> = ex.stdout.iter().collect();
     assert_eq!(code, Some(0), "{jerr}");
     assert_eq!(out.join("\n") + "\n", nout);
     assert!(jerr.contains("args.o for many_args"), "{jerr}");
@@ -399,7 +399,7 @@ fn lazy_and_reopt_over_tcp_match_native() {
     ];
     let (code, _, jerr) = outcome(&mut jitlink_command(&opts, &objs, &[]));
     wait_ended(&mut ex.child, "the executor");
-    let out: Vec<String> = ex.stdout.try_iter().collect();
+    let out: Vec<String> = ex.stdout.iter().collect();
     assert_eq!(code, Some(0), "{jerr}");
     assert_eq!(out.join("\n") + "\n", nout);
     assert!(
