@@ -11,7 +11,9 @@
  * errno value and a message. All integers are little-endian (both supported targets are).
  * Requests are listed in `enum op`; src/executor/mod.rs is the other side. The first request
  * must be OP_HELLO carrying HELLO_MAGIC; anything else, an unknown request or a length over its
- * bound ends the executor with status 2 (the stream cannot be resynchronized).
+ * bound ends the executor with status 2 (the stream cannot be resynchronized). While the program
+ * runs, the executor also sends *events* of its own (a lazy function's first call, a hot counter:
+ * see "Re-entry" below), frames whose status word has EVENT_FLAG set.
  *
  * `--listen HOST:PORT` serves one TCP connection instead: this process (the supervisor) accepts
  * it, starts itself again as the serving child with the connection as `--fd` (in a process
@@ -70,6 +72,13 @@ enum op {
     OP_LOAD_TLS = 17, /* a shared object holding a PT_TLS segment -> u64 its load bias */
     OP_LOAD_GLOBAL = 18, /* a shared object, loaded RTLD_GLOBAL (its symbols become visible to
                             objects loaded later) -> u64 its load bias */
+    OP_TRAMPOLINES = 19, /* u32 kind (TRAMP_REENTRY, TRAMP_COUNTING), u32 count (at most
+                            MAX_TRAMPOLINES), u64 threshold, then for counting trampolines one u64
+                            target each -> u64 code of the first, u64 code stride, u64 record of
+                            the first, u64 record stride (see "Re-entry" below) */
+    OP_RESUME = 20,   /* u64 record, u64 address: answers the event of that trampoline, whose
+                         callers continue at the address; 0 and a message: jitlink could not
+                         link what was called (the message is printed, the program aborts) */
 };
 
 /* The TLS descriptor resolver for blocks in static TLS: the descriptor's second word is the
@@ -108,6 +117,9 @@ static _Thread_local _Alignas(64) char tls_alignment_anchor[1] __attribute__((us
 extern int __cxa_atexit(void (*f)(void *), void *arg, void *dso);
 
 #define MAX_PAYLOAD (1u << 30)
+/* The most trampolines one OP_TRAMPOLINES makes: code and records then lie within 1 MiB of each
+   other, in reach of aarch64's ADR. */
+#define MAX_TRAMPOLINES 4096
 /* The payload of OP_HELLO: the protocol's name and version. */
 #define HELLO_MAGIC "jitlink-executor/1"
 /* The status word of the supervisor's last frame. */
@@ -124,6 +136,8 @@ static int64_t max_len(uint32_t op) {
     case OP_CALL: return 56;
     case OP_LOOKUP: case OP_SET_ARGS: case OP_RUN_INITS: case OP_REGISTER_FINIS: return 64u << 20;
     case OP_WRITE: case OP_LOAD_TLS: case OP_LOAD_GLOBAL: return MAX_PAYLOAD;
+    case OP_TRAMPOLINES: return 16 + 8 * MAX_TRAMPOLINES;
+    case OP_RESUME: return 16 + 1024;
     default: return -1;
     }
 }
@@ -273,6 +287,418 @@ static uint16_t machine(void) {
 #endif
 }
 
+/*
+ * Re-entry: lazy linking and re-optimization with the program in this process.
+ *
+ * OP_TRAMPOLINES makes trampolines here: code (r-x) followed by one 64-byte record (rw-) per
+ * trampoline. A trampoline puts its record's address in the architecture's scratch register
+ * (x86-64 r11, aarch64 x16: neither carries an argument) and jumps to the record's `resolver`
+ * word, jitlink_executor_reenter; a counting trampoline first adds one to its record's counter
+ * (atomically) and goes to its `target` unless that call brought the counter to zero.
+ * jitlink_executor_reenter saves the argument registers, calls reenter() with the record,
+ * restores them and jumps where reenter() says. reenter() sends jitlink an *event* frame
+ * {EVENT_FLAG | kind, 16, u64 record, u64 kind} on the channel (under the reply lock, so frames
+ * never interleave; the flag tells events from replies, over a socket pair and TCP alike) and
+ * waits until jitlink answers with OP_RESUME. Threads calling a trampoline whose event is
+ * already sent wait for the same answer: jitlink links once. Another architecture adds its
+ * trampoline code in make_trampolines() and its register-saving entry below.
+ */
+#define EVENT_FLAG 0x80000000u
+enum { TRAMP_REENTRY = 0, TRAMP_COUNTING = 1 };
+
+struct record {
+    uint64_t counter;  /* counting: starts at -threshold; the call that brings it to 0 enters */
+    uint64_t target;   /* counting: where calls go below the threshold */
+    uint64_t resolver; /* jitlink_executor_reenter */
+    uint64_t kind;     /* TRAMP_* */
+    uint64_t state;    /* 0: not entered, 1: event sent, 2: answered (under event_lock) */
+    uint64_t resume;   /* the answer: where callers continue (0: the link failed) */
+    uint64_t pad[2];
+};
+_Static_assert(sizeof(struct record) == 64, "one record per cache line");
+
+/* The entry that trampolines jump to: saves the argument registers, calls
+   jitlink_executor_resolve(record), restores them and jumps where it says (below, per
+   architecture). */
+__attribute__((visibility("hidden"))) void jitlink_executor_reenter(void);
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl jitlink_executor_reenter\n"
+        ".hidden jitlink_executor_reenter\n"
+        ".type jitlink_executor_reenter, @function\n"
+        "jitlink_executor_reenter:\n"
+        /* [rsp] is the caller's return address; the stack may be only 8-byte aligned. */
+        "    pushq %rbp\n"
+        "    movq %rsp, %rbp\n"
+        "    andq $-16, %rsp\n"
+        "    subq $192, %rsp\n"
+        "    movaps %xmm0, 0(%rsp)\n"
+        "    movaps %xmm1, 16(%rsp)\n"
+        "    movaps %xmm2, 32(%rsp)\n"
+        "    movaps %xmm3, 48(%rsp)\n"
+        "    movaps %xmm4, 64(%rsp)\n"
+        "    movaps %xmm5, 80(%rsp)\n"
+        "    movaps %xmm6, 96(%rsp)\n"
+        "    movaps %xmm7, 112(%rsp)\n"
+        "    movq %rax, 128(%rsp)\n" /* al: vector registers of a varargs call */
+        "    movq %rdi, 136(%rsp)\n"
+        "    movq %rsi, 144(%rsp)\n"
+        "    movq %rdx, 152(%rsp)\n"
+        "    movq %rcx, 160(%rsp)\n"
+        "    movq %r8, 168(%rsp)\n"
+        "    movq %r9, 176(%rsp)\n"
+        "    movq %r10, 184(%rsp)\n" /* static chain */
+        "    movq %r11, %rdi\n"      /* the record */
+        "    call jitlink_executor_resolve\n"
+        "    movq %rax, %r11\n"
+        "    movaps 0(%rsp), %xmm0\n"
+        "    movaps 16(%rsp), %xmm1\n"
+        "    movaps 32(%rsp), %xmm2\n"
+        "    movaps 48(%rsp), %xmm3\n"
+        "    movaps 64(%rsp), %xmm4\n"
+        "    movaps 80(%rsp), %xmm5\n"
+        "    movaps 96(%rsp), %xmm6\n"
+        "    movaps 112(%rsp), %xmm7\n"
+        "    movq 128(%rsp), %rax\n"
+        "    movq 136(%rsp), %rdi\n"
+        "    movq 144(%rsp), %rsi\n"
+        "    movq 152(%rsp), %rdx\n"
+        "    movq 160(%rsp), %rcx\n"
+        "    movq 168(%rsp), %r8\n"
+        "    movq 176(%rsp), %r9\n"
+        "    movq 184(%rsp), %r10\n"
+        "    movq %rbp, %rsp\n"
+        "    popq %rbp\n"
+        "    jmp *%r11\n"
+        ".size jitlink_executor_reenter, . - jitlink_executor_reenter\n");
+
+/* Where the OS manages the extended state (OSXSAVE), the entry saves the whole vector state
+   with xsave64 (ymm/zmm arguments and AVX-512 masks: the C code below may change their upper
+   parts), for the components enabled in XCR0 among SSE, AVX and AVX-512, in an area sized from
+   CPUID leaf 0xD; set once by choose_entry(), before any trampoline exists. */
+__attribute__((used)) static uint32_t xsave_mask;
+__attribute__((used)) static uint64_t xsave_size;
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl jitlink_executor_reenter_xsave\n"
+        ".hidden jitlink_executor_reenter_xsave\n"
+        ".type jitlink_executor_reenter_xsave, @function\n"
+        "jitlink_executor_reenter_xsave:\n"
+        "    pushq %rbp\n"
+        "    movq %rsp, %rbp\n"
+        "    pushq %rax\n" /* rbp-8 */
+        "    pushq %rdi\n"
+        "    pushq %rsi\n"
+        "    pushq %rdx\n"
+        "    pushq %rcx\n"
+        "    pushq %r8\n"
+        "    pushq %r9\n"
+        "    pushq %r10\n" /* rbp-64 */
+        "    pushq %r11\n" /* rbp-72: the record */
+        "    subq xsave_size(%rip), %rsp\n"
+        "    andq $-64, %rsp\n"
+        /* Standard-form XRSTOR faults unless the header's reserved bytes are zero. */
+        "    xorl %eax, %eax\n"
+        "    movq %rax, 512(%rsp)\n"
+        "    movq %rax, 520(%rsp)\n"
+        "    movq %rax, 528(%rsp)\n"
+        "    movq %rax, 536(%rsp)\n"
+        "    movq %rax, 544(%rsp)\n"
+        "    movq %rax, 552(%rsp)\n"
+        "    movq %rax, 560(%rsp)\n"
+        "    movq %rax, 568(%rsp)\n"
+        "    movl xsave_mask(%rip), %eax\n"
+        "    xorl %edx, %edx\n"
+        "    xsave64 (%rsp)\n"
+        "    movq -72(%rbp), %rdi\n"
+        "    call jitlink_executor_resolve\n"
+        "    movq %rax, %r11\n"
+        "    movl xsave_mask(%rip), %eax\n"
+        "    xorl %edx, %edx\n"
+        "    xrstor64 (%rsp)\n"
+        "    leaq -64(%rbp), %rsp\n"
+        "    popq %r10\n"
+        "    popq %r9\n"
+        "    popq %r8\n"
+        "    popq %rcx\n"
+        "    popq %rdx\n"
+        "    popq %rsi\n"
+        "    popq %rdi\n"
+        "    popq %rax\n"
+        "    popq %rbp\n"
+        "    jmp *%r11\n"
+        ".size jitlink_executor_reenter_xsave, . - jitlink_executor_reenter_xsave\n");
+__attribute__((visibility("hidden"))) void jitlink_executor_reenter_xsave(void);
+
+#include <cpuid.h>
+/* The entry trampolines jump to: the xsave one where the OS manages the extended state. */
+static uint64_t choose_entry(void) {
+    static uint64_t chosen;
+    if (chosen)
+        return chosen;
+    chosen = (uint64_t)(uintptr_t)&jitlink_executor_reenter;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+        return chosen;
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    uint32_t mask = lo & ((1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7));
+    if (!(mask & (1u << 1)))
+        return chosen;
+    uint64_t size = 576; /* the legacy region and the header */
+    for (unsigned i = 2; i < 8; i++)
+        if (mask & (1u << i)) {
+            __cpuid_count(0xd, i, a, b, c, d);
+            if ((uint64_t)b + a > size)
+                size = (uint64_t)b + a;
+        }
+    xsave_mask = mask;
+    xsave_size = (size + 63) & ~(uint64_t)63;
+    chosen = (uint64_t)(uintptr_t)&jitlink_executor_reenter_xsave;
+    return chosen;
+}
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".p2align 4\n"
+        /* Global (hidden): GNU ld for aarch64 gives GOT references to two local symbols of one
+           section a single entry (the section's), and the address taken in C would be wrong. */
+        ".globl jitlink_executor_reenter\n"
+        ".hidden jitlink_executor_reenter\n"
+        ".type jitlink_executor_reenter, %function\n"
+        "jitlink_executor_reenter:\n"
+        "    stp x29, x30, [sp, #-224]!\n"
+        "    mov x29, sp\n"
+        "    stp x0, x1, [sp, #16]\n"
+        "    stp x2, x3, [sp, #32]\n"
+        "    stp x4, x5, [sp, #48]\n"
+        "    stp x6, x7, [sp, #64]\n"
+        "    str x8, [sp, #80]\n" /* indirect result location */
+        "    stp q0, q1, [sp, #96]\n"
+        "    stp q2, q3, [sp, #128]\n"
+        "    stp q4, q5, [sp, #160]\n"
+        "    stp q6, q7, [sp, #192]\n"
+        "    mov x0, x16\n" /* the record */
+        "    bl jitlink_executor_resolve\n"
+        "    mov x16, x0\n"
+        "    ldp q6, q7, [sp, #192]\n"
+        "    ldp q4, q5, [sp, #160]\n"
+        "    ldp q2, q3, [sp, #128]\n"
+        "    ldp q0, q1, [sp, #96]\n"
+        "    ldr x8, [sp, #80]\n"
+        "    ldp x6, x7, [sp, #64]\n"
+        "    ldp x4, x5, [sp, #48]\n"
+        "    ldp x2, x3, [sp, #32]\n"
+        "    ldp x0, x1, [sp, #16]\n"
+        "    ldp x29, x30, [sp], #224\n"
+        "    br x16\n"
+        ".size jitlink_executor_reenter, . - jitlink_executor_reenter\n");
+static uint64_t choose_entry(void) { return (uint64_t)(uintptr_t)&jitlink_executor_reenter; }
+#else
+__attribute__((visibility("hidden"))) void jitlink_executor_reenter(void) { abort(); } /* unused */
+static uint64_t choose_entry(void) { return 0; }
+#endif
+
+/* Trampoline templates: bytes, the offset of the PC-relative reference to the record (patched
+   per trampoline) and the stride. */
+#if defined(__x86_64__)
+static const uint8_t REENTRY_CODE[16] = {
+    0x4c, 0x8d, 0x1d, 0, 0, 0, 0, /* lea rec(%rip), %r11     ; rel32 at 3 */
+    0x41, 0xff, 0x63, 0x10,       /* jmp *16(%r11)           ; the resolver */
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, /* int3 padding */
+};
+static const uint8_t COUNTING_CODE[32] = {
+    0x4c, 0x8d, 0x1d, 0, 0, 0, 0, /* 0: lea rec(%rip), %r11  ; rel32 at 3 */
+    0xf0, 0x49, 0xff, 0x03,       /* 7: lock incq (%r11)     ; the counter */
+    0x74, 0x04,                   /* 11: je 17               ; reached zero: enter */
+    0x41, 0xff, 0x63, 0x08,       /* 13: jmp *8(%r11)        ; the target */
+    0x41, 0xff, 0x63, 0x10,       /* 17: jmp *16(%r11)       ; the resolver */
+    0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, /* int3 padding */
+};
+/* Writes the reference at `at` (of code at `pc`) to the record at `rec`. */
+static int patch_record(uint8_t *at, uint64_t pc, uint64_t rec) {
+    int64_t d = (int64_t)(rec - (pc + 7)); /* rel32 is relative to the end of the lea */
+    if (d != (int32_t)d)
+        return -1;
+    int32_t d32 = (int32_t)d;
+    memcpy(at + 3, &d32, 4);
+    return 0;
+}
+#elif defined(__aarch64__)
+#define W(x) (uint8_t)(x), (uint8_t)((x) >> 8), (uint8_t)((x) >> 16), (uint8_t)((x) >> 24)
+static const uint8_t REENTRY_CODE[16] = {
+    W(0x10000010u), /* adr x16, rec            ; immediate patched */
+    W(0xf9400a11u), /* ldr x17, [x16, #16]     ; the resolver */
+    W(0xd61f0220u), /* br x17 */
+    W(0xd4200000u), /* brk #0 padding */
+};
+static const uint8_t COUNTING_CODE[48] = {
+    W(0x10000010u), /* 0: adr x16, rec         ; immediate patched */
+    W(0xa9bf07e0u), /* 4: stp x0, x1, [sp, #-16]! */
+    W(0xc85f7e11u), /* 8: ldxr x17, [x16]      ; the counter */
+    W(0x91000631u), /* 12: add x17, x17, #1 */
+    W(0xc8007e11u), /* 16: stxr w0, x17, [x16] */
+    W(0x35ffffa0u), /* 20: cbnz w0, 8          ; lost the reservation: again */
+    W(0xa8c107e0u), /* 24: ldp x0, x1, [sp], #16 */
+    W(0xb4000071u), /* 28: cbz x17, 40         ; reached zero: enter */
+    W(0xf9400611u), /* 32: ldr x17, [x16, #8]  ; the target */
+    W(0xd61f0220u), /* 36: br x17 */
+    W(0xf9400a11u), /* 40: ldr x17, [x16, #16] ; the resolver */
+    W(0xd61f0220u), /* 44: br x17 */
+};
+#undef W
+static int patch_record(uint8_t *at, uint64_t pc, uint64_t rec) {
+    int64_t d = (int64_t)(rec - pc);
+    if (d < -(1 << 20) || d >= (1 << 20))
+        return -1;
+    uint32_t insn;
+    memcpy(&insn, at, 4);
+    insn |= ((uint32_t)d & 3) << 29 | (((uint32_t)d >> 2) & 0x7ffff) << 5;
+    memcpy(at, &insn, 4);
+    return 0;
+}
+#else
+/* No trampolines for this architecture yet: OP_TRAMPOLINES is refused (ENOTSUP). */
+#define NO_TRAMPOLINES 1
+static const uint8_t REENTRY_CODE[1], COUNTING_CODE[1];
+static int patch_record(uint8_t *at, uint64_t pc, uint64_t rec) {
+    (void)at, (void)pc, (void)rec;
+    return -1;
+}
+#endif
+
+/* Trampoline memory: the only records OP_RESUME answers. */
+static struct {
+    uint64_t records;
+    uint32_t count;
+} tramps[MAX_REGIONS];
+static int ntramps;
+
+static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t event_answered = PTHREAD_COND_INITIALIZER;
+/* Set on a thread while it serves requests: jitlink waits for its reply, not for events. */
+static __thread int serving;
+
+/* Called by jitlink_executor_reenter with a trampoline's record: where the call continues. */
+__attribute__((used, visibility("hidden"))) uint64_t jitlink_executor_resolve(struct record *r) {
+    int saved = errno;
+    if (serving) {
+        fprintf(stderr, "jitlink-executor: a lazy or counted function was called while a "
+                        "request of jitlink ran (from an initializer?); link it eagerly\n");
+        abort();
+    }
+    pthread_mutex_lock(&event_lock);
+    if (r->state == 0) {
+        r->state = 1;
+        uint32_t h[2] = {EVENT_FLAG | (uint32_t)(r->kind + 1), 16};
+        uint64_t body[2] = {(uint64_t)(uintptr_t)r, r->kind};
+        pthread_mutex_lock(&reply_lock);
+        int sent = write_full(h, sizeof h) == 0 && write_full(body, sizeof body) == 0;
+        pthread_mutex_unlock(&reply_lock);
+        if (!sent) {
+            fprintf(stderr, "jitlink-executor: connection to jitlink lost while the program ran\n");
+            _exit(1);
+        }
+    }
+    while (r->state != 2)
+        pthread_cond_wait(&event_answered, &event_lock);
+    uint64_t to = r->resume;
+    pthread_mutex_unlock(&event_lock);
+    if (!to)
+        abort(); /* OP_RESUME printed why */
+    errno = saved;
+    return to;
+}
+
+/* OP_TRAMPOLINES: see above. */
+static int make_trampolines(const uint8_t *p, uint32_t len) {
+    uint32_t kind, count;
+    if (len < 16)
+        return fail(EINVAL, "trampolines");
+    memcpy(&kind, p, 4);
+    memcpy(&count, p + 4, 4);
+    uint64_t threshold = get64(p + 8);
+#ifdef NO_TRAMPOLINES
+    return fail(ENOTSUP, "trampolines on this architecture");
+#endif
+    if (kind > TRAMP_COUNTING || count == 0 || count > MAX_TRAMPOLINES ||
+        len != 16 + (kind == TRAMP_COUNTING ? 8 * count : 0))
+        return fail(EINVAL, "trampolines");
+    if (kind == TRAMP_COUNTING && (threshold == 0 || threshold > INT64_MAX))
+        return fail(EINVAL, "trampolines: threshold");
+    if (ntramps == MAX_REGIONS)
+        return fail(ENOMEM, "trampolines: too many batches");
+    const uint8_t *code = kind == TRAMP_COUNTING ? COUNTING_CODE : REENTRY_CODE;
+    size_t stride = kind == TRAMP_COUNTING ? sizeof COUNTING_CODE : sizeof REENTRY_CODE;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t code_len = (count * stride + page - 1) / page * page;
+    size_t data_len = (count * sizeof(struct record) + page - 1) / page * page;
+    uint8_t *m = mmap(NULL, code_len + data_len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return fail(errno, "trampolines");
+    struct record *recs = (struct record *)(m + code_len);
+    uint64_t entry = choose_entry();
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t *t = m + i * stride;
+        memcpy(t, code, stride);
+        if (patch_record(t, (uint64_t)(uintptr_t)t, (uint64_t)(uintptr_t)&recs[i]) != 0) {
+            munmap(m, code_len + data_len);
+            return fail(ERANGE, "trampolines: record out of reach");
+        }
+        memset(&recs[i], 0, sizeof recs[i]);
+        recs[i].kind = kind;
+        recs[i].resolver = entry;
+        if (kind == TRAMP_COUNTING) {
+            recs[i].counter = (uint64_t)0 - threshold;
+            recs[i].target = get64(p + 16 + 8 * i);
+        }
+    }
+    __builtin___clear_cache((char *)m, (char *)m + code_len);
+    if (mprotect(m, code_len, PROT_READ | PROT_EXEC) != 0) {
+        int e = errno;
+        munmap(m, code_len + data_len);
+        return fail(e, "trampolines: protect");
+    }
+    tramps[ntramps].records = (uint64_t)(uintptr_t)recs;
+    tramps[ntramps++].count = count;
+    uint64_t out[4] = {(uint64_t)(uintptr_t)m, stride, (uint64_t)(uintptr_t)recs,
+                       sizeof(struct record)};
+    return reply(0, out, sizeof out);
+}
+
+/* OP_RESUME: see enum op. */
+static int resume(const uint8_t *p, uint32_t len) {
+    if (len < 16)
+        return fail(EINVAL, "resume");
+    uint64_t rec = get64(p), to = get64(p + 8);
+    struct record *r = NULL;
+    for (int i = 0; i < ntramps && !r; i++)
+        if (rec >= tramps[i].records && (rec - tramps[i].records) % sizeof(struct record) == 0 &&
+            (rec - tramps[i].records) / sizeof(struct record) < tramps[i].count)
+            r = (struct record *)(uintptr_t)rec;
+    if (!r)
+        return fail(EFAULT, "resume: not a trampoline");
+    if (to && !executable(to))
+        return fail(EFAULT, "resume: not executable");
+    if (!to)
+        fprintf(stderr, "jitlink: error: %.*s\n", (int)(len - 16), (const char *)p + 16);
+    pthread_mutex_lock(&event_lock);
+    int waiting = r->state == 1; /* only this thread moves it on */
+    pthread_mutex_unlock(&event_lock);
+    if (!waiting)
+        return fail(EINVAL, "resume: no call is waiting there");
+    /* Reply first: the program may end as soon as the calls continue. */
+    int sent = reply(0, NULL, 0);
+    pthread_mutex_lock(&event_lock);
+    r->resume = to;
+    r->state = 2;
+    pthread_cond_broadcast(&event_answered);
+    pthread_mutex_unlock(&event_lock);
+    return sent;
+}
+
 typedef uint64_t (*call6)(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
 typedef void (*init_fn)(int, char **, char **);
 typedef int (*main_fn)(int, char **, char **);
@@ -345,6 +771,17 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
 #else
             return fail(ENOTSUP, "reserve below 2 GiB");
 #endif
+        }
+        /* A hint inside memory reserved before (jitlink asks below the C library each time)
+           moves below it: the kernel would honour it elsewhere, qemu-user far away. */
+        uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+        for (int moved = 1; moved && hint;) {
+            moved = 0;
+            for (int i = 0; i < nregions && hint; i++)
+                if (hint < regions[i].base + regions[i].size && hint + size > regions[i].base) {
+                    hint = regions[i].base > size ? (regions[i].base - size) & ~(page - 1) : 0;
+                    moved = 1;
+                }
         }
         void *m = mmap((void *)(uintptr_t)hint, size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra, -1, 0);
@@ -556,6 +993,10 @@ static int handle(uint32_t op, uint8_t *p, uint32_t len, uint64_t *entry) {
         uint64_t bias = *(uint64_t *)map; /* struct link_map starts with l_addr */
         return reply(0, &bias, 8);
     }
+    case OP_TRAMPOLINES:
+        return make_trampolines(p, len);
+    case OP_RESUME:
+        return resume(p, len);
     default:
         return fail(ENOSYS, "unknown request");
     }
@@ -571,6 +1012,7 @@ static void garbage(uint32_t op, uint32_t len, const char *why) {
 /* Serves requests until the channel closes or, on the main thread, until OP_RUN_MAIN. */
 static uint64_t loop(void) {
     static int greeted;
+    serving = 1;
     uint8_t *buf = NULL;
     uint32_t cap = 0;
     for (;;) {
@@ -602,6 +1044,7 @@ static uint64_t loop(void) {
             break;
         if (entry) {
             free(buf);
+            serving = 0;
             return entry;
         }
     }
@@ -619,6 +1062,8 @@ static void *serve(void *arg) {
 }
 
 static void on_child(int sig) { (void)sig; }
+
+static void hold_channel(void) { pthread_mutex_lock(&reply_lock); }
 
 /* Accepts one connection on HOST:PORT, serves it in a child and reports how it ended. */
 static int supervise(char *spec, char *self) {
@@ -766,10 +1211,17 @@ int main(int argc, char **argv) {
                         "connection; jitlink --executor tcp:HOST:PORT connects)\n");
         return 2;
     }
+    /* Programs the linked code starts do not inherit the channel: jitlink reads events until
+       it closes, which must be when this process ends. */
+    fcntl(chan, F_SETFD, FD_CLOEXEC);
     /* What a compiler driver links by default, so that linked code finds it. */
     static const char *libs[] = {"libm.so.6", "libgcc_s.so.1", "libstdc++.so.6"};
     for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
         dlopen(libs[i], RTLD_NOW | RTLD_GLOBAL);
+    /* Registered first, so run last at exit: the program ends between frames, never inside
+       a reply or an event that another thread is writing (jitlink would read the end of the
+       stream, or over TCP the supervisor's last frame, as part of it). */
+    atexit(hold_channel);
     uint64_t entry = loop();
     if (!entry)
         return 0;

@@ -32,6 +32,7 @@ use rustc_hash::FxHashMap;
 use crate::builder::elf::{summarize, Summary};
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
+use crate::link::Bound;
 use crate::passes::bind::{BindMode, BindSpec};
 use crate::runtime::reentry::Handler;
 use crate::stubs::{Owner, RedirectableSymbolManager, Target};
@@ -102,7 +103,7 @@ struct Split {
 
 impl Split {
     /// Links `functions` (and, the first time, the object's data).
-    fn link(&mut self, s: &mut Session, functions: &[String]) -> Result<()> {
+    fn link<L: UnitLinker>(&mut self, s: &mut L, functions: &[String]) -> Result<()> {
         let Some((function, others)) = functions.split_first() else {
             return Ok(());
         };
@@ -125,6 +126,285 @@ impl Split {
         };
         s.link_bound(self.name.clone(), Bytes::Shared(self.bytes.clone()), spec)?;
         Ok(())
+    }
+}
+
+/// Where lazy units are linked: this process's [`Session`], or an executor's
+/// ([`crate::remote::RemoteSession`], for `crate::tiered`). Both run the one pipeline.
+pub(crate) trait UnitLinker {
+    /// Links object `bytes` as a set of its own.
+    fn link_object(&mut self, name: String, bytes: Bytes) -> Result<()>;
+    /// Links object `bytes` bound to the live image by `spec`.
+    fn link_bound(&mut self, name: String, bytes: Bytes, spec: BindSpec) -> Result<Bound>;
+}
+
+impl UnitLinker for Session {
+    fn link_object(&mut self, name: String, bytes: Bytes) -> Result<()> {
+        self.add_bytes(name, bytes)?;
+        self.link_pending().map(drop)
+    }
+    fn link_bound(&mut self, name: String, bytes: Bytes, spec: BindSpec) -> Result<Bound> {
+        Session::link_bound(self, name, bytes, spec)
+    }
+}
+
+impl UnitLinker for crate::remote::RemoteSession {
+    fn link_object(&mut self, name: String, bytes: Bytes) -> Result<()> {
+        self.add_bytes(name, bytes)?;
+        self.link_pending()
+    }
+    fn link_bound(&mut self, name: String, bytes: Bytes, spec: BindSpec) -> Result<Bound> {
+        crate::remote::RemoteSession::link_bound(self, name, bytes, spec)
+    }
+}
+
+/// A materialization under way: the units it links (`u` first), what it links, and the
+/// functions of a split object among them.
+pub(crate) struct Job {
+    batch: Vec<usize>,
+    name: String,
+    what: std::result::Result<usize, Option<Bytes>>,
+    functions: Vec<String>,
+}
+
+/// Starts materializing pending unit `u`: marks it (and the units batched with it) linking.
+fn begin(units: &mut [Unit], u: usize) -> Job {
+    let batch = batch(units, u);
+    for &i in &batch {
+        units[i].state = State::Linking;
+    }
+    let name = units[u].name.clone();
+    // What to link: the object's bytes, or functions of split object `o`.
+    let what = match &mut units[u].content {
+        Content::Object(b) => Err(b.take()),
+        Content::Function(o, _) => Ok(*o),
+    };
+    let functions = batch
+        .iter()
+        .filter_map(|&i| match &units[i].content {
+            Content::Function(_, f) => Some(f.clone()),
+            Content::Object(_) => None,
+        })
+        .collect();
+    Job {
+        batch,
+        name,
+        what,
+        functions,
+    }
+}
+
+/// Links what `job` links with `linker`, logging it if asked; `function` is the one called.
+fn link_job<L: UnitLinker>(
+    job: &mut Job,
+    linker: &mut L,
+    split: &mut [Split],
+    function: &str,
+    log: bool,
+) -> Result<()> {
+    let start = Instant::now();
+    let linked = match &mut job.what {
+        Err(b) => match b.take() {
+            None => Err(Error::Internal("a lazy unit has no content")),
+            Some(b) => linker.link_object(job.name.clone(), b),
+        },
+        Ok(o) => match split.get_mut(*o) {
+            Some(split) => split.link(linker, &job.functions),
+            None => Err(Error::Internal("a lazy unit's object is missing")),
+        },
+    };
+    if log {
+        let (name, ms) = (&job.name, start.elapsed().as_secs_f64() * 1e3);
+        match &linked {
+            Ok(_) if job.functions.len() > 1 => crate::diag!(
+                "jitlink: lazy: linked {name} and the {} other functions of its object not \
+                 linked yet, for {function} in {ms:.3} ms",
+                job.functions.len() - 1,
+            ),
+            Ok(_) => crate::diag!("jitlink: lazy: linked {name} for {function} in {ms:.3} ms"),
+            Err(e) => crate::diag!("jitlink: lazy: linking {name} failed: {e}"),
+        }
+    }
+    linked
+}
+
+/// Ends `job`: its units are linked, or failed with the reason.
+fn finish(units: &mut [Unit], job: &Job, function: &str, linked: Result<()>) {
+    let state = match linked {
+        Ok(()) => State::Linked,
+        Err(e) => State::Failed(format!("linking {} for {function}: {e}", job.name)),
+    };
+    for &i in &job.batch {
+        units[i].state = state.clone();
+    }
+}
+
+/// Lazy units of the inputs, and the inputs linked at once (see the module docs).
+pub(crate) struct UnitPlan {
+    units: Vec<Unit>,
+    split: Vec<Split>,
+    /// Every function of a lazy unit, with its unit's index.
+    functions: Vec<(usize, String)>,
+    /// The inputs linked at once, as one set.
+    pub eager: Vec<(String, Bytes)>,
+    /// Some input needs the low 2 GiB: every set goes there.
+    pub needs_low: bool,
+}
+
+impl UnitPlan {
+    /// The functions of lazy units (each declared at a stub).
+    pub fn function_names(&self) -> impl Iterator<Item = &str> {
+        self.functions.iter().map(|(_, f)| f.as_str())
+    }
+}
+
+/// Sorts `inputs` (ELF objects for architecture `A`) into eager ones and lazy units; the units'
+/// indices start at `first_unit`, the split objects' at `first_split`.
+pub(crate) fn plan_units<A: crate::builder::elf::ElfArch>(
+    inputs: Vec<(String, Bytes)>,
+    per_function: bool,
+    first_unit: usize,
+    first_split: usize,
+) -> Result<UnitPlan> {
+    let scans: Vec<Summary> = inputs
+        .iter()
+        .map(|(n, b)| summarize::<A>(n, b))
+        .collect::<Result<_>>()?;
+    let mut definer: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+    let mut data_of: FxHashMap<&str, usize> = FxHashMap::default();
+    for (i, s) in scans.iter().enumerate() {
+        for f in &s.functions {
+            definer.entry(f).or_default().push(i);
+        }
+        for d in &s.data {
+            data_of.insert(d, i);
+        }
+    }
+    let mut eager: Vec<bool> = scans.iter().map(|s| s.initializers).collect();
+    for (i, s) in scans.iter().enumerate() {
+        for r in &s.references {
+            if let Some(&j) = data_of.get(r.as_str()) {
+                if j != i {
+                    eager[j] = true;
+                }
+            }
+        }
+        for f in &s.functions {
+            if definer.get(f.as_str()).is_some_and(|d| d.len() > 1) {
+                eager[i] = true;
+            }
+        }
+    }
+    // Whatever an object with initializers calls (transitively) is eager too, since the
+    // initializers run inside the link and must not wait for a lazy one.
+    let mut work: Vec<usize> = (0..scans.len())
+        .filter(|&i| scans[i].initializers)
+        .collect();
+    while let Some(i) = work.pop() {
+        for r in &scans[i].references {
+            for &j in definer.get(r.as_str()).into_iter().flatten() {
+                if !eager[j] {
+                    eager[j] = true;
+                    work.push(j);
+                }
+            }
+        }
+    }
+    let mut plan = UnitPlan {
+        units: Vec::new(),
+        split: Vec::new(),
+        functions: Vec::new(),
+        eager: Vec::new(),
+        needs_low: scans.iter().any(|s| s.needs_low),
+    };
+    drop(definer);
+    drop(data_of);
+    for ((name, bytes), (scan, eager)) in inputs.into_iter().zip(scans.into_iter().zip(eager)) {
+        if eager {
+            plan.eager.push((name, bytes));
+            continue;
+        }
+        if per_function
+            && scan.functions.len() > 1
+            && scan.function_sections
+            && !scan.tls
+            && !scan.exception_tables
+        {
+            let o = first_split + plan.split.len();
+            for f in scan.functions {
+                plan.functions
+                    .push((first_unit + plan.units.len(), f.clone()));
+                plan.units.push(Unit {
+                    name: format!("{name}:{f}"),
+                    content: Content::Function(o, f),
+                    state: State::Pending,
+                });
+            }
+            plan.split.push(Split {
+                name,
+                bytes: Arc::new(bytes),
+                data: None,
+            });
+            continue;
+        }
+        let u = first_unit + plan.units.len();
+        plan.units.push(Unit {
+            name,
+            content: Content::Object(Some(bytes)),
+            state: State::Pending,
+        });
+        plan.functions
+            .extend(scan.functions.into_iter().map(|f| (u, f)));
+    }
+    Ok(plan)
+}
+
+/// Lazy units being linked into an executor, one event at a time (`crate::tiered`): the same
+/// units, batches and links as [`LazySession`]'s, without its locks (one thread serves the
+/// events).
+pub(crate) struct RemoteUnits {
+    units: Vec<Unit>,
+    split: Vec<Split>,
+    functions: Vec<(usize, String)>,
+    log: bool,
+}
+
+impl RemoteUnits {
+    /// The units of `plan`.
+    pub fn new(plan: UnitPlan, log: bool) -> Self {
+        RemoteUnits {
+            units: plan.units,
+            split: plan.split,
+            functions: plan.functions,
+            log,
+        }
+    }
+
+    /// Materializes lazy function `f` (the `f`-th of [`UnitPlan::function_names`]) with
+    /// `linker`, once; returns its name.
+    pub fn materialize<L: UnitLinker>(
+        &mut self,
+        f: usize,
+        linker: &mut L,
+    ) -> std::result::Result<&str, String> {
+        let (u, function) = self
+            .functions
+            .get(f)
+            .ok_or_else(|| format!("lazy function {f} does not exist"))?;
+        let u = *u;
+        match &self.units[u].state {
+            State::Linked => return Ok(function),
+            State::Failed(m) => return Err(m.clone()),
+            State::Linking => return Err(format!("{function} called while its unit links")),
+            State::Pending => {}
+        }
+        let mut job = begin(&mut self.units, u);
+        let linked = link_job(&mut job, linker, &mut self.split, function, self.log);
+        finish(&mut self.units, &job, function, linked);
+        match &self.units[u].state {
+            State::Failed(m) => Err(m.clone()),
+            _ => Ok(function),
+        }
     }
 }
 
@@ -175,60 +455,13 @@ impl Shared {
                              initializer?); link its object eagerly"
                         ));
                     }
-                    let batch = batch(&units, u);
-                    for &i in &batch {
-                        units[i].state = State::Linking;
-                    }
-                    let name = units[u].name.clone();
-                    // What to link: the object's bytes, or functions of split object `o`.
-                    let job = match &mut units[u].content {
-                        Content::Object(b) => Err(b.take()),
-                        Content::Function(o, _) => Ok(*o),
-                    };
-                    let functions: Vec<String> = batch
-                        .iter()
-                        .filter_map(|&i| match &units[i].content {
-                            Content::Function(_, f) => Some(f.clone()),
-                            Content::Object(_) => None,
-                        })
-                        .collect();
+                    let mut job = begin(&mut units, u);
                     drop(units);
-                    let start = Instant::now();
-                    let linked = match job {
-                        Err(None) => Err(Error::Internal("a lazy unit has no content")),
-                        Err(Some(b)) => with_session(self, |s| {
-                            s.add_bytes(name.clone(), b)?;
-                            s.link_pending().map(|_| ())
-                        }),
-                        Ok(o) => with_session(self, |s| match lock(&self.split).get_mut(o) {
-                            Some(split) => split.link(s, &functions),
-                            None => Err(Error::Internal("a lazy unit's object is missing")),
-                        }),
-                    };
-                    if self.log {
-                        let ms = start.elapsed().as_secs_f64() * 1e3;
-                        match &linked {
-                            Ok(_) if functions.len() > 1 => crate::diag!(
-                                "jitlink: lazy: linked {name} and the {} other functions of its \
-                                 object not linked yet, for {function} in {ms:.3} ms",
-                                functions.len() - 1,
-                            ),
-                            Ok(_) => {
-                                crate::diag!(
-                                    "jitlink: lazy: linked {name} for {function} in {ms:.3} ms"
-                                )
-                            }
-                            Err(e) => crate::diag!("jitlink: lazy: linking {name} failed: {e}"),
-                        }
-                    }
+                    let linked = with_session(self, |s| {
+                        link_job(&mut job, s, &mut lock(&self.split), function, self.log)
+                    });
                     units = lock(&self.units);
-                    let state = match linked {
-                        Ok(_) => State::Linked,
-                        Err(e) => State::Failed(format!("linking {name} for {function}: {e}")),
-                    };
-                    for &i in &batch {
-                        units[i].state = state.clone();
-                    }
+                    finish(&mut units, &job, function, linked);
                     self.changed.notify_all();
                 }
             }
@@ -326,97 +559,17 @@ impl LazySession {
         if inputs.is_empty() {
             return Ok(());
         }
-        let scans: Vec<Summary> = inputs
-            .iter()
-            .map(|(n, b)| summarize::<HostArch>(n, b))
-            .collect::<Result<_>>()?;
-        let mut definer: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
-        let mut data_of: FxHashMap<&str, usize> = FxHashMap::default();
-        for (i, s) in scans.iter().enumerate() {
-            for f in &s.functions {
-                definer.entry(f).or_default().push(i);
-            }
-            for d in &s.data {
-                data_of.insert(d, i);
-            }
-        }
-        let mut eager: Vec<bool> = scans.iter().map(|s| s.initializers).collect();
-        for (i, s) in scans.iter().enumerate() {
-            for r in &s.references {
-                if let Some(&j) = data_of.get(r.as_str()) {
-                    if j != i {
-                        eager[j] = true;
-                    }
-                }
-            }
-            for f in &s.functions {
-                if definer.get(f.as_str()).is_some_and(|d| d.len() > 1) {
-                    eager[i] = true;
-                }
-            }
-        }
-        // Whatever an object with initializers calls (transitively) is eager too, since the
-        // initializers run inside the link and must not wait for a lazy one.
-        let mut work: Vec<usize> = (0..scans.len())
-            .filter(|&i| scans[i].initializers)
-            .collect();
-        while let Some(i) = work.pop() {
-            for r in &scans[i].references {
-                for &j in definer.get(r.as_str()).into_iter().flatten() {
-                    if !eager[j] {
-                        eager[j] = true;
-                        work.push(j);
-                    }
-                }
-            }
-        }
-
         let shared = &self.shared;
-        if scans.iter().any(|s| s.needs_low) {
+        let (first_unit, first_split) = (lock(&shared.units).len(), lock(&shared.split).len());
+        let plan = plan_units::<HostArch>(inputs, self.per_function, first_unit, first_split)?;
+        if plan.needs_low {
             // Split into sets, -fno-pic objects still reference each other's data with 32-bit
             // PC-relative displacements: keep every set low, as one eager link would.
             with_session(shared, Session::place_low);
         }
-        let mut units = lock(&shared.units);
-        let mut lazy_functions: Vec<(usize, String)> = Vec::new();
-        let mut eager_inputs = Vec::new();
-        for ((name, bytes), (scan, eager)) in inputs.into_iter().zip(scans.into_iter().zip(eager)) {
-            if eager {
-                eager_inputs.push((name, bytes));
-                continue;
-            }
-            if self.per_function
-                && scan.functions.len() > 1
-                && scan.function_sections
-                && !scan.tls
-                && !scan.exception_tables
-            {
-                let mut split = lock(&shared.split);
-                let o = split.len();
-                for f in scan.functions {
-                    lazy_functions.push((units.len(), f.clone()));
-                    units.push(Unit {
-                        name: format!("{name}:{f}"),
-                        content: Content::Function(o, f),
-                        state: State::Pending,
-                    });
-                }
-                split.push(Split {
-                    name,
-                    bytes: Arc::new(bytes),
-                    data: None,
-                });
-                continue;
-            }
-            let u = units.len();
-            units.push(Unit {
-                name,
-                content: Content::Object(Some(bytes)),
-                state: State::Pending,
-            });
-            lazy_functions.extend(scan.functions.into_iter().map(|f| (u, f)));
-        }
-        drop(units);
+        lock(&shared.units).extend(plan.units);
+        lock(&shared.split).extend(plan.split);
+        let (lazy_functions, eager_inputs) = (plan.functions, plan.eager);
         with_session(shared, |s| -> Result<()> {
             let weak: Weak<Shared> = Arc::downgrade(shared);
             let pool = s.redirection_manager();

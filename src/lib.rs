@@ -7,7 +7,9 @@
 //! ([`stubs::RedirectableSymbolManager`], [`stubs::RedirectionManager`]); [`lazy::LazySession`]
 //! links an object (or one function) on its first call; [`reopt::Reoptimizer`] counts calls and
 //! links a better version of a hot function. [`executor::RemoteSession`] links for code that
-//! runs in another process ([`executor::Executor`]), of this or another architecture.
+//! runs in another process ([`executor::Executor`]), of this or another architecture;
+//! [`executor::RemoteLazy`] and [`executor::RemoteReoptimizer`] do lazy linking and
+//! re-optimization there, with the trampolines and counters in the executor.
 //! [`image::link_at_base`] links at a chosen address into a [`image::LinkedImage`] without
 //! running anything, which [`check::run`] checks against `jitlink-check:` expressions.
 //!
@@ -73,6 +75,7 @@ pub(crate) mod session;
 pub mod stubs;
 pub(crate) mod symbols;
 pub(crate) mod target;
+mod tiered;
 
 pub use builder::Bytes;
 pub use error::{Error, Result};

@@ -321,7 +321,10 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
         }
     };
     for (body, handle) in &resolved.redirected {
-        handle.redirect(b.g.address(*body));
+        if let Err(e) = target.point_stub(handle, b.g.address(*body)) {
+            ctx.symbols.unpublish(plan.set, &fixed.published);
+            return Err(e);
+        }
     }
     for bytes in files.iter().map(|(_, b)| *b) {
         bytes.release_pages();

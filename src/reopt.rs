@@ -35,7 +35,9 @@ use crate::builder::archive::ArchiveIndex;
 use crate::builder::elf::summarize;
 use crate::builder::{detect, Bytes, InputKind};
 use crate::error::{Error, Result};
+use crate::lazy::UnitLinker;
 use crate::passes::bind::{BindMode, BindSpec};
+use crate::passes::locals::Locals;
 use crate::runtime::reentry::Handler;
 pub use crate::stubs::Counters;
 use crate::stubs::{OwnerKey, RawStub, Trampoline};
@@ -161,6 +163,44 @@ impl std::fmt::Display for ReoptEvent {
     }
 }
 
+/// Links `def` with `linker` as a new version of the tier-0 set defining `symbol`, bound to the
+/// live image (its file-static data to `locals`, the statics of the tier-0 object that defined
+/// the function): the new body takes the function's name and stub, and the link points the stub
+/// at it. The event says what happened. In process and in an executor alike.
+pub(crate) fn link_version<L: UnitLinker>(
+    linker: &mut L,
+    def: NewDefinition,
+    locals: Locals,
+    symbol: &str,
+    calls: u64,
+) -> ReoptEvent {
+    let spec = BindSpec {
+        root: symbol.to_string(),
+        locals,
+        mode: BindMode::NewVersion,
+        publish_root: true,
+    };
+    let bound = linker.link_bound(def.name, Bytes::Owned(def.bytes), spec);
+    match bound.and_then(|b| {
+        b.root
+            .ok_or(Error::Internal("a bound link produced no new body"))
+    }) {
+        Ok(address) => ReoptEvent::Reoptimized {
+            symbol: symbol.to_string(),
+            calls,
+            address,
+        },
+        Err(e) => ReoptEvent::Refused {
+            symbol: symbol.to_string(),
+            calls,
+            reason: match e {
+                Error::Unbindable { reason, .. } => reason,
+                e => e.to_string(),
+            },
+        },
+    }
+}
+
 struct Tier0 {
     stub: RawStub,
     counter: Trampoline,
@@ -198,38 +238,13 @@ impl Shared {
                     .defining_file(symbol)
                     .map(|f| s.locals_of(&f))
                     .unwrap_or_default();
-                // Linked as a new version of the tier-0 set (`Session::replace`): the new body
-                // takes the function's name and stub, and the link points the stub at it.
-                let spec = BindSpec {
-                    root: symbol.to_string(),
-                    locals,
-                    mode: BindMode::NewVersion,
-                    publish_root: true,
-                };
-                let bound = s.link_bound(def.name, Bytes::Owned(def.bytes), spec);
-                match bound.and_then(|b| {
-                    b.root
-                        .ok_or(Error::Internal("a bound link produced no new body"))
-                }) {
-                    Ok(address) => {
-                        if let Some(f) = lock(&self.functions).get(symbol) {
-                            f.stub.redirect(address);
-                        }
-                        ReoptEvent::Reoptimized {
-                            symbol: symbol.to_string(),
-                            calls,
-                            address,
-                        }
+                let event = link_version(&mut *s, def, locals, symbol, calls);
+                if let ReoptEvent::Reoptimized { address, .. } = &event {
+                    if let Some(f) = lock(&self.functions).get(symbol) {
+                        f.stub.redirect(*address);
                     }
-                    Err(e) => ReoptEvent::Refused {
-                        symbol: symbol.to_string(),
-                        calls,
-                        reason: match e {
-                            Error::Unbindable { reason, .. } => reason,
-                            e => e.to_string(),
-                        },
-                    },
                 }
+                event
             }
         };
         if self.opts.log {

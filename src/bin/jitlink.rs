@@ -231,10 +231,16 @@ fn parse_abs(s: &str) -> Result<(String, u64), Error> {
 /// program's, or 128 + the signal that killed it (reported on stderr).
 fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
     use jitlink::executor::{describe_status, Executor, ExecutorKind};
-    if !cli.libs.is_empty() || cli.noexec || cli.show_graph || cli.lazy || !cli.reopt.is_empty() {
+    if !cli.libs.is_empty() || cli.noexec || cli.show_graph {
         return Err(Error::Conflict {
             option: "--executor",
-            with: "-l, --noexec, --show-graph, --lazy or --reopt (not yet)",
+            with: "-l, --noexec or --show-graph (not yet)",
+        });
+    }
+    if cli.lazy && !cli.reopt.is_empty() {
+        return Err(Error::Conflict {
+            option: "--lazy",
+            with: "--reopt",
         });
     }
     let kind = match kind {
@@ -261,13 +267,39 @@ fn run_in_executor(cli: &Cli, kind: &str) -> Result<c_int, Error> {
         .iter()
         .map(|s| parse_abs(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut session = jitlink::executor::RemoteSession::new(Executor::spawn(kind)?, absolutes);
-    session.set_export_dynamic(cli.export_dynamic);
-    for input in &cli.inputs {
-        session.add_file(input)?;
-    }
+    let ex = Executor::spawn(kind)?;
     let args = program_args(cli);
-    let status = session.run(&cli.entry, &args)?;
+    let status = if cli.lazy {
+        let opts = jitlink::lazy::LazyOptions::default().with_log(cli.lazy_log);
+        let mut lazy = jitlink::executor::RemoteLazy::new(ex, absolutes, opts);
+        lazy.set_export_dynamic(cli.export_dynamic);
+        for input in &cli.inputs {
+            lazy.add_file(input)?;
+        }
+        lazy.run(&cli.entry, &args)?
+    } else if !cli.reopt.is_empty() {
+        if cli.reopt_plain_counters || cli.reopt_counters != "per-thread" {
+            say!("jitlink: --reopt-counters applies in process; an executor counts atomically");
+        }
+        let files = jitlink::reopt::DefinitionFiles::open(&cli.reopt)?;
+        let opts = jitlink::reopt::ReoptOptions::default()
+            .with_threshold(cli.reopt_threshold)
+            .with_log(cli.reopt_log);
+        let callback = std::sync::Arc::new(move |name: &str, _calls: u64| files.definition(name));
+        let mut r = jitlink::executor::RemoteReoptimizer::new(ex, absolutes, opts, callback);
+        r.set_export_dynamic(cli.export_dynamic);
+        for input in &cli.inputs {
+            r.add_file(input)?;
+        }
+        r.run(&cli.entry, &args)?
+    } else {
+        let mut session = jitlink::executor::RemoteSession::new(ex, absolutes);
+        session.set_export_dynamic(cli.export_dynamic);
+        for input in &cli.inputs {
+            session.add_file(input)?;
+        }
+        session.run(&cli.entry, &args)?
+    };
     match describe_status(status) {
         Ok(code) => Ok(code),
         Err(report) => {

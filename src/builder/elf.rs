@@ -1040,18 +1040,22 @@ pub fn summarize<A: ElfArch>(name: &str, data: &[u8]) -> Result<Summary> {
     };
     for sec in obj.sections() {
         // 32-bit absolute references (-fno-pic): the object must be placed in the low 2 GiB.
-        s.needs_low |= sec.relocations().any(|(_, r)| match r.flags() {
-            object::RelocationFlags::Elf { r_type } => matches!(
-                A::translate(r_type).map(|t| match t {
-                    ElfReloc::Edge(k) | ElfReloc::EdgeToGot(k) => A::role(k),
-                    ElfReloc::Skip | ElfReloc::Paired => {
-                        jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Any)
-                    }
-                }),
-                Ok(jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32))
-            ),
-            _ => false,
-        });
+        // Only loaded sections count (debug information is not linked and has them always).
+        let loaded = matches!(sec.flags(), object::SectionFlags::Elf { sh_flags }
+            if sh_flags & u64::from(object::elf::SHF_ALLOC) != 0);
+        s.needs_low |= loaded
+            && sec.relocations().any(|(_, r)| match r.flags() {
+                object::RelocationFlags::Elf { r_type } => matches!(
+                    A::translate(r_type).map(|t| match t {
+                        ElfReloc::Edge(k) | ElfReloc::EdgeToGot(k) => A::role(k),
+                        ElfReloc::Skip | ElfReloc::Paired => {
+                            jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Any)
+                        }
+                    }),
+                    Ok(jitlink_arch::EdgeRole::Data(jitlink_arch::Reach::Abs32))
+                ),
+                _ => false,
+            });
         let n = sec.name().unwrap_or("");
         if [".init_array", ".ctors", ".preinit_array"]
             .iter()

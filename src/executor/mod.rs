@@ -18,6 +18,13 @@
 //! serves it, and [`Executor::connect`] (`jitlink --executor tcp:HOST:PORT`) links through it.
 //! The transport is a socket descriptor either way, so the protocol code is the same; over TCP
 //! the executor's supervisor reports how the program ended in one last frame.
+//!
+//! While the program runs, the executor also sends *events*: a call into one of its re-entry
+//! trampolines, or the call that brings a counting trampoline to its threshold
+//! ([`Executor::trampolines`]), waits there until jitlink answers ([`Executor::resume`]). An
+//! event frame has the top bit of its status word set, so it can arrive between a request and
+//! its reply; [`Executor::next_event`] returns events in order ([`RemoteLazy`] and
+//! [`RemoteReoptimizer`] serve them).
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -31,6 +38,8 @@ use crate::error::{Error, Result};
 
 pub use crate::graph::Perm;
 pub use crate::remote::RemoteSession;
+pub use crate::tiered::{RemoteLazy, RemoteReoptimizer};
+
 use crate::target::ArchKind;
 
 const OP_HELLO: u32 = 1;
@@ -51,6 +60,18 @@ const OP_DESCRIBE: u32 = 15;
 const OP_READ: u32 = 16;
 const OP_LOAD_TLS: u32 = 17;
 const OP_LOAD_GLOBAL: u32 = 18;
+const OP_TRAMPOLINES: u32 = 19;
+const OP_RESUME: u32 = 20;
+
+/// Set in the status word of a frame the executor sends on its own: an event, not a reply.
+const EVENT_FLAG: u32 = 0x8000_0000;
+/// The most trampolines one request makes (executor.c's `MAX_TRAMPOLINES`).
+const MAX_TRAMPOLINES: usize = 4096;
+/// Events read while waiting for a reply are kept for [`Executor::next_event`]; one waits per
+/// record, so more than this many means the executor misbehaves.
+const MAX_QUEUED_EVENTS: usize = 1 << 16;
+/// The longest message [`Executor::resume`] sends with a failure.
+const MAX_RESUME_MESSAGE: usize = 1024;
 
 /// The file descriptor of the channel in the executor.
 const CHANNEL_FD: i32 = 3;
@@ -112,6 +133,48 @@ pub struct TargetInfo {
     pub tlsdesc_resolver: u64,
 }
 
+/// Trampolines made in the executor ([`Executor::trampolines`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrampolineKind {
+    /// Each call enters the executor's runtime, which sends [`EventKind::FirstCall`] and waits
+    /// for [`Executor::resume`].
+    Reentry,
+    /// Calls go to the trampoline's target, except the one that brings its counter (shared,
+    /// incremented atomically) to the threshold: it sends [`EventKind::Hot`] and waits.
+    Counting {
+        /// Calls after which the event is sent.
+        threshold: u64,
+    },
+}
+
+/// A trampoline in the executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteTrampoline {
+    /// Its code (what a stub points at).
+    pub addr: u64,
+    /// Its record (named by its events and by [`Executor::resume`]).
+    pub record: u64,
+}
+
+/// What a trampoline's event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A re-entry trampoline was called.
+    FirstCall,
+    /// A counting trampoline crossed its threshold.
+    Hot,
+}
+
+/// A frame the executor sent on its own while the program ran: a call waits in a trampoline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The trampoline's record.
+    pub record: u64,
+}
+
 /// Who the executor is: a child of this process, or a process reached over TCP.
 enum Peer {
     Child(Child),
@@ -126,6 +189,10 @@ pub struct Executor {
     info: TargetInfo,
     /// Whether the program was started ([`Executor::start_main`]).
     started: bool,
+    /// Events that arrived while a reply was awaited.
+    events: std::collections::VecDeque<Event>,
+    /// The wait status in a TCP executor's last frame, once read.
+    ended: Option<u32>,
 }
 
 fn io_err(what: impl Into<String>, source: std::io::Error) -> Error {
@@ -318,6 +385,8 @@ impl Executor {
                 tlsdesc_resolver: 0,
             },
             started: false,
+            events: std::collections::VecDeque::new(),
+            ended: None,
         };
         let hello = ex.request(OP_HELLO, HELLO_MAGIC, "hello")?;
         if hello.len() != 24 {
@@ -378,6 +447,70 @@ impl Executor {
         self.chan
             .write_all(&msg)
             .map_err(|e| io_err(what.to_string(), e))?;
+        loop {
+            let (status, body) = self.read_frame(what)?;
+            if status == END_FRAME && body.len() == 4 && self.started {
+                if let Peer::Remote(_) = self.peer {
+                    // The program ended (another thread exited) while jitlink asked for something:
+                    // as a closed channel, with the status kept for `wait`.
+                    self.ended = Some(u32_at(&body, 0));
+                    return Err(io_err(
+                        what.to_string(),
+                        std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                    ));
+                }
+            }
+            if status & EVENT_FLAG == 0 {
+                return Ok((status, body));
+            }
+            if self.events.len() >= MAX_QUEUED_EVENTS {
+                return Err(proto_err(what.to_string(), "too many events"));
+            }
+            let event = parse_event(status, &body).map_err(|m| proto_err(what.to_string(), m))?;
+            self.events.push_back(event);
+        }
+    }
+
+    /// Waits until the channel has something to read (true), or the child executor has ended
+    /// with nothing left to read (false: a process the program forked may hold the channel
+    /// open, but no event can come any more). An executor over TCP is waited for on the channel.
+    fn frame_or_child_gone(&mut self, what: &str) -> Result<bool> {
+        let Peer::Child(child) = &mut self.peer else {
+            return Ok(true);
+        };
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: self.chan.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `pfd` is one valid pollfd for a descriptor this value owns, for the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if n > 0 {
+                return Ok(true);
+            }
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(io_err(what.to_string(), e));
+                }
+                continue;
+            }
+            if child
+                .try_wait()
+                .map_err(|e| io_err(what.to_string(), e))?
+                .is_some()
+            {
+                // Anything the executor sent before it ended is readable now.
+                // SAFETY: as above.
+                let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+                return Ok(n > 0);
+            }
+        }
+    }
+
+    /// Reads one frame: a status word (or an event's kind), and its body.
+    fn read_frame(&mut self, what: &str) -> Result<(u32, Vec<u8>)> {
         let mut h = [0u8; 8];
         self.chan
             .read_exact(&mut h)
@@ -391,6 +524,99 @@ impl Executor {
             .read_exact(&mut body)
             .map_err(|e| io_err(what.to_string(), e))?;
         Ok((status, body))
+    }
+
+    /// Makes trampolines of `kind` in the executor, one per target (counting trampolines go
+    /// there below their threshold; re-entry trampolines take only the count of `targets`).
+    /// Their code is written there and protected read-execute; their records are writable.
+    pub fn trampolines(
+        &mut self,
+        kind: TrampolineKind,
+        targets: &[u64],
+    ) -> Result<Vec<RemoteTrampoline>> {
+        let mut out = Vec::with_capacity(targets.len());
+        for chunk in targets.chunks(MAX_TRAMPOLINES) {
+            let (k, threshold) = match kind {
+                TrampolineKind::Reentry => (0u32, 0),
+                TrampolineKind::Counting { threshold } => (1u32, threshold),
+            };
+            let mut p = k.to_le_bytes().to_vec();
+            p.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+            p.extend_from_slice(&threshold.to_le_bytes());
+            if k == 1 {
+                p.extend_from_slice(&words(chunk));
+            }
+            let r = self.request(OP_TRAMPOLINES, &p, "making trampolines")?;
+            if r.len() != 32 {
+                return Err(proto_err("making trampolines", "wrong reply length"));
+            }
+            let (code, stride, rec, rec_stride) =
+                (u64_at(&r, 0), u64_at(&r, 8), u64_at(&r, 16), u64_at(&r, 24));
+            for i in 0..chunk.len() as u64 {
+                out.push(RemoteTrampoline {
+                    addr: code.wrapping_add(i.wrapping_mul(stride)),
+                    record: rec.wrapping_add(i.wrapping_mul(rec_stride)),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Answers the event of the trampoline with record `record`: its waiting calls continue at
+    /// `to`, or, with `Err(message)`, the executor prints the message and the program aborts.
+    pub fn resume(&mut self, record: u64, to: std::result::Result<u64, &str>) -> Result<()> {
+        let mut p = words(&[record, *to.as_ref().unwrap_or(&0)]);
+        if let Err(m) = to {
+            let mut end = m.len().min(MAX_RESUME_MESSAGE);
+            while !m.is_char_boundary(end) {
+                end -= 1;
+            }
+            p.extend_from_slice(&m.as_bytes()[..end]);
+        }
+        self.request(OP_RESUME, &p, "resuming a call").map(drop)
+    }
+
+    /// The next event of the running program: `None` once the program has ended (the channel
+    /// closed, or a TCP executor sent its last frame; [`Executor::wait`] then reports how).
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        if let Some(e) = self.events.pop_front() {
+            return Ok(Some(e));
+        }
+        if self.ended.is_some() {
+            return Ok(None);
+        }
+        let what = self.name("reading the program's events");
+        if !self.frame_or_child_gone(&what)? {
+            return Ok(None);
+        }
+        let mut h = [0u8; 8];
+        match self.chan.read_exact(&mut h) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            // A child that exited may reset the connection rather than close it.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(None),
+            Err(e) => return Err(io_err(what, e)),
+        }
+        let (status, len) = (u32_at(&h, 0), u32_at(&h, 4));
+        if status == END_FRAME && len == 4 && matches!(self.peer, Peer::Remote(_)) {
+            let mut w = [0u8; 4];
+            self.chan.read_exact(&mut w).map_err(|e| io_err(what, e))?;
+            self.ended = Some(u32::from_le_bytes(w));
+            return Ok(None);
+        }
+        if status & EVENT_FLAG == 0 || len != 16 {
+            return Err(proto_err(
+                what,
+                "the executor sent something else than an event",
+            ));
+        }
+        let mut body = [0u8; 16];
+        self.chan
+            .read_exact(&mut body)
+            .map_err(|e| io_err(what.clone(), e))?;
+        parse_event(status, &body)
+            .map(Some)
+            .map_err(|m| proto_err(what, m))
     }
 
     /// Addresses of `names` in the executor's process (0 for a name it does not define).
@@ -628,6 +854,9 @@ impl Executor {
             Peer::Child(child) => child
                 .wait()
                 .map_err(|e| io_err("waiting for the executor", e)),
+            Peer::Remote(_) if self.ended.is_some() => {
+                Ok(ExitStatus::from_raw(self.ended.unwrap_or(0) as i32))
+            }
             Peer::Remote(addr) => {
                 let what = format!("waiting for the program (executor at {addr})");
                 let mut frame = [0u8; 12];
@@ -680,6 +909,22 @@ pub fn describe_status(status: ExitStatus) -> std::result::Result<i32, String> {
         }
     };
     Err(format!("killed by signal {sig} ({name})"))
+}
+
+/// An event frame's kind (its status word) and body: the record, and the kind again.
+fn parse_event(status: u32, body: &[u8]) -> std::result::Result<Event, &'static str> {
+    let kind = match status & !EVENT_FLAG {
+        1 => EventKind::FirstCall,
+        2 => EventKind::Hot,
+        _ => return Err("an event of an unknown kind"),
+    };
+    if body.len() != 16 || u64_at(body, 8) != u64::from((status & !EVENT_FLAG) - 1) {
+        return Err("a malformed event");
+    }
+    Ok(Event {
+        kind,
+        record: u64_at(body, 0),
+    })
 }
 
 fn words(ws: &[u64]) -> Vec<u8> {

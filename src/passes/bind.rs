@@ -18,6 +18,7 @@
 //! data, or an ambiguous reference refuse the definition ([`Error::Unbindable`]): state is never
 //! duplicated. Unwind tables and initializers of the object are dropped.
 
+use crate::passes::locals::unnamed;
 use jitlink_arch::Arch;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -144,7 +145,7 @@ fn named_statics<A: Arch>(g: &LinkGraph<'_, A>) -> FxHashMap<BlockId, Vec<Symbol
     let mut named: FxHashMap<BlockId, Vec<SymbolId>> = FxHashMap::default();
     for (i, s) in g.symbols.iter().enumerate() {
         if let Def::Block { block, .. } = s.def {
-            if !s.name.is_empty() && !s.callable && s.scope == Scope::Local {
+            if !unnamed(s.name) && !s.callable && s.scope == Scope::Local {
                 named.entry(block).or_default().push(SymbolId(i as u32));
             }
         }
@@ -304,7 +305,7 @@ impl Binder<'_> {
             plan.rebind.insert(t, a.wrapping_add(offset));
             return Ok(None);
         }
-        if !self.root_syms.contains(&t) && s.scope != Scope::Local && !s.name.is_empty() {
+        if !self.root_syms.contains(&t) && s.scope != Scope::Local && !unnamed(s.name) {
             if let Some(l) = (self.live)(s.name) {
                 if !s.callable && l.size != s.size && l.size != 0 && s.size != 0 {
                     return Err(self.refuse(format!(
@@ -320,7 +321,7 @@ impl Binder<'_> {
                     "writable data {name} has no counterpart in the running version"
                 )));
             }
-        } else if perm == Perm::ReadWrite && !s.name.is_empty() {
+        } else if perm == Perm::ReadWrite && !unnamed(s.name) {
             if let Some(a) = self.counterpart(g, t)? {
                 plan.rebind.insert(t, a);
             }

@@ -12,6 +12,18 @@ use crate::passes::bind::LocalData;
 /// The writable statics of one input, by name.
 pub(crate) type Locals = FxHashMap<Box<[u8]>, LocalData>;
 
+/// True for a symbol that names no static: no name, or an ELF mapping symbol (`$d`, `$x`, and
+/// `$d.N`...: aarch64 and RISC-V mark data and code in sections with them, many per object).
+pub(crate) fn unnamed(name: &[u8]) -> bool {
+    match name {
+        [] => true,
+        [b'$', kind, rest @ ..] => {
+            matches!(kind, b'a' | b'd' | b't' | b'x') && (rest.is_empty() || rest[0] == b'.')
+        }
+        _ => false,
+    }
+}
+
 /// The named statics in writable, non-thread-local blocks of every input of `g` (whose input
 /// names are `files`), by file.
 pub(crate) fn record<A: Arch>(
@@ -25,7 +37,7 @@ pub(crate) fn record<A: Arch>(
         };
         let sec = &g.sections[g.blocks[block.index()].section.index()];
         if s.scope != Scope::Local
-            || s.name.is_empty()
+            || unnamed(s.name)
             || s.callable
             || sec.perm != Perm::ReadWrite
             || sec.role == SectionRole::ThreadLocal

@@ -244,4 +244,8 @@ impl LinkTarget for ExecutorTarget<'_> {
     fn abandon(&mut self, mem: RemoteMemory) {
         self.unreserve(mem.at);
     }
+
+    fn point_stub(&mut self, stub: &crate::stubs::RawStub, body: u64) -> Result<()> {
+        self.ex().write_u64(stub.slot, body)
+    }
 }

@@ -132,6 +132,12 @@ impl LinkTarget for FixedBase {
     }
 
     fn abandon(&mut self, _mem: ImageBuffer) {}
+
+    fn point_stub(&mut self, _stub: &crate::stubs::RawStub, _body: u64) -> Result<()> {
+        Err(Error::Internal(
+            "a link at a fixed base has no redirectable functions",
+        ))
+    }
 }
 
 /// Collects what [`LinkedImage`] reports about the linked graph.

@@ -229,4 +229,9 @@ impl LinkTarget for InProcess<'_> {
         self.mem().abandon(mem);
         self.unlock();
     }
+
+    fn point_stub(&mut self, stub: &RawStub, body: u64) -> Result<()> {
+        stub.redirect(body);
+        Ok(())
+    }
 }

@@ -283,4 +283,7 @@ pub(crate) trait LinkTarget: HostInfo {
     ) -> Result<Self::Committed>;
     /// Releases memory of a link that failed.
     fn abandon(&mut self, mem: Self::Memory);
+    /// Points the stub of a redirected function at its body, once the set is committed: one
+    /// release-ordered store into its slot, where the stub lives.
+    fn point_stub(&mut self, stub: &RawStub, body: u64) -> Result<()>;
 }

@@ -186,3 +186,110 @@ fn redirects_write_the_executors_slots() {
         );
     }
 }
+
+/// Counting trampolines made in the executor go to their target below the threshold (the
+/// arguments intact), and a call into a trampoline from a request's own thread (here OP_CALL,
+/// as from an initializer) is refused with a message, never a hang.
+fn trampolines_in_the_executor(kind: ExecutorKind, add: &[u8]) {
+    use jitlink::executor::TrampolineKind;
+    let mut ex = Executor::spawn(kind).expect("start the executor");
+    let page = ex.info().page_size;
+    let base = ex.reserve(page, 0, false).expect("reserve");
+    ex.write(base, add).expect("write");
+    ex.protect(base, page, Perm::ReadExec).expect("protect");
+    let counting = ex
+        .trampolines(TrampolineKind::Counting { threshold: 3 }, &[base, base])
+        .expect("counting trampolines");
+    assert_eq!(counting.len(), 2);
+    assert_ne!(counting[0].addr, counting[1].addr);
+    for (a, b) in [(40, 2), (7, 8)] {
+        assert_eq!(ex.call(counting[0].addr, &[a, b]).expect("call"), a + b);
+    }
+    let reentry = ex
+        .trampolines(TrampolineKind::Reentry, &[0])
+        .expect("re-entry trampolines");
+    assert!(
+        ex.call(reentry[0].addr, &[]).is_err(),
+        "a lazy call on the thread that serves jitlink cannot wait for jitlink"
+    );
+    let status = ex.wait().expect("wait");
+    let report = describe_status(status).expect_err("the executor aborted");
+    assert!(report.contains("signal 6"), "{report}");
+}
+
+#[test]
+fn host_process_makes_trampolines() {
+    trampolines_in_the_executor(ExecutorKind::Process, ADD_X86_64);
+}
+
+#[test]
+fn aarch64_under_qemu_makes_trampolines() {
+    trampolines_in_the_executor(
+        ExecutorKind::Qemu {
+            arch: jitlink::ArchKind::AArch64,
+        },
+        ADD_AARCH64,
+    );
+}
+
+/// `mov eax, 42; ret` and `mov w0, #42; ret`.
+const RET42_X86_64: &[u8] = &[0xb8, 42, 0, 0, 0, 0xc3];
+const RET42_AARCH64: &[u8] = &[0x40, 0x05, 0x80, 0x52, 0xc0, 0x03, 0x5f, 0xd6];
+
+/// The event protocol on its own: a program whose entry is a re-entry trampoline reports its
+/// first call as an event and waits; an answer naming no waiting trampoline, or code that is
+/// not executable, is refused; the right answer continues the call (the program exits with what
+/// the code returns). A failure answer makes the program abort with jitlink's message.
+fn events_of(kind: ExecutorKind, ret42: &[u8]) {
+    use jitlink::executor::{EventKind, TrampolineKind};
+    for fail in [false, true] {
+        let mut ex = Executor::spawn(kind.clone()).expect("start the executor");
+        let page = ex.info().page_size;
+        let code = ex.reserve(page, 0, false).expect("reserve");
+        ex.write(code, ret42).expect("write");
+        ex.protect(code, page, Perm::ReadExec).expect("protect");
+        let t = ex
+            .trampolines(TrampolineKind::Reentry, &[0, 0])
+            .expect("trampolines");
+        assert!(
+            ex.resume(t[0].record, Ok(code)).is_err(),
+            "no call waits there yet"
+        );
+        ex.start_main(t[0].addr).expect("start");
+        let event = ex.next_event().expect("an event").expect("not ended");
+        assert_eq!(event.kind, EventKind::FirstCall);
+        assert_eq!(event.record, t[0].record);
+        assert!(ex.resume(t[1].record, Ok(code)).is_err(), "not waiting");
+        assert!(ex.resume(t[0].record + 8, Ok(code)).is_err(), "no record");
+        assert!(ex.resume(t[0].record, Ok(8)).is_err(), "not executable");
+        if fail {
+            ex.resume(t[0].record, Err("linking x failed"))
+                .expect("resume");
+        } else {
+            ex.resume(t[0].record, Ok(code)).expect("resume");
+        }
+        assert_eq!(ex.next_event().expect("the end"), None);
+        let status = ex.wait().expect("wait");
+        if fail {
+            let report = describe_status(status).expect_err("aborted");
+            assert!(report.contains("signal 6"), "{report}");
+        } else {
+            assert_eq!(describe_status(status), Ok(42));
+        }
+    }
+}
+
+#[test]
+fn host_process_reports_events() {
+    events_of(ExecutorKind::Process, RET42_X86_64);
+}
+
+#[test]
+fn aarch64_under_qemu_reports_events() {
+    events_of(
+        ExecutorKind::Qemu {
+            arch: jitlink::ArchKind::AArch64,
+        },
+        RET42_AARCH64,
+    );
+}

@@ -174,7 +174,7 @@ fn over_tcp(compiler: Compiler, listen: fn() -> Listening) {
     let spec = format!("tcp:127.0.0.1:{}", ex.port);
     let (jcode, jout, jerr) = outcome(&mut jitlink_command(&["--executor", &spec], &objs, &args));
     let status = wait_ended(&mut ex.child, "the executor");
-    let out: Vec<String> = ex.stdout.try_iter().collect();
+    let out: Vec<String> = ex.stdout.iter().collect(); // to the end: the executor has ended
     let err = join(&mut ex);
     assert_eq!(jcode, ncode, "jitlink's status is the program's: {jerr}");
     assert_eq!(jout, "", "the program's output is the executor's");
@@ -347,7 +347,7 @@ fn garbage_is_an_error_exit_never_a_crash() {
     let mut mutations = Vec::new();
     let mut at = 0;
     while at < session.len() {
-        mutations.extend((0..=18u8).map(|op| (at, None, op)));
+        mutations.extend((0..=20u8).map(|op| (at, None, op)));
         mutations.extend((0..32).map(|bit| (at + 4 + bit / 8, Some(bit % 8), 0)));
         let len = u32::from_le_bytes(session[at + 4..at + 8].try_into().expect("4 bytes"));
         at += 8 + len as usize;
@@ -363,5 +363,144 @@ fn garbage_is_an_error_exit_never_a_crash() {
             status.code().is_some_and(|c| c < 128),
             "byte {at} mutated (bit {bit:?}, op {op}): {status:?} {err}"
         );
+    }
+}
+
+/// `--lazy` and `--reopt` over TCP: first calls and hot counters travel as events on the same
+/// connection as the replies; the program's output (the executor's) is native's, the unused
+/// object is never linked, and the hot kernels are re-optimized.
+#[test]
+fn lazy_and_reopt_over_tcp_match_native() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let lazy = testdata_dir().join("lazy");
+    let jobs: Vec<CompileJob> = ["main.c", "used.c", "args.c", "unused.c"]
+        .iter()
+        .map(|n| CompileJob::new(&config, lazy.join(n), &[]))
+        .collect();
+    let objs = compile_all(&jobs);
+    let exe = native_link(&config, &objs, "lazy-main");
+    let (_, nout, _) = outcome(&mut native_command(Compiler::Gcc, &exe));
+    let mut ex = listen();
+    let spec = format!("tcp:127.0.0.1:{}", ex.port);
+    let opts = ["--executor", &spec, "--lazy", "--lazy-log"];
+    let (code, _, jerr) = outcome(&mut jitlink_command(&opts, &objs, &[]));
+    wait_ended(&mut ex.child, "the executor");
+    let out: Vec<String> = ex.stdout.iter().collect();
+    assert_eq!(code, Some(0), "{jerr}");
+    assert_eq!(out.join("\n") + "\n", nout);
+    assert!(jerr.contains("args.o for many_args"), "{jerr}");
+    assert!(!jerr.contains("unused"), "{jerr}");
+
+    let t0 = Config::new(Compiler::Gcc, Opt::O0, Pic::Pie, false, false);
+    let reopt = testdata_dir().join("reopt");
+    let objs = compile_all(&[
+        CompileJob::new(&t0, reopt.join("main.c"), &[]),
+        CompileJob::new(&t0, reopt.join("kernels.c"), &[]),
+    ]);
+    let better = compile_all(&[CompileJob::new(&config, reopt.join("kernels.c"), &[])]);
+    let exe = native_link(&t0, &objs, "reopt-tier0");
+    let (_, nout, _) = outcome(&mut native_command(Compiler::Gcc, &exe));
+    let mut ex = listen();
+    let spec = format!("tcp:127.0.0.1:{}", ex.port);
+    let better = better[0].to_string_lossy().into_owned();
+    let opts = [
+        "--executor",
+        &spec,
+        "--reopt",
+        &better,
+        "--reopt-threshold",
+        "50",
+        "--reopt-log",
+    ];
+    let (code, _, jerr) = outcome(&mut jitlink_command(&opts, &objs, &[]));
+    wait_ended(&mut ex.child, "the executor");
+    let out: Vec<String> = ex.stdout.iter().collect();
+    assert_eq!(code, Some(0), "{jerr}");
+    assert_eq!(out.join("\n") + "\n", nout);
+    assert!(
+        jerr.contains("jitlink: reoptimized kernel_sum after 50 calls"),
+        "{jerr}"
+    );
+}
+
+/// jitlink's side of the events: a peer that greets like an executor, then sends a frame that
+/// is no event (a reply nobody asked for, an event of an unknown kind or length, a truncated
+/// one) makes reading the program's events an error naming the executor, never a crash or a
+/// hang; a connection closed between frames is the program's end.
+#[test]
+fn garbage_events_are_errors() {
+    use jitlink::executor::Executor;
+    use std::net::TcpListener;
+    let event = |status: u32, body: &[u8]| {
+        let mut m = status.to_le_bytes().to_vec();
+        m.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        m.extend_from_slice(body);
+        m
+    };
+    let good = [7u64.to_le_bytes(), 0u64.to_le_bytes()].concat();
+    let cases: [(&str, Vec<u8>, bool); 6] = [
+        ("a reply", event(0, &[]), true),
+        ("an unknown kind", event(0x8000_0009, &good), true),
+        ("a short event", event(0x8000_0001, &good[..8]), true),
+        ("a kind that disagrees", event(0x8000_0002, &good), true),
+        (
+            "a truncated event",
+            event(0x8000_0001, &good)[..12].to_vec(),
+            true,
+        ),
+        ("nothing", Vec::new(), false),
+    ];
+    for (what, bytes, is_error) in cases {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut hello = [0u8; 8 + 18];
+            s.read_exact(&mut hello).expect("hello");
+            let mut reply = 0u32.to_le_bytes().to_vec();
+            reply.extend_from_slice(&24u32.to_le_bytes());
+            reply.extend_from_slice(&62u32.to_le_bytes()); // EM_X86_64
+            reply.extend_from_slice(&4096u32.to_le_bytes());
+            reply.extend_from_slice(&[0; 16]);
+            s.write_all(&reply).expect("reply");
+            s.write_all(&bytes).expect("garbage");
+        });
+        let mut ex = Executor::connect(&format!("127.0.0.1:{port}")).expect("connect");
+        let r = ex.next_event();
+        peer.join().expect("peer");
+        match r {
+            Err(e) => assert!(
+                is_error && e.to_string().contains("executor at 127.0.0.1"),
+                "{what}: {e}"
+            ),
+            Ok(e) => assert!(!is_error && e.is_none(), "{what}: {e:?}"),
+        }
+    }
+}
+
+/// Over TCP too, a program that exits while another of its threads waits for a lazy link ends
+/// with its own status (the supervisor's last frame may come in the middle of a link).
+#[test]
+fn exit_while_a_link_is_under_way_over_tcp() {
+    let config = Config::new(Compiler::Gcc, Opt::O2, Pic::Pie, false, false);
+    let main = "#include <pthread.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+                int late(int);\nstatic void *run(void *p) { (void)p; late(1); return 0; }\n\
+                int main(void) { pthread_t t; pthread_create(&t, 0, run, 0);\n\
+                usleep(300); exit(7); }\n";
+    let objs = compile_generated(
+        &config,
+        &[
+            ("exit_main.c", main),
+            ("late.c", "int late(int x) { return x + 1; }\n"),
+        ],
+    );
+    for i in 0..100 {
+        let mut ex = listen();
+        let spec = format!("tcp:127.0.0.1:{}", ex.port);
+        let opts = ["--executor", &spec, "--lazy"];
+        let (code, _, stderr) = outcome(&mut jitlink_command(&opts, &objs, &[]));
+        wait_ended(&mut ex.child, "the executor");
+        assert_eq!(code, Some(7), "run {i}: {stderr}");
+        assert!(!stderr.contains("error"), "run {i}: {stderr}");
     }
 }

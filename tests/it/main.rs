@@ -24,6 +24,7 @@ mod differential_riscv64;
 mod errors;
 mod executor;
 mod executor_tcp;
+mod executor_tiers;
 mod fuzz_regressions;
 mod host;
 mod lazy;

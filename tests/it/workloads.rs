@@ -80,7 +80,8 @@ fn package_dir(name: &str) -> PathBuf {
 }
 
 /// The same inputs linked lazily (`jitlink --lazy`: per object, or per function with
-/// -ffunction-sections), compared with the same native run; host programs only.
+/// -ffunction-sections), compared with the same native run; a cross compiler's programs run
+/// under qemu-user and lazily through `--executor qemu`.
 fn check_lazy(
     failures: &mut Failures,
     label: String,
@@ -88,12 +89,21 @@ fn check_lazy(
     exe: &Path,
     inputs: &[PathBuf],
     spec: &RunSpec,
+    exit_code: i32,
 ) {
-    if config.compiler.is_cross() {
-        return;
-    }
-    let (_, verdict) = run_both_with_options(&label, exe, &["--lazy"], inputs, spec);
-    failures.record(verdict);
+    let mut natives = Vec::new();
+    let (compiler, options) = (config.compiler, &["--lazy"]);
+    check_run(
+        failures,
+        &mut natives,
+        label,
+        compiler,
+        exe,
+        options,
+        inputs,
+        spec,
+        exit_code,
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -163,7 +173,7 @@ fn check_lua(configs: &[Config]) {
     // configurations: the library at -O2, for `--reopt`.
     let tier1: Vec<Config> = configs
         .iter()
-        .filter(|c| c.opt == Opt::O0 && !c.compiler.is_cross())
+        .filter(|c| c.opt == Opt::O0)
         .map(|c| Config { opt: Opt::O2, ..*c })
         .collect();
     let mut groups: Vec<Vec<CompileJob>> = configs
@@ -201,16 +211,28 @@ fn check_lua(configs: &[Config]) {
             &exe,
             objs,
             &spec,
+            5,
         );
         let tier0 = |c: &Config| Config { opt: Opt::O0, ..*c } == *config;
         if let Some(t) = tier1.iter().position(tier0) {
             // Tiered: the -O0 objects re-optimized from the -O2 library while the script runs.
             let lib = archive(&tier1_objects[t], "liblua-O2");
             let lib = lib.to_string_lossy().into_owned();
+            // (A cross compiler's program tiers up through `--executor qemu`.)
             let options = ["--reopt", lib.as_str(), "--reopt-threshold", "50"];
-            let (_, verdict) =
-                run_both_with_options(&format!("lua tiered {config}"), &exe, &options, objs, &spec);
-            failures.record(verdict);
+            let label = format!("lua tiered {config}");
+            let (compiler, mut ignored) = (config.compiler, Vec::new());
+            check_run(
+                &mut failures,
+                &mut ignored,
+                label,
+                compiler,
+                &exe,
+                &options,
+                objs,
+                &spec,
+                5,
+            );
         }
 
         let lib = archive(&objs[1..], "liblua");
@@ -413,6 +435,7 @@ fn check_zlib(configs: &[Config]) {
                 &exe,
                 objs,
                 &spec,
+                0,
             );
         }
         if config.debug {
@@ -497,6 +520,7 @@ fn sqlite() {
             &exe,
             &objs,
             &spec,
+            0,
         );
     }
     failures.record(check_native_agreement("sqlite", &natives));

@@ -1,7 +1,7 @@
 //! Write-xor-execute for the whole process: a C++ program that uses thread-local storage and
 //! exceptions scans its own `/proc/self/maps` and fails if any mapping, the stack included, is
 //! writable and executable. It runs under jitlink in process, in an executor process, lazily
-//! linked and under the re-optimizer.
+//! linked and under the re-optimizer (in process and in an executor).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -76,6 +76,15 @@ fn no_mapping_is_writable_and_executable_in_any_mode() {
         &["--executor", "process"],
         &["--lazy"],
         &["--reopt", &o, "--reopt-threshold", "1"],
+        &["--executor", "process", "--lazy"],
+        &[
+            "--executor",
+            "process",
+            "--reopt",
+            &o,
+            "--reopt-threshold",
+            "1",
+        ],
     ];
     let mut failures = Vec::new();
     for mode in modes {
