@@ -292,7 +292,7 @@ static uint16_t machine(void) {
  *
  * OP_TRAMPOLINES makes trampolines here: code (r-x) followed by one 64-byte record (rw-) per
  * trampoline. A trampoline puts its record's address in the architecture's scratch register
- * (x86-64 r11, aarch64 x16: neither carries an argument) and jumps to the record's `resolver`
+ * (x86-64 r11, aarch64 x16, riscv64 t5: none carries an argument) and jumps to the record's `resolver`
  * word, jitlink_executor_reenter; a counting trampoline first adds one to its record's counter
  * (atomically) and goes to its `target` unless that call brought the counter to zero.
  * jitlink_executor_reenter saves the argument registers, calls reenter() with the record,
@@ -495,6 +495,55 @@ __asm__(".text\n"
         "    br x16\n"
         ".size jitlink_executor_reenter, . - jitlink_executor_reenter\n");
 static uint64_t choose_entry(void) { return (uint64_t)(uintptr_t)&jitlink_executor_reenter; }
+#elif defined(__riscv) && __riscv_xlen == 64 && defined(__riscv_d)
+__asm__(".text\n"
+        ".p2align 2\n"
+        ".globl jitlink_executor_reenter\n"
+        ".hidden jitlink_executor_reenter\n"
+        ".type jitlink_executor_reenter, @function\n"
+        "jitlink_executor_reenter:\n"
+        "    addi sp, sp, -144\n"
+        "    sd ra, 0(sp)\n"
+        "    sd a0, 8(sp)\n"
+        "    sd a1, 16(sp)\n"
+        "    sd a2, 24(sp)\n"
+        "    sd a3, 32(sp)\n"
+        "    sd a4, 40(sp)\n"
+        "    sd a5, 48(sp)\n"
+        "    sd a6, 56(sp)\n"
+        "    sd a7, 64(sp)\n"
+        "    fsd fa0, 72(sp)\n"
+        "    fsd fa1, 80(sp)\n"
+        "    fsd fa2, 88(sp)\n"
+        "    fsd fa3, 96(sp)\n"
+        "    fsd fa4, 104(sp)\n"
+        "    fsd fa5, 112(sp)\n"
+        "    fsd fa6, 120(sp)\n"
+        "    fsd fa7, 128(sp)\n"
+        "    mv a0, t5\n" /* the record */
+        "    call jitlink_executor_resolve\n"
+        "    mv t6, a0\n"
+        "    fld fa7, 128(sp)\n"
+        "    fld fa6, 120(sp)\n"
+        "    fld fa5, 112(sp)\n"
+        "    fld fa4, 104(sp)\n"
+        "    fld fa3, 96(sp)\n"
+        "    fld fa2, 88(sp)\n"
+        "    fld fa1, 80(sp)\n"
+        "    fld fa0, 72(sp)\n"
+        "    ld a7, 64(sp)\n"
+        "    ld a6, 56(sp)\n"
+        "    ld a5, 48(sp)\n"
+        "    ld a4, 40(sp)\n"
+        "    ld a3, 32(sp)\n"
+        "    ld a2, 24(sp)\n"
+        "    ld a1, 16(sp)\n"
+        "    ld a0, 8(sp)\n"
+        "    ld ra, 0(sp)\n"
+        "    addi sp, sp, 144\n"
+        "    jr t6\n"
+        ".size jitlink_executor_reenter, . - jitlink_executor_reenter\n");
+static uint64_t choose_entry(void) { return (uint64_t)(uintptr_t)&jitlink_executor_reenter; }
 #else
 __attribute__((visibility("hidden"))) void jitlink_executor_reenter(void) { abort(); } /* unused */
 static uint64_t choose_entry(void) { return 0; }
@@ -556,6 +605,45 @@ static int patch_record(uint8_t *at, uint64_t pc, uint64_t rec) {
     memcpy(&insn, at, 4);
     insn |= ((uint32_t)d & 3) << 29 | (((uint32_t)d >> 2) & 0x7ffff) << 5;
     memcpy(at, &insn, 4);
+    return 0;
+}
+#elif defined(__riscv) && __riscv_xlen == 64 && defined(__riscv_d)
+/* The record's address goes in t5 and the scratch is t6: jitlink's stubs and range-extension
+   stubs use t3 only, and no argument travels in t5 or t6. */
+#define W(x) (uint8_t)(x), (uint8_t)((x) >> 8), (uint8_t)((x) >> 16), (uint8_t)((x) >> 24)
+static const uint8_t REENTRY_CODE[16] = {
+    W(0x00000f17u), /* auipc t5, %pcrel_hi(rec) ; patched */
+    W(0x000f0f13u), /* addi t5, t5, %pcrel_lo   ; patched */
+    W(0x010f3f83u), /* ld t6, 16(t5)            ; the resolver */
+    W(0x000f8067u), /* jr t6 */
+};
+static const uint8_t COUNTING_CODE[48] = {
+    W(0x00000f17u), /* 0: auipc t5, %pcrel_hi(rec) ; patched */
+    W(0x000f0f13u), /* 4: addi t5, t5, %pcrel_lo   ; patched */
+    W(0x00100f93u), /* 8: li t6, 1 */
+    W(0x01ff3fafu), /* 12: amoadd.d t6, t6, (t5)   ; the counter, old value in t6 */
+    W(0x001f8f93u), /* 16: addi t6, t6, 1          ; the new value */
+    W(0x000f8663u), /* 20: beqz t6, 32             ; reached zero: enter */
+    W(0x008f3f83u), /* 24: ld t6, 8(t5)            ; the target */
+    W(0x000f8067u), /* 28: jr t6 */
+    W(0x010f3f83u), /* 32: ld t6, 16(t5)           ; the resolver */
+    W(0x000f8067u), /* 36: jr t6 */
+    W(0x00100073u), /* 40: ebreak padding */
+    W(0x00100073u), /* 44: ebreak padding */
+};
+#undef W
+static int patch_record(uint8_t *at, uint64_t pc, uint64_t rec) {
+    int64_t d = (int64_t)(rec - pc);
+    if (d < -(INT64_C(1) << 31) + 0x800 || d >= (INT64_C(1) << 31) - 0x800)
+        return -1;
+    int64_t hi = (d + 0x800) >> 12, lo = d - hi * 4096;
+    uint32_t auipc, addi;
+    memcpy(&auipc, at, 4);
+    memcpy(&addi, at + 4, 4);
+    auipc |= ((uint32_t)hi & 0xfffff) << 12;
+    addi |= ((uint32_t)lo & 0xfff) << 20;
+    memcpy(at, &auipc, 4);
+    memcpy(at + 4, &addi, 4);
     return 0;
 }
 #else
