@@ -51,7 +51,9 @@ impl Inputs {
                 let index = ArchiveIndex::parse(&name, &bytes)?;
                 // Indexing read every member's header (and the page cache maps large files in
                 // large folios): only the members a link loads need to be resident.
-                bytes.release_pages();
+                if bytes.len() >= crate::link::RELEASE_FROM {
+                    bytes.release_pages();
+                }
                 self.loaded.push(vec![false; index.members.len()]);
                 self.archives.push(ArchiveInput {
                     name,
