@@ -520,15 +520,7 @@ impl Session {
         spec: BindSpec,
     ) -> Result<Bound> {
         self.link_pending()?;
-        // A new version of a function that keeps its name is a replace of the set defining it.
-        let replaces = if spec.publish_root {
-            self.symbols
-                .get(spec.root.as_bytes())
-                .map(|d| d.set)
-                .filter(|&set| set != NO_SET)
-        } else {
-            None
-        };
+        let replaces = self.symbols.replaced_by(&spec);
         self.inputs.pending.push((name, bytes));
         let linked = self.link_as(None, Some(spec), replaces);
         self.inputs.pending.clear();

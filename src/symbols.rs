@@ -107,6 +107,17 @@ impl SymbolTable {
         self.entries[i as usize].take().map(|(_, d)| d)
     }
 
+    /// The set a bound link of `spec` replaces: a new version of a function that keeps its name
+    /// replaces the linked set defining it.
+    pub fn replaced_by(&self, spec: &crate::passes::bind::BindSpec) -> Option<u32> {
+        if !spec.publish_root {
+            return None;
+        }
+        self.get(spec.root.as_bytes())
+            .map(|d| d.set)
+            .filter(|&set| set != NO_SET)
+    }
+
     /// Records the input files of set `set`.
     pub fn set_files(&mut self, set: u32, files: Vec<Arc<str>>) {
         self.files.insert(set, files);
