@@ -445,6 +445,19 @@ impl InFlight {
         self.base as u64
     }
 
+    /// Faults in the first `len` bytes (at most the allocation) with one call, for memory about
+    /// to be written whole: one page fault per page costs several times more (a small link's
+    /// fixups took 3.5x as long). Linux 5.14 and later; elsewhere a no-op.
+    pub fn populate(&mut self, len: usize) {
+        const MADV_POPULATE_WRITE: libc::c_int = 23;
+        let len = len.min(self.len);
+        if len > 0 {
+            // SAFETY: advice on this allocation's own range, mapped read-write while in flight;
+            // it changes no byte (new pages read as zero either way).
+            unsafe { libc::madvise(self.base as *mut libc::c_void, len, MADV_POPULATE_WRITE) };
+        }
+    }
+
     /// The writable bytes at `[addr, addr + len)`, which must lie inside this allocation.
     pub fn bytes_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
         let start = (addr as usize).checked_sub(self.base)?;

@@ -328,11 +328,8 @@ impl<A: Arch> StubPool<A> {
         let base = a.base();
         let slots = base + code_len as u64;
         let first = inner.total;
-        // Fault the batch in with one call instead of one fault per page (Linux 5.14+; a no-op
-        // where unsupported).
-        const MADV_POPULATE_WRITE: libc::c_int = 23;
-        // SAFETY: advice on our own freshly allocated, writable range; it changes no contents.
-        unsafe { libc::madvise(base as *mut libc::c_void, len, MADV_POPULATE_WRITE) };
+        // Fault the batch in with one call instead of one fault per page.
+        a.populate(len);
         let filled = a
             .bytes_mut(base, len)
             .ok_or(Error::Internal("stub batch outside its allocation"));

@@ -163,14 +163,22 @@ impl LinkTarget for InProcess<'_> {
         self.unlock();
     }
 
-    fn allocate(&mut self, r: ChunkId, lay: &Layout, _content_len: usize) -> Result<InFlight> {
+    fn allocate(&mut self, r: ChunkId, lay: &Layout, content_len: usize) -> Result<InFlight> {
         let allocated = self
             .mem()
             .allocate(r, lay.len, lay.align, lay.segments.clone());
-        if allocated.is_err() {
-            self.unlock();
+        match allocated {
+            // The fixups write every byte up to the end of the last block with content; zero
+            // fill after it stays unfaulted until the program touches it.
+            Ok(mut m) => {
+                m.populate(content_len);
+                Ok(m)
+            }
+            Err(e) => {
+                self.unlock();
+                Err(e)
+            }
         }
-        allocated
     }
 
     fn load_tls<A: LinkArch>(
