@@ -121,8 +121,7 @@ impl RemoteSession {
 
     /// The input that defines global `name`, if linked.
     pub(crate) fn defining_file(&self, name: &str) -> Option<Arc<str>> {
-        let d = self.symbols.get(name.as_bytes())?;
-        Some(self.symbols.defining_file(d))
+        self.symbols.file_defining(name.as_bytes())
     }
 
     /// Makes the global symbols of every set linked from now on visible to the shared objects

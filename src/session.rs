@@ -506,8 +506,7 @@ impl Session {
 
     /// The input that defines global `name`, if linked.
     pub(crate) fn defining_file(&self, name: &str) -> Option<Arc<str>> {
-        let d = self.symbols.get(name.as_bytes())?;
-        Some(self.symbols.defining_file(d))
+        self.symbols.file_defining(name.as_bytes())
     }
 
     /// Links object `bytes` alone as a new definition of a running function, bound to the live

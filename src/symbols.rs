@@ -107,6 +107,11 @@ impl SymbolTable {
         self.entries[i as usize].take().map(|(_, d)| d)
     }
 
+    /// The input file that defines `name`, if it is defined.
+    pub fn file_defining(&self, name: &[u8]) -> Option<Arc<str>> {
+        self.get(name).map(|d| self.defining_file(d))
+    }
+
     /// The set a bound link of `spec` replaces: a new version of a function that keeps its name
     /// replaces the linked set defining it.
     pub fn replaced_by(&self, spec: &crate::passes::bind::BindSpec) -> Option<u32> {

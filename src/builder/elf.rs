@@ -12,6 +12,20 @@ use rustc_hash::FxHashSet;
 use super::ObjectTables;
 use crate::error::{malformed, Error, Result};
 
+/// An architecture's ELF relocation table: `relocations! { R_X => what, ... }` defines
+/// `table(r_type)`, the relocation's name and what it becomes (or why it is refused), `None`
+/// for a type the table does not list. Used by the architecture modules below.
+macro_rules! relocations {
+    ($($name:ident => $what:expr,)*) => {
+        fn table(r_type: u32) -> Option<(&'static str, Result<ElfReloc<EdgeKind>, &'static str>)> {
+            Some(match r_type {
+                $(elf::$name => (stringify!($name), $what),)*
+                _ => return None,
+            })
+        }
+    };
+}
+
 mod aarch64;
 mod riscv64;
 use crate::graph::{

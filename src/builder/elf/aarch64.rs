@@ -20,17 +20,6 @@ const fn tprel_lo12(shift: u8, checked: bool) -> EdgeKind {
     TPRelLo12 { shift, checked }
 }
 
-macro_rules! relocations {
-    ($($name:ident => $what:expr,)*) => {
-        fn table(r_type: u32) -> Option<(&'static str, Result<ElfReloc<EdgeKind>, &'static str>)> {
-            Some(match r_type {
-                $(elf::$name => (stringify!($name), $what),)*
-                _ => return None,
-            })
-        }
-    };
-}
-
 relocations! {
     R_AARCH64_NONE => Ok(ElfReloc::Skip),
     R_AARCH64_ABS64 => Ok(Edge(Pointer64)),

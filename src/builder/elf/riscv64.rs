@@ -34,17 +34,6 @@ use crate::graph::{BlockId, Def, LinkGraph, SymbolId};
 
 const DYNAMIC: &str = "dynamic relocation in a relocatable object";
 
-macro_rules! relocations {
-    ($($name:ident => $what:expr,)*) => {
-        fn table(r_type: u32) -> Option<(&'static str, Result<ElfReloc<EdgeKind>, &'static str>)> {
-            Some(match r_type {
-                $(elf::$name => (stringify!($name), $what),)*
-                _ => return None,
-            })
-        }
-    };
-}
-
 relocations! {
     R_RISCV_NONE => Ok(ElfReloc::Skip),
     R_RISCV_32 => Ok(Edge(Pointer32)),
