@@ -264,16 +264,24 @@ fn link_as<A: LinkArch, T: LinkTarget>(job: Job<'_, T>) -> Result<Option<Linked<
     // Once an input's blocks are in the image, its pages go back to the kernel (what later
     // stages still read of it, names and unwind tables, comes back from the page cache).
     let input_bytes = &b.st.input_bytes;
+    // The files by address, to find the one an input lies in without scanning them all.
+    let mut by_address: Vec<&Bytes> = inputs
+        .pending
+        .iter()
+        .map(|(_, bytes)| bytes)
+        .chain(inputs.archives.iter().map(|a| &a.bytes))
+        .filter(|_| release)
+        .collect();
+    by_address.sort_unstable_by_key(|b| b.as_ptr() as usize);
     let mut copied = |input: InputId| {
         let Some(part) = input_bytes.get(input as usize).filter(|_| release) else {
             return;
         };
-        let mut all = inputs
-            .pending
-            .iter()
-            .map(|(_, bytes)| bytes)
-            .chain(inputs.archives.iter().map(|a| &a.bytes));
-        let _ = all.any(|bytes| bytes.release_within(part));
+        let at = part.as_ptr() as usize;
+        let i = by_address.partition_point(|b| b.as_ptr() as usize <= at);
+        if let Some(bytes) = i.checked_sub(1).and_then(|i| by_address.get(i)) {
+            bytes.release_within(part);
+        }
     };
     let fixed = load_tls(&b.g, tls, target)
         .map_err(|e| name_inputs(e, &b.g))
